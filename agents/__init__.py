@@ -1,0 +1,1 @@
+"""Agents: learners and non-learning baselines as pure functions over pytrees."""

@@ -1,0 +1,174 @@
+"""The off-policy value-based learner shared by DQN and its distributional kin.
+
+Written once so that DQN, QR-DQN, IQN and ER-DQN differ only in what is truly
+theirs, their network and their loss, and cannot drift apart in the rest
+(Mnih et al. 2015, "Human-level control through deep RL", Algorithm 1):
+
+* experience replay: every chunk's transitions (s, a, r, gamma*discount, s')
+  go into a buffer in the agent state; transitions whose action was taken at a
+  LAST step (the task ignored it and started a new episode) are stored with
+  `valid = 0` and weigh nothing in the loss;
+* `num_updates` gradient steps per learn call on batches sampled from replay,
+  once the buffer holds `min_replay_size` items, each weighted by the sample's
+  importance weight (ones for uniform replay);
+* a target network theta^- copied from theta every `target_update_period`
+  gradient steps;
+* epsilon-greedy acting, epsilon annealed linearly in environment steps
+  (counted globally, over all devices).
+
+An algorithm supplies
+  network:        a flax module, `network.apply(params, obs[, key])`
+  action_values:  (params, observation, key) -> Q(s, .) for one observation
+  loss:           (params, target_params, batch, key) -> (per-item loss [N], metrics)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+from flax import struct
+
+from agents import types
+from agents.lib import replay as replay_lib
+from agents.lib import returns
+
+
+@struct.dataclass
+class ValueBasedState:
+  params: Any
+  target_params: Any
+  opt_state: Any
+  replay: replay_lib.ReplayState
+  env_steps: chex.Array  # int32, global environment steps seen by learn
+  num_updates: chex.Array  # int32, gradient steps taken
+
+
+@struct.dataclass
+class EpsilonGreedyParams:
+  params: Any
+  epsilon: chex.Array
+
+
+def transitions_from_trajectory(trajectory: types.Trajectory, gamma: float
+                                ) -> dict[str, chex.Array]:
+  """[T+1, B] chunk -> T*B flat transitions for replay."""
+  ts = trajectory.timestep
+  r_t, discount_t, _, valid = returns.chunk_transitions(ts, gamma)
+  items = dict(
+      observation=ts.observation[:-1],
+      action=trajectory.action,
+      reward=r_t,
+      discount=discount_t,
+      next_observation=ts.observation[1:],
+      valid=valid.astype(jnp.float32))
+  return jax.tree.map(lambda x: jnp.reshape(x, (-1, *x.shape[2:])), items)
+
+
+def make_value_based_agent(
+    *,
+    name: str,
+    network: nn.Module,
+    action_values: Callable[[Any, chex.Array, chex.PRNGKey], chex.Array],
+    loss: Callable[..., tuple[chex.Array, dict[str, chex.Array]]],
+    optimizer: optax.GradientTransformation,
+    gamma: float,
+    replay_capacity: int,
+    min_replay_size: int,
+    batch_size: int,
+    num_updates: int,
+    target_update_period: int,
+    epsilon_start: float,
+    epsilon_end: float,
+    epsilon_decay_env_steps: int,
+    eval_epsilon: float = 0.0,
+    network_takes_key: bool = False,
+) -> types.Agent:
+  """Builds the contract's functions around an algorithm's network and loss."""
+  buffer = replay_lib.UniformReplay(replay_capacity)
+  epsilon_schedule = optax.linear_schedule(
+      epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1))
+
+  def init(key: chex.PRNGKey, specs: types.EnvSpecs) -> ValueBasedState:
+    net_key, tau_key = jax.random.split(key)
+    dummy_obs = jnp.zeros(specs.observation.shape, jnp.float32)
+    if network_takes_key:
+      params = network.init(net_key, dummy_obs, tau_key)
+    else:
+      params = network.init(net_key, dummy_obs)
+    example = dict(
+        observation=jnp.zeros(specs.observation.shape, specs.observation.dtype),
+        action=jnp.zeros(specs.action.shape, specs.action.dtype),
+        reward=jnp.zeros((), jnp.float32),
+        discount=jnp.zeros((), jnp.float32),
+        next_observation=jnp.zeros(specs.observation.shape,
+                                   specs.observation.dtype),
+        valid=jnp.zeros((), jnp.float32))
+    return ValueBasedState(
+        params=params, target_params=params,
+        opt_state=optimizer.init(params), replay=buffer.init(example),
+        env_steps=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
+
+  def actor_params(state: ValueBasedState) -> EpsilonGreedyParams:
+    return EpsilonGreedyParams(state.params, epsilon_schedule(state.env_steps))
+
+  def act(params: EpsilonGreedyParams, actor_state, timestep, key,
+          evaluation: bool = False):
+    q_key, explore_key = jax.random.split(key)
+    q_values = action_values(params.params, timestep.observation, q_key)
+    epsilon = eval_epsilon if evaluation else params.epsilon
+    action = rlax.epsilon_greedy(epsilon).sample(explore_key, q_values)
+    return action.astype(jnp.int32), actor_state, dict(q_values=q_values)
+
+  def learn(state: ValueBasedState, trajectory: types.Trajectory,
+            key: chex.PRNGKey):
+    items = transitions_from_trajectory(trajectory, gamma)
+    replay_state = buffer.add(state.replay, items)
+    num_items = items["valid"].shape[0]
+    env_steps = state.env_steps + num_items * jax.lax.psum(1, types.DEVICE_AXIS)
+    ready = replay_state.size >= min_replay_size
+
+    def loss_fn(params, target_params, sample, loss_key):
+      per_item, metrics = loss(params, target_params, sample.items, loss_key)
+      weights = sample.weights * sample.items["valid"]
+      value = jnp.sum(weights * per_item) / jnp.maximum(
+          jnp.sum(sample.items["valid"]), 1.0)
+      return value, metrics
+
+    def update(carry, update_key):
+      params, target_params, opt_state, updates = carry
+      sample_key, loss_key = jax.random.split(update_key)
+      sample = buffer.sample(replay_state, sample_key, batch_size)
+      (loss_value, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          params, target_params, sample, loss_key)
+      grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
+      deltas, new_opt_state = optimizer.update(grads, opt_state, params)
+      new_params = optax.apply_updates(params, deltas)
+      new_updates = updates + 1
+      new_target = optax.periodic_update(new_params, target_params,
+                                         new_updates, target_update_period)
+      new_carry = (new_params, new_target, new_opt_state, new_updates)
+      carry = jax.tree.map(lambda n, o: jnp.where(ready, n, o), new_carry, carry)
+      return carry, dict(loss=loss_value, **metrics)
+
+    carry = (state.params, state.target_params, state.opt_state,
+             state.num_updates)
+    carry, metrics = jax.lax.scan(update, carry,
+                                  jax.random.split(key, num_updates))
+    params, target_params, opt_state, updates = carry
+    metrics = jax.tree.map(jnp.mean, metrics)
+    metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
+    metrics["epsilon"] = epsilon_schedule(env_steps)
+    new_state = ValueBasedState(
+        params=params, target_params=target_params, opt_state=opt_state,
+        replay=replay_state, env_steps=env_steps, num_updates=updates)
+    return new_state, metrics
+
+  return types.Agent(name=name, init=init, actor_params=actor_params,
+                     initial_actor_state=types.no_actor_state, act=act,
+                     learn=learn, action_spaces=("discrete",))

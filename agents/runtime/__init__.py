@@ -1,0 +1,1 @@
+"""Running agents: the compiled and host loops, checkpoints, logs, the train driver."""

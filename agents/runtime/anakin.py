@@ -1,0 +1,242 @@
+"""The compiled training loop ("Anakin", Hessel et al. 2021, "Podracer
+architectures for scalable reinforcement learning"), used by every agent.
+
+One iteration (all inside one XLA program):
+  rollout  `lax.scan` over `rollout_length` steps of `vmap`(act, env.step) over
+           this device's environments, giving a [T+1, B] trajectory;
+  learn    `agent.learn(agent_state, trajectory, key)`, gradients averaged over
+           the `device` axis.
+A *segment* is `lax.scan` over `iterations_per_segment` iterations, `vmap`-ed
+over independent seeds and `shard_map`-ped over every device of the mesh (all
+local devices by default; all processes' devices after
+`jax.distributed.initialize`). Between segments the host logs, checkpoints
+and prints progress; nothing touches the host inside a segment.
+
+State layout: every leaf of `LoopState` has leading axes [device, seed, ...]
+(environment-batched leaves then [device, seed, env, ...]). Agent states are
+replicated over the device axis and kept identical by the averaged gradients.
+Randomness: each environment has its own key streams (task and action),
+derived from the seed and the environment's *global* index, so the same seed
+gives the same numbers whatever the number of devices; the learn key is
+per-seed and identical on every device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from agents import types
+from environments import base
+
+
+@struct.dataclass
+class LoopState:
+  agent_state: Any
+  env_state: base.EnvState  # [B]
+  timestep: base.TimeStep  # [B], the last step seen
+  actor_state: Any  # [B]
+  actor_keys: chex.PRNGKey  # [B] per-environment action keys
+  learn_key: chex.PRNGKey  # per seed, same on every device
+  episode_return: chex.Array  # [B] return of the running episode so far
+  iteration: chex.Array  # int32
+
+
+def _shard_map(f, mesh, in_specs, out_specs):
+  """`jax.shard_map` across jax versions (0.10 here, newer on accelerators)."""
+  if hasattr(jax, "shard_map"):
+    return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                         check_vma=False)
+  from jax.experimental.shard_map import shard_map  # pylint: disable=g-import-not-at-top
+  return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                   check_rep=False)
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+  devices = jax.devices()
+  if num_devices is not None:
+    devices = devices[:num_devices]
+  return Mesh(np.asarray(devices), (types.DEVICE_AXIS,))
+
+
+@dataclasses.dataclass(frozen=True)
+class AnakinLoop:
+  """Compiled rollout + learn for one agent on one functional task."""
+
+  agent: types.Agent
+  env: base.Environment
+  num_envs: int  # global, over all devices
+  rollout_length: int
+  iterations_per_segment: int
+  mesh: Mesh
+
+  @property
+  def num_devices(self) -> int:
+    return self.mesh.devices.size
+
+  @property
+  def envs_per_device(self) -> int:
+    return self.num_envs // self.num_devices
+
+  @property
+  def env_steps_per_iteration(self) -> int:
+    return self.num_envs * self.rollout_length
+
+  @property
+  def env_steps_per_segment(self) -> int:
+    return self.env_steps_per_iteration * self.iterations_per_segment
+
+  def specs(self) -> types.EnvSpecs:
+    return types.EnvSpecs(self.env.observation_spec(), self.env.action_spec())
+
+  # ---- initial state ---------------------------------------------------------
+  def _init_one_seed(self, seed: chex.Array) -> LoopState:
+    """The whole global state of one seed: env leaves [num_envs, ...]."""
+    key = jax.random.PRNGKey(seed)
+    agent_key, env_key, actor_key, learn_key = jax.random.split(key, 4)
+    agent_state = self.agent.init(agent_key, self.specs())
+    env_ids = jnp.arange(self.num_envs)
+    env_keys = jax.vmap(jax.random.fold_in, (None, 0))(env_key, env_ids)
+    actor_keys = jax.vmap(jax.random.fold_in, (None, 0))(actor_key, env_ids)
+    env_state, timestep = jax.vmap(self.env.reset)(env_keys)
+    actor_state = jax.vmap(lambda _: self.agent.initial_actor_state())(env_ids)
+    return LoopState(
+        agent_state=agent_state, env_state=env_state, timestep=timestep,
+        actor_state=actor_state, actor_keys=actor_keys, learn_key=learn_key,
+        episode_return=jnp.zeros((self.num_envs,), jnp.float32),
+        iteration=jnp.zeros((), jnp.int32))
+
+  def _to_device_layout(self, state: LoopState) -> LoopState:
+    """[seed, ...] global -> [device, seed, ...] with envs split over devices."""
+    d, b = self.num_devices, self.envs_per_device
+
+    def replicate(x):
+      return jnp.broadcast_to(x[None], (d, *x.shape))
+
+    def split_envs(x):  # [S, N, ...] -> [D, S, N/D, ...]
+      x = jnp.reshape(x, (x.shape[0], d, b, *x.shape[2:]))
+      return jnp.swapaxes(x, 0, 1)
+
+    per_env = (state.env_state, state.timestep, state.actor_state,
+               state.actor_keys, state.episode_return)
+    env_state, timestep, actor_state, actor_keys, episode_return = (
+        jax.tree.map(split_envs, per_env))
+    return LoopState(
+        agent_state=jax.tree.map(replicate, state.agent_state),
+        env_state=env_state, timestep=timestep, actor_state=actor_state,
+        actor_keys=actor_keys, learn_key=replicate(state.learn_key),
+        episode_return=episode_return, iteration=replicate(state.iteration))
+
+  def sharding(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P(types.DEVICE_AXIS))
+
+  def init_fn(self):
+    """A jitted `seeds -> LoopState` placing the state over the mesh."""
+    def init(seeds):
+      return self._to_device_layout(jax.vmap(self._init_one_seed)(seeds))
+    return jax.jit(init, out_shardings=self.sharding())
+
+  def init(self, seeds: list[int]) -> LoopState:
+    return self.init_fn()(jnp.asarray(seeds, jnp.uint32))
+
+  def abstract_state(self, num_seeds: int) -> LoopState:
+    """Shapes, dtypes and shardings of the state, for checkpoint restore."""
+    shapes = jax.eval_shape(self.init_fn(), jnp.zeros((num_seeds,), jnp.uint32))
+    sharding = self.sharding()
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        shapes)
+
+  # ---- one iteration on one device, one seed ---------------------------------
+  def _iteration(self, state: LoopState, _):
+    agent, env = self.agent, self.env
+    actor_params = agent.actor_params(state.agent_state)
+    vmapped_act = jax.vmap(functools.partial(agent.act, evaluation=False),
+                           in_axes=(None, 0, 0, 0))
+
+    def env_step(carry, _):
+      env_state, timestep, actor_state, actor_keys, episode_return = carry
+      keys = jax.vmap(jax.random.split)(actor_keys)
+      actor_keys, act_keys = keys[:, 0], keys[:, 1]
+      action, actor_state, extras = vmapped_act(
+          actor_params, actor_state, timestep, act_keys)
+      env_state, next_timestep = jax.vmap(env.step)(env_state, action)
+      episode_return = jnp.where(next_timestep.first(), 0.0,
+                                 episode_return + next_timestep.reward)
+      finished = next_timestep.last()
+      carry = (env_state, next_timestep, actor_state, actor_keys, episode_return)
+      return carry, (next_timestep, action, extras, finished, episode_return)
+
+    carry = (state.env_state, state.timestep, state.actor_state,
+             state.actor_keys, state.episode_return)
+    carry, (timesteps, actions, extras, finished, returns) = jax.lax.scan(
+        env_step, carry, None, length=self.rollout_length)
+    env_state, timestep, actor_state, actor_keys, episode_return = carry
+
+    trajectory = types.Trajectory(
+        timestep=jax.tree.map(lambda first, rest: jnp.concatenate(
+            [first[None], rest]), state.timestep, timesteps),
+        action=actions, extras=extras, actor_state=state.actor_state)
+    learn_key, key = jax.random.split(state.learn_key)
+    agent_state, learn_metrics = agent.learn(state.agent_state, trajectory, key)
+
+    finished = finished.astype(jnp.float32)
+    episode_stats = dict(
+        episode_return_sum=jnp.sum(finished * returns),
+        episodes=jnp.sum(finished))
+    new_state = LoopState(
+        agent_state=agent_state, env_state=env_state, timestep=timestep,
+        actor_state=actor_state, actor_keys=actor_keys, learn_key=learn_key,
+        episode_return=episode_return, iteration=state.iteration + 1)
+    return new_state, (learn_metrics, episode_stats)
+
+  def _segment_one_seed(self, state: LoopState):
+    state, (learn_metrics, episode_stats) = jax.lax.scan(
+        self._iteration, state, None, length=self.iterations_per_segment)
+    episode_stats = jax.tree.map(
+        lambda x: jax.lax.psum(jnp.sum(x), types.DEVICE_AXIS), episode_stats)
+    metrics = dict(
+        episode_return_mean=episode_stats["episode_return_sum"]
+        / jnp.maximum(episode_stats["episodes"], 1.0),
+        episodes=episode_stats["episodes"],
+        **jax.tree.map(jnp.mean, learn_metrics))
+    # Non-finite check over every learn step of the segment, not only the mean.
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
+                                for v in jax.tree.leaves(learn_metrics)]))
+    metrics["all_finite"] = finite.astype(jnp.float32)
+    return state, metrics
+
+  def segment_fn(self):
+    """A jitted, donated `LoopState -> (LoopState, metrics)` over the mesh.
+
+    metrics: a dict of [device, seed] arrays (identical over devices).
+    """
+    def local(state):
+      state = jax.tree.map(lambda x: x[0], state)  # this device's block
+      state, metrics = jax.vmap(self._segment_one_seed)(state)
+      add_device_axis = functools.partial(jax.tree.map, lambda x: x[None])
+      return add_device_axis(state), add_device_axis(metrics)
+
+    spec = P(types.DEVICE_AXIS)
+    sharded = _shard_map(local, self.mesh, in_specs=(spec,),
+                         out_specs=(spec, spec))
+    return jax.jit(sharded, donate_argnums=0)
+
+
+def fetch_replicated(tree: Any) -> Any:
+  """Host copy of device-replicated [device, ...] arrays: this process's first shard.
+
+  Works in multi-process runs, where only local shards are addressable.
+  """
+  def first(x):
+    shard = x.addressable_shards[0].data
+    return np.asarray(shard)[0]
+  return jax.tree.map(first, tree)

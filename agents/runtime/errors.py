@@ -1,0 +1,9 @@
+"""User-facing errors: one clear message, non-zero exit, no traceback."""
+
+
+class UserError(Exception):
+  """Bad input from the user (config, task, workdir). Scripts print and exit 2."""
+
+
+class NonFiniteLossError(Exception):
+  """Training produced a non-finite loss; the last good checkpoint is kept."""

@@ -1,0 +1,140 @@
+"""The host loop: the same jitted `act` / `learn` against a stateful
+`dm_env.Environment` (bsuite's, or anything else) that cannot be traced.
+
+Each iteration steps one environment `rollout_length` times on the host,
+calling the jitted `act` once per step, then calls the jitted `learn` on the
+[T+1, 1] trajectory, exactly the layout the compiled loop builds. `learn` runs
+under `vmap` with the `device` axis (size 1), so agents need no special case.
+
+Checkpoints hold the agent state and keys; a stateful environment cannot be
+saved, so a resumed host-loop run restarts its environment at a new episode
+(it is therefore not bitwise identical to an uninterrupted run, unlike the
+compiled loop).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import chex
+import dm_env
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from agents import types
+from agents.runtime import evaluation
+from environments import base
+
+
+@struct.dataclass
+class HostState:
+  agent_state: Any  # leading [1] axis (the device axis)
+  actor_key: chex.PRNGKey
+  learn_key: chex.PRNGKey
+  iteration: chex.Array
+
+
+def specs_of(environment: dm_env.Environment) -> types.EnvSpecs:
+  obs = environment.observation_spec()
+  obs = dm_env.specs.Array(obs.shape, np.float32, name="observation")
+  action = environment.action_spec()
+  if isinstance(action, dm_env.specs.DiscreteArray):  # bsuite says int64
+    action = dm_env.specs.DiscreteArray(action.num_values, np.int32,
+                                        name=action.name)
+  return types.EnvSpecs(obs, action)
+
+
+class HostLoop:
+  """Drives a `dm_env.Environment` with an agent's jitted functions."""
+
+  def __init__(self, agent: types.Agent, environment: dm_env.Environment,
+               rollout_length: int, iterations_per_segment: int):
+    self.agent = agent
+    self.environment = environment
+    self.specs = specs_of(environment)
+    self.rollout_length = rollout_length
+    self.iterations_per_segment = iterations_per_segment
+    self.env_steps_per_segment = rollout_length * iterations_per_segment
+    def act(actor_params, actor_state, timestep, key):
+      key, act_key = jax.random.split(key)
+      return key, agent.act(actor_params, actor_state, timestep, act_key,
+                            evaluation=False)
+    # One dispatch per environment step: acting and the key split together.
+    self._act = jax.jit(act)
+    self._actor_params = jax.jit(lambda s: agent.actor_params(
+        jax.tree.map(lambda x: x[0], s)))
+    self._learn = jax.jit(jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS),
+                          donate_argnums=0)
+    self._timestep = None
+    self._actor_state = None
+    self._episode_return = 0.0
+
+  def init(self, seed: int) -> HostState:
+    agent_key, actor_key, learn_key = jax.random.split(
+        jax.random.PRNGKey(seed), 3)
+    # jit gives every leaf its own buffer (init may alias params and target
+    # params), which donation in `learn` requires.
+    agent_state = jax.jit(jax.vmap(
+        lambda key: self.agent.init(key, self.specs)))(agent_key[None])
+    return HostState(agent_state=agent_state, actor_key=actor_key,
+                     learn_key=learn_key, iteration=jnp.zeros((), jnp.int32))
+
+  def abstract_state(self, seed: int) -> HostState:
+    return jax.eval_shape(lambda: self.init(seed))
+
+  def run_segment(self, state: HostState) -> tuple[HostState, dict[str, float]]:
+    env = self.environment
+    if self._timestep is None:
+      self._timestep = evaluation.dm_env_timestep(env.reset())
+      self._actor_state = self.agent.initial_actor_state()
+    returns, losses = [], []
+    actor_key, learn_key = state.actor_key, state.learn_key
+    agent_state = state.agent_state
+    for _ in range(self.iterations_per_segment):
+      actor_params = self._actor_params(agent_state)
+      initial_actor_state = self._actor_state
+      timesteps, actions, extras = [self._timestep], [], []
+      for _ in range(self.rollout_length):
+        actor_key, (action, self._actor_state, extra) = self._act(
+            actor_params, self._actor_state, self._timestep, actor_key)
+        action = np.asarray(action)
+        self._timestep = evaluation.dm_env_timestep(env.step(action))
+        if self._timestep.step_type == base.FIRST:
+          self._episode_return = 0.0
+        else:
+          self._episode_return += float(self._timestep.reward)
+        if self._timestep.step_type == base.LAST:
+          returns.append(self._episode_return)
+        timesteps.append(self._timestep)
+        actions.append(action)
+        extras.append(extra)
+      stack = lambda *xs: np.stack(xs)[:, None]  # [T(+1), B=1, ...]
+      trajectory = types.Trajectory(
+          timestep=jax.tree.map(stack, *timesteps),
+          action=stack(*actions), extras=jax.tree.map(stack, *extras),
+          actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
+                                   initial_actor_state))
+      learn_key, key = jax.random.split(learn_key)
+      agent_state, metrics = self._learn(
+          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
+      losses.append(metrics)
+    metrics = {k: float(np.mean([np.asarray(m[k]) for m in losses]))
+               for k in losses[0]}
+    metrics["all_finite"] = float(all(np.all(np.isfinite(np.asarray(m[k])))
+                                      for m in losses for k in m))
+    metrics["episodes"] = float(len(returns))
+    metrics["episode_return_mean"] = float(np.mean(returns)) if returns else 0.0
+    state = HostState(agent_state=agent_state, actor_key=actor_key,
+                      learn_key=learn_key, iteration=state.iteration
+                      + self.iterations_per_segment)
+    return state, metrics
+
+  def evaluate(self, state: HostState, key: chex.PRNGKey,
+               num_episodes: int) -> np.ndarray:
+    self._timestep = None  # evaluation episodes interrupt training's episode
+    return evaluation.evaluate_on_dm_env(
+        self.agent, self.environment, self._actor_params(state.agent_state),
+        key, num_episodes)

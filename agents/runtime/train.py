@@ -1,0 +1,401 @@
+"""The training driver behind `scripts/train.py`: config -> results in a workdir.
+
+Data flow:
+  config (ml_collections) --validate--> agent + task --> loop (compiled Anakin
+  loop for functional tasks, host loop for `bsuite:` tasks) --> segments; after
+  each segment the host appends a row to DIR/metrics.csv, prints a progress
+  line and saves an orbax checkpoint to DIR/checkpoints/; at the end it
+  evaluates greedily with frozen weights and writes DIR/summary.json and
+  DIR/learning_curve.png. DIR/config.json is the resolved config.
+
+Resume: a DIR whose config.json equals the config resumes from its newest
+readable checkpoint; metrics.csv is cut back to that checkpoint. Segments are
+deterministic functions of the state, so the finished run is bitwise the same
+as an uninterrupted one (compiled loop, same platform and device count).
+A DIR holding another config is refused unless `overwrite=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from agents import registry as agent_registry
+from agents import types
+from agents.runtime import anakin
+from agents.runtime import checkpointing
+from agents.runtime import evaluation
+from agents.runtime import host_loop
+from agents.runtime import metrics_log
+from agents.runtime.errors import NonFiniteLossError, UserError
+from environments import registry as env_registry
+
+# ---- validation -----------------------------------------------------------------
+
+# key -> (predicate, what is allowed). Applied to every config holding the key.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "learning_rate": (lambda v: v > 0, "a positive number"),
+    "num_envs": (lambda v: v >= 1, "an integer >= 1"),
+    "num_seeds": (lambda v: v >= 1, "an integer >= 1"),
+    "num_devices": (lambda v: v >= 0, "0 (all devices) or a device count"),
+    "rollout_length": (lambda v: v >= 1, "an integer >= 1"),
+    "total_env_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "log_every_env_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "checkpoint_every_segments": (lambda v: v >= 1, "an integer >= 1"),
+    "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
+    "eval_episodes": (lambda v: v >= 1, "an integer >= 1"),
+    "eval_max_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "gamma": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "replay_capacity": (lambda v: v >= 1, "an integer >= 1"),
+    "min_replay_size": (lambda v: v >= 1, "an integer >= 1"),
+    "num_updates": (lambda v: v >= 1, "an integer >= 1"),
+    "target_update_period": (lambda v: v >= 1, "an integer >= 1"),
+    "epsilon_start": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "epsilon_end": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "eval_epsilon": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "entropy_coef": (lambda v: v >= 0, "a number >= 0"),
+    "value_coef": (lambda v: v >= 0, "a number >= 0"),
+    "max_grad_norm": (lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
+    "hidden_sizes": (lambda v: len(v) >= 1 and all(h >= 1 for h in v),
+                     "a non-empty tuple of positive layer sizes"),
+}
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad value and what is allowed."""
+  for key in ("agent", "env", "seed", "num_seeds", "num_envs",
+              "total_env_steps", "learning_rate"):
+    if key not in config:
+      raise UserError(f"config has no {key!r}; every config needs it")
+  if config.agent not in agent_registry.AGENTS:
+    raise UserError(f"unknown agent {config.agent!r}; known agents: "
+                    f"{', '.join(sorted(agent_registry.AGENTS))}")
+  for key, (ok, allowed) in _CHECKS.items():
+    if key in config:
+      value = config[key]
+      try:
+        good = ok(value)
+      except TypeError:
+        good = False
+      if not good:
+        raise UserError(f"config.{key}={value!r} is not allowed: it must be "
+                        f"{allowed}")
+  if "batch_size" in config and "replay_capacity" in config:
+    if config.batch_size > config.replay_capacity:
+      raise UserError(f"config.batch_size={config.batch_size} is larger than "
+                      f"config.replay_capacity={config.replay_capacity}; "
+                      "the batch must fit in the buffer")
+    if config.min_replay_size > config.replay_capacity:
+      raise UserError(f"config.min_replay_size={config.min_replay_size} is "
+                      f"larger than config.replay_capacity="
+                      f"{config.replay_capacity}")
+  if "optimizer" in config and config.optimizer not in ("adam", "rmsprop"):
+    raise UserError(f"config.optimizer={config.optimizer!r} is not allowed: "
+                    "it must be 'adam' or 'rmsprop'")
+
+
+# ---- building -------------------------------------------------------------------
+
+
+def _num_devices(config) -> int:
+  available = jax.device_count()
+  wanted = config.get("num_devices", 0) or available
+  if wanted > available:
+    raise UserError(f"config.num_devices={wanted} but only {available} "
+                    "device(s) are visible")
+  if config.num_envs % wanted:
+    raise UserError(f"config.num_envs={config.num_envs} must be divisible by "
+                    f"the number of devices ({wanted})")
+  return wanted
+
+
+def _check_action_space(agent: types.Agent, specs: types.EnvSpecs, env_name):
+  kind = "discrete" if hasattr(specs.action, "num_values") else "continuous"
+  if kind not in agent.action_spaces:
+    raise UserError(
+        f"agent {agent.name!r} cannot act in task {env_name!r}: the task's "
+        f"action space is {kind} ({specs.action}) and the agent supports "
+        f"{', '.join(agent.action_spaces)} actions")
+
+
+def _iterations_per_segment(config) -> int:
+  per_iteration = config.num_envs * config.rollout_length
+  return max(1, config.log_every_env_steps // per_iteration)
+
+
+def build_loop(config: ml_collections.ConfigDict):
+  """Validates and builds (agent, loop, is_host). Raises UserError."""
+  validate_config(config)
+  make_agent = agent_registry.get_builder(config.agent)
+  if env_registry.is_host_task(config.env):
+    if config.num_envs != 1 or config.num_seeds != 1:
+      raise UserError("host-loop tasks (bsuite:...) run one environment and "
+                      "one seed: set --config.num_envs=1 --config.num_seeds=1")
+    try:
+      environment = env_registry.make_host(config.env)
+    except env_registry.UnknownTaskError as e:
+      raise UserError(str(e)) from None
+    specs = host_loop.specs_of(environment)
+    agent = _make_agent(make_agent, config, specs)
+    _check_action_space(agent, specs, config.env)
+    if config.get("replay_capacity", 10**9) < config.rollout_length:
+      raise UserError("config.replay_capacity must hold one rollout")
+    loop = host_loop.HostLoop(agent, environment, config.rollout_length,
+                              _iterations_per_segment(config))
+    return agent, loop, True
+  try:
+    env = env_registry.make(config.env, **config.env_kwargs.to_dict())
+  except env_registry.UnknownTaskError as e:
+    raise UserError(str(e)) from None
+  specs = types.EnvSpecs(env.observation_spec(), env.action_spec())
+  agent = _make_agent(make_agent, config, specs)
+  _check_action_space(agent, specs, config.env)
+  num_devices = _num_devices(config)
+  per_device = (config.num_envs // num_devices) * config.rollout_length
+  if config.get("replay_capacity", 10**9) < per_device:
+    raise UserError(f"config.replay_capacity={config.replay_capacity} is "
+                    f"smaller than one rollout per device ({per_device} "
+                    "transitions)")
+  loop = anakin.AnakinLoop(
+      agent=agent, env=env, num_envs=config.num_envs,
+      rollout_length=config.rollout_length,
+      iterations_per_segment=_iterations_per_segment(config),
+      mesh=anakin.make_mesh(num_devices))
+  return agent, loop, False
+
+
+def _make_agent(make_agent, config, specs) -> types.Agent:
+  try:
+    return make_agent(config, specs)
+  except (KeyError, AttributeError) as e:
+    raise UserError(f"config for agent {config.agent!r} lacks a key it "
+                    f"needs: {e}") from None
+  except ValueError as e:
+    raise UserError(str(e)) from None
+
+
+# ---- workdir --------------------------------------------------------------------
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
+  """Creates DIR or checks it matches; returns True when resuming."""
+  path = os.path.join(workdir, "config.json")
+  wanted = config_to_dict(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      try:
+        existing = json.load(f)
+      except json.JSONDecodeError:
+        existing = None
+    if existing == wanted:
+      return True
+    if not overwrite:
+      differing = sorted(
+          k for k in set(wanted) | set(existing or {})
+          if (existing or {}).get(k) != wanted.get(k))
+      raise UserError(
+          f"{workdir} holds a run with a different config (differs in: "
+          f"{', '.join(differing) or 'unreadable config.json'}); use another "
+          "--workdir, or --overwrite to delete that run")
+    for name in ("checkpoints", "metrics.csv", "summary.json",
+                 "learning_curve.png", "eval.json", "config.json"):
+      target = os.path.join(workdir, name)
+      if os.path.isdir(target):
+        shutil.rmtree(target)
+      elif os.path.exists(target):
+        os.remove(target)
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(wanted, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+  return False
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(payload, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+# ---- the run --------------------------------------------------------------------
+
+
+def _segment_row(metrics: dict[str, np.ndarray], num_seeds: int):
+  """Per-seed metric arrays -> a metrics.csv row (means over seeds)."""
+  row = {"episode_return_mean": float(np.mean(metrics["episode_return_mean"]))}
+  for key in sorted(metrics):
+    if key in ("episode_return_mean", "all_finite"):
+      continue
+    row[key] = float(np.mean(metrics[key]))
+  if num_seeds > 1:
+    for i, value in enumerate(np.atleast_1d(metrics["episode_return_mean"])):
+      row[f"episode_return_seed{i}"] = float(value)
+  return row
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *,
+          overwrite: bool = False, log: Callable[[str], None] = print
+          ) -> dict[str, Any]:
+  """Trains (or resumes) and returns the summary written to DIR/summary.json."""
+  agent, loop, is_host = build_loop(config)  # all user errors raised here
+  resuming = prepare_workdir(workdir, config, overwrite)
+  seeds = [config.seed + i for i in range(config.num_seeds)]
+  name = f"{config.agent} {config.env}"
+  steps_per_segment = loop.env_steps_per_segment
+  num_segments = math.ceil(config.total_env_steps / steps_per_segment)
+  checkpointer = checkpointing.Checkpointer(
+      os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+  metrics_file = metrics_log.MetricsLog(os.path.join(workdir, "metrics.csv"))
+
+  compile_seconds = 0.0
+  t0 = time.perf_counter()
+  if is_host:
+    abstract = loop.abstract_state(config.seed)
+    init = lambda: loop.init(config.seed)
+    run_segment = loop.run_segment
+  else:
+    abstract = loop.abstract_state(len(seeds))
+    init = lambda: loop.init(seeds)
+  restored = checkpointer.restore_latest(abstract) if resuming else None
+  if restored is not None:
+    done_segments, state = restored
+    rows = metrics_file.truncate_to(done_segments * steps_per_segment)
+    wall_offset = float(rows[-1]["wall_seconds"]) if rows else 0.0
+    log(f"[{name}] resuming from checkpoint at segment {done_segments} "
+        f"({done_segments * steps_per_segment:,} env steps)")
+  else:
+    done_segments, state = 0, init()
+    metrics_file.truncate_to(0)
+    wall_offset = 0.0
+  compile_seconds += time.perf_counter() - t0
+
+  if not is_host:
+    t0 = time.perf_counter()
+    segment = loop.segment_fn().lower(state).compile()
+    compile_seconds += time.perf_counter() - t0
+
+    def run_segment(state):
+      state, metrics = segment(state)
+      return state, anakin.fetch_replicated(metrics)
+
+  if done_segments == 0:
+    log(f"[{name}] training {config.total_env_steps:,} env steps per seed, "
+        f"{len(seeds)} seed(s), {config.num_envs} envs, "
+        f"{getattr(loop, 'num_devices', 1)} device(s); compiled in "
+        f"{compile_seconds:.1f}s")
+
+  train_start = time.perf_counter()
+  steps_this_run = 0
+  for segment_index in range(done_segments, num_segments):
+    seg_start = time.perf_counter()
+    state, metrics = run_segment(state)
+    seg_seconds = time.perf_counter() - seg_start
+    if not np.all(np.asarray(metrics["all_finite"]) > 0):
+      checkpointer.close()
+      kept = checkpointer.all_steps()
+      raise NonFiniteLossError(
+          f"non-finite loss during env steps "
+          f"{segment_index * steps_per_segment:,}-"
+          f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
+          f"The last good checkpoint (segment {kept[-1] if kept else 'none'}) "
+          f"is kept in {checkpointer.directory}")
+    env_steps = (segment_index + 1) * steps_per_segment
+    steps_this_run += steps_per_segment
+    elapsed = time.perf_counter() - train_start
+    row = {"env_steps": env_steps,
+           "wall_seconds": wall_offset + elapsed,
+           "env_steps_per_second": steps_per_segment * len(seeds) / seg_seconds}
+    row.update(_segment_row(metrics, len(seeds)))
+    if jax.process_index() == 0:
+      metrics_file.append(row)
+    if ((segment_index + 1) % config.checkpoint_every_segments == 0
+        or segment_index + 1 == num_segments):
+      checkpointer.save(segment_index + 1, state)
+    rate = steps_this_run / elapsed
+    shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
+    log(metrics_log.progress_line(
+        name, env_steps, num_segments * steps_per_segment,
+        rate * len(seeds), (num_segments * steps_per_segment - env_steps)
+        / max(rate, 1e-9), shown))
+  train_seconds = time.perf_counter() - train_start
+  checkpointer.close()
+
+  # Greedy evaluation with frozen weights.
+  eval_key = jax.random.PRNGKey(config.seed + 1_000_003)
+  t0 = time.perf_counter()
+  if is_host:
+    eval_returns = loop.evaluate(state, eval_key, config.eval_episodes)[None]
+    eval_done = np.ones_like(eval_returns, bool)
+  else:
+    evaluate = jax.jit(jax.vmap(evaluation.make_evaluate(
+        agent, loop.env, config.eval_episodes, config.eval_max_steps),
+        in_axes=(0, None)))
+    agent_state = anakin.fetch_replicated(state.agent_state)
+    actor_params = jax.vmap(agent.actor_params)(agent_state)
+    eval_returns, eval_done = jax.device_get(evaluate(actor_params, eval_key))
+  eval_seconds = time.perf_counter() - t0
+
+  rows = metrics_file.read()
+  total_wall = float(rows[-1]["wall_seconds"]) if rows else train_seconds
+  env_steps = num_segments * steps_per_segment
+  summary = {
+      "agent": config.agent, "task": config.env, "seeds": seeds,
+      "num_envs": config.num_envs,
+      "num_devices": int(getattr(loop, "num_devices", 1)),
+      "env_steps": env_steps,
+      "wall_seconds": total_wall,
+      "compile_seconds": compile_seconds,
+      "eval_seconds": eval_seconds,
+      "env_steps_per_second": env_steps * len(seeds) / max(total_wall, 1e-9),
+      "eval_return_mean": float(np.mean(eval_returns)),
+      "eval_return_per_seed": [float(x) for x in np.mean(eval_returns, axis=1)],
+      "eval_episodes": int(config.eval_episodes),
+      "eval_episodes_unfinished": int(np.sum(~np.asarray(eval_done, bool))),
+      "final_train_return_mean": (float(rows[-1]["episode_return_mean"])
+                                  if rows else float("nan")),
+      "platform": jax.default_backend(),
+  }
+  if jax.process_index() == 0:
+    _write_json(os.path.join(workdir, "summary.json"), summary)
+    seed_columns = [k for k in (rows[0] if rows else {})
+                    if k.startswith("episode_return_seed")]
+    metrics_log.plot_learning_curve(
+        rows, os.path.join(workdir, "learning_curve.png"),
+        f"{config.agent} on {config.env}", seed_columns)
+  log(f"[{name}] done: {env_steps:,} env steps in {total_wall:.1f}s "
+      f"({summary['env_steps_per_second']:,.0f} steps/s), greedy eval return "
+      f"{summary['eval_return_mean']:.3f} over {config.eval_episodes} episodes")
+  return summary
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} holds no run (no config.json)")
+  with open(path) as f:
+    return ml_collections.ConfigDict(_tuples(json.load(f)))
+
+
+def _tuples(tree):
+  """JSON lists back to tuples (configs use tuples for sequences)."""
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree

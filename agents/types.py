@@ -1,0 +1,81 @@
+"""The agent contract: a bundle of pure functions over pytrees, no hidden state.
+
+An `Agent` is what every loop (compiled or host) runs:
+
+  init(key, specs) -> agent_state
+      Everything the learner owns: params, target params, optimizer state,
+      replay state, counters. One pytree, so it can be donated, vmapped over
+      seeds, sharded over devices and checkpointed whole.
+  actor_params(agent_state) -> actor_params
+      The part of the state that acting needs (params plus e.g. epsilon).
+  initial_actor_state() -> actor_state
+      Per-environment actor state (e.g. an LSTM core state); `()` if none.
+  act(actor_params, actor_state, timestep, key, evaluation) -> (action, actor_state, extras)
+      One UNBATCHED environment; the loop vmaps it. `evaluation` is a static
+      bool (greedy / frozen behaviour). A recurrent agent resets its core state
+      itself when `timestep.first()`.
+  learn(agent_state, trajectory, key) -> (agent_state, metrics)
+      A time-major chunk of experience from a batch of environments. Off-policy
+      agents push it into their replay and sample from it; on-policy agents
+      learn from it directly. Gradients are averaged over the named device axis
+      `DEVICE_AXIS` (the loops always provide it, of size 1 on one device).
+
+Trajectory layout (T = rollout length, B = environments on this device):
+  timestep[0..T]  (T+1 steps: timestep[0] is the last step of the previous
+                   chunk, so consecutive chunks overlap by one step)
+  action[0..T-1]  the action taken at timestep[t] (ignored by the task when
+                  timestep[t] is LAST: the next step is then a FIRST)
+  extras[0..T-1]  whatever `act` returned (logits, values, ...)
+  actor_state     the actor state before acting at timestep[0] ([B, ...])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import chex
+from dm_env import specs as dm_specs
+from flax import struct
+
+from environments.base import TimeStep
+
+DEVICE_AXIS = "device"  # gradients and metrics are averaged over this axis
+
+AgentState = Any
+ActorParams = Any
+ActorState = Any
+Metrics = dict[str, chex.Array]
+
+
+@struct.dataclass
+class Trajectory:
+  timestep: TimeStep  # [T+1, B, ...]
+  action: chex.Array  # [T, B, ...]
+  extras: Any  # [T, B, ...]
+  actor_state: Any  # [B, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpecs:
+  observation: Any
+  action: dm_specs.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+  """A named bundle of the contract's pure functions."""
+
+  name: str
+  init: Callable[[chex.PRNGKey, EnvSpecs], AgentState]
+  actor_params: Callable[[AgentState], ActorParams]
+  initial_actor_state: Callable[[], ActorState]
+  act: Callable[..., tuple[chex.Array, ActorState, Any]]
+  learn: Callable[[AgentState, Trajectory, chex.PRNGKey],
+                  tuple[AgentState, Metrics]]
+  # Which action spaces the agent can act in: "discrete" and/or "continuous".
+  action_spaces: tuple[str, ...] = ("discrete",)
+
+
+def no_actor_state() -> ActorState:
+  return ()

@@ -1,0 +1,1 @@
+"""ml_collections config files: `configs/<agent>.py:<preset>`."""

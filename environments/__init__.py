@@ -1,0 +1,1 @@
+"""Tasks as pure functional environments with dm_env semantics."""

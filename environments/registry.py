@@ -1,0 +1,65 @@
+"""Task names used in configs (`config.env`), mapped to constructors.
+
+Functional tasks (jit/vmap-traceable) run in the compiled loop. Names of the form
+`bsuite:<bsuite_id>` (e.g. `bsuite:catch/0`) load a stateful bsuite
+`dm_env.Environment`, which the host loop drives.
+
+To add a task: write `environments/<task>.py` with a subclass of
+`base.Environment`, then add one line to `FUNCTIONAL_TASKS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from environments import base
+from environments import cartpole
+from environments import catch
+
+FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
+    "catch": catch.Catch,
+    "cartpole": cartpole.CartPole,
+}
+
+HOST_PREFIXES = ("bsuite:",)
+
+
+class UnknownTaskError(ValueError):
+  pass
+
+
+def is_host_task(name: str) -> bool:
+  return name.startswith(HOST_PREFIXES)
+
+
+def known_tasks() -> list[str]:
+  return sorted(FUNCTIONAL_TASKS) + ["bsuite:<id> (e.g. bsuite:catch/0)"]
+
+
+def make(name: str, **kwargs: Any) -> base.Environment:
+  """Builds a functional task by name, with static parameters as kwargs."""
+  if name not in FUNCTIONAL_TASKS:
+    raise UnknownTaskError(
+        f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}")
+  try:
+    return FUNCTIONAL_TASKS[name](**kwargs)
+  except TypeError as e:
+    raise UnknownTaskError(f"bad parameters for task {name!r}: {e}") from None
+
+
+def make_host(name: str, seed: int = 0):
+  """Builds a stateful `dm_env.Environment` (bsuite) for the host loop."""
+  if not name.startswith("bsuite:"):
+    raise UnknownTaskError(f"unknown host task {name!r}; expected bsuite:<id>")
+  bsuite_id = name[len("bsuite:"):]
+  try:
+    import bsuite  # pylint: disable=g-import-not-at-top
+    from bsuite import sweep  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise UnknownTaskError(
+        "bsuite tasks need the bsuite package (pip install bsuite)") from None
+  if bsuite_id not in sweep.SETTINGS:
+    raise UnknownTaskError(
+        f"unknown bsuite id {bsuite_id!r}; e.g. {', '.join(sweep.TESTING[:6])}")
+  del seed  # bsuite ids fix their own seeds.
+  return bsuite.load_from_id(bsuite_id)

@@ -1,0 +1,1 @@
+"""Thin absl programs: flags and wiring only."""
