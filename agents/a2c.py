@@ -3,14 +3,15 @@
 the asynchrony: gradients are averaged over all environments (and over devices
 through the `device` axis) instead of applied by asynchronous threads.
 
-Per chunk of t_max = `rollout_length` steps (Algorithm S3):
+Per chunk of t_max = `rollout_length` steps (Algorithm S3), with pi and V
+from an MLP torso with two heads (lib.networks.ActorCritic):
   R = r_t + gamma r_{t+1} + ... + gamma^{k} V(s_{t+k}; theta_v)   n-step return,
-      bootstrapped at the chunk's end and at truncations          -> lib.returns.n_step_returns (rlax.lambda_returns, lambda 1)
+      bootstrapped at the chunk's end and at truncations
   A = R - V(s_t)                                                  (stop-gradient)
-  policy loss  = - log pi(a_t | s_t) * A                           -> rlax.policy_gradient_loss
-  entropy term = - beta * H(pi(. | s_t))                           -> rlax.entropy_loss
+  policy loss  = - log pi(a_t | s_t) * A
+  entropy term = - beta * H(pi(. | s_t))
   value loss   = 1/2 (R - V(s_t))^2, weighted by `value_coef`
-Actions taken at a LAST step (ignored by the task) are masked out of every term.
+-> lib.actor_critic.actor_critic_loss (shared with the recurrent meta-RL A2C).
 Optimizer: shared RMSProp (decay 0.99) in the paper; `optimizer` in the config.
 """
 
@@ -21,13 +22,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-import rlax
 from flax import struct
 
 from agents import types
+from agents.lib import actor_critic
 from agents.lib import networks
 from agents.lib import optimizers
-from agents.lib import returns
 
 
 @struct.dataclass
@@ -45,7 +45,10 @@ def make_agent(config: ml_collections.ConfigDict,
       observation_rank=len(specs.observation.shape))
   optimizer = optimizers.make_optimizer(
       config.optimizer, config.learning_rate, max_grad_norm=config.max_grad_norm,
-      rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps)
+      rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps,
+      anneal_steps=(config.total_env_steps
+                    // (config.num_envs * config.rollout_length)
+                    if config.anneal_learning_rate else 0))
 
   def init(key, specs):
     params = network.init(key, jnp.zeros(specs.observation.shape, jnp.float32))
@@ -64,26 +67,10 @@ def make_agent(config: ml_collections.ConfigDict,
     return action.astype(jnp.int32), actor_state, dict(value=value)
 
   def loss_fn(params, trajectory: types.Trajectory):
-    ts = trajectory.timestep
-    logits, values = network.apply(params, ts.observation)  # [T+1, B, ...]
-    targets = returns.n_step_returns(ts, values, config.gamma)  # [T, B]
-    targets = jax.lax.stop_gradient(targets)
-    _, _, _, valid = returns.chunk_transitions(ts, config.gamma)
-    mask = valid.astype(jnp.float32)
-    # rlax averages over time with the mask as weights; rescale so each term
-    # is a mean over the valid steps only.
-    scale = mask.size / jnp.maximum(mask.sum(), 1.0)
-    advantages = targets - jax.lax.stop_gradient(values[:-1])
-    pg_loss = scale * jnp.mean(jax.vmap(rlax.policy_gradient_loss, 1)(
-        logits[:-1], trajectory.action, advantages, mask))
-    entropy_loss = scale * jnp.mean(
-        jax.vmap(rlax.entropy_loss, 1)(logits[:-1], mask))
-    value_loss = 0.5 * jnp.sum(mask * jnp.square(targets - values[:-1])) / (
-        jnp.maximum(mask.sum(), 1.0))
-    total = (pg_loss + config.value_coef * value_loss
-             + config.entropy_coef * entropy_loss)
-    return total, dict(loss=total, policy_loss=pg_loss, value_loss=value_loss,
-                       entropy=-entropy_loss)
+    logits, values = network.apply(params, trajectory.timestep.observation)
+    return actor_critic.actor_critic_loss(
+        logits, values, trajectory, gamma=config.gamma,
+        value_coef=config.value_coef, entropy_coef=config.entropy_coef)
 
   def learn(state: A2CState, trajectory: types.Trajectory, key):
     del key

@@ -50,3 +50,10 @@ class AsDmEnv(dm_env.Environment):
 
   def action_spec(self):
     return self._env.action_spec()
+
+  def reward_spec(self):
+    return dm_env.specs.Array((), np.float32, name="reward")
+
+  def discount_spec(self):
+    return dm_env.specs.BoundedArray((), np.float32, minimum=0.0, maximum=1.0,
+                                     name="discount")

@@ -10,15 +10,34 @@ To add a task: write `environments/<task>.py` with a subclass of
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from environments import base
 from environments import cartpole
 from environments import catch
+from environments import meta_rl_tasks
+from environments import pendulum
 
 FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "catch": catch.Catch,
     "cartpole": cartpole.CartPole,
+    "pendulum": pendulum.Pendulum,
+    # Meta-RL (Wang et al. 2018): one episode = one task instance.
+    "bandit_independent": functools.partial(
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="independent"),
+    "bandit_dependent_uniform": functools.partial(
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="dependent_uniform"),
+    "bandit_easy": functools.partial(
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="easy"),
+    "bandit_medium": functools.partial(
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="medium"),
+    "bandit_hard": functools.partial(
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="hard"),
+    "restless_bandit": meta_rl_tasks.RestlessBandit,
+    "harlow": meta_rl_tasks.Harlow,
+    "harlow_test": functools.partial(meta_rl_tasks.Harlow, split="test"),
+    "two_step": meta_rl_tasks.TwoStep,
 }
 
 HOST_PREFIXES = ("bsuite:",)

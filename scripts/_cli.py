@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from absl import flags
@@ -18,6 +19,31 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None,
 _CPU_COLLECTIVES = flags.DEFINE_string(
     "cpu_collectives", None,
     "cross-process collectives on CPU ('gloo'), for multi-process CPU runs")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flags parser for `app.run`: a bad flag or config override (unknown
+  key, wrong type, missing preset) is one message and exit code 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = str(e)
+    if "Traceback" in message:  # config_flags embeds the config's traceback
+      lines = [l for l in message.splitlines() if l.strip()]
+      message = f"{lines[0]} {lines[-1]}"
+  except (AttributeError, KeyError) as e:
+    detail = str(e.args[0]) if e.args else str(e)
+    keys = re.findall(r'"([^"]+)"', detail)  # "Did you mean "x" instead of "y""
+    unknown = re.findall(r"'+\\?'?([A-Za-z0-9_.]+)", detail)
+    message = f"unknown config key {unknown[0] if unknown else detail!r}"
+    if len(keys) == 2:
+      message += f" (did you mean {keys[0]!r}?)"
+  except (ValueError, TypeError, OSError) as e:
+    message = str(e)
+  print(f"error: {message}", file=sys.stderr)
+  print("Pass --helpfull to see the flags; config keys are in configs/<agent>.py.",
+        file=sys.stderr)
+  sys.exit(2)
 
 
 def maybe_initialize_distributed() -> None:

@@ -250,8 +250,8 @@ def _segment_row(metrics: dict[str, np.ndarray], num_seeds: int):
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *,
-          overwrite: bool = False, log: Callable[[str], None] = print
-          ) -> dict[str, Any]:
+          overwrite: bool = False, log: Callable[[str], None] = print,
+          _state_out: dict[str, Any] | None = None) -> dict[str, Any]:
   """Trains (or resumes) and returns the summary written to DIR/summary.json."""
   agent, loop, is_host = build_loop(config)  # all user errors raised here
   resuming = prepare_workdir(workdir, config, overwrite)
@@ -335,6 +335,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
         / max(rate, 1e-9), shown))
   train_seconds = time.perf_counter() - train_start
   checkpointer.close()
+  if _state_out is not None:  # for tests that inspect the final state
+    _state_out["state"] = state
 
   # Greedy evaluation with frozen weights.
   eval_key = jax.random.PRNGKey(config.seed + 1_000_003)

@@ -1,0 +1,52 @@
+"""The advantage actor-critic loss (Mnih et al. 2016, A3C), written once for
+every actor-critic agent (feed-forward A2C, recurrent meta-RL A2C).
+
+Given policy logits and values for every step of a [T+1, B] chunk:
+  R_t  = n-step return, bootstrapped at the chunk end and at truncations
+                                                        (lib.returns.n_step_returns)
+  A_t  = R_t - V(s_t)                                    (stop-gradient)
+  L    = - log pi(a_t|s_t) A_t                           (rlax.policy_gradient_loss)
+         + value_coef * 1/2 (R_t - V(s_t))^2
+         - entropy_coef * H(pi(.|s_t))                   (rlax.entropy_loss)
+Every term is a mean over the valid steps of all devices (actions taken at a
+LAST step are ignored by the task and masked out), so one device or many
+give the same gradient once the loop averages over the `device` axis.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import rlax
+
+from agents import types
+from agents.lib import returns
+
+
+def actor_critic_loss(logits: chex.Array, values: chex.Array,
+                      trajectory: types.Trajectory, *, gamma: float,
+                      value_coef: float, entropy_coef: chex.Numeric
+                      ) -> tuple[chex.Array, dict[str, chex.Array]]:
+  """logits [T+1, B, A], values [T+1, B] -> (loss, metrics)."""
+  chex.assert_rank([logits, values], [3, 2])
+  ts = trajectory.timestep
+  targets = jax.lax.stop_gradient(returns.n_step_returns(ts, values, gamma))
+  _, _, _, valid = returns.chunk_transitions(ts, gamma)
+  mask = valid.astype(jnp.float32)
+  # Weight each step by 1 / (valid steps over all devices), times the device
+  # count that the loop's pmean divides by, times T because rlax averages
+  # over time.
+  num_devices = jax.lax.psum(1, types.DEVICE_AXIS)
+  global_count = jnp.maximum(jax.lax.psum(mask.sum(), types.DEVICE_AXIS), 1.0)
+  weights = mask * (num_devices / global_count)
+  num_steps = mask.shape[0]
+  advantages = targets - jax.lax.stop_gradient(values[:-1])
+  pg_loss = num_steps * jnp.sum(jax.vmap(rlax.policy_gradient_loss, 1)(
+      logits[:-1], trajectory.action, advantages, weights))
+  entropy_loss = num_steps * jnp.sum(
+      jax.vmap(rlax.entropy_loss, 1)(logits[:-1], weights))
+  value_loss = 0.5 * jnp.sum(weights * jnp.square(targets - values[:-1]))
+  total = pg_loss + value_coef * value_loss + entropy_coef * entropy_loss
+  return total, dict(loss=total, policy_loss=pg_loss, value_loss=value_loss,
+                     entropy=-entropy_loss)

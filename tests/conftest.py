@@ -1,0 +1,30 @@
+"""Shared test helpers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def run_script(args, *, env=None, timeout=600, check=False):
+  """Runs `python -m ...` from the repo root; returns the CompletedProcess."""
+  full_env = dict(os.environ)
+  full_env["PYTHONPATH"] = str(ROOT)
+  full_env.setdefault("JAX_PLATFORMS", "cpu")
+  full_env.update(env or {})
+  proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}"
+                         f"\n{proc.stderr}")
+  return proc
+
+
+@pytest.fixture
+def root():
+  return ROOT
