@@ -16,6 +16,7 @@ from typing import Any, Callable
 from environments import base
 from environments import cartpole
 from environments import catch
+from environments import dopamine_tasks
 from environments import meta_rl_tasks
 from environments import pendulum
 
@@ -23,6 +24,10 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "catch": catch.Catch,
     "cartpole": cartpole.CartPole,
     "pendulum": pendulum.Pendulum,
+    # Dopamine tasks (Dabney et al. 2020) and the two-peaked gap task.
+    "variable_magnitude": dopamine_tasks.VariableMagnitude,
+    "variable_probability": dopamine_tasks.VariableProbability,
+    "jump_the_gap": dopamine_tasks.JumpTheGap,
     # Meta-RL (Wang et al. 2018): one episode = one task instance.
     "bandit_independent": functools.partial(
         meta_rl_tasks.TwoArmedBandit, arm_distribution="independent"),
@@ -62,7 +67,7 @@ def make(name: str, **kwargs: Any) -> base.Environment:
         f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}")
   try:
     return FUNCTIONAL_TASKS[name](**kwargs)
-  except TypeError as e:
+  except (TypeError, ValueError) as e:
     raise UnknownTaskError(f"bad parameters for task {name!r}: {e}") from None
 
 
