@@ -85,4 +85,4 @@ def make_agent(config: ml_collections.ConfigDict,
 
   return types.Agent(name="a2c", init=init, actor_params=actor_params,
                      initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn, action_spaces=("discrete",))
+                     learn=learn)

@@ -1,7 +1,8 @@
 """Agent names used in configs (`config.agent`), mapped to their builders.
 
 To add an agent: write `agents/<name>.py` with `make_agent(config, specs) ->
-types.Agent`, a config `configs/<name>.py`, and one line here.
+types.Agent` (and `ACTION_SPACES = ("continuous",)` if it is not a
+discrete-action agent), a config `configs/<name>.py`, and one line here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import importlib
 AGENTS = {
     "dqn": "agents.dqn",
     "a2c": "agents.a2c",
+    "qr_dqn": "agents.qr_dqn",
+    "iqn": "agents.iqn",
+    "er_dqn": "agents.er_dqn",
+    "meta_a2c": "agents.meta_a2c",
 }
 
 
@@ -18,3 +23,9 @@ def get_builder(name: str):
   if name not in AGENTS:
     raise KeyError(name)
   return importlib.import_module(AGENTS[name]).make_agent
+
+
+def action_spaces(name: str) -> tuple[str, ...]:
+  """The action spaces ("discrete", "continuous") an agent module declares."""
+  return getattr(importlib.import_module(AGENTS[name]), "ACTION_SPACES",
+                 ("discrete",))

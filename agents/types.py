@@ -73,8 +73,6 @@ class Agent:
   act: Callable[..., tuple[chex.Array, ActorState, Any]]
   learn: Callable[[AgentState, Trajectory, chex.PRNGKey],
                   tuple[AgentState, Metrics]]
-  # Which action spaces the agent can act in: "discrete" and/or "continuous".
-  action_spaces: tuple[str, ...] = ("discrete",)
 
 
 def no_actor_state() -> ActorState:

@@ -171,4 +171,4 @@ def make_value_based_agent(
 
   return types.Agent(name=name, init=init, actor_params=actor_params,
                      initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn, action_spaces=("discrete",))
+                     learn=learn)

@@ -118,13 +118,14 @@ def _num_devices(config) -> int:
   return wanted
 
 
-def _check_action_space(agent: types.Agent, specs: types.EnvSpecs, env_name):
+def _check_action_space(agent_name: str, specs: types.EnvSpecs, env_name):
   kind = "discrete" if hasattr(specs.action, "num_values") else "continuous"
-  if kind not in agent.action_spaces:
+  supported = agent_registry.action_spaces(agent_name)
+  if kind not in supported:
     raise UserError(
-        f"agent {agent.name!r} cannot act in task {env_name!r}: the task's "
+        f"agent {agent_name!r} cannot act in task {env_name!r}: the task's "
         f"action space is {kind} ({specs.action}) and the agent supports "
-        f"{', '.join(agent.action_spaces)} actions")
+        f"{', '.join(supported)} actions")
 
 
 def _iterations_per_segment(config) -> int:
@@ -145,8 +146,8 @@ def build_loop(config: ml_collections.ConfigDict):
     except env_registry.UnknownTaskError as e:
       raise UserError(str(e)) from None
     specs = host_loop.specs_of(environment)
+    _check_action_space(config.agent, specs, config.env)
     agent = _make_agent(make_agent, config, specs)
-    _check_action_space(agent, specs, config.env)
     if config.get("replay_capacity", 10**9) < config.rollout_length:
       raise UserError("config.replay_capacity must hold one rollout")
     loop = host_loop.HostLoop(agent, environment, config.rollout_length,
@@ -157,8 +158,8 @@ def build_loop(config: ml_collections.ConfigDict):
   except env_registry.UnknownTaskError as e:
     raise UserError(str(e)) from None
   specs = types.EnvSpecs(env.observation_spec(), env.action_spec())
+  _check_action_space(config.agent, specs, config.env)
   agent = _make_agent(make_agent, config, specs)
-  _check_action_space(agent, specs, config.env)
   num_devices = _num_devices(config)
   per_device = (config.num_envs // num_devices) * config.rollout_length
   if config.get("replay_capacity", 10**9) < per_device:

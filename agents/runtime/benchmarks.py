@@ -1,0 +1,150 @@
+"""Throughput benchmarks behind `python -m scripts.benchmark` (a printed table).
+
+Every number is measured in the calling process, side by side, so ratios are
+comparable on a shared, noisy machine:
+  * compiled training throughput (env steps/s, compile excluded) and compile
+    time per agent, on the configs users run;
+  * whole-process wall time of a training command (imports, compile, training,
+    evaluation), and whether it solved the task;
+  * the host loop on a bsuite environment;
+  * our functional CartPole step against gymnax's CartPole-v1 (random actions,
+    same batch), when gymnax is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import jax
+import ml_collections
+
+from agents.runtime import train as train_lib
+
+
+def compiled_throughput(config: ml_collections.ConfigDict,
+                        min_seconds: float = 2.0) -> dict[str, Any]:
+  """Env steps/s of the compiled loop on `config` (compile time excluded)."""
+  _, loop, is_host = train_lib.build_loop(config)
+  assert not is_host
+  t0 = time.perf_counter()
+  state = loop.init([config.seed + i for i in range(config.num_seeds)])
+  segment = loop.segment_fn().lower(state).compile()
+  compile_seconds = time.perf_counter() - t0
+  state, metrics = segment(state)  # warm-up
+  jax.block_until_ready(metrics)
+  steps, start = 0, time.perf_counter()
+  while time.perf_counter() - start < min_seconds:
+    state, metrics = segment(state)
+    jax.block_until_ready(metrics)
+    steps += loop.env_steps_per_segment * config.num_seeds
+  seconds = time.perf_counter() - start
+  return dict(env_steps_per_second=steps / seconds,
+              compile_seconds=compile_seconds, env_steps=steps)
+
+
+def host_loop_throughput(config: ml_collections.ConfigDict,
+                         min_seconds: float = 3.0) -> dict[str, Any]:
+  """Env steps/s of the host loop driving a stateful dm_env environment."""
+  _, loop, is_host = train_lib.build_loop(config)
+  assert is_host
+  state = loop.init(config.seed)
+  state, _ = loop.run_segment(state)  # compiles act and learn
+  steps, start = 0, time.perf_counter()
+  while time.perf_counter() - start < min_seconds:
+    state, _ = loop.run_segment(state)
+    steps += loop.env_steps_per_segment
+  return dict(env_steps_per_second=steps / (time.perf_counter() - start))
+
+
+def whole_process(args: list[str]) -> dict[str, Any]:
+  """Runs `python -m scripts.train ARGS` in a fresh process; wall time + summary."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  with tempfile.TemporaryDirectory() as workdir:
+    env = dict(os.environ, PYTHONPATH=root)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.train", f"--workdir={workdir}/run",
+         *args], cwd=root, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+      raise RuntimeError(f"benchmark run failed: {proc.stderr[-2000:]}")
+    with open(os.path.join(workdir, "run", "summary.json")) as f:
+      summary = json.load(f)
+  return dict(process_seconds=wall, **summary)
+
+
+def env_step_throughput(env_step, env_reset, num_actions: int, batch: int,
+                        steps: int, repeats: int = 3) -> float:
+  """Steps/s of `step` vmapped over `batch` envs and scanned `steps` times."""
+  def run(key):
+    keys = jax.random.split(key, batch)
+    state = jax.vmap(env_reset)(keys)
+
+    def body(carry, _):
+      state, key = carry
+      key, action_key = jax.random.split(key)
+      actions = jax.random.randint(action_key, (batch,), 0, num_actions)
+      state = jax.vmap(env_step)(state, actions)
+      return (state, key), ()
+
+    (state, _), _ = jax.lax.scan(body, (state, key), None, length=steps)
+    return state
+
+  run = jax.jit(run)
+  jax.block_until_ready(run(jax.random.PRNGKey(0)))
+  best = float("inf")
+  for i in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(run(jax.random.PRNGKey(i + 1)))
+    best = min(best, time.perf_counter() - start)
+  return batch * steps / best
+
+
+def cartpole_vs_gymnax(batch: int = 1024, steps: int = 1000
+                       ) -> dict[str, float]:
+  """Our CartPole against gymnax's CartPole-v1, random actions, same batch."""
+  from environments import cartpole  # pylint: disable=g-import-not-at-top
+  env = cartpole.CartPole()
+  ours = env_step_throughput(
+      lambda s, a: env.step(s, a)[0], lambda k: env.reset(k)[0], 2, batch,
+      steps)
+  result = dict(ours=ours)
+  try:
+    import gymnax  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return result
+  gx_env, gx_params = gymnax.make("CartPole-v1")
+
+  def gx_reset(key):
+    _, state = gx_env.reset(key, gx_params)
+    return (state, key)
+
+  def gx_step(carry, action):
+    state, key = carry
+    key, step_key = jax.random.split(key)
+    state = gx_env.step(step_key, state, action, gx_params)[1]
+    return (state, key)
+
+  result["gymnax"] = env_step_throughput(gx_step, gx_reset, 2, batch, steps)
+  return result
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+  widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+  lines = []
+  for n, row in enumerate(rows):
+    lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    if n == 0:
+      lines.append("  ".join("-" * w for w in widths))
+  return "\n".join(lines)
+
+
+def rate(x: float) -> str:
+  return f"{x / 1e3:,.1f}k" if x >= 1e4 else f"{x:,.0f}"

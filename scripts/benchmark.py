@@ -1,0 +1,84 @@
+r"""Throughput benchmark: prints a table (measured here, side by side).
+
+  python -m scripts.benchmark            # everything (a few minutes on 2 cores)
+  python -m scripts.benchmark --only=a2c_cartpole,gymnax
+
+The issue's reference numbers for peers measured on the same 2-core machine
+(PureJaxRL PPO CartPole ~160k steps/s, PureJaxRL DQN CartPole ~48k, bsuite's
+JAX DQN on catch ~1.9k) are printed beside ours for context; gymnax's
+CartPole is measured in this run.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+from scripts import _cli
+
+_ONLY = flags.DEFINE_list("only", None, "rows to run (default: all)")
+_SECONDS = flags.DEFINE_float("seconds", 3.0, "timing window per row")
+_JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
+
+
+def main(argv):
+  del argv
+  from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
+  from configs import a2c, dqn  # pylint: disable=g-import-not-at-top
+
+  def want(name):
+    return not _ONLY.value or name in _ONLY.value
+
+  rows = [("benchmark", "ours", "peer / target", "compile s", "notes")]
+  results = {}
+
+  def compiled(name, config, target, peer):
+    r = bm.compiled_throughput(config, _SECONDS.value)
+    results[name] = r
+    rows.append((name, f"{bm.rate(r['env_steps_per_second'])} steps/s",
+                 f"{peer}; target >= {target}",
+                 f"{r['compile_seconds']:.1f}",
+                 f"{config.num_envs} envs x {config.rollout_length} steps"))
+
+  if want("a2c_cartpole"):
+    compiled("a2c_cartpole", a2c.get_config("cartpole"), "240k",
+             "PureJaxRL PPO ~160k")
+  if want("a2c_cartpole_process"):
+    r = bm.whole_process(["--config=configs/a2c.py:cartpole"])
+    results["a2c_cartpole_process"] = r
+    rows.append(("a2c_cartpole_process", f"{r['process_seconds']:.1f} s",
+                 "PureJaxRL PPO 12.4 s/500k; target <= 12 s solved",
+                 f"{r['compile_seconds']:.1f}",
+                 f"greedy return {r['eval_return_mean']:.1f}, "
+                 f"{r['env_steps']:,} steps"))
+  if want("dqn_cartpole"):
+    compiled("dqn_cartpole", dqn.get_config("cartpole"), "60k",
+             "PureJaxRL DQN ~48k")
+  if want("dqn_catch"):
+    compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
+  if want("host_bsuite_catch"):
+    c = dqn.get_config("catch")
+    c.env, c.num_envs, c.log_every_env_steps = "bsuite:catch/0", 1, 1000
+    r = bm.host_loop_throughput(c, _SECONDS.value)
+    results["host_bsuite_catch"] = r
+    rows.append(("host_bsuite_catch",
+                 f"{bm.rate(r['env_steps_per_second'])} steps/s",
+                 "bsuite JAX DQN ~1.9k; target >= 3k", "-",
+                 "DQN, host loop, 1 env"))
+  if want("gymnax"):
+    r = bm.cartpole_vs_gymnax()
+    results["cartpole_env_step"] = r
+    rows.append(("cartpole_env_step", f"{bm.rate(r['ours'])} steps/s",
+                 (f"gymnax {bm.rate(r['gymnax'])} steps/s "
+                  f"(ours/gymnax {r['ours'] / r['gymnax']:.2f}x)")
+                 if "gymnax" in r else "gymnax not installed", "-",
+                 "random actions, 1024 envs x 1000 steps"))
+  print(bm.format_table(rows))
+  if _JSON.value:
+    with open(_JSON.value, "w") as f:
+      json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: _cli.run_main(lambda: main(argv)),
+          flags_parser=_cli.parse_flags)
