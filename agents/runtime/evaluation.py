@@ -64,10 +64,9 @@ def make_evaluate(agent: types.Agent, env: base.Environment,
 def dm_env_timestep(ts: dm_env.TimeStep) -> base.TimeStep:
   """A stateful dm_env step as the contract's (unbatched) TimeStep."""
   return base.TimeStep(
-      step_type=np.asarray(int(ts.step_type), np.int32),
-      reward=np.asarray(0.0 if ts.reward is None else ts.reward, np.float32),
-      discount=np.asarray(1.0 if ts.discount is None else ts.discount,
-                          np.float32),
+      step_type=np.int32(ts.step_type),
+      reward=np.float32(0.0 if ts.reward is None else ts.reward),
+      discount=np.float32(1.0 if ts.discount is None else ts.discount),
       observation=np.asarray(ts.observation, np.float32))
 
 

@@ -66,8 +66,18 @@ class HostLoop:
     self._act = jax.jit(act)
     self._actor_params = jax.jit(lambda s: agent.actor_params(
         jax.tree.map(lambda x: x[0], s)))
-    self._learn = jax.jit(jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS),
-                          donate_argnums=0)
+    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+
+    def learn_step(agent_state, trajectory, learn_key):
+      # One dispatch per iteration: learn, the next key and the new actor params.
+      learn_key, key = jax.random.split(learn_key)
+      agent_state, metrics = learn(
+          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
+      actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
+                                                     agent_state))
+      return agent_state, metrics, learn_key, actor_params
+
+    self._learn_step = jax.jit(learn_step, donate_argnums=0)
     self._timestep = None
     self._actor_state = None
     self._episode_return = 0.0
@@ -93,8 +103,8 @@ class HostLoop:
     returns, losses = [], []
     actor_key, learn_key = state.actor_key, state.learn_key
     agent_state = state.agent_state
+    actor_params = self._actor_params(agent_state)
     for _ in range(self.iterations_per_segment):
-      actor_params = self._actor_params(agent_state)
       initial_actor_state = self._actor_state
       timesteps, actions, extras = [self._timestep], [], []
       for _ in range(self.rollout_length):
@@ -117,9 +127,8 @@ class HostLoop:
           action=stack(*actions), extras=jax.tree.map(stack, *extras),
           actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
                                    initial_actor_state))
-      learn_key, key = jax.random.split(learn_key)
-      agent_state, metrics = self._learn(
-          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
+      agent_state, metrics, learn_key, actor_params = self._learn_step(
+          agent_state, trajectory, learn_key)
       losses.append(metrics)
     metrics = {k: float(np.mean([np.asarray(m[k]) for m in losses]))
                for k in losses[0]}
