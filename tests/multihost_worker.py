@@ -19,15 +19,10 @@ def main():
   import numpy as np  # pylint: disable=g-import-not-at-top
   from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
-  from configs import a2c  # pylint: disable=g-import-not-at-top
+  from tests.test_loop import _small_a2c  # pylint: disable=g-import-not-at-top
 
-  config = a2c.get_config("cartpole")
-  config.num_envs = 4
-  config.rollout_length = 8
-  config.total_env_steps = 4 * 8 * 40
-  config.log_every_env_steps = 4 * 8 * 20
-  config.eval_episodes = 2
-  config.eval_max_steps = 50
+  config = _small_a2c()
+  config.num_envs = 4  # 2 per process
   state_holder = {}
   summary = train.train(config, workdir, log=print,
                         _state_out=state_holder)

@@ -209,3 +209,13 @@ def test_host_loop_on_bsuite_testing_ids(tmp_path):
     summary = json.loads((tmp_path / bsuite_id / "summary.json").read_text())
     assert summary["task"] == f"bsuite:{bsuite_id}"
     assert summary["env_steps"] == 1000
+
+
+def test_benchmark_script_prints_a_table(tmp_path):
+  out = tmp_path / "bench.json"
+  proc = run_script(["-m", "scripts.benchmark", "--only=dqn_catch,gymnax",
+                     "--seconds=0.2", f"--json={out}"])
+  assert proc.returncode == 0, proc.stderr
+  assert "dqn_catch" in proc.stdout and "steps/s" in proc.stdout
+  results = json.loads(out.read_text())
+  assert results["dqn_catch"]["env_steps_per_second"] > 0
