@@ -12,6 +12,7 @@ def get_config(preset: str = "cartpole") -> ml_collections.ConfigDict:
   c = common.base_config("a2c", "cartpole")
   c.optimizer = "adam"
   c.learning_rate = 3e-3
+  c.anneal_learning_rate = True  # linearly to 0 over training
   c.rmsprop_decay = 0.99
   c.optimizer_eps = 1e-5
   c.max_grad_norm = 0.5

@@ -1,4 +1,4 @@
-"""DQN (Mnih et al. 2015). Presets: catch (default), cartpole.
+"""DQN (Mnih et al. 2015). Presets: catch (default), cartpole, gap.
 
   python -m scripts.train --config=configs/dqn.py:cartpole --workdir=runs/x
 """
@@ -39,6 +39,11 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
     c.replay_capacity = 50_000
     c.target_update_period = 250
     c.log_every_env_steps = 20_000
+  elif preset == "gap":  # the two-peaked jump-the-gap task (SCIENCE.md 1)
+    c.env = "jump_the_gap"
+    c.gamma = 0.9
+    c.total_env_steps = 40_000
+    c.epsilon_decay_env_steps = 10_000
   else:
-    raise ValueError(f"unknown preset {preset!r} for dqn; allowed: catch, cartpole")
+    raise ValueError(f"unknown preset {preset!r} for dqn; allowed: catch, cartpole, gap")
   return c

@@ -67,3 +67,22 @@ class ActorCritic(nn.Module):
                       kernel_init=nn.initializers.orthogonal(0.01))(x)
     value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(x)
     return logits, jnp.squeeze(value, -1)
+
+
+class DistributionalQNetwork(nn.Module):
+  """`num_statistics` values per action on an MLP torso: QR-DQN's quantiles,
+  ER-DQN's expectiles. Output [..., num_statistics, num_actions], the
+  `dist_q` layout of rlax's quantile losses."""
+
+  num_actions: int
+  num_statistics: int
+  hidden_sizes: Sequence[int]
+  observation_rank: int = 1
+
+  @nn.compact
+  def __call__(self, observation: chex.Array) -> chex.Array:
+    x = flatten_observation(observation, self.observation_rank)
+    x = MLP(self.hidden_sizes)(x)
+    x = nn.Dense(self.num_statistics * self.num_actions)(x)
+    return jnp.reshape(x, (*x.shape[:-1], self.num_statistics,
+                           self.num_actions))

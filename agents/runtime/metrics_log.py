@@ -88,7 +88,8 @@ def progress_line(name: str, env_steps: int, total: int, steps_per_second: float
 
 
 def plot_learning_curve(rows: list[dict[str, str]], path: str, title: str,
-                        seed_columns: list[str] | None = None) -> None:
+                        seed_columns: list[str] | None = None,
+                        eval_return: float | None = None) -> None:
   """DIR/learning_curve.png: episode return against environment steps."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -101,6 +102,9 @@ def plot_learning_curve(rows: list[dict[str, str]], path: str, title: str,
     ax.plot(steps, [float(r[column]) for r in rows], alpha=0.35, lw=1)
   ax.plot(steps, [float(r["episode_return_mean"]) for r in rows], lw=2,
           color="k", label="mean over seeds" if seed_columns else "return")
+  if eval_return is not None:
+    ax.plot([steps[-1]], [eval_return], "r*", ms=12,
+            label=f"greedy evaluation ({eval_return:.3g})")
   ax.set_xlabel("environment steps (per seed)")
   ax.set_ylabel("training episode return")
   ax.set_title(title)

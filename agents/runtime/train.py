@@ -380,7 +380,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
                     if k.startswith("episode_return_seed")]
     metrics_log.plot_learning_curve(
         rows, os.path.join(workdir, "learning_curve.png"),
-        f"{config.agent} on {config.env}", seed_columns)
+        f"{config.agent} on {config.env}", seed_columns,
+        eval_return=summary["eval_return_mean"])
   log(f"[{name}] done: {env_steps:,} env steps in {total_wall:.1f}s "
       f"({summary['env_steps_per_second']:,.0f} steps/s), greedy eval return "
       f"{summary['eval_return_mean']:.3f} over {config.eval_episodes} episodes")
