@@ -1054,6 +1054,7 @@ def analyse_recordings(
         )
         summary.update(
             split_half_reversal_r_median_paper_caps=capped.median_reliability_r,
+            split_half_reversal_p_median_paper_caps=capped.median_reliability_p,
             asymmetry_vs_reversal_r_median_paper_caps=capped.median_asymmetry_reversal_r,
             asymmetry_vs_reversal_p_median_paper_caps=capped.median_asymmetry_reversal_p,
         )
