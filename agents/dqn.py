@@ -22,7 +22,6 @@ import rlax
 
 from agents import types
 from agents.lib import networks
-from agents.lib import optimizers
 from agents.lib import value_based
 
 
@@ -52,14 +51,6 @@ def make_agent(config: ml_collections.ConfigDict,
           q_t_target)
     return rlax.huber_loss(td_error, config.huber_delta), {}
 
-  return value_based.make_value_based_agent(
-      name="dqn", network=network, action_values=action_values, loss=loss,
-      optimizer=optimizers.make_optimizer(
-          config.optimizer, config.learning_rate,
-          max_grad_norm=config.max_grad_norm),
-      gamma=config.gamma, replay_capacity=config.replay_capacity,
-      min_replay_size=config.min_replay_size, batch_size=config.batch_size,
-      num_updates=config.num_updates, target_update_period=config.target_update_period,
-      epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
-      epsilon_decay_env_steps=config.epsilon_decay_env_steps,
-      eval_epsilon=config.eval_epsilon)
+  return value_based.make_from_config(
+      config, name="dqn", network=network, action_values=action_values,
+      loss=loss)

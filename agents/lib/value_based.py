@@ -35,6 +35,7 @@ import rlax
 from flax import struct
 
 from agents import types
+from agents.lib import optimizers
 from agents.lib import replay as replay_lib
 from agents.lib import returns
 
@@ -172,3 +173,22 @@ def make_value_based_agent(
   return types.Agent(name=name, init=init, actor_params=actor_params,
                      initial_actor_state=types.no_actor_state, act=act,
                      learn=learn)
+
+
+def make_from_config(config, *, name: str, network: nn.Module,
+                     action_values, loss, network_takes_key: bool = False
+                     ) -> types.Agent:
+  """`make_value_based_agent` with the shared keys read from a DQN-family
+  config (configs/dqn.py), so each agent passes only what is its own."""
+  return make_value_based_agent(
+      name=name, network=network, action_values=action_values, loss=loss,
+      optimizer=optimizers.make_optimizer(
+          config.optimizer, config.learning_rate,
+          max_grad_norm=config.max_grad_norm),
+      gamma=config.gamma, replay_capacity=config.replay_capacity,
+      min_replay_size=config.min_replay_size, batch_size=config.batch_size,
+      num_updates=config.num_updates,
+      target_update_period=config.target_update_period,
+      epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
+      epsilon_decay_env_steps=config.epsilon_decay_env_steps,
+      eval_epsilon=config.eval_epsilon, network_takes_key=network_takes_key)
