@@ -1,0 +1,139 @@
+"""Expectile regression and sample imputation for ER-DQN (Rowland, Dadashi,
+Kumar, Munos, Bellemare & Dabney 2019, "Statistics and samples in
+distributional reinforcement learning", ICML).
+
+Why this module exists: rlax has quantile regression (QR-DQN, IQN) but neither
+the expectile regression loss nor the imputation step that turns a set of
+expectiles back into samples, and ER-DQN needs both. Written rlax-style: pure
+functions of ONE transition, chex rank/type checks at the top; the caller
+vmaps over a batch.
+
+The tau-expectile e of Z is the minimiser of the asymmetric squared loss
+E[ |tau - 1{Z < e}| (Z - e)^2 ] (Rowland et al. eq. 6), equivalently the root
+of the first-order condition
+
+  E[ |tau - 1{Z <= e}| (Z - e) ] = 0.
+
+* `expectile_regression_loss` -- the ER-DQN loss between N learnt expectiles
+  and target samples z_j:  sum_i (1/M) sum_j |tau_i - 1{z_j < e_i}| (z_j - e_i)^2.
+* `imputation_loss` -- Section 5's imputation objective for samples z_1..z_M
+  given (tau_i, e_i):  sum_i ( (1/M) sum_j |tau_i - 1{z_j <= e_i}| (z_j - e_i) )^2,
+  zero iff every e_i is the tau_i-expectile of the samples. It is the same
+  function the dopamine analysis decodes neurons with, so it is that one
+  (`agents.analysis.dopamine.expectile_imputation_loss`), called here.
+* `impute_samples` -- a jittable minimiser of `imputation_loss`: the
+  conditions c_i(z) are piecewise linear in z with Jacobian
+  dc_i/dz_j = |tau_i - 1{z_j <= e_i}| / M, so a damped Gauss-Newton
+  (Levenberg-Marquardt) step solves them exactly once the ordering of samples
+  and expectiles is right; a few (`num_steps`) steps started from the
+  expectiles themselves suffice. (The analysis module's imputer, Adam with
+  random restarts and bounds for 40 noisy neurons, is too slow for every
+  transition of every batch; this one is not meant for noisy inputs.)
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from agents.analysis import dopamine
+
+
+def expectile_regression_loss(expectiles_tm1: chex.Array, taus: chex.Array,
+                              target_samples: chex.Array,
+                              stop_target_gradients: bool = True
+                              ) -> chex.Array:
+  """sum_i (1/M) sum_j |tau_i - 1{z_j < e_i}| (z_j - e_i)^2.
+
+  Args:
+    expectiles_tm1: [N] learnt expectiles e_i.
+    taus: [N] their asymmetries tau_i in (0, 1).
+    target_samples: [M] samples z_j of the target distribution.
+    stop_target_gradients: whether gradients flow into the targets.
+
+  Returns:
+    The scalar loss (rlax convention: sum over statistics, mean over targets).
+  """
+  chex.assert_rank([expectiles_tm1, taus, target_samples], 1)
+  chex.assert_type([expectiles_tm1, taus, target_samples], float)
+  chex.assert_equal_shape([expectiles_tm1, taus])
+  target_samples = jax.lax.select(stop_target_gradients,
+                                  jax.lax.stop_gradient(target_samples),
+                                  target_samples)
+  delta = target_samples[None, :] - expectiles_tm1[:, None]  # [N, M]
+  below = jax.lax.stop_gradient((delta < 0.0).astype(delta.dtype))
+  weight = jnp.abs(taus[:, None] - below)
+  return jnp.sum(jnp.mean(weight * delta**2, axis=-1))
+
+
+def imputation_loss(samples: chex.Array, taus: chex.Array,
+                    expectiles: chex.Array) -> chex.Array:
+  """sum_i ( (1/M) sum_j |tau_i - 1{z_j <= e_i}| (z_j - e_i) )^2 (Section 5)."""
+  chex.assert_rank([samples, taus, expectiles], 1)
+  chex.assert_type([samples, taus, expectiles], float)
+  chex.assert_equal_shape([taus, expectiles])
+  return dopamine.expectile_imputation_loss(samples, taus, expectiles)
+
+
+def _conditions_and_jacobian(samples, taus, expectiles):
+  """c_i(z) = (1/M) sum_j w_ij (z_j - e_i) and dc_i/dz_j = w_ij / M."""
+  below = samples[None, :] <= expectiles[:, None]
+  weight = jnp.where(below, 1.0 - taus[:, None], taus[:, None])  # [N, M]
+  num_samples = samples.shape[0]
+  conditions = jnp.mean(weight * (samples[None, :] - expectiles[:, None]),
+                        axis=1)
+  return conditions, weight / num_samples
+
+
+def impute_samples(taus: chex.Array, expectiles: chex.Array,
+                   num_steps: int = 10, initial_damping: float = 0.1
+                   ) -> chex.Array:
+  """Samples z (one per expectile) whose tau_i-expectiles are `expectiles`.
+
+  Levenberg-Marquardt on `imputation_loss`, started from z = e:
+    (J^T J + mu diag-mean(J^T J) I) dz = -J^T c,
+  a step is kept only when it lowers the loss (then mu /= 3, else mu *= 3).
+  `num_steps` and the damping are static/dynamic scalars; the result is under
+  `stop_gradient` (targets are not differentiated through).
+
+  Args:
+    taus: [N] asymmetries in (0, 1), e.g. (i + 0.5) / N.
+    expectiles: [N] the tau_i-expectiles to match (any order).
+    num_steps: LM iterations.
+    initial_damping: mu at the first step.
+
+  Returns:
+    [N] samples, sorted ascending.
+  """
+  chex.assert_rank([taus, expectiles], 1)
+  chex.assert_type([taus, expectiles], float)
+  chex.assert_equal_shape([taus, expectiles])
+  taus = jax.lax.stop_gradient(taus)
+  expectiles = jax.lax.stop_gradient(expectiles)
+  num = expectiles.shape[0]
+  eye = jnp.eye(num, dtype=expectiles.dtype)
+
+  def loss_of(z):
+    conditions, _ = _conditions_and_jacobian(z, taus, expectiles)
+    return jnp.sum(conditions**2)
+
+  def step(carry, _):
+    z, loss, damping = carry
+    conditions, jacobian = _conditions_and_jacobian(z, taus, expectiles)
+    normal = jacobian.T @ jacobian
+    scale = jnp.mean(jnp.diag(normal))
+    dz = jnp.linalg.solve(normal + damping * scale * eye,
+                          -jacobian.T @ conditions)
+    candidate = z + dz
+    candidate_loss = loss_of(candidate)
+    better = candidate_loss < loss
+    z = jnp.where(better, candidate, z)
+    loss = jnp.where(better, candidate_loss, loss)
+    damping = jnp.where(better, damping / 3.0, damping * 3.0)
+    return (z, loss, damping), None
+
+  z0 = expectiles
+  carry = (z0, loss_of(z0), jnp.asarray(initial_damping, expectiles.dtype))
+  (z, _, _), _ = jax.lax.scan(step, carry, None, length=num_steps)
+  return jnp.sort(z)

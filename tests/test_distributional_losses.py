@@ -1,0 +1,236 @@
+"""Expectile regression and imputation (agents/lib/expectiles.py) against
+hand-computed numbers, rlax-style (with and without jit), and the shapes of
+the distributional agents' networks."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+from agents import er_dqn
+from agents import iqn
+from agents import qr_dqn
+from agents import types
+from agents.analysis import dopamine
+from agents.analysis import return_distributions
+from agents.lib import expectiles
+from configs import dqn as dqn_config
+from configs import er_dqn as er_dqn_config
+from configs import iqn as iqn_config
+from configs import qr_dqn as qr_dqn_config
+from environments import registry as env_registry
+
+GAP_VALUES = np.array([-0.729, 0.59049])  # JumpTheGap at gamma 0.9
+GAP_PROBS = np.array([0.4, 0.6])
+
+
+class ExpectileRegressionLossTest(chex.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.expectiles = jnp.array([0.0, 1.0])
+    self.taus = jnp.array([0.25, 0.75])
+    self.samples = jnp.array([-1.0, 2.0])
+    # i=0 (e 0, tau .25): z=-1 -> .75 * 1, z=2 -> .25 * 4; mean .875
+    # i=1 (e 1, tau .75): z=-1 -> .25 * 4, z=2 -> .75 * 1; mean .875
+    self.expected_loss = 1.75
+    # d/de_i = -2 mean_j w_ij (z_j - e_i): i=0: -2(-.75 + .5)/2 = .25;
+    # i=1: -2(-.5 + .75)/2 = -.25.
+    self.expected_grad = np.array([0.25, -0.25])
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_value(self):
+    loss = self.variant(expectiles.expectile_regression_loss)(
+        self.expectiles, self.taus, self.samples)
+    np.testing.assert_allclose(loss, self.expected_loss, rtol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_gradient(self):
+    grad = self.variant(jax.grad(expectiles.expectile_regression_loss))(
+        self.expectiles, self.taus, self.samples)
+    np.testing.assert_allclose(grad, self.expected_grad, rtol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_minimised_at_the_sample_expectiles(self):
+    samples = jnp.array([-2.0, 0.0, 0.5, 3.0, 7.0])
+    taus = jnp.array([0.1, 0.5, 0.9])
+    exact = dopamine.expectiles_of_distribution(np.asarray(samples), None,
+                                                np.asarray(taus))
+    grad = self.variant(jax.grad(expectiles.expectile_regression_loss))(
+        jnp.asarray(exact, jnp.float32), taus, samples)
+    np.testing.assert_allclose(grad, 0.0, atol=1e-5)
+    np.testing.assert_allclose(exact[1], np.mean(samples), rtol=1e-6)
+
+  def test_no_gradient_into_the_targets(self):
+    grad = jax.grad(expectiles.expectile_regression_loss, argnums=2)(
+        self.expectiles, self.taus, self.samples)
+    np.testing.assert_array_equal(grad, 0.0)
+
+  def test_rank_and_type_checks(self):
+    with pytest.raises(AssertionError):
+      expectiles.expectile_regression_loss(self.expectiles[None], self.taus,
+                                           self.samples)
+    with pytest.raises(AssertionError):
+      expectiles.expectile_regression_loss(
+          self.expectiles, self.taus, jnp.array([1, 2], jnp.int32))
+
+
+class ImputationTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_imputation_loss_by_hand(self):
+    loss = self.variant(expectiles.imputation_loss)
+    # Median-free case: samples {0, 1}, tau .5, e .5 -> condition 0.
+    np.testing.assert_allclose(
+        loss(jnp.array([0.0, 1.0]), jnp.array([0.5]), jnp.array([0.5])), 0.0)
+    # e = 0: (.5 * 0 + .5 * 1) / 2 = .25 -> squared .0625.
+    np.testing.assert_allclose(
+        loss(jnp.array([0.0, 1.0]), jnp.array([0.5]), jnp.array([0.0])),
+        0.0625, rtol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_recovers_a_two_atom_distribution(self):
+    num = 31
+    taus = (np.arange(num) + 0.5) / num
+    target = dopamine.expectiles_of_distribution(GAP_VALUES, GAP_PROBS, taus)
+    impute = self.variant(functools.partial(expectiles.impute_samples,
+                                            num_steps=20))
+    samples = np.asarray(impute(jnp.asarray(taus, jnp.float32),
+                                jnp.asarray(target, jnp.float32)))
+    assert samples.shape == (num,)
+    assert np.all(np.diff(samples) >= 0)  # sorted
+    # The samples' own expectiles are the ones asked for ...
+    recovered = dopamine.expectiles_of_distribution(samples, None, taus)
+    np.testing.assert_allclose(recovered, target, atol=2e-2)
+    # ... and the samples sit on the two atoms, not on the expectiles.
+    assert dopamine.wasserstein1(samples, None, GAP_VALUES, GAP_PROBS) < 0.06
+    naive = dopamine.wasserstein1(target, None, GAP_VALUES, GAP_PROBS)
+    assert naive > 0.2  # reading expectiles as samples would be far off
+    np.testing.assert_allclose(np.mean(samples), GAP_VALUES @ GAP_PROBS,
+                               atol=1e-2)
+
+  def test_the_imputation_loss_is_the_analysis_one(self):
+    samples, taus = jnp.array([0.3, -1.0, 2.0]), jnp.array([0.2, 0.5, 0.7])
+    e = jnp.array([0.1, 0.4, 0.9])
+    np.testing.assert_allclose(
+        expectiles.imputation_loss(samples, taus, e),
+        dopamine.expectile_imputation_loss(samples, taus, e))
+
+
+def _specs(task):
+  env = env_registry.make(task)
+  return env, types.EnvSpecs(env.observation_spec(), env.action_spec())
+
+
+@pytest.mark.parametrize("task", ["catch", "cartpole"])
+def test_quantile_and_expectile_network_shapes(task):
+  env, specs = _specs(task)
+  obs = jnp.zeros((5, *specs.observation.shape))
+  num_actions = specs.action.num_values
+  c = qr_dqn_config.get_config(task)
+  net = qr_dqn.make_network(c, specs)
+  params = net.init(jax.random.PRNGKey(0), obs[0])
+  assert net.apply(params, obs).shape == (5, c.num_quantiles, num_actions)
+  assert net.apply(params, obs[0]).shape == (c.num_quantiles, num_actions)
+  c = er_dqn_config.get_config(task)
+  net = er_dqn.make_network(c, specs)
+  params = net.init(jax.random.PRNGKey(0), obs[0])
+  assert net.apply(params, obs).shape == (5, c.num_expectiles, num_actions)
+  assert er_dqn.mean_of_expectiles(net.apply(params, obs)).shape == (
+      5, num_actions)
+
+
+@pytest.mark.parametrize("task", ["catch", "cartpole"])
+def test_implicit_quantile_network_shapes(task):
+  env, specs = _specs(task)
+  obs = jnp.zeros((5, *specs.observation.shape))
+  num_actions = specs.action.num_values
+  c = iqn_config.get_config(task)
+  net = iqn.make_network(c, specs)
+  params = net.init(jax.random.PRNGKey(0), obs[0], jax.random.PRNGKey(1))
+  quantiles, taus = net.apply(params, obs, jax.random.PRNGKey(2), 7)
+  assert quantiles.shape == (5, 7, num_actions) and taus.shape == (5, 7)
+  assert np.all((taus >= 0) & (taus <= 1))
+  assert len(np.unique(np.asarray(taus))) == 35  # sampled per item
+  quantiles, taus = net.apply(params, obs[0], jax.random.PRNGKey(2))
+  assert quantiles.shape == (c.num_tau_act_samples, num_actions)
+  fixed = jnp.linspace(0.05, 0.95, 4)
+  q = net.apply(params, obs[0], fixed, method=iqn.ImplicitQuantileNetwork.quantiles)
+  assert q.shape == (4, num_actions)
+  # The network is a function of tau: the same tau gives the same quantile.
+  q2 = net.apply(params, obs[0], fixed[::-1],
+                 method=iqn.ImplicitQuantileNetwork.quantiles)
+  np.testing.assert_allclose(q, q2[::-1], rtol=1e-6)
+
+
+def test_even_number_of_expectiles_is_refused():
+  _, specs = _specs("catch")
+  c = er_dqn_config.get_config("catch")
+  c.num_expectiles = 30
+  with pytest.raises(ValueError, match="odd"):
+    er_dqn.make_network(c, specs)
+
+
+def test_quantile_midpoints():
+  np.testing.assert_allclose(qr_dqn.quantile_midpoints(4),
+                             [0.125, 0.375, 0.625, 0.875])
+  assert float(er_dqn.expectile_taus(5)[2]) == 0.5
+
+
+@pytest.mark.parametrize("agent", ["qr_dqn", "iqn", "er_dqn", "dqn"])
+def test_learned_return_distribution_reads_every_agent(agent):
+  import importlib  # pylint: disable=g-import-not-at-top
+  from agents import registry  # pylint: disable=g-import-not-at-top
+  c = importlib.import_module(f"configs.{agent}").get_config("gap")
+  env, specs = _specs(c.env)
+  state = registry.get_builder(agent)(c, specs).init(jax.random.PRNGKey(0),
+                                                     specs)
+  values, weights = return_distributions.learned_return_distribution(
+      c, specs, state.params, return_distributions.start_observation(env),
+      num_taus=50, imputation_steps=5)
+  expected = dict(qr_dqn=c.get("num_quantiles"), iqn=50,
+                  er_dqn=c.get("num_expectiles"), dqn=1)[agent]
+  assert values.shape == weights.shape == (expected,)
+  assert np.all(np.diff(values) >= 0)
+  np.testing.assert_allclose(weights.sum(), 1.0)
+
+
+def test_distributional_configs_extend_dqn():
+  for module in (qr_dqn_config, iqn_config, er_dqn_config):
+    for preset in ("catch", "cartpole", "gap"):
+      base, c = dqn_config.get_config(preset), module.get_config(preset)
+      for key in base:
+        if key != "agent":
+          assert c[key] == base[key], (module.__name__, preset, key)
+
+
+class QuantileQLearningTest(chex.TestCase):
+  """QR-DQN's fast loss equals rlax.quantile_q_learning, value and gradient."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(0.0, 0.3, 1.0)
+  def test_equals_rlax(self, huber_param):
+    import rlax  # pylint: disable=g-import-not-at-top
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    dist_q_tm1 = jax.random.normal(keys[0], (7, 3))
+    taus = jax.random.uniform(keys[1], (7,))
+    selector = jax.random.normal(keys[2], (5, 3))
+    dist_q_t = jax.random.normal(keys[3], (9, 3))
+    args = (taus, jnp.int32(2), jnp.float32(0.5), jnp.float32(0.9), selector,
+            dist_q_t)
+
+    def ours(q):
+      return qr_dqn.quantile_q_learning(q, *args, huber_param)
+
+    def reference(q):
+      return rlax.quantile_q_learning(q, *args, huber_param)
+
+    value, grad = self.variant(jax.value_and_grad(ours))(dist_q_tm1)
+    ref_value, ref_grad = jax.value_and_grad(reference)(dist_q_tm1)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(grad)[:, :2] == 0)  # only the taken action
