@@ -98,18 +98,20 @@ def _regret_numbers(curve):
   return out
 
 
-def evaluate_bandit(agent, env, params, num_episodes, key, stationary=True):
+def evaluate_bandit(agent, env, params, num_episodes, key, stationary=True,
+                    quick=False):
   import jax  # pylint: disable=g-import-not-at-top
   from agents.analysis import meta_rl  # pylint: disable=g-import-not-at-top
   eval_key, baseline_key, select_key = jax.random.split(key, 3)
   record = meta_rl.rollout(agent, env, params, eval_key, num_episodes)
   probs = record.info["arm_probabilities"]
   mean, stderr = meta_rl.agent_regret(record)
-  selection = meta_rl.task_probabilities(env, select_key, 1000)
+  selection = meta_rl.task_probabilities(env, select_key,
+                                         100 if quick else 1000)
+  grid = dict(rw_alphas=[0.1, 0.3, 0.6], rw_betas=[3.0, 10.0]) if quick else {}
   baselines = meta_rl.baseline_regrets(
       probs, baseline_key, selection_probabilities=selection,
-      stationary=stationary,
-      include_bayes_optimal=stationary)
+      stationary=stationary, include_bayes_optimal=stationary, **grid)
   curves = dict(agent=dict(mean=mean, stderr=stderr), **baselines)
   curves["chance"] = dict(mean=meta_rl.chance_regret(probs))
   return record, curves
@@ -161,7 +163,11 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
     num_episodes = min(num_episodes, 40)
   summary_path = os.path.join(workdir, "summary.json")
   summary = {"quick": quick, "eval_episodes": num_episodes, "tasks": {}}
-  curves_by_task = {}
+  if os.path.exists(summary_path):  # a previous invocation's tasks are kept
+    with open(summary_path) as f:
+      previous = json.load(f)
+    if previous.get("quick") == quick:
+      summary["tasks"].update(previous.get("tasks", {}))
   for task in tasks:
     t0 = time.perf_counter()
     log(f"[wang2018] {task}: training")
@@ -171,13 +177,12 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
     result = {"training": training}
     if task in BANDITS or task == "ablation":
       env = loop.env
-      record, curves = evaluate_bandit(
-          agent, env, params, num_episodes, key,
-          stationary=True)
+      record, curves = evaluate_bandit(agent, env, params, num_episodes, key,
+                                       stationary=True, quick=quick)
       if task == "ablation":
         curves = {k: curves[k] for k in ("agent", "chance", "thompson")}
       result["regret"] = {k: _regret_numbers(v) for k, v in curves.items()}
-      curves_by_task[task] = curves
+      result["curves"] = curves
       if task == "bandit_independent":
         result["time_to_thompson"] = time_to_thompson(
             os.path.join(workdir, task), config, agent, loop,
@@ -186,11 +191,11 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
     elif task == "restless_bandit":
       env = loop.env
       record, curves = evaluate_bandit(agent, env, params, num_episodes, key,
-                                       stationary=False)
+                                       stationary=False, quick=quick)
       result["regret"] = {k: _regret_numbers(v) for k, v in curves.items()}
       result["fitted_rescorla_wagner"] = meta_rl.restless_learning_rates(
           record, tuple(env.volatilities))
-      curves_by_task[task] = curves
+      result["curves"] = curves
     elif task == "harlow":
       env = registry.make("harlow_test", **config.env_kwargs.to_dict())
       record = meta_rl.rollout(agent, env, params, key, num_episodes)
@@ -204,7 +209,6 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
           float(a) for a in train_accuracy]
       result["trial_1_accuracy"] = float(accuracy[0])
       result["accuracy_from_trial_2"] = float(np.mean(accuracy[1:]))
-      curves_by_task[task] = dict(test=accuracy, train=train_accuracy)
     elif task == "two_step":
       env = loop.env
       record = meta_rl.rollout(agent, env, params, key, num_episodes)
@@ -216,16 +220,17 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
             "reward_x_transition"]
       except Exception as e:  # pylint: disable=broad-except
         result["regression"] = f"failed: {type(e).__name__}: {e}"
-      curves_by_task[task] = result["stay_probabilities"]
     result["task_wall_seconds"] = time.perf_counter() - t0
     summary["tasks"][task] = result
+    _write_json(summary_path, summary)  # after every task: nothing is lost
     log(f"[wang2018] {task}: {_headline(task, result)}")
-  summary["figures"] = write_figures(workdir, curves_by_task, summary)
+  summary = json.loads(json.dumps(summary, default=_json_default))
+  summary["figures"] = write_figures(workdir, summary)
   summary["total_wall_seconds"] = time.perf_counter() - start
+  summary["sum_of_task_wall_seconds"] = sum(
+      t["task_wall_seconds"] for t in summary["tasks"].values())
   summary["platform"] = jax.default_backend()
-  with open(summary_path + ".tmp", "w") as f:
-    json.dump(summary, f, indent=2, sort_keys=True, default=_json_default)
-  os.replace(summary_path + ".tmp", summary_path)
+  _write_json(summary_path, summary)
   log(f"[wang2018] done in {summary['total_wall_seconds']:.0f}s; "
       f"summary in {summary_path}")
   return summary
@@ -244,8 +249,10 @@ _BASELINE_STYLE = {
 }
 
 
-def write_figures(workdir, curves_by_task, summary) -> list[str]:
+def write_figures(workdir, summary) -> list[str]:
   """The paper's panels as PNGs in `workdir`; returns their file names."""
+  tasks = summary["tasks"]
+  curves_by_task = {k: v["curves"] for k, v in tasks.items() if "curves" in v}
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -311,10 +318,11 @@ def write_figures(workdir, curves_by_task, summary) -> list[str]:
     ax.set_title("reward-input ablation (independent bandits)")
     ax.legend(fontsize=7)
     save(fig, "ablation_reward_input.png")
-  if "harlow" in curves_by_task:
+  if "harlow" in tasks:
     fig, ax = plt.subplots(figsize=(5, 4))
     for split, style in (("test", "ko-"), ("train", "s--")):
-      accuracy = np.asarray(curves_by_task["harlow"][split])
+      accuracy = np.asarray(
+          tasks["harlow"][f"accuracy_by_trial_{split}_objects"], float)
       ax.plot(np.arange(1, accuracy.size + 1), accuracy, style,
               label=f"{split} objects")
     ax.axhline(0.5, color="0.6", ls=":")
@@ -324,8 +332,8 @@ def write_figures(workdir, curves_by_task, summary) -> list[str]:
     ax.set_title("Harlow task (frozen weights)")
     ax.legend()
     save(fig, "harlow_accuracy_by_trial.png")
-  if "two_step" in curves_by_task:
-    stays = curves_by_task["two_step"]
+  if "two_step" in tasks:
+    stays = tasks["two_step"]["stay_probabilities"]
     fig, ax = plt.subplots(figsize=(4.5, 4))
     x = np.arange(2)
     common = [stays["rewarded_common"], stays["unrewarded_common"]]
@@ -340,7 +348,7 @@ def write_figures(workdir, curves_by_task, summary) -> list[str]:
                                     if p is not None else ""))
     ax.legend()
     save(fig, "two_step_stay_probabilities.png")
-  restless = summary["tasks"].get("restless_bandit", {}).get(
+  restless = tasks.get("restless_bandit", {}).get(
       "fitted_rescorla_wagner")
   if restless:
     fig, ax = plt.subplots(figsize=(4, 4))
@@ -354,6 +362,12 @@ def write_figures(workdir, curves_by_task, summary) -> list[str]:
   return written
 
 
+def _write_json(path, payload):
+  with open(path + ".tmp", "w") as f:
+    json.dump(payload, f, indent=2, sort_keys=True, default=_json_default)
+  os.replace(path + ".tmp", path)
+
+
 def _json_default(x):
   import numpy as np  # pylint: disable=g-import-not-at-top
   if isinstance(x, np.ndarray):
@@ -363,9 +377,13 @@ def _json_default(x):
   raise TypeError(type(x))
 
 
+def _final_regret(numbers) -> float:
+  return next(v for k, v in numbers.items() if k.startswith("regret_at_trial"))
+
+
 def _headline(task, result) -> str:
   if "regret" in result:
-    parts = [f"{k} {v[next(iter(v))]:.2f}" for k, v in result["regret"].items()]
+    parts = [f"{k} {_final_regret(v):.2f}" for k, v in result["regret"].items()]
     text = "regret at last trial: " + ", ".join(parts)
     if "fitted_rescorla_wagner" in result:
       text += "; fitted alpha " + ", ".join(

@@ -1,0 +1,90 @@
+"""Meta-RL A2C (Wang et al. 2018): an LSTM actor-critic trained across tasks.
+
+Presets: bandit_independent (default), bandit_dependent_uniform, bandit_easy,
+bandit_medium, bandit_hard, restless_bandit, harlow, two_step.
+
+  python -m scripts.train --config=configs/meta_a2c.py:bandit_independent \
+      --workdir=runs/meta_bandit
+  python -m scripts.train --config=configs/meta_a2c.py:harlow --workdir=runs/h
+
+Chunks are whole episodes: `rollout_length` = episode length + 1, where an
+episode of L decisions takes L + 1 env steps in the loop (the step after LAST
+is the next episode's FIRST; see agents/meta_a2c.py). So each learn call
+back-propagates through exactly one episode per environment, and the chunk's
+phase never drifts. Many parallel environments (`num_envs`) give the CPU
+throughput; each learn call averages the gradient over all of them.
+
+Paper settings (Wang et al. 2018 Methods): 48 LSTM units, RMSProp lr 7e-4,
+gamma 0.9, value cost 0.05, entropy cost 0.05; reimplementations use gamma
+0.8 and an annealed entropy cost. Defaults here keep the paper's network,
+gamma 0.9 and value cost, anneal the entropy cost 0.05 -> 0, and are tuned for
+wall time on a 2-core CPU: RMSProp lr 2e-3 with 128 environments per update.
+Measured on independent bandits (1000 held-out episodes, regret at trial
+100; Thompson sampling: 2.74): gamma 0.8 -> 4.0, gamma 0.9 -> 2.7-3.0
+(3 runs), gamma 0.95 -> 6.7 after 15M steps; 2.70 after 30M steps.
+"""
+
+import ml_collections
+
+from configs import common
+
+PRESETS = ("bandit_independent", "bandit_dependent_uniform", "bandit_easy",
+           "bandit_medium", "bandit_hard", "restless_bandit", "harlow",
+           "two_step")
+
+
+def episode_env_steps(env: str, env_kwargs) -> int:
+  """Env steps one episode occupies in the loop: decisions + the LAST step."""
+  if env.startswith("bandit") or env == "restless_bandit":
+    decisions = env_kwargs.get("num_trials", 100)
+  elif env.startswith("harlow"):
+    decisions = 2 * env_kwargs.get("num_trials", 6)
+  elif env == "two_step":
+    decisions = 2 * env_kwargs.get("num_trials", 100)
+  else:
+    raise ValueError(f"no episode length known for {env!r}")
+  return decisions + 1
+
+
+def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r} for meta_a2c; allowed: "
+                     f"{', '.join(PRESETS)}")
+  c = common.base_config("meta_a2c", preset)
+  # Network and inputs.
+  c.lstm_size = 48
+  c.use_reward_input = True  # False: the reward-input ablation
+  # Optimiser (shared RMSProp of A3C).
+  c.optimizer = "rmsprop"
+  c.learning_rate = 2e-3
+  c.rmsprop_decay = 0.99
+  c.optimizer_eps = 1e-5
+  c.max_grad_norm = 1.0
+  c.anneal_learning_rate = False  # True: linearly to 0 (no gain measured)
+  # A2C loss.
+  c.gamma = 0.9
+  c.value_coef = 0.05
+  c.entropy_start = 0.05
+  c.entropy_end = 0.0
+  c.entropy_anneal_env_steps = 0  # 0 = over the whole run
+  # Evaluation with frozen weights: sample from the policy (as the paper)
+  # or act greedily. Independent bandits, 1000 held-out episodes, regret at
+  # trial 100 of the 25M-step agent: sampling 2.30, greedy 2.52.
+  c.eval_greedy = False
+  # Loop.
+  c.num_envs = 128
+  c.total_env_steps = 25_000_000  # ~250k episodes of 100 trials
+  c.eval_episodes = 300
+  if preset == "harlow":
+    # 48 units stayed at chance for 10M steps; 128 units learn abruptly
+    # (after ~6M steps) to ~96% correct from trial 2 on held-out objects.
+    c.lstm_size = 128
+    c.num_envs = 64
+    c.total_env_steps = 12_000_000
+  elif preset == "two_step":
+    c.num_envs = 64
+    c.total_env_steps = 10_000_000
+  c.rollout_length = episode_env_steps(c.env, c.env_kwargs)
+  c.eval_max_steps = c.rollout_length
+  c.log_every_env_steps = 50 * c.num_envs * c.rollout_length
+  return c
