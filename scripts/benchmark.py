@@ -60,11 +60,16 @@ def main(argv):
     c = dqn.get_config("catch")
     c.env, c.num_envs, c.log_every_env_steps = "bsuite:catch/0", 1, 1000
     r = bm.host_loop_throughput(c, _SECONDS.value)
+    from environments import registry  # pylint: disable=g-import-not-at-top
+    alone = bm.dm_env_alone_throughput(registry.make_host("bsuite:catch/0"),
+                                       _SECONDS.value)
+    r["env_alone_steps_per_second"] = alone
     results["host_bsuite_catch"] = r
     rows.append(("host_bsuite_catch",
                  f"{bm.rate(r['env_steps_per_second'])} steps/s",
                  "bsuite JAX DQN ~1.9k; target >= 3k", "-",
-                 "DQN, host loop, 1 env"))
+                 f"DQN, host loop, 1 env; the bsuite env alone (random "
+                 f"actions, no agent) {bm.rate(alone)} steps/s in this run"))
   if want("gymnax"):
     r = bm.cartpole_vs_gymnax()
     results["cartpole_env_step"] = r

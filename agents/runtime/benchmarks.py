@@ -62,6 +62,22 @@ def host_loop_throughput(config: ml_collections.ConfigDict,
   return dict(env_steps_per_second=steps / (time.perf_counter() - start))
 
 
+def dm_env_alone_throughput(environment, min_seconds: float = 2.0,
+                            seed: int = 0) -> float:
+  """Steps/s of a stateful dm_env stepped with random actions and no agent:
+  the ceiling for any host loop on it, measured in the same run."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  num_actions = environment.action_spec().num_values
+  environment.reset()
+  steps, start = 0, time.perf_counter()
+  while time.perf_counter() - start < min_seconds:
+    for action in rng.integers(num_actions, size=1000):
+      environment.step(int(action))
+    steps += 1000
+  return steps / (time.perf_counter() - start)
+
+
 def whole_process(args: list[str]) -> dict[str, Any]:
   """Runs `python -m scripts.train ARGS` in a fresh process; wall time + summary."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(
