@@ -24,7 +24,7 @@ _JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
 def main(argv):
   del argv
   from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
-  from configs import a2c, dqn  # pylint: disable=g-import-not-at-top
+  from configs import a2c, dqn, qr_dqn  # pylint: disable=g-import-not-at-top
 
   def want(name):
     return not _ONLY.value or name in _ONLY.value
@@ -56,6 +56,27 @@ def main(argv):
              "PureJaxRL DQN ~48k")
   if want("dqn_catch"):
     compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
+  if want("qr_dqn_catch"):
+    if "dqn_catch" not in results:
+      compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
+    compiled("qr_dqn_catch", qr_dqn.get_config("catch"), "0.8x DQN",
+             "")
+    ratio = (results["qr_dqn_catch"]["env_steps_per_second"]
+             / results["dqn_catch"]["env_steps_per_second"])
+    results["qr_dqn_catch"]["ratio_to_dqn"] = ratio
+    rows[-1] = rows[-1][:4] + (f"{ratio:.2f}x DQN's steps/s, same settings",)
+  if want("population_td"):
+    r = bm.population_td_seconds()
+    results["population_td"] = r
+    rows.append(("population_td", f"{r['seconds']:.3f} s", "target <= 1 s",
+                 f"{r['compile_seconds']:.1f}",
+                 "1,000 expectile units x 100,000 trials"))
+  if want("decode_cells"):
+    r = bm.decode_cells_seconds()
+    results["decode_cells"] = r
+    rows.append(("decode_cells", f"{r['seconds']:.2f} s", "target <= 5 s",
+                 f"{r['first_call_seconds']:.1f} (first call)",
+                 "expectile imputation, 40 cells, 100 samples"))
   if want("host_bsuite_catch"):
     c = dqn.get_config("catch")
     c.env, c.num_envs, c.log_every_env_steps = "bsuite:catch/0", 1, 1000

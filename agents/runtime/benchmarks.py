@@ -164,3 +164,48 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
 def rate(x: float) -> str:
   return f"{x / 1e3:,.1f}k" if x >= 1e4 else f"{x:,.0f}"
+
+
+def population_td_seconds(num_units: int = 1000, num_trials: int = 100_000,
+                          repeats: int = 3) -> dict[str, float]:
+  """Simulating a distributional-TD population on the variable-magnitude task
+  (rewards sampled inside the program), best of `repeats`, compile excluded."""
+  from agents import distributional_td as dtd  # pylint: disable=g-import-not-at-top
+  from environments import dopamine_tasks  # pylint: disable=g-import-not-at-top
+  task = dopamine_tasks.VariableMagnitude()
+  population = dtd.make_population(num_units, "expectile")
+  simulate = jax.jit(lambda key: dtd.simulate_rewards(
+      population, dtd.sample_rewards(task.reward_sizes, task.reward_probs,
+                                     num_trials, key)))
+  start = time.perf_counter()
+  jax.block_until_ready(simulate(jax.random.PRNGKey(0)))
+  compile_seconds = time.perf_counter() - start
+  best = float("inf")
+  for i in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(simulate(jax.random.PRNGKey(i + 1)))
+    best = min(best, time.perf_counter() - start)
+  return dict(seconds=best, compile_seconds=compile_seconds)
+
+
+def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
+                         ) -> dict[str, float]:
+  """Expectile imputation from `num_cells` (tau, expectile) pairs (the
+  recordings' decoding), best of `repeats`, compile excluded."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from agents.analysis import dopamine  # pylint: disable=g-import-not-at-top
+  taus = (np.arange(num_cells) + 0.5) / num_cells
+  expectiles = dopamine.expectiles_of_distribution(
+      np.asarray(dopamine.TRUE_MAGNITUDES_UL),
+      np.asarray(dopamine.TRUE_PROBABILITIES), taus)
+  run = lambda seed: dopamine.impute_expectile_samples(
+      taus, expectiles, num_samples=100, key=seed, bounds=(0.1, 20.0))
+  start = time.perf_counter()
+  run(0)
+  first = time.perf_counter() - start
+  best = float("inf")
+  for i in range(repeats):
+    start = time.perf_counter()
+    run(i + 1)
+    best = min(best, time.perf_counter() - start)
+  return dict(seconds=best, first_call_seconds=first)
