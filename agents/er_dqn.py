@@ -86,18 +86,8 @@ def make_agent(config: ml_collections.ConfigDict,
     del key
     return mean_of_expectiles(network.apply(params, observation))
 
-  def loss(params, target_params, batch, key):
-    del key
-    dist_q_tm1 = network.apply(params, batch["observation"])
-    dist_q_t = network.apply(target_params, batch["next_observation"])
-    dist_q_t_selector = (network.apply(params, batch["next_observation"])
-                         if config.double_q else dist_q_t)
-    per_item = jax.vmap(
-        expectile_q_learning, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
-            dist_q_tm1, taus, batch["action"], batch["reward"],
-            batch["discount"], dist_q_t_selector, dist_q_t,
-            config.num_imputation_steps)
-    return per_item, {}
+  loss = value_based.fixed_statistics_loss(
+      network, expectile_q_learning, taus, config.num_imputation_steps, config.double_q)
 
   return value_based.make_from_config(
       config, name="er_dqn", network=network, action_values=action_values,

@@ -125,18 +125,8 @@ def make_agent(config: ml_collections.ConfigDict,
     del key
     return jnp.mean(network.apply(params, observation), axis=-2)
 
-  def loss(params, target_params, batch, key):
-    del key
-    dist_q_tm1 = network.apply(params, batch["observation"])
-    dist_q_t = network.apply(target_params, batch["next_observation"])
-    dist_q_t_selector = (network.apply(params, batch["next_observation"])
-                         if config.double_q else dist_q_t)
-    per_item = jax.vmap(
-        quantile_q_learning, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
-            dist_q_tm1, taus, batch["action"], batch["reward"],
-            batch["discount"], dist_q_t_selector, dist_q_t,
-            config.huber_param)
-    return per_item, {}
+  loss = value_based.fixed_statistics_loss(
+      network, quantile_q_learning, taus, config.huber_param, config.double_q)
 
   return value_based.make_from_config(
       config, name="qr_dqn", network=network, action_values=action_values,

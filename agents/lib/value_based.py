@@ -192,3 +192,26 @@ def make_from_config(config, *, name: str, network: nn.Module,
       epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
       epsilon_decay_env_steps=config.epsilon_decay_env_steps,
       eval_epsilon=config.eval_epsilon, network_takes_key=network_takes_key)
+
+
+def fixed_statistics_loss(network: nn.Module, per_transition_loss,
+                          statistic_levels: chex.Array, loss_param,
+                          double_q: bool):
+  """The batch loss of an agent whose network emits fixed-level statistics
+  (QR-DQN's quantiles, ER-DQN's expectiles), from an rlax-style loss of ONE
+  transition: `per_transition_loss(dist_q_tm1, levels, a_tm1, r_t, discount_t,
+  dist_q_t_selector, dist_q_t, loss_param)`. The greedy next action is chosen
+  on the target network's statistics, or the online one's with `double_q`.
+  """
+  def loss(params, target_params, batch, key):
+    del key
+    dist_q_tm1 = network.apply(params, batch["observation"])
+    dist_q_t = network.apply(target_params, batch["next_observation"])
+    dist_q_t_selector = (network.apply(params, batch["next_observation"])
+                         if double_q else dist_q_t)
+    per_item = jax.vmap(
+        per_transition_loss, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
+            dist_q_tm1, statistic_levels, batch["action"], batch["reward"],
+            batch["discount"], dist_q_t_selector, dist_q_t, loss_param)
+    return per_item, {}
+  return loss
