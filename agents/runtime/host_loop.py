@@ -68,8 +68,12 @@ class HostLoop:
         jax.tree.map(lambda x: x[0], s)))
     learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
 
-    def learn_step(agent_state, trajectory, learn_key):
-      # One dispatch per iteration: learn, the next key and the new actor params.
+    def learn_step(agent_state, trajectory, extras, learn_key):
+      # One dispatch per iteration: learn, the next key and the new actor
+      # params. `extras` is the list of `act` outputs, still on device, stacked
+      # here rather than fetched to the host and sent back.
+      trajectory = trajectory.replace(
+          extras=jax.tree.map(lambda *xs: jnp.stack(xs)[:, None], *extras))
       learn_key, key = jax.random.split(learn_key)
       agent_state, metrics = learn(
           agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
@@ -96,50 +100,65 @@ class HostLoop:
     return jax.eval_shape(lambda: self.init(seed))
 
   def run_segment(self, state: HostState) -> tuple[HostState, dict[str, float]]:
-    env = self.environment
+    env, T = self.environment, self.rollout_length
     if self._timestep is None:
       self._timestep = evaluation.dm_env_timestep(env.reset())
       self._actor_state = self.agent.initial_actor_state()
-    returns, losses = [], []
+    returns, metrics = [], []
     actor_key, learn_key = state.actor_key, state.learn_key
     agent_state = state.agent_state
     actor_params = self._actor_params(agent_state)
     for _ in range(self.iterations_per_segment):
       initial_actor_state = self._actor_state
-      timesteps, actions, extras = [self._timestep], [], []
-      for _ in range(self.rollout_length):
+      # The [T+1, B=1] chunk is written in place, step by step, into fresh
+      # host buffers (fresh each time: the device may alias host memory).
+      step_type = np.empty((T + 1, 1), np.int32)
+      reward = np.empty((T + 1, 1), np.float32)
+      discount = np.empty((T + 1, 1), np.float32)
+      observation = np.empty((T + 1, 1, *self.specs.observation.shape),
+                             np.float32)
+      actions = np.empty((T, 1), self.specs.action.dtype)
+      extras = []
+      timestep = self._timestep
+      for t in range(T + 1):
+        step_type[t, 0] = timestep.step_type
+        reward[t, 0] = timestep.reward
+        discount[t, 0] = timestep.discount
+        observation[t, 0] = timestep.observation
+        if t == T:
+          break
         actor_key, (action, self._actor_state, extra) = self._act(
-            actor_params, self._actor_state, self._timestep, actor_key)
-        action = np.asarray(action)
-        self._timestep = evaluation.dm_env_timestep(env.step(action))
-        if self._timestep.step_type == base.FIRST:
+            actor_params, self._actor_state, timestep, actor_key)
+        actions[t, 0] = action  # waits for `act`
+        timestep = evaluation.dm_env_timestep(env.step(actions[t, 0]))
+        if timestep.step_type == base.FIRST:
           self._episode_return = 0.0
         else:
-          self._episode_return += float(self._timestep.reward)
-        if self._timestep.step_type == base.LAST:
-          returns.append(self._episode_return)
-        timesteps.append(self._timestep)
-        actions.append(action)
+          self._episode_return += float(timestep.reward)
+          if timestep.step_type == base.LAST:
+            returns.append(self._episode_return)
         extras.append(extra)
-      stack = lambda *xs: np.stack(xs)[:, None]  # [T(+1), B=1, ...]
+      self._timestep = timestep
       trajectory = types.Trajectory(
-          timestep=jax.tree.map(stack, *timesteps),
-          action=stack(*actions), extras=jax.tree.map(stack, *extras),
+          timestep=base.TimeStep(step_type=step_type, reward=reward,
+                                 discount=discount, observation=observation),
+          action=actions, extras=None,
           actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
                                    initial_actor_state))
-      agent_state, metrics, learn_key, actor_params = self._learn_step(
-          agent_state, trajectory, learn_key)
-      losses.append(metrics)
-    metrics = {k: float(np.mean([np.asarray(m[k]) for m in losses]))
-               for k in losses[0]}
-    metrics["all_finite"] = float(all(np.all(np.isfinite(np.asarray(m[k])))
-                                      for m in losses for k in m))
-    metrics["episodes"] = float(len(returns))
-    metrics["episode_return_mean"] = float(np.mean(returns)) if returns else 0.0
+      agent_state, step_metrics, learn_key, actor_params = self._learn_step(
+          agent_state, trajectory, extras, learn_key)
+      metrics.append(step_metrics)
+    metrics = jax.device_get(metrics)  # one transfer per segment
+    summary = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
+    summary["all_finite"] = float(all(np.all(np.isfinite(m[k]))
+                                      for m in metrics for k in m))
+    summary["episodes"] = float(len(returns))
+    summary["episode_return_mean"] = (float(np.mean(returns)) if returns
+                                      else 0.0)
     state = HostState(agent_state=agent_state, actor_key=actor_key,
                       learn_key=learn_key, iteration=state.iteration
                       + self.iterations_per_segment)
-    return state, metrics
+    return state, summary
 
   def evaluate(self, state: HostState, key: chex.PRNGKey,
                num_episodes: int) -> np.ndarray:

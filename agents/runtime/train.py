@@ -17,6 +17,7 @@ A DIR holding another config is refused unless `overwrite=True`.
 
 from __future__ import annotations
 
+from concurrent import futures
 import json
 import math
 import os
@@ -250,11 +251,25 @@ def _segment_row(metrics: dict[str, np.ndarray], num_seeds: int):
   return row
 
 
+def _compile_evaluation(agent: types.Agent, loop: anakin.AnakinLoop, config,
+                        agent_state_shapes):
+  """The compiled `(agent_state [seed, ...], key) -> (returns, done)` [seed, E]:
+  each seed's actor params, then its greedy episodes, in one program."""
+  evaluate_one = evaluation.make_evaluate(
+      agent, loop.env, config.eval_episodes, config.eval_max_steps)
+  evaluate = jax.jit(jax.vmap(
+      lambda agent_state, key: evaluate_one(agent.actor_params(agent_state),
+                                            key), in_axes=(0, None)))
+  key_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+  return evaluate.lower(agent_state_shapes, key_shape).compile()
+
+
 def train(config: ml_collections.ConfigDict, workdir: str, *,
           overwrite: bool = False, log: Callable[[str], None] = print,
           _state_out: dict[str, Any] | None = None) -> dict[str, Any]:
   """Trains (or resumes) and returns the summary written to DIR/summary.json."""
   agent, loop, is_host = build_loop(config)  # all user errors raised here
+  metrics_log.preload_plotting()
   resuming = prepare_workdir(workdir, config, overwrite)
   seeds = [config.seed + i for i in range(config.num_seeds)]
   name = f"{config.agent} {config.env}"
@@ -266,14 +281,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
 
   compile_seconds = 0.0
   t0 = time.perf_counter()
+  # The abstract state (a trace of init) is only needed to restore.
   if is_host:
-    abstract = loop.abstract_state(config.seed)
+    abstract = lambda: loop.abstract_state(config.seed)
     init = lambda: loop.init(config.seed)
     run_segment = loop.run_segment
   else:
-    abstract = loop.abstract_state(len(seeds))
+    abstract = lambda: loop.abstract_state(len(seeds))
     init = lambda: loop.init(seeds)
-  restored = checkpointer.restore_latest(abstract) if resuming else None
+  restored = checkpointer.restore_latest(abstract()) if resuming else None
   if restored is not None:
     done_segments, state = restored
     rows = metrics_file.truncate_to(done_segments * steps_per_segment)
@@ -294,6 +310,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
     def run_segment(state):
       state, metrics = segment(state)
       return state, anakin.fetch_replicated(metrics)
+
+    # The greedy-evaluation program compiles on a second thread while the
+    # segments run (XLA releases the GIL): its compile time overlaps training.
+    agent_state_shapes = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state.agent_state)
+    compiler = futures.ThreadPoolExecutor(max_workers=1)
+    evaluate_future = compiler.submit(_compile_evaluation, agent, loop, config,
+                                      agent_state_shapes)
+    compiler.shutdown(wait=False)
 
   if done_segments == 0:
     log(f"[{name}] training {config.total_env_steps:,} env steps per seed, "
@@ -346,12 +371,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
     eval_returns = loop.evaluate(state, eval_key, config.eval_episodes)[None]
     eval_done = np.ones_like(eval_returns, bool)
   else:
-    evaluate = jax.jit(jax.vmap(evaluation.make_evaluate(
-        agent, loop.env, config.eval_episodes, config.eval_max_steps),
-        in_axes=(0, None)))
+    evaluate = evaluate_future.result()
     agent_state = anakin.fetch_replicated(state.agent_state)
-    actor_params = jax.vmap(agent.actor_params)(agent_state)
-    eval_returns, eval_done = jax.device_get(evaluate(actor_params, eval_key))
+    eval_returns, eval_done = jax.device_get(evaluate(agent_state, eval_key))
   eval_seconds = time.perf_counter() - t0
 
   rows = metrics_file.read()
