@@ -76,7 +76,9 @@ def main(argv):
     results["decode_cells"] = r
     rows.append(("decode_cells", f"{r['seconds']:.2f} s", "target <= 5 s",
                  f"{r['first_call_seconds']:.1f} (first call)",
-                 "expectile imputation, 40 cells, 100 samples"))
+                 f"decoding {r['num_cells']} cells as reproduce_dabney2020 "
+                 f"does: {r['num_restarts']} pooled Adam runs x 100 samples, "
+                 f"{r['steps']} steps, best of {r['num_candidates']} starts"))
   if want("host_bsuite_catch"):
     c = dqn.get_config("catch")
     c.env, c.num_envs, c.log_every_env_steps = "bsuite:catch/0", 1, 1000

@@ -55,6 +55,9 @@ def _table(summary) -> str:
     spread = r["decoded_w1_ul_over_seeds"]
     rows.append(("  over imputation seeds (min..max)", f"{spread['min']:.3f}..{spread['max']:.3f}", "", ""))
     rows.append(("  39 finite-tau cells instead of all 40", _fmt(r["decoded_w1_ul_finite_cells"]), "", ""))
+    tnc = r["decoded_w1_ul_paper_tnc_over_seeds"]
+    rows.append(("  cross-check: paper's TNC optimiser", f"{tnc['mean']:.3f} ({tnc['min']:.3f}..{tnc['max']:.3f})",
+                 "", ""))
   rows.append(("matched Gaussian W1 (ul)", _fmt(r.get("gaussian_w1_ul")), _fmt(sim["gaussian_w1"]), ""))
   rows.append(("uniform W1 (ul)", _fmt(r.get("uniform_w1_ul")), _fmt(sim["uniform_w1"]), ""))
   rows.append(("point mass W1 (ul)", _fmt(r.get("point_mass_w1_ul")), _fmt(sim["point_mass_w1"]), ""))

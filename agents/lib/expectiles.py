@@ -26,9 +26,10 @@ of the first-order condition
   dc_i/dz_j = |tau_i - 1{z_j <= e_i}| / M, so a damped Gauss-Newton
   (Levenberg-Marquardt) step solves them exactly once the ordering of samples
   and expectiles is right; a few (`num_steps`) steps started from the
-  expectiles themselves suffice. (The analysis module's imputer, Adam with
-  random restarts and bounds for 40 noisy neurons, is too slow for every
-  transition of every batch; this one is not meant for noisy inputs.)
+  expectiles themselves suffice. (The analysis module's imputer - Adam runs
+  from random starts, pooled as the paper did to decode 40 noisy neurons - is
+  too slow for every transition of every batch; this one is not meant for noisy
+  inputs.)
 """
 
 from __future__ import annotations
