@@ -10,16 +10,48 @@ The network emits them for every action: [N, num_actions].
   a*        = argmax_a' Q(s', a') of the target network (of the online network
               with `double_q`)                          (Algorithm 1, lines 2-3)
   T theta_j = r + gamma * discount * theta_j(s', a*; theta^-)  (Algorithm 1, l. 4)
-  loss      = sum_i (1/N) sum_j rho^kappa_tau_i (T theta_j - theta_i(s, a))
+  loss      = sum_i (1/N') sum_j rho^kappa_tau_i (T theta_j - theta_i(s, a))
                                                         (eq. 10, Algorithm 1 l. 5)
   rho^kappa_tau(u) = |tau - 1{u < 0}| L_kappa(u)                          (eq. 9)
 
-with L_kappa the Huber loss, kappa = `huber_param` (1 in the paper). All of
-this is `rlax.quantile_q_learning` for one transition (vmapped over the
-batch); rlax leaves out eq. 9's 1/kappa, which changes nothing at kappa = 1.
-The loss used is `quantile_q_learning` below: rlax's, argument for argument,
-with the same value and gradient (tests/test_distributional_losses.py), but
-~3x faster on XLA:CPU (see `quantile_regression_loss`).
+with N' = N target samples and L_kappa the Huber loss, kappa = `huber_param`
+(1 in the paper; 0 gives the pure quantile loss |tau - 1{u<0}| |u|, eq. 8).
+This is `rlax.quantile_q_learning` for one transition (vmapped over the
+batch); rlax, and so this file, leaves out eq. 9's 1/kappa, which changes
+nothing at kappa = 1.
+
+`quantile_q_learning` below is rlax's, argument for argument, with the same
+value and gradient (tests/test_distributional_losses.py: kappa 1, 0.3 and 0,
+random data and exact ties, with and without jit). Only the pairwise loss,
+`quantile_regression_loss`, is our own; it computes, for u_ij = T theta_j -
+theta_i and c_ij = clip(u_ij, -kappa, kappa) = L_kappa'(u_ij),
+
+  g_ij = |tau_i - 1{u_ij < 0}| c_ij     (kappa = 0: g_ij = tau_i - 1{u_ij < 0})
+  l_ij = g_ij (u_ij - c_ij / 2)         (= rho^kappa_tau_i(u_ij), as
+                                         L_kappa(u) = c (u - c/2); kappa = 0:
+                                         l_ij = g_ij u_ij = rho_tau_i(u_ij))
+  loss = sum_i (1/N') sum_j l_ij,   d loss / d theta_i = -(1/N') sum_j g_ij
+
+in one fused elementwise pass, both row means as one matrix-vector product,
+and hands the saved gradient to the backward pass (a `jax.custom_vjp`).
+At a tie u_ij = 0 with kappa = 0 the slope is +1 (the pair counts as
+u >= 0), as in rlax under JAX, whose d|u|/du is +1 at 0.
+
+Why not rlax itself: on XLA:CPU (jax 0.10) rlax's loss builds several [N, N']
+temporaries, differentiates through abs/minimum/select, and its row means are
+lowered to YNNPACK reduce fusions, which cost far more than their size.
+Value and gradient of the batch loss (64 transitions, N = N' = 51) take
+~510 us with rlax against ~110 us here on the 2-core benchmark machine (~137
+us for the previous version of this twin, which kept rlax's weight and Huber
+expressions; end to end +4-7% env steps/s). An exact O(N log N) form (sort
+the targets once, prefix sums, search each theta_i) was measured and
+rejected: XLA:CPU's sort of the [64, 51] targets alone takes ~300 us.
+
+What is left of the gap to DQN (~0.42x its env steps/s on Catch, measured
+side by side) is half the loss and half the rest: QR-DQN's head has
+N x num_actions outputs (153 against DQN's 3 on Catch), run forward twice and
+backward once per update, with Adam on its weights; with the loss replaced by
+a trivial one QR-DQN still runs at ~0.6x DQN's env steps/s.
 
 Replay, the target network, epsilon-greedy acting and importance weights are
 the shared learner in `agents/lib/value_based.py`; this file holds only the
@@ -34,7 +66,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
-import rlax
 
 from agents import types
 from agents.lib import networks
@@ -46,46 +77,46 @@ def quantile_midpoints(num_quantiles: int) -> jax.Array:
   return (jnp.arange(num_quantiles, dtype=jnp.float32) + 0.5) / num_quantiles
 
 
-def _quantile_huber(delta: jax.Array, huber_param: float):
-  """(rho-loss without weights, its derivative in delta) for kappa >= 0."""
+def _quantile_regression_terms(dist_src, tau_src, dist_target, huber_param):
+  """(loss, d loss / d dist_src) of `quantile_regression_loss`."""
+  chex.assert_rank([dist_src, tau_src, dist_target], 1)
+  chex.assert_type([dist_src, tau_src, dist_target], float)
+  u = dist_target[None, :] - dist_src[:, None]  # [N, N'], T theta_j - theta_i
+  tau = tau_src[:, None]
   if huber_param > 0.0:
-    return rlax.huber_loss(delta, huber_param), jnp.clip(
-        delta, -huber_param, huber_param)
-  return jnp.abs(delta), jnp.sign(delta)
+    c = jnp.clip(u, -huber_param, huber_param)  # L_kappa'(u)
+    g = jnp.where(u < 0.0, 1.0 - tau, tau) * c  # |tau - 1{u<0}| L_kappa'(u)
+    l = g * (u - 0.5 * c)  # |tau - 1{u<0}| L_kappa(u)
+  else:
+    g = jnp.where(u < 0.0, tau - 1.0, tau)  # |tau - 1{u<0}| d|u|/du
+    l = g * u  # |tau - 1{u<0}| |u|
+  mean_over_targets = jnp.full((dist_target.shape[0],),
+                               1.0 / dist_target.shape[0], u.dtype)
+  row_means = jnp.stack([l, g]) @ mean_over_targets  # [2, N]
+  return jnp.sum(row_means[0]), -row_means[1]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def quantile_regression_loss(dist_src: jax.Array, tau_src: jax.Array,
                              dist_target: jax.Array, huber_param: float = 0.0
                              ) -> jax.Array:
-  """`rlax.quantile_regression_loss` (same value, same gradient; tested), with
-  the targets' gradient stopped and the sum over targets done as a matmul.
-
-  Why a twin: on XLA:CPU (jax 0.10) the row reductions of rlax's [N, M]
-  loss matrix are lowered to YNNPACK reduce fusions that cost ~0.7 us per
-  row, which made QR-DQN ~6x slower than DQN on Catch; here forward and
-  backward share one elementwise pass whose two row means are one dot, and
-  QR-DQN runs at ~0.45x DQN's env steps/s (N = 51, 2-CPU machine).
-  """
-  return _quantile_regression_fwd(dist_src, tau_src, dist_target,
-                                  huber_param)[0]
+  """`rlax.quantile_regression_loss`: sum_i (1/N') sum_j rho^kappa_tau_i
+  (dist_target_j - dist_src_i), the same value and the same gradient in
+  `dist_src` (tested). No gradient flows into `dist_target` (rlax's default
+  `stop_target_gradients=True`) nor into `tau_src` (sampled or fixed levels,
+  never learned here; rlax would differentiate its weight in tau)."""
+  return _quantile_regression_terms(dist_src, tau_src, dist_target,
+                                    huber_param)[0]
 
 
 def _quantile_regression_fwd(dist_src, tau_src, dist_target, huber_param):
-  chex.assert_rank([dist_src, tau_src, dist_target], 1)
-  chex.assert_type([dist_src, tau_src, dist_target], float)
-  delta = dist_target[None, :] - dist_src[:, None]  # [N, M], u = T theta - theta
-  weight = jnp.abs(tau_src[:, None] - (delta < 0.0).astype(delta.dtype))
-  loss, dloss = _quantile_huber(delta, huber_param)
-  mean_over_targets = jnp.full((dist_target.shape[0],),
-                               1.0 / dist_target.shape[0], delta.dtype)
-  per_source = jnp.stack([weight * loss, -weight * dloss]) @ mean_over_targets
-  return jnp.sum(per_source[0]), (per_source[1],)
+  loss, grad_src = _quantile_regression_terms(dist_src, tau_src, dist_target,
+                                              huber_param)
+  return loss, grad_src
 
 
-def _quantile_regression_bwd(huber_param, residuals, cotangent):
+def _quantile_regression_bwd(huber_param, grad_src, cotangent):
   del huber_param
-  (grad_src,) = residuals
   return cotangent * grad_src, None, None
 
 

@@ -234,3 +234,95 @@ class QuantileQLearningTest(chex.TestCase):
     np.testing.assert_allclose(value, ref_value, rtol=1e-5)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
     assert np.all(np.asarray(grad)[:, :2] == 0)  # only the taken action
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(0.0, 1.0)
+  def test_equals_rlax_with_ties(self, huber_param):
+    """Exact ties u = T theta_j - theta_i = 0 and |u| = kappa (values on a
+    1/2 grid, r = 0, discount = 1 so the targets are exact), repeated
+    targets, and two actions with the same mean in the selector."""
+    import rlax  # pylint: disable=g-import-not-at-top
+    grid = lambda key, shape: jax.random.randint(key, shape, -4, 5) * 0.5
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+    dist_q_t = grid(keys[0], (8, 3)).astype(jnp.float32)
+    selector = jnp.stack([dist_q_t[:, 1], dist_q_t[::-1, 1], dist_q_t[:, 2]],
+                         axis=1)  # actions 0 and 1 tie on the mean
+    dist_q_tm1 = grid(keys[1], (6, 2)).astype(jnp.float32)
+    # theta_i equal to a target (u = 0) and one kappa away from it (|u| = 1).
+    dist_q_tm1 = dist_q_tm1.at[0, 1].set(dist_q_t[3, 0])
+    dist_q_tm1 = dist_q_tm1.at[1, 1].set(dist_q_t[5, 0] + 1.0)
+    dist_q_tm1 = dist_q_tm1.at[2, 1].set(dist_q_t[5, 0] - 1.0)
+    taus = qr_dqn.quantile_midpoints(6)
+    args = (taus, jnp.int32(1), jnp.float32(0.0), jnp.float32(1.0), selector,
+            dist_q_t)
+    targets = np.asarray(dist_q_t[:, 0])
+    u = targets[None, :] - np.asarray(dist_q_tm1[:, 1])[:, None]
+    assert np.sum(u == 0) >= 2 and np.sum(np.abs(u) == 1) >= 2
+    assert len(np.unique(targets)) < len(targets)
+
+    def ours(q):
+      return qr_dqn.quantile_q_learning(q, *args, huber_param)
+
+    def reference(q):
+      return rlax.quantile_q_learning(q, *args, huber_param)
+
+    value, grad = self.variant(jax.value_and_grad(ours))(dist_q_tm1)
+    ref_value, ref_grad = jax.value_and_grad(reference)(dist_q_tm1)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-7)
+
+  @parameterized.parameters(0.0, 1.0)
+  def test_batch_equals_rlax_under_jit(self, huber_param):
+    """The agent's shape (batch 64, N = 51 midpoints, vmapped), returns of
+    a few units to ~50 (float32 sums over 51 targets), under jit."""
+    import rlax  # pylint: disable=g-import-not-at-top
+    batch, num, actions = 64, 51, 3
+    keys = jax.random.split(jax.random.PRNGKey(2), 6)
+    scale = jnp.geomspace(0.1, 50.0, batch)[:, None, None]
+    dist_q_tm1 = jax.random.normal(keys[0], (batch, num, actions)) * scale
+    dist_q_t = jax.random.normal(keys[1], (batch, num, actions)) * scale
+    selector = jax.random.normal(keys[2], (batch, num, actions))
+    a_tm1 = jax.random.randint(keys[3], (batch,), 0, actions)
+    r_t = jax.random.normal(keys[4], (batch,))
+    discount_t = jnp.where(jax.random.uniform(keys[5], (batch,)) < 0.2, 0.0,
+                           0.99)
+    taus = qr_dqn.quantile_midpoints(num)
+
+    def total(per_transition):
+      def fn(q):
+        return jnp.sum(jax.vmap(
+            per_transition, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
+                q, taus, a_tm1, r_t, discount_t, selector, dist_q_t,
+                huber_param))
+      return jax.jit(jax.value_and_grad(fn))
+
+    value, grad = total(qr_dqn.quantile_q_learning)(dist_q_tm1)
+    ref_value, ref_grad = total(rlax.quantile_q_learning)(dist_q_tm1)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters((1.0, 0.59375, 0.125),
+                            (0.0, 2.375 / 3, 0.25 / 3))
+  def test_by_hand(self, huber_param, expected_loss, expected_grad):
+    """theta = 0, tau = 1/4, targets (-2, 1/2, 3): u = (-2, 1/2, 3),
+    weights |tau - 1{u<0}| = (3/4, 1/4, 1/4). kappa = 1: Huber (3/2, 1/8,
+    5/2) -> loss (9/8 + 1/32 + 5/8) / 3 = 0.59375; slope -(1/3) (3/4 * -1 +
+    1/4 * 1/2 + 1/4 * 1) = 1/8. kappa = 0: |u| -> (3/2 + 1/8 + 3/4) / 3;
+    slope -(1/3) (-3/4 + 1/4 + 1/4) = 1/12 (the paper's eqs. 9-10)."""
+    loss = functools.partial(qr_dqn.quantile_regression_loss,
+                             tau_src=jnp.array([0.25]),
+                             dist_target=jnp.array([-2.0, 0.5, 3.0]),
+                             huber_param=huber_param)
+    value, grad = self.variant(jax.value_and_grad(
+        lambda theta: loss(theta)))(jnp.array([0.0]))
+    np.testing.assert_allclose(value, expected_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad, [expected_grad], rtol=1e-6)
+
+  def test_no_gradient_into_targets_or_taus(self):
+    args = (jnp.array([0.1, 0.7]), jnp.array([0.25, 0.75]),
+            jnp.array([-1.0, 0.3, 2.0]))
+    grads = jax.grad(qr_dqn.quantile_regression_loss, argnums=(1, 2))(
+        *args, 1.0)
+    for g in grads:
+      np.testing.assert_array_equal(g, 0.0)
