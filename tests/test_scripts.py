@@ -219,3 +219,15 @@ def test_benchmark_script_prints_a_table(tmp_path):
   assert "dqn_catch" in proc.stdout and "steps/s" in proc.stdout
   results = json.loads(out.read_text())
   assert results["dqn_catch"]["env_steps_per_second"] > 0
+
+
+def test_purejaxrl_workload_is_a_valid_dqn_config_and_the_floor_runs():
+  from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
+  from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
+  from configs import dqn  # pylint: disable=g-import-not-at-top
+  c = dqn.get_config("cartpole")
+  assert set(bm.PUREJAXRL_DQN_WORKLOAD) <= set(c.keys())
+  c.update(bm.PUREJAXRL_DQN_WORKLOAD)
+  train_lib.validate_config(c)
+  floor = bm.minimal_dqn_throughput(num_iterations=20, repeats=1)
+  assert floor["env_steps_per_second"] > 0

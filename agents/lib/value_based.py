@@ -14,7 +14,9 @@ theirs, their network and their loss, and cannot drift apart in the rest
 * a target network theta^- copied from theta every `target_update_period`
   gradient steps;
 * epsilon-greedy acting, epsilon annealed linearly in environment steps
-  (counted globally, over all devices).
+  (counted globally, over all devices);
+* with `anneal_learning_rate`, the learning rate decays linearly to 0 over
+  the run's gradient steps (`make_from_config`).
 
 An algorithm supplies
   network:        a flax module, `network.apply(params, obs[, key])`
@@ -175,6 +177,21 @@ def make_value_based_agent(
                      learn=learn)
 
 
+def learning_rate_anneal_steps(config) -> int:
+  """Gradient steps over which `anneal_learning_rate` decays the rate to 0.
+
+  One learn call per `num_envs * rollout_length` env steps (num_envs is
+  global), `num_updates` gradient steps per call. The calls made before the
+  buffer holds `min_replay_size` items take no step, so the rate ends just
+  above 0. 0 (no annealing) unless `config.anneal_learning_rate`.
+  """
+  if not config.get("anneal_learning_rate", False):
+    return 0
+  learn_calls = config.total_env_steps // (config.num_envs *
+                                           config.rollout_length)
+  return max(1, learn_calls * config.num_updates)
+
+
 def make_from_config(config, *, name: str, network: nn.Module,
                      action_values, loss, network_takes_key: bool = False
                      ) -> types.Agent:
@@ -184,7 +201,8 @@ def make_from_config(config, *, name: str, network: nn.Module,
       name=name, network=network, action_values=action_values, loss=loss,
       optimizer=optimizers.make_optimizer(
           config.optimizer, config.learning_rate,
-          max_grad_norm=config.max_grad_norm),
+          max_grad_norm=config.max_grad_norm,
+          anneal_steps=learning_rate_anneal_steps(config)),
       gamma=config.gamma, replay_capacity=config.replay_capacity,
       min_replay_size=config.min_replay_size, batch_size=config.batch_size,
       num_updates=config.num_updates,

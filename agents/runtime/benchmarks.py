@@ -8,7 +8,11 @@ comparable on a shared, noisy machine:
     evaluation), and whether it solved the task;
   * the host loop on a bsuite environment;
   * our functional CartPole step against gymnax's CartPole-v1 (random actions,
-    same batch), when gymnax is installed.
+    same batch), when gymnax is installed;
+  * DQN at PureJaxRL's CartPole workload (`PUREJAXRL_DQN_WORKLOAD`) through
+    our loop and through `minimal_dqn_throughput`, a single fused scan with
+    nothing but that workload in it: the floor that any framework's
+    bookkeeping (replay validity, metrics, segments, devices) adds to.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ import tempfile
 import time
 from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
+import optax
 
 from agents.runtime import train as train_lib
 
@@ -150,6 +157,101 @@ def cartpole_vs_gymnax(batch: int = 1024, steps: int = 1000
 
   result["gymnax"] = env_step_throughput(gx_step, gx_reset, 2, batch, steps)
   return result
+
+
+# PureJaxRL's DQN on CartPole-v1 (purejaxrl/dqn.py defaults), in our keys:
+# 10 envs, one gradient step on a batch of 128 every 10 env steps (12.8
+# replayed samples per env step), a 120-84 MLP, squared TD error (a Huber
+# delta far above any TD error here), Adam 2.5e-4 without clipping, target
+# copied every 500 env steps (50 gradient steps), a 10k FIFO buffer.
+PUREJAXRL_DQN_WORKLOAD = dict(
+    num_envs=10, rollout_length=1, num_updates=1, batch_size=128,
+    hidden_sizes=(120, 84), huber_delta=1e4, max_grad_norm=0.0,
+    double_q=False, anneal_learning_rate=False, learning_rate=2.5e-4,
+    target_update_period=50, replay_capacity=10_000, min_replay_size=10_000,
+    epsilon_decay_env_steps=250_000)
+
+
+class _MinimalQNetwork(nn.Module):
+  hidden_sizes: tuple[int, ...]
+  num_actions: int
+
+  @nn.compact
+  def __call__(self, x):
+    for size in self.hidden_sizes:
+      x = nn.relu(nn.Dense(size)(x))
+    return nn.Dense(self.num_actions)(x)
+
+
+def minimal_dqn_throughput(num_iterations: int = 20_000, repeats: int = 2
+                           ) -> dict[str, float]:
+  """Env steps/s of the smallest DQN that does `PUREJAXRL_DQN_WORKLOAD`.
+
+  One jitted scan over iterations, each: epsilon-greedy on 10 CartPoles,
+  write 10 transitions into a flat buffer, one Adam step on 128 sampled
+  transitions, periodic target copy. No validity masks, no metrics, no
+  segments, no device axis. It is a timing floor, not an agent: it learns
+  (the same workload solves CartPole through our loop), but nothing else
+  uses it. The buffer starts full of zeros so every iteration pays for a
+  gradient step, as in steady state.
+  """
+  from environments import cartpole  # pylint: disable=g-import-not-at-top
+  w = PUREJAXRL_DQN_WORKLOAD
+  env = cartpole.CartPole()
+  num_envs, capacity, batch = w["num_envs"], w["replay_capacity"], w["batch_size"]
+  net = _MinimalQNetwork(tuple(w["hidden_sizes"]), 2)
+  opt = optax.adam(w["learning_rate"])
+
+  def run(key):
+    net_key, env_key, key = jax.random.split(key, 3)
+    params = net.init(net_key, jnp.zeros(4))
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(env_key, num_envs))
+    buffer = dict(o=jnp.zeros((capacity, 4)), a=jnp.zeros(capacity, jnp.int32),
+                  r=jnp.zeros(capacity), d=jnp.zeros(capacity),
+                  o2=jnp.zeros((capacity, 4)))
+
+    def body(carry, i):
+      params, target, opt_state, env_state, ts, buffer, key = carry
+      key, explore_key, action_key, sample_key = jax.random.split(key, 4)
+      epsilon = jnp.maximum(1.0 - 0.95 * i * num_envs / 250_000, 0.05)
+      greedy = jnp.argmax(net.apply(params, ts.observation), -1)
+      random = jax.random.randint(action_key, (num_envs,), 0, 2)
+      explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
+      action = jnp.where(explore, random, greedy).astype(jnp.int32)
+      env_state, next_ts = jax.vmap(env.step)(env_state, action)
+      slots = (i * num_envs + jnp.arange(num_envs)) % capacity
+      new = dict(o=ts.observation, a=action, r=next_ts.reward,
+                 d=0.99 * next_ts.discount, o2=next_ts.observation)
+      buffer = {k: buffer[k].at[slots].set(new[k]) for k in buffer}
+      idx = jax.random.randint(sample_key, (batch,), 0, capacity)
+      s = {k: buffer[k][idx] for k in buffer}
+
+      def loss(p):
+        q = net.apply(p, s["o"])[jnp.arange(batch), s["a"]]
+        y = s["r"] + s["d"] * jnp.max(net.apply(target, s["o2"]), -1)
+        return jnp.mean((q - jax.lax.stop_gradient(y)) ** 2)
+
+      updates, opt_state = opt.update(jax.grad(loss)(params), opt_state)
+      params = optax.apply_updates(params, updates)
+      target = optax.periodic_update(params, target, i + 1,
+                                     w["target_update_period"])
+      return (params, target, opt_state, env_state, next_ts, buffer, key), ()
+
+    carry = (params, params, opt.init(params), env_state, ts, buffer, key)
+    carry, _ = jax.lax.scan(body, carry, jnp.arange(num_iterations))
+    return carry[0]
+
+  t0 = time.perf_counter()
+  compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
+  compile_seconds = time.perf_counter() - t0
+  jax.block_until_ready(compiled(jax.random.PRNGKey(0)))
+  best = float("inf")
+  for i in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(jax.random.PRNGKey(i + 1)))
+    best = min(best, time.perf_counter() - start)
+  return dict(env_steps_per_second=num_iterations * num_envs / best,
+              compile_seconds=compile_seconds)
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:

@@ -66,6 +66,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "entropy_coef": (lambda v: v >= 0, "a number >= 0"),
     "value_coef": (lambda v: v >= 0, "a number >= 0"),
     "max_grad_norm": (lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
+    "anneal_learning_rate": (lambda v: isinstance(v, bool), "True or False"),
     "hidden_sizes": (lambda v: len(v) >= 1 and all(h >= 1 for h in v),
                      "a non-empty tuple of positive layer sizes"),
 }
