@@ -93,7 +93,7 @@ def impute_samples(taus: chex.Array, expectiles: chex.Array,
   """Samples z (one per expectile) whose tau_i-expectiles are `expectiles`.
 
   Levenberg-Marquardt on `imputation_loss`, started from z = e:
-    (J^T J + mu diag-mean(J^T J) I) dz = -J^T c,
+    (J^T J + mu diag-mean(J^T J) I) dz = -J^T c  (a Cholesky solve),
   a step is kept only when it lowers the loss (then mu /= 3, else mu *= 3).
   `num_steps` and the damping are static/dynamic scalars; the result is under
   `stop_gradient` (targets are not differentiated through).
@@ -122,10 +122,14 @@ def impute_samples(taus: chex.Array, expectiles: chex.Array,
   def step(carry, _):
     z, loss, damping = carry
     conditions, jacobian = _conditions_and_jacobian(z, taus, expectiles)
-    normal = jacobian.T @ jacobian
+    # J^T J and J^T c as broadcast sums: XLA:CPU fuses these, where a
+    # batched dot of many tiny matrices is slower. The damped matrix is
+    # symmetric positive definite (every w_ij > 0), so Cholesky solves it.
+    normal = jnp.sum(jacobian[:, :, None] * jacobian[:, None, :], axis=0)
+    gradient = jnp.sum(jacobian * conditions[:, None], axis=0)
     scale = jnp.mean(jnp.diag(normal))
-    dz = jnp.linalg.solve(normal + damping * scale * eye,
-                          -jacobian.T @ conditions)
+    factor = jax.scipy.linalg.cho_factor(normal + damping * scale * eye)
+    dz = jax.scipy.linalg.cho_solve(factor, -gradient[:, None])[:, 0]
     candidate = z + dz
     candidate_loss = loss_of(candidate)
     better = candidate_loss < loss
