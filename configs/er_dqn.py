@@ -18,7 +18,7 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   if preset == "cartpole":
     # The imputation (an N x N damped solve per transition per LM step)
     # dominates on CPU: ~0.5k env steps/s at N = 31 against ~2k at 11.
-    # With 11 the greedy policy balances all 500 steps on seeds 0-3 (50
-    # episodes each), as 31 did on seeds 0-3 in a 300k-step run.
+    # With 11 the greedy policy balances all 500 steps on seeds 0-3 and
+    # 10-13 (50 episodes each), as 31 did on seeds 0-3 in a 300k-step run.
     c.num_expectiles = 11
   return c
