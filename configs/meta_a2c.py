@@ -16,12 +16,38 @@ throughput; each learn call averages the gradient over all of them.
 
 Paper settings (Wang et al. 2018 Methods): 48 LSTM units, RMSProp lr 7e-4,
 gamma 0.9, value cost 0.05, entropy cost 0.05; reimplementations use gamma
-0.8 and an annealed entropy cost. Defaults here keep the paper's network,
-gamma 0.9 and value cost, anneal the entropy cost 0.05 -> 0, and are tuned for
-wall time on a 2-core CPU: RMSProp lr 2e-3 with 128 environments per update.
-Measured on independent bandits (1000 held-out episodes, regret at trial
-100; Thompson sampling: 2.74): gamma 0.8 -> 4.0, gamma 0.9 -> 2.7-3.0
-(3 runs), gamma 0.95 -> 6.7 after 15M steps; 2.70 after 30M steps.
+0.8 and an annealed entropy cost. Defaults here keep the paper's network and
+value cost, anneal the entropy cost 0.05 -> 0, and are tuned for wall time on
+a 2-core CPU: RMSProp lr 2e-3 with 128 environments per update, gamma 0.9.
+
+bandit_independent is tuned further (numbers: frozen weights, policy
+sampled, 1000 held-out episodes of the reproduction, cumulative regret at
+trial 100; on those episodes Thompson sampling 2.74, Bayes-optimal 1.81):
+  * The defaults above: 2.30 and 3.06 (seeds 0, 1; greedy 2.52, 3.70); the
+    300-episode regret of successive checkpoints swings between 2.2 and 3.1
+    (and up to 6 with fewer environments): training never settles.
+  * Throughput on 2 CPU cores hardly depends on num_envs (3M-step runs side
+    by side: 32 -> 206k, 64 -> 233k, 128 -> 238k, 256 -> 245k env steps/s),
+    so 32 environments give 4x the updates for nearly the same wall time:
+    regret 3.3 after 3M steps vs 7.0 with 128.
+  * Learning rate annealed linearly to 0 (`anneal_learning_rate`) removes
+    the late swings; with 32 environments lr 3e-3 -> 2.23, 2.30 (two seeds),
+    5e-3 -> 2.20, 2.17, 7e-3 -> 2.29, 1e-2 -> 2.13, 2.24 (gamma 0.9).
+  * gamma limits the achievable regret: the Bayes-optimal policy for the
+    gamma-discounted objective (built by backward induction like
+    bandit_baselines.build_bayes_optimal_table, 20000 episodes) has regret
+    2.20 (gamma 0.8), 2.02 (0.9), 1.87 (0.95), 1.81 (0.97), 1.76 (1.0): with
+    gamma 0.9 the agent undervalues exploring and locks onto the worse arm
+    (in 11% of episodes it pulls the worse arm in >= 90% of trials 51-100,
+    most of its excess regret over Bayes-optimal). gamma 0.95 -> 2.08, 2.07
+    (seeds 0, 1); 0.97 -> 2.18; gamma 1 stays at chance for 25M steps.
+    GAE (lambda 0.3-0.8), value cost 0.5, Adam, RMSProp eps 1e-3 and an
+    entropy floor were tried as well and were no better.
+  So bandit_independent (and the reward-input ablation built from it) uses
+  32 environments, lr 5e-3 annealed to 0 and gamma 0.95 for the same 25M env
+  steps: seeds 0-3 -> 2.08, 2.07, 2.06, 2.13 (all <= 1.2 x Bayes-optimal =
+  2.17). 18M steps are not enough on every seed: 2.11, 2.10, 2.54, 2.33.
+  The other presets keep the defaults (not re-tuned).
 """
 
 import ml_collections
@@ -60,7 +86,7 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   c.rmsprop_decay = 0.99
   c.optimizer_eps = 1e-5
   c.max_grad_norm = 1.0
-  c.anneal_learning_rate = False  # True: linearly to 0 (no gain measured)
+  c.anneal_learning_rate = False  # True: linearly to 0 over training
   # A2C loss.
   c.gamma = 0.9
   c.value_coef = 0.05
@@ -69,7 +95,9 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   c.entropy_anneal_env_steps = 0  # 0 = over the whole run
   # Evaluation with frozen weights: sample from the policy (as the paper)
   # or act greedily. Independent bandits, 1000 held-out episodes, regret at
-  # trial 100 of the 25M-step agent: sampling 2.30, greedy 2.52.
+  # trial 100 of the 25M-step agents: defaults sampling 2.30, greedy 2.52;
+  # bandit_independent preset (seeds 0-3) sampling 2.08, 2.07, 2.06, 2.13,
+  # greedy 2.19, 2.06, 1.97, 1.96.
   c.eval_greedy = False
   # Loop.
   c.num_envs = 128
@@ -84,7 +112,16 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   elif preset == "two_step":
     c.num_envs = 64
     c.total_env_steps = 10_000_000
+  elif preset == "bandit_independent":  # measured in the module docstring
+    c.num_envs = 32
+    c.learning_rate = 5e-3
+    c.anneal_learning_rate = True
+    c.gamma = 0.95
   c.rollout_length = episode_env_steps(c.env, c.env_kwargs)
   c.eval_max_steps = c.rollout_length
   c.log_every_env_steps = 50 * c.num_envs * c.rollout_length
+  if preset == "bandit_independent":
+    # Segments (log lines, checkpoints) as long as with 128 environments:
+    # the time-to-Thompson benchmark restores and evaluates every one.
+    c.log_every_env_steps = 200 * c.num_envs * c.rollout_length
   return c

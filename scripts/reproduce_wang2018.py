@@ -2,6 +2,8 @@ r"""Reproduces the meta-RL results of Wang et al. 2018 (and 2016) end to end.
 
   python -m scripts.reproduce_wang2018 --workdir=runs/wang2018
   python -m scripts.reproduce_wang2018 --workdir=/tmp/w --quick   # CI smoke
+  python -m scripts.reproduce_wang2018 --workdir=DIR --tasks=bandit_independent \
+      --seed=1                                # one task, another training seed
 
 For every task it trains the recurrent A2C agent (configs/meta_a2c.py) through
 `agents.runtime.train.train` into DIR/<task>/ (so an interrupted run resumes),
@@ -40,6 +42,8 @@ _QUICK = flags.DEFINE_bool("quick", False, "tiny runs for a smoke test")
 _TASKS = flags.DEFINE_list("tasks", None, "subset of tasks (default: all)")
 _EPISODES = flags.DEFINE_integer("eval_episodes", 1000,
                                  "held-out evaluation episodes per task")
+_SEED = flags.DEFINE_integer("seed", None, "training seed of every task "
+                             "(default: the config's, 0)")
 flags.mark_flags_as_required(["workdir"])
 
 BANDITS = ("bandit_independent", "bandit_dependent_uniform", "bandit_easy",
@@ -48,10 +52,12 @@ TASKS = BANDITS + ("restless_bandit", "harlow", "two_step", "ablation")
 EVAL_SEED = 2_000_003  # evaluation episodes' key (training never uses it)
 
 
-def task_config(task: str, quick: bool):
+def task_config(task: str, quick: bool, seed: int | None = None):
   from configs import meta_a2c  # pylint: disable=g-import-not-at-top
   preset = "bandit_independent" if task == "ablation" else task
   c = meta_a2c.get_config(preset)
+  if seed is not None:
+    c.seed = seed
   if task == "ablation":
     c.use_reward_input = False
   if task == "bandit_independent":
@@ -151,7 +157,8 @@ def time_to_thompson(task_dir, config, agent, loop, thompson_regret,
               history=history)
 
 
-def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
+def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print,
+        seed: int | None = None):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from agents.analysis import meta_rl  # pylint: disable=g-import-not-at-top
@@ -171,7 +178,7 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print):
   for task in tasks:
     t0 = time.perf_counter()
     log(f"[wang2018] {task}: training")
-    config = task_config(task, quick)
+    config = task_config(task, quick, seed)
     agent, loop, params, training = _train(task, config, workdir, log)
     key = jax.random.PRNGKey(EVAL_SEED)
     result = {"training": training}
@@ -406,7 +413,7 @@ def main(argv):
   if unknown:
     from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
     raise UserError(f"unknown task(s) {unknown}; allowed: {', '.join(TASKS)}")
-  run(_WORKDIR.value, _QUICK.value, tasks, _EPISODES.value)
+  run(_WORKDIR.value, _QUICK.value, tasks, _EPISODES.value, seed=_SEED.value)
 
 
 if __name__ == "__main__":

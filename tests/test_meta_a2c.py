@@ -71,6 +71,29 @@ def test_entropy_coefficient_anneals_linearly():
   assert coef(5000) == pytest.approx(0.02)
 
 
+@pytest.mark.parametrize("anneal", [True, False])
+def test_learning_rate_anneals_to_zero_over_the_runs_learn_calls(anneal):
+  # `anneal_learning_rate` counts learn calls: total_env_steps / (num_envs *
+  # rollout_length) of them (here 2), after which updates are exactly zero.
+  c = _small_config(rollout_length=4, anneal_learning_rate=anneal,
+                    total_env_steps=2 * 4 * 4)
+  env = registry.make(c.env, num_trials=3)
+  agent, _, chunks = _loop_chunks(c, env, 1)
+  batch = lambda tree: jax.tree.map(lambda x: x[None], tree)
+  learn = jax.jit(jax.vmap(agent.learn, in_axes=(0, 0, None),
+                           axis_name=types.DEVICE_AXIS))
+  trajectory = batch(chunks[0][1])
+  state = batch(agent.init(jax.random.PRNGKey(0), _specs(env)))
+  changed = []
+  for _ in range(3):
+    new_state, _ = learn(state, trajectory, jax.random.PRNGKey(1))
+    changed.append(any(jax.tree.leaves(jax.tree.map(
+        lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+        state.params, new_state.params))))
+    state = new_state
+  assert changed == [True, True, not anneal]
+
+
 # 3-trial bandit episodes take 4 env steps in the loop: chunks of 4 steps are
 # aligned with episodes, chunks of 5 are not (episodes start anywhere in a
 # chunk and the chunk's initial actor state is mid-episode).
