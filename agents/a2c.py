@@ -7,6 +7,8 @@ Per chunk of t_max = `rollout_length` steps (Algorithm S3), with pi and V
 from an MLP torso with two heads (lib.networks.ActorCritic):
   R = r_t + gamma r_{t+1} + ... + gamma^{k} V(s_{t+k}; theta_v)   n-step return,
       bootstrapped at the chunk's end and at truncations
+      (`gae_lambda` < 1: the lambda-return instead, so that A below is
+      GAE(lambda) of Schulman et al. 2016; 1, the default, is the paper's)
   A = R - V(s_t)                                                  (stop-gradient)
   policy loss  = - log pi(a_t | s_t) * A
   entropy term = - beta * H(pi(. | s_t))
@@ -70,7 +72,8 @@ def make_agent(config: ml_collections.ConfigDict,
     logits, values = network.apply(params, trajectory.timestep.observation)
     return actor_critic.actor_critic_loss(
         logits, values, trajectory, gamma=config.gamma,
-        value_coef=config.value_coef, entropy_coef=config.entropy_coef)
+        value_coef=config.value_coef, entropy_coef=config.entropy_coef,
+        gae_lambda=config.get("gae_lambda", 1.0))
 
   def learn(state: A2CState, trajectory: types.Trajectory, key):
     del key

@@ -22,7 +22,9 @@ The agent ("prefrontal network", Wang 2018 Methods; code in `core_step`):
   timestep's reward, which dm_env semantics make 0. After training the
   weights are frozen: all within-episode learning lives in (c, h).
 Loss (A2C, `actor_critic.actor_critic_loss`), per chunk:
-  R_t = r_{t+1} + gamma R_{t+1} (n-step, 0 bootstrap at the episode's end)
+  R_t = r_{t+1} + gamma R_{t+1} (n-step, 0 bootstrap at the episode's end;
+        with `gae_lambda` < 1 the lambda-return, whose advantage R_t - V(h_t)
+        is GAE(lambda), Schulman et al. 2016)
   L = - log pi(a_t|h_t)(R_t - V(h_t)) + beta_v 1/2 (R_t - V(h_t))^2
       - beta_e(n) H(pi(.|h_t))
   with beta_v = `value_coef` (0.05 in the paper) and an entropy cost beta_e
@@ -224,7 +226,8 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
     logits, values = unroll(params, trajectory)
     return actor_critic.actor_critic_loss(
         logits, values, trajectory, gamma=config.gamma,
-        value_coef=config.value_coef, entropy_coef=entropy_coef)
+        value_coef=config.value_coef, entropy_coef=entropy_coef,
+        gae_lambda=config.get("gae_lambda", 1.0))
 
   def learn(state: MetaA2CState, trajectory: types.Trajectory, key):
     del key

@@ -17,6 +17,7 @@ def get_config(preset: str = "cartpole") -> ml_collections.ConfigDict:
   c.optimizer_eps = 1e-5
   c.max_grad_norm = 0.5
   c.gamma = 0.99
+  c.gae_lambda = 1.0  # 1: A3C's n-step returns; < 1: GAE(lambda) targets
   c.hidden_sizes = (64, 64)
   c.value_coef = 0.5
   c.entropy_coef = 0.01

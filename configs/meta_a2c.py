@@ -89,6 +89,7 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   c.anneal_learning_rate = False  # True: linearly to 0 over training
   # A2C loss.
   c.gamma = 0.9
+  c.gae_lambda = 1.0  # 1: n-step returns (the paper); < 1: GAE(lambda)
   c.value_coef = 0.05
   c.entropy_start = 0.05
   c.entropy_end = 0.0

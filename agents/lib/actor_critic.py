@@ -2,9 +2,16 @@
 every actor-critic agent (feed-forward A2C, recurrent meta-RL A2C).
 
 Given policy logits and values for every step of a [T+1, B] chunk:
-  R_t  = n-step return, bootstrapped at the chunk end and at truncations
+  R_t  = lambda-return, bootstrapped at the chunk end and at truncations
                                                         (lib.returns.n_step_returns)
+         lambda = 1 (the default): A3C's n-step return r_{t+1} + gamma R_{t+1};
+         lambda < 1: R_t = r_{t+1} + gamma ((1 - lambda) V(s_{t+1})
+                                            + lambda R_{t+1})
   A_t  = R_t - V(s_t)                                    (stop-gradient)
+         With lambda < 1 this is exactly the generalized advantage estimate
+         (Schulman et al. 2016, eq. 16): R_t - V(s_t) = sum_k (gamma lambda)^k
+         delta_{t+k}, delta_t = r_{t+1} + gamma V(s_{t+1}) - V(s_t); lambda 0
+         gives one-step TD targets. The value regresses on the same R_t.
   L    = - log pi(a_t|s_t) A_t                           (rlax.policy_gradient_loss)
          + value_coef * 1/2 (R_t - V(s_t))^2
          - entropy_coef * H(pi(.|s_t))                   (rlax.entropy_loss)
@@ -26,12 +33,14 @@ from agents.lib import returns
 
 def actor_critic_loss(logits: chex.Array, values: chex.Array,
                       trajectory: types.Trajectory, *, gamma: float,
-                      value_coef: float, entropy_coef: chex.Numeric
+                      value_coef: float, entropy_coef: chex.Numeric,
+                      gae_lambda: float = 1.0
                       ) -> tuple[chex.Array, dict[str, chex.Array]]:
   """logits [T+1, B, A], values [T+1, B] -> (loss, metrics)."""
   chex.assert_rank([logits, values], [3, 2])
   ts = trajectory.timestep
-  targets = jax.lax.stop_gradient(returns.n_step_returns(ts, values, gamma))
+  targets = jax.lax.stop_gradient(
+      returns.n_step_returns(ts, values, gamma, gae_lambda))
   _, _, _, valid = returns.chunk_transitions(ts, gamma)
   mask = valid.astype(jnp.float32)
   # Weight each step by 1 / (valid steps over all devices), times the device

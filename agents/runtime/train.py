@@ -55,6 +55,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval_episodes": (lambda v: v >= 1, "an integer >= 1"),
     "eval_max_steps": (lambda v: v >= 1, "an integer >= 1"),
     "gamma": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "gae_lambda": (lambda v: 0 <= v <= 1,
+                   "a number in [0, 1] (1 = n-step returns, 0 = one-step TD)"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "replay_capacity": (lambda v: v >= 1, "an integer >= 1"),
     "min_replay_size": (lambda v: v >= 1, "an integer >= 1"),
