@@ -232,17 +232,40 @@ def test_short_training_beats_chance_on_bandits(tmp_path):
 
 # Harlow is a parity problem for a network learning from scratch (the good
 # side = previous side x previous action x previous reward x current side):
-# the agent sits at chance until an abrupt transition, after ~6M env steps
-# with the preset (3-5 minutes on 2 CPU cores), too long for CI's budget.
+# the agent sits at chance, then learns in abrupt stages: ~70% correct from
+# trial 2, then ~95% after ~6M env steps with the preset (3 minutes on 2 CPU
+# cores), too long for CI's budget. With lr 1e-2 the first stage comes after
+# ~1.4M steps (seed 0: 2M steps -> 71% from trial 2 on held-out objects,
+# 28 s of training on a quiet machine; 1.5M steps -> 60%).
+@pytest.mark.slow
+def test_short_training_beats_chance_on_harlow(tmp_path):
+  c = meta_config.get_config("harlow")
+  c.learning_rate = 1e-2
+  c.total_env_steps = 2_000_000
+  c.eval_episodes = 10
+  c.checkpoint_every_segments = 1000
+  _, agent, params = _train(c, tmp_path, "harlow")
+  env = registry.make("harlow_test")  # held-out objects
+  record = meta_rl.rollout(agent, env, params, jax.random.PRNGKey(99), 300)
+  accuracy = meta_rl.harlow_accuracy_by_trial(record, env.num_trials)
+  # Trial 1 is a guess (two new objects): chance. Later trials use what the
+  # first one revealed: above chance (300 episodes: std error ~0.013).
+  assert 0.4 < accuracy[0] < 0.6, accuracy
+  assert np.mean(accuracy[1:]) > 0.6, accuracy
+
+
+# The preset's whole run (12M env steps, ~3-4 minutes): the second stage.
+# reproduce_wang2018 measures 48.5% on trial 1 and 95.1% from trial 2 on
+# 1000 held-out episodes for this seed.
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("META_RL_LONG_TESTS"),
-                    reason="about 5 minutes; set META_RL_LONG_TESTS=1")
-def test_training_beats_chance_on_harlow(tmp_path):
+                    reason="about 4 minutes; set META_RL_LONG_TESTS=1")
+def test_preset_training_solves_harlow(tmp_path):
   c = meta_config.get_config("harlow")
-  c.total_env_steps = 10_000_000
   c.eval_episodes = 10
   _, agent, params = _train(c, tmp_path, "harlow")
   env = registry.make("harlow_test")
   record = meta_rl.rollout(agent, env, params, jax.random.PRNGKey(99), 300)
   accuracy = meta_rl.harlow_accuracy_by_trial(record, env.num_trials)
-  assert np.mean(accuracy[1:]) > 0.75, accuracy
+  assert 0.4 < accuracy[0] < 0.6, accuracy
+  assert np.mean(accuracy[1:]) > 0.9, accuracy
