@@ -1,5 +1,6 @@
 """The compiled loop: seeds vmapped = separate runs; 1 vs 4 devices; two processes."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -53,6 +54,29 @@ def test_vmapped_seeds_equal_separate_runs(tmp_path):
         a[i], b[0], rtol=1e-4, atol=1e-5), both, single)
     assert summary["eval_return_per_seed"][i] == pytest.approx(
         summary_i["eval_return_per_seed"][0], abs=1e-6)
+
+
+def test_multi_seed_init_has_no_batched_qr_and_matches_single_seeds():
+  # vmapping the agents' init over seeds turned the orthogonal initialisers
+  # into batched LAPACK QR calls, which on XLA:CPU can deadlock in their own
+  # thread pool (see anakin.AnakinLoop.init_fn). The seeds are initialised
+  # one after the other instead: every QR in the init program is unbatched,
+  # and each seed's state is the one a single-seed init builds.
+  c = a2c.get_config("cartpole")
+  c.num_envs = 4
+  _, loop, _ = train.build_loop(c)
+  seeds = np.asarray([5, 6, 7], np.uint32)
+  hlo = loop.init_fn().lower(seeds).compile().as_text()
+  qr_outputs = [re.search(r"= \(f32\[([\d,]+)\]", line).group(1)
+                for line in hlo.splitlines() if "lapack_sgeqrf" in line]
+  assert qr_outputs, "expected the orthogonal initialisers' QR in init"
+  for dims in qr_outputs:  # f32[rows,cols]: no leading seed axis
+    assert len(dims.split(",")) == 2, dims
+  many = loop.init(list(seeds))
+  for i, seed in enumerate(seeds):
+    one = loop.init([int(seed)])
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(  # pylint: disable=cell-var-from-loop
+        np.asarray(a)[:, i], np.asarray(b)[:, 0]), many, one)
 
 
 def test_one_and_four_devices_give_the_same_a2c_params(tmp_path):

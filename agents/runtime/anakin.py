@@ -98,11 +98,17 @@ class AnakinLoop:
     return types.EnvSpecs(self.env.observation_spec(), self.env.action_spec())
 
   # ---- initial state ---------------------------------------------------------
-  def _init_one_seed(self, seed: chex.Array) -> LoopState:
+  @staticmethod
+  def _seed_keys(seed: chex.Array) -> chex.Array:
+    """[agent, env, actor, learn] keys of one seed."""
+    return jax.random.split(jax.random.PRNGKey(seed), 4)
+
+  def _init_agent(self, seed: chex.Array) -> Any:
+    return self.agent.init(self._seed_keys(seed)[0], self.specs())
+
+  def _init_one_seed(self, seed: chex.Array, agent_state) -> LoopState:
     """The whole global state of one seed: env leaves [num_envs, ...]."""
-    key = jax.random.PRNGKey(seed)
-    agent_key, env_key, actor_key, learn_key = jax.random.split(key, 4)
-    agent_state = self.agent.init(agent_key, self.specs())
+    _, env_key, actor_key, learn_key = self._seed_keys(seed)
     env_ids = jnp.arange(self.num_envs)
     env_keys = jax.vmap(jax.random.fold_in, (None, 0))(env_key, env_ids)
     actor_keys = jax.vmap(jax.random.fold_in, (None, 0))(actor_key, env_ids)
@@ -140,8 +146,18 @@ class AnakinLoop:
 
   def init_fn(self):
     """A jitted `seeds -> LoopState` placing the state over the mesh."""
+    # The agents are initialised with `lax.map`, one seed after the other,
+    # not `vmap`: vmapped, the orthogonal initialisers (LSTM recurrent
+    # kernel, policy and value heads) become one batched QR, whose LAPACK
+    # custom call on XLA:CPU (jax 0.10) splits the batch over the thread pool
+    # it runs on and can wait for itself forever: with 3-4 seeds about 1
+    # launch in 5 hung here on the 2-core machine (gdb: two workers in
+    # jax::ParallelBatchMap -> BlockingCounter::Wait, the pool idle). The
+    # parameters are bitwise those of the vmapped init, and init runs once.
     def init(seeds):
-      return self._to_device_layout(jax.vmap(self._init_one_seed)(seeds))
+      agent_states = jax.lax.map(self._init_agent, seeds)
+      return self._to_device_layout(
+          jax.vmap(self._init_one_seed)(seeds, agent_states))
     return jax.jit(init, out_shardings=self.sharding())
 
   def init(self, seeds: list[int]) -> LoopState:
