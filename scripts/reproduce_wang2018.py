@@ -238,9 +238,39 @@ def run(workdir: str, quick: bool, tasks, num_episodes: int, log=print,
       t["task_wall_seconds"] for t in summary["tasks"].values())
   summary["platform"] = jax.default_backend()
   _write_json(summary_path, summary)
+  log(benchmark_table(summary))
   log(f"[wang2018] done in {summary['total_wall_seconds']:.0f}s; "
       f"summary in {summary_path}")
   return summary
+
+
+def benchmark_table(summary) -> str:
+  """The printed benchmark: per task its training env steps, training time,
+  env steps/s and whole task time (training, evaluation, baselines); then
+  the time the independent-bandit agent took to reach Thompson's regret and
+  this invocation's total wall time."""
+  from agents.runtime import benchmarks  # pylint: disable=g-import-not-at-top
+  rows = [("task", "env steps", "training s", "env steps/s", "task s")]
+  for task, result in summary["tasks"].items():
+    t = result.get("training", {})
+    rows.append((task, f"{t.get('env_steps', 0):,}",
+                 f"{t.get('wall_seconds', float('nan')):.1f}",
+                 benchmarks.rate(t.get("env_steps_per_second", 0.0)),
+                 f"{result.get('task_wall_seconds', float('nan')):.1f}"))
+  lines = ["[wang2018] benchmark (" + summary["platform"] + ")",
+           benchmarks.format_table(rows)]
+  ttt = summary["tasks"].get("bandit_independent", {}).get("time_to_thompson")
+  if ttt is not None:
+    reached = ttt.get("reached")
+    lines.append(
+        "independent bandits to Thompson's regret "
+        f"({ttt['thompson_regret']:.2f}): " +
+        (f"{reached['wall_seconds']:.1f} s of training, "
+         f"{reached['env_steps']:,} env steps (regret {reached['regret']:.2f})"
+         if reached else "not reached"))
+  lines.append("whole invocation: "
+               f"{summary['total_wall_seconds']:.0f} s")
+  return "\n".join(lines)
 
 
 # ---- figures --------------------------------------------------------------------

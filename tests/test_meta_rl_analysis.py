@@ -223,3 +223,10 @@ def test_reproduce_wang2018_quick(tmp_path):
   assert (tmp_path / "two_step_stay_probabilities.png").stat().st_size > 0
   for name in summary["figures"]:
     assert (tmp_path / name).stat().st_size > 1000
+  # The printed benchmark table: one row per task and the time to Thompson.
+  out = proc.stdout + proc.stderr
+  assert "[wang2018] benchmark" in out
+  table = out[out.index("[wang2018] benchmark"):]
+  for task in tasks:
+    assert f"\n{task} " in table
+  assert "independent bandits to Thompson's regret" in table
