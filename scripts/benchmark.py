@@ -7,7 +7,7 @@ The issue's reference numbers for peers measured on the same 2-core machine
 (PureJaxRL PPO CartPole ~160k steps/s, PureJaxRL DQN CartPole ~48k, bsuite's
 JAX DQN on catch ~1.9k) are printed beside ours for context; gymnax's
 CartPole and a minimal fused DQN at PureJaxRL's DQN workload are measured in
-this run.
+this run, with the same threefry lowering as ours (`--cpu_threefry`).
 """
 
 import json
@@ -20,12 +20,19 @@ from scripts import _cli
 _ONLY = flags.DEFINE_list("only", None, "rows to run (default: all)")
 _SECONDS = flags.DEFINE_float("seconds", 3.0, "timing window per row")
 _JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
+_CPU_THREEFRY = flags.DEFINE_enum(
+    "cpu_threefry", "unrolled", ["unrolled", "rolled"],
+    "how jax.random's threefry is compiled for CPU: unrolled (the project's "
+    "default, agents/lib/cpu_threefry.py) or rolled (JAX's own CPU default); "
+    "same random bits, to compare speeds")
 
 
 def main(argv):
   del argv
   from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
+  from agents.lib import cpu_threefry  # pylint: disable=g-import-not-at-top
   from configs import a2c, dqn, qr_dqn  # pylint: disable=g-import-not-at-top
+  cpu_threefry.install(unrolled=_CPU_THREEFRY.value == "unrolled")
 
   def want(name):
     return not _ONLY.value or name in _ONLY.value
@@ -120,6 +127,7 @@ def main(argv):
                   f"(ours/gymnax {r['ours'] / r['gymnax']:.2f}x)")
                  if "gymnax" in r else "gymnax not installed", "-",
                  "random actions, 1024 envs x 1000 steps"))
+  print(f"threefry on CPU: {_CPU_THREEFRY.value}")
   print(bm.format_table(rows))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
