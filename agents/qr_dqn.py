@@ -47,11 +47,22 @@ expressions; end to end +4-7% env steps/s). An exact O(N log N) form (sort
 the targets once, prefix sums, search each theta_i) was measured and
 rejected: XLA:CPU's sort of the [64, 51] targets alone takes ~300 us.
 
-What is left of the gap to DQN (~0.42x its env steps/s on Catch, measured
-side by side) is half the loss and half the rest: QR-DQN's head has
-N x num_actions outputs (153 against DQN's 3 on Catch), run forward twice and
-backward once per update, with Adam on its weights; with the loss replaced by
-a trivial one QR-DQN still runs at ~0.6x DQN's env steps/s.
+What is left of the gap to DQN is the cost of N itself: QR-DQN on Catch runs
+at ~0.41x DQN's env steps/s at N = 51, side by side (`python -m
+scripts.benchmark --only=qr_dqn_catch,qr_dqn_catch_by_quantiles`: N = 1 at
+~1.0x, 11 at ~0.8x, 25 at ~0.7x, 200 at ~0.12x). Per learn call (32 env
+steps, one update of 64 transitions) DQN takes ~166 us, QR-DQN ~405 us: ~157
+us is the loss and ~82 us the head, which has N x num_actions outputs (153
+against DQN's 3), run forward twice and backward once per update and at
+every acting step, with Adam on its weights (with the loss replaced by a
+trivial one QR-DQN still runs at ~0.67x DQN). So the benchmark's 0.8x is out
+of reach at N = 51 on XLA:CPU whatever the loss costs. The loss is bound by
+XLA:CPU's handling of the [64, 51, 51] pairs: a fused row reduction runs at
+~200 ps per element (scalar code: about the same for row lengths 48 to 128,
+with or without fast math or 512-bit vectors), and materialising the pairs
+for the matrix-vector product costs ~120 ps per element for three
+elementwise ops; reducing over the leading axis instead, or splitting the
+sums by the sign of u (four row sums), was measured slower.
 
 Replay, the target network, epsilon-greedy acting and importance weights are
 the shared learner in `agents/lib/value_based.py`; this file holds only the

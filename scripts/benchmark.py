@@ -91,6 +91,23 @@ def main(argv):
              / results["dqn_catch"]["env_steps_per_second"])
     results["qr_dqn_catch"]["ratio_to_dqn"] = ratio
     rows[-1] = rows[-1][:4] + (f"{ratio:.2f}x DQN's steps/s, same settings",)
+  if want("qr_dqn_catch_by_quantiles"):
+    # How the ratio depends on N (the head has N x num_actions outputs and
+    # the loss N x N pairs per transition); the preset's N is the row above.
+    if "dqn_catch" not in results:
+      compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
+    dqn_rate = results["dqn_catch"]["env_steps_per_second"]
+    ratios = {}
+    for n in (1, 11, 25, 51, 200):
+      c = qr_dqn.get_config("catch")
+      c.num_quantiles = n
+      ratios[n] = bm.compiled_throughput(
+          c, _SECONDS.value)["env_steps_per_second"] / dqn_rate
+    results["qr_dqn_catch_by_quantiles"] = {str(n): r for n, r in ratios.items()}
+    rows.append(("qr_dqn_catch_by_quantiles",
+                 ", ".join(f"N={n}: {r:.2f}x" for n, r in ratios.items()),
+                 "target >= 0.8x DQN (at the preset's N)", "-",
+                 "QR-DQN's steps/s over DQN's on Catch, same settings"))
   if want("population_td"):
     r = bm.population_td_seconds()
     results["population_td"] = r

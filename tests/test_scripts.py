@@ -217,6 +217,7 @@ def test_benchmark_script_prints_a_table(tmp_path):
                      "--seconds=0.2", f"--json={out}"])
   assert proc.returncode == 0, proc.stderr
   assert "dqn_catch" in proc.stdout and "steps/s" in proc.stdout
+  assert "threefry on CPU: unrolled" in proc.stdout
   results = json.loads(out.read_text())
   assert results["dqn_catch"]["env_steps_per_second"] > 0
 
