@@ -1,6 +1,7 @@
 """IQN (Dabney et al. 2018, ICML). Presets: catch (default), cartpole, gap.
 
-Everything but the distributional keys is DQN's preset (configs/dqn.py).
+Everything but the distributional keys is DQN's preset (configs/dqn.py),
+except the CartPole preset's length (600k env steps, see below).
 
   python -m scripts.train --config=configs/iqn.py:cartpole --workdir=runs/x
 """

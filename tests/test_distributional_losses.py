@@ -199,13 +199,22 @@ def test_learned_return_distribution_reads_every_agent(agent):
   np.testing.assert_allclose(weights.sum(), 1.0)
 
 
+# DQN keys a distributional preset sets differently, each for a measured
+# reason given in its config: IQN (N = 8) needs 600k steps on CartPole to
+# hold on seeds 12 and 13.
+_OWN_DQN_KEYS = {(iqn_config, "cartpole"): {"total_env_steps"}}
+
+
 def test_distributional_configs_extend_dqn():
   for module in (qr_dqn_config, iqn_config, er_dqn_config):
     for preset in ("catch", "cartpole", "gap"):
       base, c = dqn_config.get_config(preset), module.get_config(preset)
+      own = _OWN_DQN_KEYS.get((module, preset), set())
       for key in base:
-        if key != "agent":
+        if key != "agent" and key not in own:
           assert c[key] == base[key], (module.__name__, preset, key)
+      for key in own:  # the exceptions are real, not stale
+        assert c[key] != base[key], (module.__name__, preset, key)
 
 
 class QuantileQLearningTest(chex.TestCase):
