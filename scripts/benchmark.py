@@ -82,23 +82,28 @@ def main(argv):
         f"{ratio:.2f}x)",)
   if want("dqn_catch"):
     compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
-  if want("qr_dqn_catch"):
+  def dqn_catch_rate():  # the baseline of the QR-DQN rows, measured once
     if "dqn_catch" not in results:
       compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
-    compiled("qr_dqn_catch", qr_dqn.get_config("catch"), "0.8x DQN",
-             "")
-    ratio = (results["qr_dqn_catch"]["env_steps_per_second"]
-             / results["dqn_catch"]["env_steps_per_second"])
+    return results["dqn_catch"]["env_steps_per_second"]
+
+  if want("qr_dqn_catch"):
+    dqn_rate = dqn_catch_rate()
+    compiled("qr_dqn_catch", qr_dqn.get_config("catch"), "0.8x DQN", "")
+    ratio = results["qr_dqn_catch"]["env_steps_per_second"] / dqn_rate
     results["qr_dqn_catch"]["ratio_to_dqn"] = ratio
     rows[-1] = rows[-1][:4] + (f"{ratio:.2f}x DQN's steps/s, same settings",)
   if want("qr_dqn_catch_by_quantiles"):
     # How the ratio depends on N (the head has N x num_actions outputs and
-    # the loss N x N pairs per transition); the preset's N is the row above.
-    if "dqn_catch" not in results:
-      compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
-    dqn_rate = results["dqn_catch"]["env_steps_per_second"]
+    # the loss N x N pairs per transition); the preset's N is the row above,
+    # reused when that row ran.
+    dqn_rate = dqn_catch_rate()
+    preset_n = qr_dqn.get_config("catch").num_quantiles
     ratios = {}
-    for n in (1, 11, 25, 51, 200):
+    for n in sorted({1, 11, 25, preset_n, 200}):
+      if n == preset_n and "qr_dqn_catch" in results:
+        ratios[n] = results["qr_dqn_catch"]["ratio_to_dqn"]
+        continue
       c = qr_dqn.get_config("catch")
       c.num_quantiles = n
       ratios[n] = bm.compiled_throughput(

@@ -24,8 +24,8 @@ def _compiled(unrolled):
   assert cpu_threefry.install(unrolled=unrolled)
   # A fresh function object each time, so nothing is reused from jit's cache.
   fn = jax.jit(lambda s: _draws(s))
-  lowered = fn.lower(jnp.int32(0))
-  return lowered.compile(), lowered.compile().as_text()
+  compiled = fn.lower(jnp.int32(0)).compile()
+  return compiled, compiled.as_text()
 
 
 def test_unrolled_and_rolled_threefry_give_the_same_bits():

@@ -3,18 +3,17 @@
 Every `jax.random` call (split, uniform, randint, ...) is the threefry2x32
 hash of Salmon et al. 2011: 20 rounds, key injected every 4. JAX lowers it
 unrolled on GPU and TPU, but on CPU as a `while` loop of 5 iterations of 4
-rounds. Under XLA:CPU's thunk runtime every
-iteration of that loop runs its small body as separate kernels, and the
-agents here call the hash several times per environment step (key splits in
-the loop and in the environments, epsilon-greedy, sampled actions, replay
-indices), each on a few dozen keys, so that overhead is a large share of
-a training step. With the unrolled form registered for CPU, side by side on
-the 2-core CPU machine (`python -m scripts.benchmark
---only=a2c_cartpole,dqn_catch,qr_dqn_catch --cpu_threefry=rolled`, then the
-default `--cpu_threefry=unrolled`): A2C on CartPole 829k -> 1,158k env
-steps/s, DQN on Catch 137k -> 189k, QR-DQN on Catch 59k -> 78k; the
-compile times in the same table did not grow (4.6 -> 3.9 s, 4.1 -> 4.2 s,
-4.2 -> 3.5 s).
+rounds. Under XLA:CPU's thunk runtime every iteration of that loop runs its
+small body as separate kernels, and the agents here call the hash several
+times per environment step (key splits in the loop and in the environments,
+epsilon-greedy, sampled actions, replay indices), each on a few dozen keys,
+so that overhead is a large share of a training step. With the unrolled form
+registered for CPU, side by side on the 2-core CPU machine (`python -m
+scripts.benchmark --only=a2c_cartpole,dqn_catch,qr_dqn_catch
+--cpu_threefry=rolled`, then the default `--cpu_threefry=unrolled`): A2C on
+CartPole 829k -> 1,158k env steps/s, DQN on Catch 137k -> 189k, QR-DQN on
+Catch 59k -> 78k; the compile times in the same table did not grow (4.6 ->
+3.9 s, 4.1 -> 4.2 s, 4.2 -> 3.5 s).
 
 Only the lowering changes, not the algorithm: the random bits are the same
 (tests/test_cpu_threefry.py compares both lowerings bit for bit), so seeds,
