@@ -36,6 +36,7 @@ from agents.runtime import checkpointing
 from agents.runtime import evaluation
 from agents.runtime import host_loop
 from agents.runtime import metrics_log
+from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import NonFiniteLossError, UserError
 from environments import registry as env_registry
 
@@ -224,18 +225,8 @@ def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
         os.remove(target)
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(wanted, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    workdir_lib.write_json_atomic(path, wanted)
   return False
-
-
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(payload, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
 
 
 # ---- the run --------------------------------------------------------------------
@@ -400,7 +391,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
       "platform": jax.default_backend(),
   }
   if jax.process_index() == 0:
-    _write_json(os.path.join(workdir, "summary.json"), summary)
+    workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     seed_columns = [k for k in (rows[0] if rows else {})
                     if k.startswith("episode_return_seed")]
     metrics_log.plot_learning_curve(
