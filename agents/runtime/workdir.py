@@ -67,11 +67,9 @@ def ensure_writable_dir(path: str) -> None:
 
 def write_json_atomic(path: str, payload: Any) -> None:
   """Writes `payload` as indented, key-sorted JSON to `path` atomically."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".",
-                             suffix=".tmp", dir=directory)
+  tmp = f"{path}.{os.getpid()}.tmp"
   try:
-    with os.fdopen(fd, "w") as f:
+    with open(tmp, "w") as f:
       json.dump(payload, f, indent=2, sort_keys=True)
       f.flush()
       os.fsync(f.fileno())
