@@ -14,11 +14,14 @@ _SEED = flags.DEFINE_integer("seed", 0, "evaluation seed")
 flags.mark_flags_as_required(["workdir"])
 
 
+def run(workdir: str, episodes: int, seed: int) -> None:
+  from agents.runtime import evaluate_run  # pylint: disable=g-import-not-at-top
+  evaluate_run.evaluate_workdir(workdir, episodes, seed)
+
+
 def main(argv):
   del argv
-  from agents.runtime import evaluate_run  # pylint: disable=g-import-not-at-top
-  _cli.run_main(lambda: evaluate_run.evaluate_workdir(
-      _WORKDIR.value, _EPISODES.value, _SEED.value))
+  _cli.run_main(lambda: run(_WORKDIR.value, _EPISODES.value, _SEED.value))
 
 
 if __name__ == "__main__":

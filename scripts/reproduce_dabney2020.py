@@ -5,9 +5,12 @@ r"""Reproduce Dabney et al. 2020 (distributional code for value in dopamine neur
   python -m scripts.reproduce_dabney2020 --workdir=/tmp/d --data=path/to/variable_magnitude.npz
 
 Writes summary.json, cells.csv (real cells) and the figures to --workdir and prints
-the headline numbers. Without the recordings (default path
-../shared/data/dabney2020/variable_magnitude.npz beside the repository) the
-simulations still run and the real-data part is reported as skipped.
+the headline numbers. --data takes the recordings' file or the folder holding
+variable_magnitude.npz; a path that does not exist or does not hold the
+recordings is an error. Without --data, the default path
+(../shared/data/dabney2020/variable_magnitude.npz beside the repository) is
+used if it exists; otherwise, or with --data= (empty), only the simulations
+run and the real-data part is reported as skipped.
 See agents/analysis/dabney2020.py for what each number is.
 """
 
@@ -21,7 +24,10 @@ from scripts import _cli
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dabney2020" / "variable_magnitude.npz"
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for summary.json, cells.csv and the figures")
-_DATA = flags.DEFINE_string("data", str(DEFAULT_DATA), "the recordings (variable_magnitude.npz)")
+_DATA = flags.DEFINE_string("data", str(DEFAULT_DATA),
+                            "the recordings (variable_magnitude.npz, or its folder); empty: simulations only")
+# Arrays the analysis reads, with their number of dimensions.
+_DATA_KEYS = {"responses": 3, "utility_axis": 1, "magnitudes_ul": 1}
 _NUM_SPLITS = flags.DEFINE_integer("num_splits", 1000,
                                    "random split halves, real and simulated (--quick without it: 100)")
 _QUICK = flags.DEFINE_bool("quick", False, "smaller settings (smoke test)")
@@ -71,8 +77,44 @@ def _table(summary) -> str:
   return "\n".join(lines)
 
 
+def _data_path(value: str, given: bool):
+  """The recordings file to analyse, or None to skip the real data; UserError
+  for a path that does not hold them."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+  if not value:
+    return None
+  path = Path(value)
+  if path.is_dir():
+    path = path / DEFAULT_DATA.name
+    if not path.is_file():
+      raise UserError(f"--data={value} is a folder without {DEFAULT_DATA.name}")
+  elif not path.exists():
+    if not given:  # the default location, absent on this machine
+      return None
+    raise UserError(f"--data={value} does not exist; give the recordings ({DEFAULT_DATA.name}) or their "
+                    "folder, or --data= for the simulations only")
+  try:
+    data = np.load(path)
+    arrays = {k: data[k] for k in getattr(data, "files", ()) if k in _DATA_KEYS}
+  except Exception as e:  # pylint: disable=broad-except
+    # np.load's errors on a truncated or foreign file vary (BadZipFile, EOFError, ValueError, pickle errors).
+    detail = "not an .npz archive" if "pickled" in str(e) else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
+    raise UserError(f"--data={value} is not a readable .npz of the recordings ({detail})") from None
+  problems = [f"{k} (missing)" if k not in arrays else f"{k} ({arrays[k].ndim}-d, want {ndim}-d)"
+              for k, ndim in _DATA_KEYS.items() if k not in arrays or arrays[k].ndim != ndim]
+  if not problems and arrays["responses"].shape[1] != arrays["utility_axis"].shape[0]:
+    problems = ["responses and utility_axis (disagree on the number of magnitudes)"]
+  if problems:
+    raise UserError(f"--data={value} is not the recordings: bad arrays {', '.join(problems)}; "
+                    f"expected {', '.join(_DATA_KEYS)}")
+  return path
+
+
 def _run():
   from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
 
   num_splits = _NUM_SPLITS.value
@@ -80,10 +122,10 @@ def _run():
     num_splits = 100
   if num_splits < 1:
     raise UserError(f"--num_splits must be >= 1, got {num_splits}")
+  workdir_lib.ensure_writable_dir(_WORKDIR.value)
   workdir = Path(_WORKDIR.value)
-  if workdir.exists() and not workdir.is_dir():
-    raise UserError(f"--workdir {workdir} exists and is not a directory")
-  summary = dabney2020.run_reproduction(_DATA.value or None, workdir, num_splits=num_splits,
+  data = _data_path(_DATA.value, flags.FLAGS["data"].present)
+  summary = dabney2020.run_reproduction(data, workdir, num_splits=num_splits,
                                         quick=_QUICK.value, seed=_SEED.value)
   real = summary["real"]
   print(f"Dabney et al. 2020 reproduction -> {workdir}")

@@ -24,16 +24,16 @@ def _reproduce(workdir, *extra):
 
 @pytest.fixture(scope="module")
 def without_data(tmp_path_factory):
-  """The skipped-data path: --data points to a missing file."""
+  """The skipped-data path: --data= (empty) asks for the simulations only."""
   workdir = tmp_path_factory.mktemp("dabney2020_no_data")
-  return workdir, *_reproduce(workdir, f"--data={workdir / 'missing.npz'}")
+  return workdir, *_reproduce(workdir, "--data=")
 
 
 def test_missing_data_is_skipped_with_a_reason(without_data):
   workdir, proc, summary = without_data
   assert summary["real"]["skipped"] is True
-  assert "missing.npz" in summary["real"]["skip_reason"]
-  assert "SKIPPED" in proc.stdout and "missing.npz" in proc.stdout
+  assert "no data path given" in summary["real"]["skip_reason"]
+  assert "SKIPPED" in proc.stdout and "no data path given" in proc.stdout
   assert not (workdir / "cells.csv").exists()
   for name in FIGURES:  # the figures are drawn without the real panel
     assert (workdir / name).stat().st_size > 0

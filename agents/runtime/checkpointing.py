@@ -35,9 +35,13 @@ def _one_line(error: BaseException, limit: int = 160) -> str:
 
 
 class Checkpointer:
-  """Saves and restores the loop state under one directory, by segment."""
+  """Saves and restores the loop state under one directory, by segment.
+
+  `create=False` (a reader, scripts.evaluate) does not create the directory.
+  """
 
   def __init__(self, directory: str, max_to_keep: int = 3, *,
+               create: bool = True,
                warn: Callable[[str], None] = _warn_stderr):
     self.directory = os.path.abspath(directory)
     self._warn = warn
@@ -46,7 +50,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             create=True))
+                                             create=create))
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())

@@ -518,7 +518,7 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
     raise UserError(f"{path} is not valid JSON ({e})") from None
   if not isinstance(tree, dict):
     raise UserError(f"{path} must hold a JSON object of config keys, not "
-                    f"{type(tree).__name__}")
+                    f"{json.dumps(tree)[:40]}")
   try:
     return ml_collections.ConfigDict(_tuples(tree))
   except (TypeError, ValueError, KeyError, AttributeError) as e:
