@@ -1,18 +1,27 @@
-# `make run`  : set up .venv if missing, then train the default agent (DQN on Catch).
-# `make test` : set up .venv if missing, then run the test suite.
+# `make run`  : set up .venv if needed, then train the default agent (DQN on Catch).
+# `make test` : set up .venv if needed, then run the test suite.
 # `make .venv`: the set-up alone (pinned versions from requirements.lock).
+# The set-up reinstalls only when requirements.lock's content changes: the
+# hash of the lock it installed is kept in .venv/requirements.lock.sha256.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+STAMP := $(VENV)/requirements.lock.sha256
 WORKDIR ?= runs/dqn_catch
 
-.PHONY: run test bench clean-venv
+.PHONY: run test bench clean-venv $(VENV)
 
-$(VENV): requirements.lock pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	touch $(VENV)
+$(VENV):
+	@hash=$$(sha256sum requirements.lock | cut -d' ' -f1); \
+	if [ -x $(PY) ] && [ "$$(cat $(STAMP) 2>/dev/null)" = "$$hash" ]; then \
+	  exit 0; \
+	fi; \
+	echo "installing requirements.lock into $(VENV)"; \
+	set -e; \
+	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	$(PY) -m pip install --quiet -r requirements.lock; \
+	echo "$$hash" > $(STAMP)
 
 run: $(VENV)
 	$(PY) -m scripts.train --config=configs/dqn.py:catch --workdir=$(WORKDIR)

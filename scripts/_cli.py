@@ -148,7 +148,9 @@ def _preset_keys(value: str) -> list[str]:
   for key in sorted(config.keys()):
     spec = config_schema.SCHEMA.get(key)
     allowed = spec.allowed if spec else "UNDECLARED in config_schema.SCHEMA"
-    lines.append(f"  {key.ljust(width)} = {config[key]!r}  -- {allowed}")
+    value = config[key]
+    value = value.to_dict() if hasattr(value, "to_dict") else value
+    lines.append(f"  {key.ljust(width)} = {value!r}  -- {allowed}")
   return lines
 
 
