@@ -181,7 +181,8 @@ def run_main(main_fn) -> None:
   """
   from absl import logging  # pylint: disable=g-import-not-at-top
   if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    # orbax logs every save at INFO, and slow saves at WARNING.
+    logging.set_verbosity(logging.ERROR)
   signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     main_fn()

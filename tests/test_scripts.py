@@ -42,6 +42,7 @@ def test_make_run_command_and_evaluate(tmp_path):
                      f"--workdir={workdir}"])
   assert proc.returncode == 0, proc.stderr
   assert "steps/s" in proc.stdout and "ETA" in proc.stdout
+  assert proc.stdout.splitlines()[0] == "[dqn catch] building..."
   for name in ("config.json", "metrics.csv", "summary.json",
                "learning_curve.png", "checkpoints"):
     assert (workdir / name).exists(), name
@@ -112,6 +113,9 @@ def test_other_config_is_refused_unless_overwrite(tmp_path):
   assert proc.returncode == 0, proc.stderr
   config = json.loads((workdir / "config.json").read_text())
   assert config["learning_rate"] == 0.01
+  # The old run is moved aside, not deleted.
+  (aside,) = [p for p in workdir.iterdir() if p.name.startswith("overwritten-")]
+  assert _snapshot(aside) == {k: v for k, v in before.items() if k != ".lock"}
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -192,6 +196,12 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
   proc = _train(workdir)
   assert proc.returncode == 0, proc.stderr
   assert f"segment {int(ckpts[-2].name)}" in proc.stdout
+  # One warning line (no TensorStore dump); the step is moved aside and
+  # written again by the resumed run.
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith("warning: checkpoint"), lines
+  assert (workdir / "checkpoints" / f"corrupt-{latest.name}").is_dir()
+  assert latest.is_dir()
 
 
 def test_host_loop_on_bsuite_testing_ids(tmp_path):
@@ -206,6 +216,8 @@ def test_host_loop_on_bsuite_testing_ids(tmp_path):
         "--config.log_every_env_steps=500", "--config.min_replay_size=64",
         "--config.eval_episodes=2"])
     assert proc.returncode == 0, proc.stderr
+    # The host loop compiles on its first segment, not before that line.
+    assert "compiled in" not in proc.stdout and "initialised in" in proc.stdout
     summary = json.loads((tmp_path / bsuite_id / "summary.json").read_text())
     assert summary["task"] == f"bsuite:{bsuite_id}"
     assert summary["env_steps"] == 1000
