@@ -64,20 +64,21 @@ def check_config_file(value: str) -> None:
                     f"not an agent's config); config files: {known}")
 
 
-def parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str],
+                flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl flags parser for `app.run`: `--help` prints the help and exits 0; a
   bad flag, config file or override (unknown key, wrong type, missing preset)
   is one message and exit code 2."""
   if any(a in HELP_FLAGS for a in argv[1:]):
-    print(help_text(argv))
+    print(help_text(argv, flag_values))
     sys.exit(0)
-  config_value = _config_arg(argv[1:]) if "config" in flags.FLAGS else None
+  config_value = _config_arg(argv[1:]) if "config" in flag_values else None
   try:
     if config_value is not None:
       check_config_file(config_value)
-    rest = flags.FLAGS(argv)
+    rest = flag_values(argv)
     if config_value is not None:
-      flags.FLAGS["config"].value  # pylint: disable=pointless-statement
+      flag_values["config"].value  # pylint: disable=pointless-statement
     return rest
   except UserError as e:
     message = str(e)
@@ -98,13 +99,14 @@ def parse_flags(argv: list[str]) -> list[str]:
   _fail(message)
 
 
-def help_text(argv: list[str]) -> str:
+def help_text(argv: list[str],
+              flag_values: flags.FlagValues = flags.FLAGS) -> str:
   """The script's docstring and flags; for scripts with --config, the agents
   and presets, and with --config given, that preset's keys and ranges."""
   main = sys.modules.get("__main__")
   parts = [(getattr(main, "__doc__", None) or "").strip(), "",
-           "flags:", flags.FLAGS.main_module_help().strip() or "  (none)"]
-  if "config" in flags.FLAGS:
+           "flags:", flag_values.main_module_help().strip() or "  (none)"]
+  if "config" in flag_values:
     parts += ["", *_agents_and_presets()]
     value = _config_arg(argv[1:])
     if value:

@@ -14,6 +14,7 @@ run and the real-data part is reported as skipped.
 See agents/analysis/dabney2020.py for what each number is.
 """
 
+import types
 from pathlib import Path
 
 from absl import app
@@ -23,16 +24,26 @@ from scripts import _cli
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dabney2020" / "variable_magnitude.npz"
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "directory for summary.json, cells.csv and the figures")
-_DATA = flags.DEFINE_string("data", str(DEFAULT_DATA),
-                            "the recordings (variable_magnitude.npz, or its folder); empty: simulations only")
 # Arrays the analysis reads, with their number of dimensions.
 _DATA_KEYS = {"responses": 3, "utility_axis": 1, "magnitudes_ul": 1}
-_NUM_SPLITS = flags.DEFINE_integer("num_splits", 1000,
-                                   "random split halves, real and simulated (--quick without it: 100)")
-_QUICK = flags.DEFINE_bool("quick", False, "smaller settings (smoke test)")
-_SEED = flags.DEFINE_integer("seed", 0, "seed of every random choice")
-flags.mark_flags_as_required(["workdir"])
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS):
+  """This script's flags, defined on `fv` (tests pass a fresh one)."""
+  holders = types.SimpleNamespace(
+      workdir=flags.DEFINE_string("workdir", None, "directory for summary.json, cells.csv and the figures",
+                                  flag_values=fv),
+      data=flags.DEFINE_string("data", str(DEFAULT_DATA),
+                               "the recordings (variable_magnitude.npz, or its folder); empty: simulations only",
+                               flag_values=fv),
+      num_splits=flags.DEFINE_integer("num_splits", 1000,
+                                      "random split halves, real and simulated (--quick without it: 100)",
+                                      flag_values=fv),
+      quick=flags.DEFINE_bool("quick", False, "smaller settings (smoke test)", flag_values=fv),
+      seed=flags.DEFINE_integer("seed", 0, "seed of every random choice", flag_values=fv),
+      flag_values=fv)
+  flags.mark_flags_as_required(["workdir"], flag_values=fv)
+  return holders
 
 
 def _fmt(x, spec=".3f"):
@@ -81,7 +92,6 @@ def _data_path(value: str, given: bool):
   """The recordings file to analyse, or None to skip the real data; UserError
   for a path that does not hold them."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
   if not value:
     return None
@@ -112,21 +122,31 @@ def _data_path(value: str, given: bool):
   return path
 
 
-def _run():
-  from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
+def check_inputs(flag: types.SimpleNamespace):
+  """(workdir, recordings or None, num_splits) from the flags; UserError for
+  a bad one. Writes nothing."""
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
-
-  num_splits = _NUM_SPLITS.value
-  if _QUICK.value and not flags.FLAGS["num_splits"].present:
+  num_splits = flag.num_splits.value
+  if flag.quick.value and not flag.flag_values["num_splits"].present:
     num_splits = 100
-  if num_splits < 1:
-    raise UserError(f"--num_splits must be >= 1, got {num_splits}")
-  workdir_lib.ensure_writable_dir(_WORKDIR.value)
-  workdir = Path(_WORKDIR.value)
-  data = _data_path(_DATA.value, flags.FLAGS["data"].present)
+  if not 1 <= num_splits <= 1_000_000:
+    raise UserError(f"--num_splits={num_splits} is not allowed: it must be an integer in [1, 1000000]")
+  if not 0 <= flag.seed.value < 2**31:
+    raise UserError(f"--seed={flag.seed.value} is not allowed: it must be an integer in [0, 2147483647]")
+  workdir_lib.ensure_writable_dir(flag.workdir.value)
+  return (Path(flag.workdir.value), _data_path(flag.data.value, flag.flag_values["data"].present),
+          num_splits)
+
+
+def run(flag: types.SimpleNamespace, *, check_only: bool = False):
+  """The reproduction; `check_only` stops after `check_inputs` (tests)."""
+  workdir, data, num_splits = check_inputs(flag)
+  if check_only:
+    return
+  from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
   summary = dabney2020.run_reproduction(data, workdir, num_splits=num_splits,
-                                        quick=_QUICK.value, seed=_SEED.value)
+                                        quick=flag.quick.value, seed=flag.seed.value)
   real = summary["real"]
   print(f"Dabney et al. 2020 reproduction -> {workdir}")
   if real["skipped"]:
@@ -141,10 +161,6 @@ def _run():
   print(f"total {summary['timings_s']['total']:.1f} s; files: summary.json, " + ", ".join(summary["figures"]))
 
 
-def main(argv):
-  del argv
-  _cli.run_main(_run)
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=_cli.parse_flags)
+  _FLAGS = define_flags()
+  app.run(lambda argv: _cli.run_main(lambda: run(_FLAGS)), flags_parser=_cli.parse_flags)
