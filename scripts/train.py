@@ -17,17 +17,21 @@ from scripts import _cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<agent>.py:<preset>")
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for this run's results")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False,
-                               "delete a run with a different config in --workdir")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "move a run with a different config (or with no "
+    "readable checkpoint) in --workdir aside, to DIR/overwritten-<time>/")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def run(config, workdir: str, overwrite: bool) -> None:
+  _cli.maybe_initialize_distributed()
+  from agents.runtime import train  # pylint: disable=g-import-not-at-top
+  train.train(config, workdir, overwrite=overwrite)
 
 
 def main(argv):
   del argv
-  _cli.maybe_initialize_distributed()
-  from agents.runtime import train  # pylint: disable=g-import-not-at-top
-  _cli.run_main(lambda: train.train(_CONFIG.value, _WORKDIR.value,
-                                    overwrite=_OVERWRITE.value))
+  _cli.run_main(lambda: run(_CONFIG.value, _WORKDIR.value, _OVERWRITE.value))
 
 
 if __name__ == "__main__":

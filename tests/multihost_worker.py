@@ -23,11 +23,9 @@ def main():
 
   config = _small_a2c()
   config.num_envs = 4  # 2 per process
-  state_holder = {}
-  summary = train.train(config, workdir, log=print,
-                        _state_out=state_holder)
-  assert summary["num_devices"] == 2, summary
-  params = anakin.fetch_replicated(state_holder["state"].agent_state.params)
+  result = train.train(config, workdir, log=print)
+  assert result.summary["num_devices"] == 2, result.summary
+  params = anakin.fetch_replicated(result.state.agent_state.params)
   flat = {jax.tree_util.keystr(k): np.asarray(v)
           for k, v in jax.tree_util.tree_leaves_with_path(params)}
   np.savez(out, **flat)

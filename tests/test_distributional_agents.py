@@ -17,7 +17,7 @@ DISTRIBUTIONAL = ["qr_dqn", "iqn", "er_dqn"]
 def _train(agent, preset, workdir, **overrides):
   config = importlib.import_module(f"configs.{agent}").get_config(preset)
   config.update(overrides)
-  return train.train(config, str(workdir), log=lambda _: None)
+  return train.train(config, str(workdir), log=lambda _: None).summary
 
 
 # The catch preset's settings; QR-DQN and ER-DQN trained for half its length

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_dqn_solves_catch(tmp_path):
   config = dqn.get_config("catch")  # the `make run` job
   config.seed = 0
-  summary = train.train(config, str(tmp_path), log=lambda _: None)
+  summary = train.train(config, str(tmp_path), log=lambda _: None).summary
   assert summary["eval_return_mean"] >= 0.9, summary
 
 
@@ -26,7 +26,7 @@ def test_value_based_agents_solve_cartpole(config_module, tmp_path):
   config = config_module.get_config("cartpole")
   config.seed = 0
   config.eval_episodes = 20
-  summary = train.train(config, str(tmp_path), log=lambda _: None)
+  summary = train.train(config, str(tmp_path), log=lambda _: None).summary
   assert summary["eval_return_mean"] >= 475, summary
 
 
@@ -54,6 +54,6 @@ def test_learning_rate_anneal_reaches_zero_at_the_last_gradient_step():
 def test_a2c_solves_cartpole(tmp_path):
   config = a2c.get_config("cartpole")
   config.seed = 0
-  summary = train.train(config, str(tmp_path), log=lambda _: None)
+  summary = train.train(config, str(tmp_path), log=lambda _: None).summary
   assert summary["eval_return_mean"] >= 475, summary
   assert summary["eval_episodes_unfinished"] == 0

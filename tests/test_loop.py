@@ -28,10 +28,8 @@ def _small_a2c():
 
 
 def _final_state(config, workdir):
-  holder = {}
-  summary = train.train(config, str(workdir), log=lambda _: None,
-                        _state_out=holder)
-  return summary, holder["state"]
+  result = train.train(config, str(workdir), log=lambda _: None)
+  return result.summary, result.state
 
 
 def test_vmapped_seeds_equal_separate_runs(tmp_path):
@@ -88,11 +86,9 @@ def test_one_and_four_devices_give_the_same_a2c_params(tmp_path):
       params = []
       for n in (1, 4):
         c = _small_a2c(); c.num_devices = n
-        holder = {{}}
-        s = train.train(c, r"{tmp_path}/d%d" % n, log=lambda _: None,
-                        _state_out=holder)
-        assert s["num_devices"] == n
-        params.append(anakin.fetch_replicated(holder["state"].agent_state.params))
+        result = train.train(c, r"{tmp_path}/d%d" % n, log=lambda _: None)
+        assert result.summary["num_devices"] == n
+        params.append(anakin.fetch_replicated(result.state.agent_state.params))
       jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4,
                                                            atol=2e-5), *params)
       moved = jax.tree.leaves(jax.tree.map(

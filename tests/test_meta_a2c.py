@@ -207,13 +207,11 @@ def test_eval_greedy_is_deterministic_and_sampling_is_not():
 
 
 def _train(config, tmp_path, name):
-  holder = {}
-  summary = train.train(config, str(tmp_path / name), log=lambda _: None,
-                        _state_out=holder)
+  result = train.train(config, str(tmp_path / name), log=lambda _: None)
   agent, loop, _ = train.build_loop(config)
   params = jax.tree.map(lambda x: x[0], anakin.fetch_replicated(
-      holder["state"].agent_state.params))
-  return summary, agent, params
+      result.state.agent_state.params))
+  return result.summary, agent, params
 
 
 @pytest.mark.slow

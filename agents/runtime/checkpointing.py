@@ -1,24 +1,48 @@
-"""Orbax checkpoints of the complete loop state (one pytree), with fallback.
+"""Orbax checkpoints of the complete loop state (one pytree), with recovery.
 
 Orbax writes each checkpoint into a temporary directory and renames it when
 complete, so a process killed mid-save (even by SIGKILL) leaves the previous
-checkpoints intact; `restore_latest` also falls back to older steps when the
-latest one cannot be read (a damaged file), logging why.
+checkpoints intact. `restore_latest` falls back to older steps when the newest
+one cannot be read (a damaged file), with one warning line per bad step. A
+training run (`move_corrupt=True`) also moves each unreadable step aside to
+`checkpoints/corrupt-<step>`: orbax never rewrites a step that exists, so
+leaving it in place would keep the damaged step as the run's newest.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import Any, Callable
 
-from absl import logging
 import orbax.checkpoint as ocp
+
+CORRUPT_PREFIX = "corrupt-"
+
+
+def _warn_stderr(message: str) -> None:
+  print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(error: BaseException, limit: int = 160) -> str:
+  """`Type: first line of the message`, cut short (TensorStore's errors run
+  to dozens of lines)."""
+  text = str(error).strip().splitlines()
+  first = text[0] if text else ""
+  if len(first) > limit:
+    first = first[:limit - 3] + "..."
+  return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 class Checkpointer:
+  """Saves and restores the loop state under one directory, by segment."""
 
-  def __init__(self, directory: str, max_to_keep: int = 3):
+  def __init__(self, directory: str, max_to_keep: int = 3, *,
+               warn: Callable[[str], None] = _warn_stderr):
     self.directory = os.path.abspath(directory)
+    self._warn = warn
+    self.moved_aside: list[str] = []
+    self._closed = False
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
@@ -30,22 +54,50 @@ class Checkpointer:
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state))
 
-  def restore_latest(self, abstract_state: Any) -> tuple[int, Any] | None:
-    """(step, state) of the newest readable checkpoint, or None if there is none."""
+  def restore_latest(self, abstract_state: Any, *, move_corrupt: bool = False
+                     ) -> tuple[int, Any] | None:
+    """(step, state) of the newest readable checkpoint, or None if none is.
+
+    Args:
+      abstract_state: the state's structure (shapes, dtypes, shardings).
+      move_corrupt: move each unreadable step to `corrupt-<step>` (a writer
+        does this, so that the step is written again; readers leave it).
+    """
     for step in reversed(self.all_steps()):
       try:
         state = self._manager.restore(
             step, args=ocp.args.StandardRestore(abstract_state))
         return step, state
       except Exception as e:  # pylint: disable=broad-except
-        logging.warning("checkpoint %d in %s is unreadable (%s: %s); "
-                        "falling back to the previous one", step,
-                        self.directory, type(e).__name__, e)
+        reason = _one_line(e)
+        if move_corrupt:
+          aside = self._move_aside(step)
+          self._warn(f"checkpoint {step} in {self.directory} is unreadable "
+                     f"({reason}); moved to {aside}, trying an older one")
+        else:
+          self._warn(f"checkpoint {step} in {self.directory} is unreadable "
+                     f"({reason}); trying an older one")
     return None
+
+  def _move_aside(self, step: int) -> str:
+    source = os.path.join(self.directory, str(step))
+    target = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}")
+    n = 1
+    while os.path.exists(target):
+      n += 1
+      target = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}.{n}")
+    os.rename(source, target)
+    self._manager.reload()
+    self.moved_aside.append(target)
+    return target
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
 
   def close(self) -> None:
+    """Waits for the saves under way, then closes (a second call is a no-op)."""
+    if self._closed:
+      return
     self._manager.wait_until_finished()
     self._manager.close()
+    self._closed = True

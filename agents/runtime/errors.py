@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class NonFiniteLossError(Exception):
   """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same
+  clean-up runs (scripts exit 143 instead of 130)."""

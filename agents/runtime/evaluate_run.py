@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -13,6 +12,7 @@ from agents.runtime import anakin
 from agents.runtime import checkpointing
 from agents.runtime import evaluation
 from agents.runtime import train as train_lib
+from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
 
 
@@ -50,9 +50,7 @@ def evaluate_workdir(workdir: str, episodes: int, seed: int = 0) -> dict:
       "eval_seconds": time.perf_counter() - t0,
   }
   path = os.path.join(workdir, "eval.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(result, f, indent=2)
-  os.replace(path + ".tmp", path)
+  workdir_lib.write_json_atomic(path, result)
   print(f"evaluated {workdir} at {result['env_steps']:,} env steps: greedy "
         f"return {result['eval_return_mean']:.3f} over {episodes} episodes "
         f"per seed -> {path}")

@@ -18,10 +18,10 @@ A DIR holding another config is refused unless `overwrite=True`.
 from __future__ import annotations
 
 from concurrent import futures
+import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 from typing import Any, Callable
 
@@ -33,66 +33,29 @@ from agents import registry as agent_registry
 from agents import types
 from agents.runtime import anakin
 from agents.runtime import checkpointing
+from agents.runtime import config_schema
 from agents.runtime import evaluation
 from agents.runtime import host_loop
 from agents.runtime import metrics_log
+from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import NonFiniteLossError, UserError
 from environments import registry as env_registry
 
 # ---- validation -----------------------------------------------------------------
 
-# key -> (predicate, what is allowed). Applied to every config holding the key.
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "learning_rate": (lambda v: v > 0, "a positive number"),
-    "num_envs": (lambda v: v >= 1, "an integer >= 1"),
-    "num_seeds": (lambda v: v >= 1, "an integer >= 1"),
-    "num_devices": (lambda v: v >= 0, "0 (all devices) or a device count"),
-    "rollout_length": (lambda v: v >= 1, "an integer >= 1"),
-    "total_env_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "log_every_env_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "checkpoint_every_segments": (lambda v: v >= 1, "an integer >= 1"),
-    "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
-    "eval_episodes": (lambda v: v >= 1, "an integer >= 1"),
-    "eval_max_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "gamma": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "gae_lambda": (lambda v: 0 <= v <= 1,
-                   "a number in [0, 1] (1 = n-step returns, 0 = one-step TD)"),
-    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "replay_capacity": (lambda v: v >= 1, "an integer >= 1"),
-    "min_replay_size": (lambda v: v >= 1, "an integer >= 1"),
-    "num_updates": (lambda v: v >= 1, "an integer >= 1"),
-    "target_update_period": (lambda v: v >= 1, "an integer >= 1"),
-    "epsilon_start": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    "epsilon_end": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    "eval_epsilon": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    "entropy_coef": (lambda v: v >= 0, "a number >= 0"),
-    "value_coef": (lambda v: v >= 0, "a number >= 0"),
-    "max_grad_norm": (lambda v: v >= 0, "a number >= 0 (0 = no clipping)"),
-    "anneal_learning_rate": (lambda v: isinstance(v, bool), "True or False"),
-    "hidden_sizes": (lambda v: len(v) >= 1 and all(h >= 1 for h in v),
-                     "a non-empty tuple of positive layer sizes"),
-}
+REQUIRED_KEYS = ("agent", "env", "seed", "num_seeds", "num_envs",
+                 "total_env_steps", "learning_rate")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad value and what is allowed."""
-  for key in ("agent", "env", "seed", "num_seeds", "num_envs",
-              "total_env_steps", "learning_rate"):
+  for key in REQUIRED_KEYS:
     if key not in config:
       raise UserError(f"config has no {key!r}; every config needs it")
+  config_schema.validate(config)  # every key's type and range
   if config.agent not in agent_registry.AGENTS:
     raise UserError(f"unknown agent {config.agent!r}; known agents: "
                     f"{', '.join(sorted(agent_registry.AGENTS))}")
-  for key, (ok, allowed) in _CHECKS.items():
-    if key in config:
-      value = config[key]
-      try:
-        good = ok(value)
-      except TypeError:
-        good = False
-      if not good:
-        raise UserError(f"config.{key}={value!r} is not allowed: it must be "
-                        f"{allowed}")
   if "batch_size" in config and "replay_capacity" in config:
     if config.batch_size > config.replay_capacity:
       raise UserError(f"config.batch_size={config.batch_size} is larger than "
@@ -102,9 +65,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config.min_replay_size={config.min_replay_size} is "
                       f"larger than config.replay_capacity="
                       f"{config.replay_capacity}")
-  if "optimizer" in config and config.optimizer not in ("adam", "rmsprop"):
-    raise UserError(f"config.optimizer={config.optimizer!r} is not allowed: "
-                    "it must be 'adam' or 'rmsprop'")
 
 
 # ---- building -------------------------------------------------------------------
@@ -190,55 +150,97 @@ def _make_agent(make_agent, config, specs) -> types.Agent:
 
 # ---- workdir --------------------------------------------------------------------
 
+# What a run writes into DIR (besides DIR/.lock); `--overwrite` moves these.
+RUN_FILES = ("config.json", "metrics.csv", "summary.json", "learning_curve.png",
+             "eval.json", "checkpoints")
+OVERWRITTEN_PREFIX = "overwritten-"
+
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
-  """Creates DIR or checks it matches; returns True when resuming."""
+def _existing_config(workdir: str) -> tuple[bool, dict[str, Any] | None]:
+  """(DIR/config.json exists, its contents or None if unreadable)."""
   path = os.path.join(workdir, "config.json")
-  wanted = config_to_dict(config)
-  if os.path.exists(path):
+  if not os.path.exists(path):
+    return False, None
+  try:
     with open(path) as f:
-      try:
-        existing = json.load(f)
-      except json.JSONDecodeError:
-        existing = None
-    if existing == wanted:
-      return True
-    if not overwrite:
-      differing = sorted(
-          k for k in set(wanted) | set(existing or {})
-          if (existing or {}).get(k) != wanted.get(k))
-      raise UserError(
-          f"{workdir} holds a run with a different config (differs in: "
-          f"{', '.join(differing) or 'unreadable config.json'}); use another "
-          "--workdir, or --overwrite to delete that run")
-    for name in ("checkpoints", "metrics.csv", "summary.json",
-                 "learning_curve.png", "eval.json", "config.json"):
-      target = os.path.join(workdir, name)
-      if os.path.isdir(target):
-        shutil.rmtree(target)
-      elif os.path.exists(target):
-        os.remove(target)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(wanted, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+      existing = json.load(f)
+  except (OSError, ValueError):
+    return True, None
+  return True, existing if isinstance(existing, dict) else None
+
+
+def check_workdir(workdir: str, config, overwrite: bool) -> bool:
+  """Read-only checks of DIR; returns True when DIR holds this very run.
+
+  Raises UserError when DIR cannot hold results, or holds a run with another
+  config and `overwrite` is False.
+  """
+  workdir_lib.ensure_writable_dir(workdir)
+  exists, existing = _existing_config(workdir)
+  wanted = config_to_dict(config)
+  if not exists:
+    return False
+  if existing == wanted:
+    return True
+  if not overwrite:
+    differing = sorted(
+        k for k in set(wanted) | set(existing or {})
+        if (existing or {}).get(k) != wanted.get(k))
+    raise UserError(
+        f"{workdir} holds a run with a different config (differs in: "
+        f"{', '.join(differing) if existing else 'unreadable config.json'}); "
+        "use another --workdir, or --overwrite to move that run aside")
   return False
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(payload, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+def move_run_aside(workdir: str) -> str | None:
+  """Moves the files of the run in DIR to DIR/overwritten-<UTC time>/.
+
+  Nothing is deleted: `--overwrite` keeps the old run there, to be removed by
+  hand once it is not wanted. Returns that folder, or None if DIR held nothing.
+  """
+  present = [n for n in RUN_FILES if os.path.lexists(os.path.join(workdir, n))]
+  if not present:
+    return None
+  stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+  aside = os.path.join(workdir, OVERWRITTEN_PREFIX + stamp)
+  n = 1
+  while os.path.exists(aside):
+    n += 1
+    aside = os.path.join(workdir, f"{OVERWRITTEN_PREFIX}{stamp}.{n}")
+  os.makedirs(aside)
+  for name in present:
+    os.rename(os.path.join(workdir, name), os.path.join(aside, name))
+  return aside
+
+
+def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
+  """Checks DIR, then (holding its lock) creates it or moves an old run aside
+  and writes config.json; returns True when resuming."""
+  if check_workdir(workdir, config, overwrite):
+    return True
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    move_run_aside(workdir)  # only reached with overwrite (or a fresh DIR)
+    workdir_lib.write_json_atomic(os.path.join(workdir, "config.json"),
+                                  config_to_dict(config))
+  return False
 
 
 # ---- the run --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """What `train` returns: the summary written to DIR/summary.json and the
+  final loop state (every leaf with leading [device, seed] axes; for the
+  host loop, the host loop's state)."""
+  summary: dict[str, Any]
+  state: Any
 
 
 def _segment_row(metrics: dict[str, np.ndarray], num_seeds: int):
@@ -267,158 +269,260 @@ def _compile_evaluation(agent: types.Agent, loop: anakin.AnakinLoop, config,
   return evaluate.lower(agent_state_shapes, key_shape).compile()
 
 
+def _broadcast_flag(value: bool) -> bool:
+  """Process 0's `value` on every process (multi-process runs)."""
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
+
+
+def check_run(config: ml_collections.ConfigDict, workdir: str, *,
+              overwrite: bool = False):
+  """Everything `train` checks before it writes anything: the config's keys
+  and cross-key rules, the agent and loop built from it, and DIR.
+
+  Returns (agent, loop, is_host); raises UserError. Touches nothing.
+  """
+  agent, loop, is_host = build_loop(config)
+  check_workdir(workdir, config, overwrite)
+  return agent, loop, is_host
+
+
 def train(config: ml_collections.ConfigDict, workdir: str, *,
-          overwrite: bool = False, log: Callable[[str], None] = print,
-          _state_out: dict[str, Any] | None = None) -> dict[str, Any]:
-  """Trains (or resumes) and returns the summary written to DIR/summary.json."""
-  agent, loop, is_host = build_loop(config)  # all user errors raised here
+          overwrite: bool = False,
+          log: Callable[[str], None] = print) -> TrainResult:
+  """Trains (or resumes) in `workdir`; returns the summary and final state.
+
+  Everything that user input can make fail (see `check_run`) fails before
+  DIR is touched. DIR is then locked (DIR/.lock, process 0) for the whole
+  run; a run holding it makes this one fail with a UserError naming its pid.
+  With `overwrite`, a run with another config (or one whose checkpoints are
+  all unreadable) is moved to DIR/overwritten-<time>/ first.
+  """
+  name = f"{config.get('agent')} {config.get('env')}"
+  log(f"[{name}] building...")
+  agent, loop, is_host = check_run(config, workdir, overwrite=overwrite)
   metrics_log.preload_plotting()
-  resuming = prepare_workdir(workdir, config, overwrite)
+  os.makedirs(workdir, exist_ok=True)
+  lock = workdir_lib.WorkdirLock(workdir)
+  if jax.process_index() == 0:
+    lock.acquire()
+  try:
+    return _train_locked(config, workdir, overwrite, log, name, agent, loop,
+                         is_host)
+  finally:
+    lock.release()
+
+
+def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
+                  ) -> TrainResult:
+  """`train` once DIR is checked and locked."""
+  resuming = _broadcast_flag(prepare_workdir(workdir, config, overwrite))
   seeds = [config.seed + i for i in range(config.num_seeds)]
-  name = f"{config.agent} {config.env}"
   steps_per_segment = loop.env_steps_per_segment
   num_segments = math.ceil(config.total_env_steps / steps_per_segment)
+  total_steps = num_segments * steps_per_segment
+  is_writer = jax.process_index() == 0
   checkpointer = checkpointing.Checkpointer(
       os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
   metrics_file = metrics_log.MetricsLog(os.path.join(workdir, "metrics.csv"))
-
-  compile_seconds = 0.0
-  t0 = time.perf_counter()
-  # The abstract state (a trace of init) is only needed to restore.
-  if is_host:
-    abstract = lambda: loop.abstract_state(config.seed)
-    init = lambda: loop.init(config.seed)
-    run_segment = loop.run_segment
-  else:
-    abstract = lambda: loop.abstract_state(len(seeds))
-    init = lambda: loop.init(seeds)
-  restored = checkpointer.restore_latest(abstract()) if resuming else None
-  if restored is not None:
-    done_segments, state = restored
-    rows = metrics_file.truncate_to(done_segments * steps_per_segment)
-    wall_offset = float(rows[-1]["wall_seconds"]) if rows else 0.0
-    log(f"[{name}] resuming from checkpoint at segment {done_segments} "
-        f"({done_segments * steps_per_segment:,} env steps)")
-  else:
-    done_segments, state = 0, init()
-    metrics_file.truncate_to(0)
-    wall_offset = 0.0
-  compile_seconds += time.perf_counter() - t0
-
-  if not is_host:
+  phase = "while restoring and compiling"
+  try:
+    compile_seconds = 0.0
     t0 = time.perf_counter()
-    segment = loop.segment_fn().lower(state).compile()
+    # The abstract state (a trace of init) is only needed to restore.
+    if is_host:
+      abstract = lambda: loop.abstract_state(config.seed)
+      init = lambda: loop.init(config.seed)
+      run_segment = loop.run_segment
+    else:
+      abstract = lambda: loop.abstract_state(len(seeds))
+      init = lambda: loop.init(seeds)
+    restored = (checkpointer.restore_latest(abstract(), move_corrupt=is_writer)
+                if resuming else None)
+    if restored is None and resuming and metrics_file.read():
+      if not overwrite:
+        moved = (f" (unreadable ones were moved to "
+                 f"{', '.join(checkpointer.moved_aside)})"
+                 if checkpointer.moved_aside else "")
+        raise UserError(
+            f"{workdir} has training metrics but no readable checkpoint"
+            f"{moved}; nothing was changed in metrics.csv. If the cause was "
+            "transient, run again; --overwrite moves this run aside and "
+            "starts from scratch")
+      checkpointer.close()
+      if is_writer:
+        aside = move_run_aside(workdir)
+        workdir_lib.write_json_atomic(os.path.join(workdir, "config.json"),
+                                      config_to_dict(config))
+        log(f"[{name}] no readable checkpoint: the old run was moved to "
+            f"{aside}; starting from scratch")
+      checkpointer = checkpointing.Checkpointer(
+          os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+    if restored is not None:
+      done_segments, state = restored
+      rows = metrics_file.truncate_to(done_segments * steps_per_segment)
+      wall_offset = float(rows[-1]["wall_seconds"]) if rows else 0.0
+      log(f"[{name}] resuming from checkpoint at segment {done_segments} "
+          f"({done_segments * steps_per_segment:,} env steps)")
+    else:
+      done_segments, state = 0, init()
+      metrics_file.truncate_to(0)
+      wall_offset = 0.0
     compile_seconds += time.perf_counter() - t0
 
-    def run_segment(state):
-      state, metrics = segment(state)
-      return state, anakin.fetch_replicated(metrics)
+    if not is_host:
+      t0 = time.perf_counter()
+      segment = loop.segment_fn().lower(state).compile()
+      compile_seconds += time.perf_counter() - t0
 
-    # The greedy-evaluation program compiles on a second thread while the
-    # segments run (XLA releases the GIL): its compile time overlaps training.
-    agent_state_shapes = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state.agent_state)
-    compiler = futures.ThreadPoolExecutor(max_workers=1)
-    evaluate_future = compiler.submit(_compile_evaluation, agent, loop, config,
-                                      agent_state_shapes)
-    compiler.shutdown(wait=False)
+      def run_segment(state):
+        state, metrics = segment(state)
+        return state, anakin.fetch_replicated(metrics)
 
-  if done_segments == 0:
-    log(f"[{name}] training {config.total_env_steps:,} env steps per seed, "
-        f"{len(seeds)} seed(s), {config.num_envs} envs, "
-        f"{getattr(loop, 'num_devices', 1)} device(s); compiled in "
-        f"{compile_seconds:.1f}s")
+      # The greedy-evaluation program compiles on a second thread while the
+      # segments run (XLA releases the GIL): its compile time overlaps
+      # training.
+      agent_state_shapes = jax.tree.map(
+          lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+          state.agent_state)
+      compiler = futures.ThreadPoolExecutor(max_workers=1)
+      evaluate_future = compiler.submit(_compile_evaluation, agent, loop,
+                                        config, agent_state_shapes)
+      compiler.shutdown(wait=False)
 
-  train_start = time.perf_counter()
-  steps_this_run = 0
-  for segment_index in range(done_segments, num_segments):
-    seg_start = time.perf_counter()
-    state, metrics = run_segment(state)
-    seg_seconds = time.perf_counter() - seg_start
-    if not np.all(np.asarray(metrics["all_finite"]) > 0):
-      checkpointer.close()
-      kept = checkpointer.all_steps()
-      raise NonFiniteLossError(
-          f"non-finite loss during env steps "
-          f"{segment_index * steps_per_segment:,}-"
-          f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
-          f"The last good checkpoint (segment {kept[-1] if kept else 'none'}) "
-          f"is kept in {checkpointer.directory}")
-    env_steps = (segment_index + 1) * steps_per_segment
-    steps_this_run += steps_per_segment
-    elapsed = time.perf_counter() - train_start
-    row = {"env_steps": env_steps,
-           "wall_seconds": wall_offset + elapsed,
-           "env_steps_per_second": steps_per_segment * len(seeds) / seg_seconds}
-    row.update(_segment_row(metrics, len(seeds)))
-    if jax.process_index() == 0:
-      metrics_file.append(row)
-    if ((segment_index + 1) % config.checkpoint_every_segments == 0
-        or segment_index + 1 == num_segments):
-      checkpointer.save(segment_index + 1, state)
-    rate = steps_this_run / elapsed
-    shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
-    log(metrics_log.progress_line(
-        name, env_steps, num_segments * steps_per_segment,
-        rate * len(seeds), (num_segments * steps_per_segment - env_steps)
-        / max(rate, 1e-9), shown))
-  train_seconds = time.perf_counter() - train_start
-  checkpointer.close()
-  if _state_out is not None:  # for tests that inspect the final state
-    _state_out["state"] = state
+    if done_segments == 0:
+      rounded = ("" if total_steps == config.total_env_steps else
+                 f" ({config.total_env_steps:,} rounded up to whole segments "
+                 f"of {steps_per_segment:,})")
+      ready = (f"initialised in {compile_seconds:.1f}s (the host loop "
+               "compiles on its first segment)" if is_host else
+               f"compiled in {compile_seconds:.1f}s")
+      log(f"[{name}] training {total_steps:,} env steps per seed{rounded}, "
+          f"{len(seeds)} seed(s), {config.num_envs} envs, "
+          f"{getattr(loop, 'num_devices', 1)} device(s); {ready}")
 
-  # Greedy evaluation with frozen weights.
-  eval_key = jax.random.PRNGKey(config.seed + 1_000_003)
-  t0 = time.perf_counter()
-  if is_host:
-    eval_returns = loop.evaluate(state, eval_key, config.eval_episodes)[None]
-    eval_done = np.ones_like(eval_returns, bool)
-  else:
-    evaluate = evaluate_future.result()
-    agent_state = anakin.fetch_replicated(state.agent_state)
-    eval_returns, eval_done = jax.device_get(evaluate(agent_state, eval_key))
-  eval_seconds = time.perf_counter() - t0
+    train_start = time.perf_counter()
+    steps_this_run = 0
+    for segment_index in range(done_segments, num_segments):
+      phase = f"during segment {segment_index + 1} of {num_segments}"
+      seg_start = time.perf_counter()
+      state, metrics = run_segment(state)
+      seg_seconds = time.perf_counter() - seg_start
+      if not np.all(np.asarray(metrics["all_finite"]) > 0):
+        checkpointer.close()
+        kept = checkpointer.all_steps()
+        raise NonFiniteLossError(
+            f"non-finite loss during env steps "
+            f"{segment_index * steps_per_segment:,}-"
+            f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
+            f"The last good checkpoint (segment "
+            f"{kept[-1] if kept else 'none'}) is kept in "
+            f"{checkpointer.directory}")
+      env_steps = (segment_index + 1) * steps_per_segment
+      steps_this_run += steps_per_segment
+      elapsed = time.perf_counter() - train_start
+      row = {"env_steps": env_steps,
+             "wall_seconds": wall_offset + elapsed,
+             "env_steps_per_second":
+                 steps_per_segment * len(seeds) / seg_seconds}
+      row.update(_segment_row(metrics, len(seeds)))
+      if is_writer:
+        metrics_file.append(row)
+      if ((segment_index + 1) % config.checkpoint_every_segments == 0
+          or segment_index + 1 == num_segments):
+        checkpointer.save(segment_index + 1, state)
+      rate = steps_this_run / elapsed
+      shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
+      log(metrics_log.progress_line(
+          name, env_steps, total_steps, rate * len(seeds),
+          (total_steps - env_steps) / max(rate, 1e-9), shown))
+    train_seconds = time.perf_counter() - train_start
+    checkpointer.close()
+
+    # Greedy evaluation with frozen weights.
+    phase = "during the final evaluation"
+    eval_key = jax.random.PRNGKey(config.seed + 1_000_003)
+    t0 = time.perf_counter()
+    if is_host:
+      eval_returns = loop.evaluate(state, eval_key,
+                                   config.eval_episodes)[None]
+      eval_done = np.ones_like(eval_returns, bool)
+    else:
+      evaluate = evaluate_future.result()
+      agent_state = anakin.fetch_replicated(state.agent_state)
+      eval_returns, eval_done = jax.device_get(evaluate(agent_state,
+                                                        eval_key))
+    eval_seconds = time.perf_counter() - t0
+  except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
+    checkpointer.close()  # the saves under way complete
+    kept = checkpointer.all_steps()
+    where = (f"the last checkpoint (segment {kept[-1]}, "
+             f"{kept[-1] * steps_per_segment:,} env steps) is kept in "
+             f"{checkpointer.directory}; the same command resumes from it"
+             if kept else "no checkpoint had been written yet")
+    e.args = (f"training stopped {phase}; {where}",)
+    raise
+  except BaseException:
+    checkpointer.close()
+    raise
 
   rows = metrics_file.read()
   total_wall = float(rows[-1]["wall_seconds"]) if rows else train_seconds
-  env_steps = num_segments * steps_per_segment
   summary = {
       "agent": config.agent, "task": config.env, "seeds": seeds,
       "num_envs": config.num_envs,
       "num_devices": int(getattr(loop, "num_devices", 1)),
-      "env_steps": env_steps,
+      "env_steps": total_steps,
       "wall_seconds": total_wall,
       "compile_seconds": compile_seconds,
       "eval_seconds": eval_seconds,
-      "env_steps_per_second": env_steps * len(seeds) / max(total_wall, 1e-9),
+      "env_steps_per_second": total_steps * len(seeds) / max(total_wall, 1e-9),
       "eval_return_mean": float(np.mean(eval_returns)),
       "eval_return_per_seed": [float(x) for x in np.mean(eval_returns, axis=1)],
       "eval_episodes": int(config.eval_episodes),
       "eval_episodes_unfinished": int(np.sum(~np.asarray(eval_done, bool))),
+      "eval_checkpoint_segment": int(num_segments),
       "final_train_return_mean": (float(rows[-1]["episode_return_mean"])
                                   if rows else float("nan")),
       "platform": jax.default_backend(),
   }
-  if jax.process_index() == 0:
-    _write_json(os.path.join(workdir, "summary.json"), summary)
+  if is_writer:
+    workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"),
+                                  summary)
     seed_columns = [k for k in (rows[0] if rows else {})
                     if k.startswith("episode_return_seed")]
     metrics_log.plot_learning_curve(
         rows, os.path.join(workdir, "learning_curve.png"),
         f"{config.agent} on {config.env}", seed_columns,
         eval_return=summary["eval_return_mean"])
-  log(f"[{name}] done: {env_steps:,} env steps in {total_wall:.1f}s "
+  log(f"[{name}] done: {total_steps:,} env steps in {total_wall:.1f}s "
       f"({summary['env_steps_per_second']:,.0f} steps/s), greedy eval return "
       f"{summary['eval_return_mean']:.3f} over {config.eval_episodes} episodes")
-  return summary
+  return TrainResult(summary=summary, state=state)
 
 
 def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  """DIR/config.json as a ConfigDict; a UserError if it is missing or not a
+  JSON object (its keys and values are checked by `validate_config`)."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  if not os.path.isfile(path):
     raise UserError(f"{workdir} holds no run (no config.json)")
-  with open(path) as f:
-    return ml_collections.ConfigDict(_tuples(json.load(f)))
+  try:
+    with open(path) as f:
+      tree = json.load(f)
+  except (OSError, UnicodeDecodeError) as e:
+    raise UserError(f"cannot read {path}: {e}") from None
+  except ValueError as e:
+    raise UserError(f"{path} is not valid JSON ({e})") from None
+  if not isinstance(tree, dict):
+    raise UserError(f"{path} must hold a JSON object of config keys, not "
+                    f"{type(tree).__name__}")
+  try:
+    return ml_collections.ConfigDict(_tuples(tree))
+  except (TypeError, ValueError, KeyError, AttributeError) as e:
+    raise UserError(f"{path} is not a config ({e})") from None
 
 
 def _tuples(tree):

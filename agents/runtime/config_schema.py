@@ -1,0 +1,228 @@
+"""Every config key's type and allowed range, declared once.
+
+`validate(config)` checks each key of a resolved config against `SCHEMA`
+before anything is built or written; a key that is not declared here is an
+error too, so a new key cannot slip through unchecked (tests/test_reliability.py
+walks every preset of every configs/*.py file).
+
+Declaring a key is one line in `SCHEMA`, for example:
+
+  "num_atoms": integer(min=2),
+  "tau": number(min=0, max=1, min_open=True),
+  "kind": choice("uniform", "prioritized"),
+
+Cross-key rules (batch within capacity, ...) live in
+`agents.runtime.train.validate_config`; rules that depend on the agent (ER-DQN's
+odd number of expectiles) stay with the agent.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import os
+import re
+from typing import Any, Callable
+
+from agents.runtime.errors import UserError
+
+# Counters and sizes end up in int32 arrays.
+INT32_MAX = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """One key's rule: `check(value)` is True when allowed; `allowed` says
+  what is allowed, in words (used in error messages and `--help`)."""
+  check: Callable[[Any], bool]
+  allowed: str
+
+  def __call__(self, value: Any) -> bool:
+    try:
+      return bool(self.check(value))
+    except (TypeError, ValueError, OverflowError):
+      return False
+
+
+def _is_int(v: Any) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+  return (isinstance(v, (int, float)) and not isinstance(v, bool)
+          and math.isfinite(v))
+
+
+def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
+  if lo is not None and hi is not None:
+    return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+  if lo is not None:
+    return f"{'>' if lo_open else '>='} {lo}"
+  if hi is not None:
+    return f"{'<' if hi_open else '<='} {hi}"
+  return ""
+
+
+def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disable=redefined-builtin
+            note: str = "") -> Spec:
+  """An int (not a bool) in [min, max]."""
+  def check(v):
+    return (_is_int(v) and (min is None or v >= min)
+            and (max is None or v <= max))
+  words = f"an integer {_range_words(min, max)}".strip()
+  return Spec(check, words + (f" ({note})" if note else ""))
+
+
+def number(min: float | None = None, max: float | None = None,  # pylint: disable=redefined-builtin
+           min_open: bool = False, max_open: bool = False,
+           note: str = "") -> Spec:
+  """A finite int or float (no NaN, no inf) in the given range."""
+  def check(v):
+    if not _is_number(v):
+      return False
+    if min is not None and (v <= min if min_open else v < min):
+      return False
+    if max is not None and (v >= max if max_open else v > max):
+      return False
+    return True
+  words = f"a finite number {_range_words(min, max, min_open, max_open)}"
+  return Spec(check, words.strip() + (f" ({note})" if note else ""))
+
+
+def boolean() -> Spec:
+  return Spec(lambda v: isinstance(v, bool), "True or False")
+
+
+def choice(*values: str) -> Spec:
+  return Spec(lambda v: isinstance(v, str) and v in values,
+              "one of " + ", ".join(repr(v) for v in values))
+
+
+def text(note: str) -> Spec:
+  """A non-empty string; what it names is checked where it is looked up."""
+  return Spec(lambda v: isinstance(v, str) and bool(v.strip()),
+              f"a non-empty string ({note})")
+
+
+def sizes(min_len: int = 1) -> Spec:
+  """A tuple of layer sizes, each an integer in [1, 65536]."""
+  return Spec(
+      lambda v: (isinstance(v, (tuple, list)) and len(v) >= min_len
+                 and all(_is_int(h) and 1 <= h <= 65536 for h in v)),
+      "a non-empty tuple of layer sizes, each an integer in [1, 65536]")
+
+
+def mapping(note: str) -> Spec:
+  return Spec(lambda v: hasattr(v, "keys"), f"a mapping ({note})")
+
+
+_COUNT = dict(min=1)
+_PROBABILITY = dict(min=0, max=1)
+
+# key -> its rule. Keep sorted; one line per key.
+SCHEMA: dict[str, Spec] = {
+    "agent": text("an agent name from agents/registry.py"),
+    "anneal_learning_rate": boolean(),
+    "batch_size": integer(**_COUNT),
+    "checkpoint_every_segments": integer(**_COUNT),
+    "double_q": boolean(),
+    "entropy_anneal_env_steps": integer(min=0, note="0 = the whole run"),
+    "entropy_coef": number(min=0),
+    "entropy_end": number(min=0),
+    "entropy_start": number(min=0),
+    "env": text("a task from environments/registry.py, or bsuite:<id>"),
+    "env_kwargs": mapping("the task's static parameters"),
+    "epsilon_decay_env_steps": integer(**_COUNT),
+    "epsilon_end": number(**_PROBABILITY),
+    "epsilon_start": number(**_PROBABILITY),
+    "eval_episodes": integer(**_COUNT),
+    "eval_epsilon": number(**_PROBABILITY),
+    "eval_greedy": boolean(),
+    "eval_max_steps": integer(**_COUNT),
+    "gae_lambda": number(min=0, max=1,
+                         note="1 = n-step returns, 0 = one-step TD"),
+    "gamma": number(min=0, max=1),
+    "hidden_sizes": sizes(),
+    "huber_delta": number(min=0, min_open=True,
+                          note="0 would make the loss zero everywhere"),
+    "huber_param": number(min=0, note="0 = the pure quantile loss"),
+    "keep_checkpoints": integer(**_COUNT),
+    "learning_rate": number(min=0, min_open=True),
+    "log_every_env_steps": integer(**_COUNT),
+    "lstm_size": integer(min=1, max=65536),
+    "max_grad_norm": number(min=0, note="0 = no clipping"),
+    "min_replay_size": integer(**_COUNT),
+    "num_cosine_features": integer(min=1, max=65536),
+    "num_devices": integer(min=0, note="0 = all devices"),
+    "num_envs": integer(min=1, max=2**20),
+    "num_expectiles": integer(min=1, max=65536),
+    "num_imputation_steps": integer(min=1, max=10_000),
+    "num_quantiles": integer(min=1, max=65536),
+    "num_seeds": integer(min=1, max=65536),
+    "num_tau_act_samples": integer(min=1, max=65536),
+    "num_tau_samples": integer(min=1, max=65536),
+    "num_updates": integer(**_COUNT),
+    "optimizer": choice("adam", "rmsprop"),
+    "optimizer_eps": number(min=0, min_open=True),
+    "replay_capacity": integer(**_COUNT),
+    "rmsprop_decay": number(min=0, max=1, max_open=True),
+    "rollout_length": integer(**_COUNT),
+    "seed": integer(min=0, max=2**30,
+                    note="seeds seed .. seed + num_seeds - 1 are used"),
+    "target_update_period": integer(**_COUNT),
+    "total_env_steps": integer(**_COUNT),
+    "use_reward_input": boolean(),
+    "value_coef": number(min=0),
+}
+
+
+def config_modules() -> list[str]:
+  """The agents' config files: configs/<name>.py defining get_config."""
+  directory = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.dirname(os.path.abspath(__file__)))), "configs")
+  names = []
+  for name in sorted(os.listdir(directory)):
+    path = os.path.join(directory, name)
+    if name.endswith(".py") and defines_get_config(path):
+      names.append(name[:-3])
+  return names
+
+
+def defines_get_config(path: str) -> bool:
+  """Whether the Python file at `path` defines a top-level get_config."""
+  try:
+    with open(path) as f:
+      tree = ast.parse(f.read(), path)
+  except (OSError, SyntaxError, ValueError):
+    return False
+  return any(isinstance(node, ast.FunctionDef) and node.name == "get_config"
+             for node in tree.body)
+
+
+def presets_of(module) -> tuple[str, ...]:
+  """A config module's presets, the default first: its `PRESETS` tuple, or
+  the `Presets: a (default), b, c.` line of its docstring."""
+  presets = getattr(module, "PRESETS", None)
+  if presets:
+    return tuple(presets)
+  found = re.search(r"Presets:\s*([^.]*)\.", module.__doc__ or "")
+  if not found:
+    return ()
+  names = [p.replace("(default)", "").strip()
+           for p in found.group(1).split(",")]
+  return tuple(n for n in names if n)
+
+
+def validate(config) -> None:
+  """Raises UserError for the first key that is undeclared or not allowed."""
+  for key in sorted(config.keys()):
+    spec = SCHEMA.get(key)
+    if spec is None:
+      raise UserError(
+          f"config key {key!r} has no declared type and range: declare it in "
+          "agents/runtime/config_schema.py (SCHEMA)")
+    value = config[key]
+    if not spec(value):
+      raise UserError(f"config.{key}={value!r} is not allowed: it must be "
+                      f"{spec.allowed}")
