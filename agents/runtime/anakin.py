@@ -35,6 +35,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from agents import types
+from agents.lib import cpu_threefry
 from environments import base
 
 
@@ -77,6 +78,9 @@ class AnakinLoop:
   rollout_length: int
   iterations_per_segment: int
   mesh: Mesh
+
+  def __post_init__(self):
+    cpu_threefry.install_for_runtime()  # before anything here compiles
 
   @property
   def num_devices(self) -> int:
