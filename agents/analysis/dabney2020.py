@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -68,6 +67,8 @@ import numpy as np
 
 from agents import distributional_td as dtd
 from agents.analysis import dopamine as da
+from agents.lib import cpu_threefry
+from agents.runtime import workdir as workdir_lib
 from environments import dopamine_tasks as dt
 
 PAPER = (
@@ -956,6 +957,7 @@ def run_reproduction(
   ``decoded_w1`` and the baselines; ``probability_task`` fractions;
   ``learned_vs_true`` errors), ``settings``, ``figures`` and ``timings_s``.
   """
+  cpu_threefry.install_for_runtime()  # before the simulations compile
   start = time.perf_counter()
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -1069,6 +1071,5 @@ def run_reproduction(
       "timings_s": timings,
   }
   summary = _jsonable(summary)
-  with open(workdir / "summary.json", "w") as f:
-    json.dump(summary, f, indent=2)
+  workdir_lib.write_json_atomic(str(workdir / "summary.json"), summary)
   return summary
