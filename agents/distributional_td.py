@@ -43,7 +43,7 @@ where delta_i = 0, is its learned value: `reversal_points`),
 `trial_responses` turns either into (units, conditions, trials) arrays shaped
 like the recordings (`shared/data/dabney2020`), scaled by 2 alpha^+/(alpha^+ +
 alpha^-) = 2 tau above zero and 2 (1 - tau) below (unit mean gain) and with
-optional Gaussian response noise, so `agents/analysis/dopamine.py` applies to
+optional Gaussian response noise, so `agents/analysis/dopamine/` applies to
 them unchanged.
 
 How trials are simulated. A trial is a padded chunk of transitions (`Trials`:
@@ -62,9 +62,8 @@ and applies it to the (N, num_states) table, units `vmap`ped. Trials come from
 
 The two agree in distribution (tested). For one-step trials (reward only) the
 fast path `simulate_rewards` scans a (N,) value vector over a pre-sampled
-reward sequence (`sample_rewards`): 1,000 units x 100,000 trials, sampling
-included, takes ~0.015 s on two shared CPU cores once compiled (the generic
-`simulate` takes ~0.12 s for the same one-step trials, ~0.6 s for 4-step ones).
+reward sequence (`sample_rewards`), several times faster than the generic
+`simulate` (`python -m scripts.benchmark --only=population_td` times it).
 
 Everything is a pure, jit-compiled function of explicit arrays and keys.
 """
@@ -79,6 +78,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from agents.lib import distributional
 
 KINDS = ("expectile", "quantile", "classical")
 RULES = ("expectile", "quantile")
@@ -162,7 +163,7 @@ def make_population(num_units: int, kind: str,
   if step_size_noise or value_noise:
     raise ValueError("step_size_noise and value_noise are for kind='classical'")
   if taus is None:
-    taus = (jnp.arange(num_units, dtype=jnp.float32) + 0.5) / num_units
+    taus = distributional.midpoint_taus(num_units)
   taus = jnp.asarray(taus, jnp.float32)
   chex.assert_shape(taus, (num_units,))
   return Population(alpha_plus=2.0 * step_size * taus,

@@ -2,8 +2,9 @@
 "Statistics and samples in distributional reinforcement learning", ICML.
 
 The network emits N expectiles e_1..e_N (s, a) of the return of every action
-at tau_i = (i + 0.5) / N (`expectile_taus`), N = `num_expectiles`, odd, so the
-middle one is tau = 1/2, whose expectile is the mean:
+at tau_i = (i + 0.5) / N (`distributional.midpoint_taus`), N =
+`num_expectiles`, odd, so the middle one is tau = 1/2, whose expectile is the
+mean:
 
   Q(s, a)  = e_{tau=1/2}(s, a)                                -> `action_values`
   a*       = argmax_a Q(s', a) of the target network (online with `double_q`)
@@ -12,7 +13,8 @@ middle one is tau = 1/2, whose expectile is the mean:
              expectiles)                      -> `expectiles.impute_samples`
   T z_j    = r + gamma * discount * z_j                           (Algorithm 1)
   loss     = sum_i (1/N) sum_j |tau_i - 1{T z_j < e_i(s, a)}| (T z_j - e_i(s, a))^2
-             (expectile regression, eq. 6)   -> `expectiles.expectile_regression_loss`
+             (expectile regression, eq. 6)
+                                 -> `distributional.expectile_regression_loss`
 
 Why impute: expectiles are statistics, not samples; backing up the
 expectiles themselves (r + gamma e_i) and regressing onto them as if they
@@ -29,20 +31,22 @@ shared learner in `agents/lib/value_based.py`; the network is QR-DQN's
 
 from __future__ import annotations
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from agents import types
+from agents.lib import distributional
 from agents.lib import expectiles
 from agents.lib import networks
 from agents.lib import value_based
 
-
-def expectile_taus(num_expectiles: int) -> jax.Array:
-  """tau_i = (i + 0.5) / N; the middle one is 1/2 for odd N."""
-  return (jnp.arange(num_expectiles, dtype=jnp.float32) + 0.5) / num_expectiles
+# Levenberg-Marquardt steps of the imputation `return_distribution` runs
+# (training runs `num_imputation_steps`; a one-off read-out can afford more).
+RETURN_DISTRIBUTION_IMPUTATION_STEPS = 100
 
 
 def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
@@ -60,7 +64,7 @@ def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
 
 
 def mean_of_expectiles(dist_q: chex.Array) -> chex.Array:
-  """[..., N, A] expectiles at `expectile_taus(N)` -> the mean [..., A]."""
+  """[..., N, A] expectiles at `midpoint_taus(N)` -> the mean [..., A]."""
   return dist_q[..., dist_q.shape[-2] // 2, :]
 
 
@@ -73,22 +77,31 @@ def expectile_q_learning(dist_q_tm1, taus, a_tm1, r_t, discount_t,
   samples_t = expectiles.impute_samples(taus, dist_q_t[:, a_t],
                                         num_imputation_steps)
   target_samples = jax.lax.stop_gradient(r_t + discount_t * samples_t)
-  return expectiles.expectile_regression_loss(dist_q_tm1[:, a_tm1], taus,
-                                              target_samples)
+  return distributional.expectile_regression_loss(dist_q_tm1[:, a_tm1], taus,
+                                                  target_samples)
 
 
 def make_agent(config: ml_collections.ConfigDict,
                specs: types.EnvSpecs) -> types.Agent:
   network = make_network(config, specs)
-  taus = expectile_taus(config.num_expectiles)
+  taus = distributional.midpoint_taus(config.num_expectiles)
 
   def action_values(params, observation, key):
     del key
     return mean_of_expectiles(network.apply(params, observation))
 
   loss = value_based.fixed_statistics_loss(
-      network, expectile_q_learning, taus, config.num_imputation_steps, config.double_q)
+      network, expectile_q_learning, taus, config.num_imputation_steps,
+      config.double_q)
 
-  return value_based.make_from_config(
+  def return_distribution(params, observation):
+    dist = network.apply(params, observation)  # [N, num_actions]
+    greedy = jnp.argmax(mean_of_expectiles(dist))
+    samples = expectiles.impute_samples(
+        taus, dist[:, greedy], num_steps=RETURN_DISTRIBUTION_IMPUTATION_STEPS)
+    return distributional.equally_weighted(samples)
+
+  agent = value_based.make_from_config(
       config, name="er_dqn", network=network, action_values=action_values,
       loss=loss)
+  return dataclasses.replace(agent, return_distribution=return_distribution)

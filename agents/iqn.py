@@ -25,8 +25,12 @@ QR-DQN (kappa = `huber_param`). For one transition this is
 `rlax.quantile_q_learning` with the sampled taus as `tau_q_tm1`, the K-sample
 quantiles as the action selector and the N'-sample target quantiles as the
 target distribution (rlax drops eq. 3's 1/kappa; kappa = 1 here); we call
-QR-DQN's tested twin of it, `qr_dqn.quantile_q_learning`, which is faster on
-XLA:CPU.
+its tested twin, `distributional.quantile_q_learning` (shared with QR-DQN),
+which is faster on XLA:CPU.
+
+The learned distribution (`return_distribution`) is the quantile function
+read at `RETURN_DISTRIBUTION_TAUS` evenly spaced taus (i + 0.5) / M, equally
+weighted.
 
 Replay, target network, epsilon-greedy acting and importance weights are the
 shared learner in `agents/lib/value_based.py`; the cosine-embedding network
@@ -35,6 +39,7 @@ lives here because only IQN uses it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import chex
@@ -43,10 +48,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from agents import qr_dqn
 from agents import types
+from agents.lib import distributional
 from agents.lib import networks
 from agents.lib import value_based
+
+# Taus at which `return_distribution` reads the learned quantile function.
+RETURN_DISTRIBUTION_TAUS = 1000
 
 
 class ImplicitQuantileNetwork(nn.Module):
@@ -116,12 +124,21 @@ def make_agent(config: ml_collections.ConfigDict,
         params if config.double_q else target_params,
         batch["next_observation"], selector_key, num_act_taus)
     per_item = jax.vmap(
-        qr_dqn.quantile_q_learning, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
+        distributional.quantile_q_learning,
+        in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
             dist_q_tm1, tau_q_tm1, batch["action"], batch["reward"],
             batch["discount"], dist_q_t_selector, dist_q_t,
             config.huber_param)
     return per_item, {}
 
-  return value_based.make_from_config(
+  def return_distribution(params, observation):
+    taus = distributional.midpoint_taus(RETURN_DISTRIBUTION_TAUS)
+    dist = network.apply(params, observation, taus,
+                         method=ImplicitQuantileNetwork.quantiles)
+    greedy = jnp.argmax(jnp.mean(dist, axis=0))
+    return distributional.equally_weighted(dist[:, greedy])
+
+  agent = value_based.make_from_config(
       config, name="iqn", network=network, action_values=action_values,
       loss=loss, network_takes_key=True)
+  return dataclasses.replace(agent, return_distribution=return_distribution)

@@ -19,6 +19,13 @@ An `Agent` is what every loop (compiled or host) runs:
       agents push it into their replay and sample from it; on-policy agents
       learn from it directly. Gradients are averaged over the named device axis
       `DEVICE_AXIS` (the loops always provide it, of size 1 on one device).
+  return_distribution(params, observation) -> (values, weights)   [optional]
+      Distributional agents only (None for the others): the return
+      distribution Z(observation, a*) their online `params` represent for the
+      greedy action a*, as Diracs at `values` (ascending) with `weights`
+      (summing to 1), for one UNBATCHED observation. How each agent reads its
+      statistics (quantiles, a quantile function, imputed expectiles) is its
+      own; `agents/analysis/return_distributions.py` calls it uniformly.
 
 Trajectory layout (T = rollout length, B = environments on this device):
   timestep[0..T]  (T+1 steps: timestep[0] is the last step of the previous
@@ -73,6 +80,8 @@ class Agent:
   act: Callable[..., tuple[chex.Array, ActorState, Any]]
   learn: Callable[[AgentState, Trajectory, chex.PRNGKey],
                   tuple[AgentState, Metrics]]
+  return_distribution: (
+      Callable[[Any, chex.Array], tuple[chex.Array, chex.Array]] | None) = None
 
 
 def no_actor_state() -> ActorState:

@@ -1,5 +1,6 @@
-"""Expectile regression and imputation (agents/lib/expectiles.py) against
-hand-computed numbers, rlax-style (with and without jit), and the shapes of
+"""The shared distributional losses (agents/lib/distributional.py) and
+expectile imputation (agents/lib/expectiles.py) against hand-computed numbers,
+rlax-style (with and without jit), and the shapes of
 the distributional agents' networks."""
 
 import functools
@@ -17,6 +18,7 @@ from agents import qr_dqn
 from agents import types
 from agents.analysis import dopamine
 from agents.analysis import return_distributions
+from agents.lib import distributional
 from agents.lib import expectiles
 from configs import dqn as dqn_config
 from configs import er_dqn as er_dqn_config
@@ -44,13 +46,13 @@ class ExpectileRegressionLossTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_value(self):
-    loss = self.variant(expectiles.expectile_regression_loss)(
+    loss = self.variant(distributional.expectile_regression_loss)(
         self.expectiles, self.taus, self.samples)
     np.testing.assert_allclose(loss, self.expected_loss, rtol=1e-6)
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_gradient(self):
-    grad = self.variant(jax.grad(expectiles.expectile_regression_loss))(
+    grad = self.variant(jax.grad(distributional.expectile_regression_loss))(
         self.expectiles, self.taus, self.samples)
     np.testing.assert_allclose(grad, self.expected_grad, rtol=1e-6)
 
@@ -60,22 +62,22 @@ class ExpectileRegressionLossTest(chex.TestCase):
     taus = jnp.array([0.1, 0.5, 0.9])
     exact = dopamine.expectiles_of_distribution(np.asarray(samples), None,
                                                 np.asarray(taus))
-    grad = self.variant(jax.grad(expectiles.expectile_regression_loss))(
+    grad = self.variant(jax.grad(distributional.expectile_regression_loss))(
         jnp.asarray(exact, jnp.float32), taus, samples)
     np.testing.assert_allclose(grad, 0.0, atol=1e-5)
     np.testing.assert_allclose(exact[1], np.mean(samples), rtol=1e-6)
 
   def test_no_gradient_into_the_targets(self):
-    grad = jax.grad(expectiles.expectile_regression_loss, argnums=2)(
+    grad = jax.grad(distributional.expectile_regression_loss, argnums=2)(
         self.expectiles, self.taus, self.samples)
     np.testing.assert_array_equal(grad, 0.0)
 
   def test_rank_and_type_checks(self):
     with pytest.raises(AssertionError):
-      expectiles.expectile_regression_loss(self.expectiles[None], self.taus,
+      distributional.expectile_regression_loss(self.expectiles[None], self.taus,
                                            self.samples)
     with pytest.raises(AssertionError):
-      expectiles.expectile_regression_loss(
+      distributional.expectile_regression_loss(
           self.expectiles, self.taus, jnp.array([1, 2], jnp.int32))
 
 
@@ -83,7 +85,7 @@ class ImputationTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_imputation_loss_by_hand(self):
-    loss = self.variant(expectiles.imputation_loss)
+    loss = self.variant(distributional.expectile_imputation_loss)
     # Median-free case: samples {0, 1}, tau .5, e .5 -> condition 0.
     np.testing.assert_allclose(
         loss(jnp.array([0.0, 1.0]), jnp.array([0.5]), jnp.array([0.5])), 0.0)
@@ -107,18 +109,42 @@ class ImputationTest(chex.TestCase):
     recovered = dopamine.expectiles_of_distribution(samples, None, taus)
     np.testing.assert_allclose(recovered, target, atol=2e-2)
     # ... and the samples sit on the two atoms, not on the expectiles.
-    assert dopamine.wasserstein1(samples, None, GAP_VALUES, GAP_PROBS) < 0.06
-    naive = dopamine.wasserstein1(target, None, GAP_VALUES, GAP_PROBS)
+    assert distributional.wasserstein1(samples, None, GAP_VALUES,
+                                       GAP_PROBS) < 0.06
+    naive = distributional.wasserstein1(target, None, GAP_VALUES, GAP_PROBS)
     assert naive > 0.2  # reading expectiles as samples would be far off
     np.testing.assert_allclose(np.mean(samples), GAP_VALUES @ GAP_PROBS,
                                atol=1e-2)
 
-  def test_the_imputation_loss_is_the_analysis_one(self):
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_imputation_loss_three_expectiles_by_hand(self):
+    """z = (0.3, -1, 2), tau = (.2, .5, .7), e = (.1, .4, .9). Conditions
+    (1/3) sum_j w_ij (z_j - e_i), w_ij = 1 - tau_i if z_j <= e_i else tau_i:
+      i=0: (.2 * .2 + .8 * -1.1 + .2 * 1.9) / 3 = -.46 / 3
+      i=1: (.5 * -.1 + .5 * -1.4 + .5 * 1.6) / 3 = .05 / 3
+      i=2: (.3 * -.6 + .3 * -1.9 + .7 * 1.1) / 3 = .02 / 3
+    loss = (.2116 + .0025 + .0004) / 9 = .2145 / 9."""
     samples, taus = jnp.array([0.3, -1.0, 2.0]), jnp.array([0.2, 0.5, 0.7])
     e = jnp.array([0.1, 0.4, 0.9])
-    np.testing.assert_allclose(
-        expectiles.imputation_loss(samples, taus, e),
-        dopamine.expectile_imputation_loss(samples, taus, e))
+    loss = self.variant(distributional.expectile_imputation_loss)
+    np.testing.assert_allclose(loss(samples, taus, e), 0.2145 / 9, rtol=1e-5)
+    # The dopamine decoder minimises this same function.
+    assert dopamine.expectile_imputation_loss is (
+        distributional.expectile_imputation_loss)
+
+
+def test_wasserstein1_by_hand_and_against_scipy():
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+  # Atoms {0: .5, 1: .5} vs {0.5: 1}: |F_a - F_b| = .5 on [0, 1] -> 0.5.
+  assert distributional.wasserstein1([0.0, 1.0], None, [0.5], None) == 0.5
+  # {0: .25, 2: .75} vs {1: 1}: .25 on [0, 1], .75 on [1, 2] -> 1.0.
+  assert distributional.wasserstein1([2.0, 0.0], [3.0, 1.0], [1.0],
+                                     None) == 1.0
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=17), rng.normal(1.0, 2.0, size=5)
+  wa, wb = rng.uniform(size=17), rng.uniform(size=5)
+  assert distributional.wasserstein1(a, wa, b, wb) == pytest.approx(
+      scipy.stats.wasserstein_distance(a, b, wa, wb), rel=1e-12)
 
 
 def _specs(task):
@@ -176,9 +202,9 @@ def test_even_number_of_expectiles_is_refused():
 
 
 def test_quantile_midpoints():
-  np.testing.assert_allclose(qr_dqn.quantile_midpoints(4),
+  np.testing.assert_allclose(distributional.midpoint_taus(4),
                              [0.125, 0.375, 0.625, 0.875])
-  assert float(er_dqn.expectile_taus(5)[2]) == 0.5
+  assert float(distributional.midpoint_taus(5)[2]) == 0.5
 
 
 @pytest.mark.parametrize("agent", ["qr_dqn", "iqn", "er_dqn", "dqn"])
@@ -190,9 +216,9 @@ def test_learned_return_distribution_reads_every_agent(agent):
   state = registry.get_builder(agent)(c, specs).init(jax.random.PRNGKey(0),
                                                      specs)
   values, weights = return_distributions.learned_return_distribution(
-      c, specs, state.params, return_distributions.start_observation(env),
-      num_taus=50, imputation_steps=5)
-  expected = dict(qr_dqn=c.get("num_quantiles"), iqn=50,
+      c, specs, state.params, return_distributions.start_observation(env))
+  expected = dict(qr_dqn=c.get("num_quantiles"),
+                  iqn=iqn.RETURN_DISTRIBUTION_TAUS,
                   er_dqn=c.get("num_expectiles"), dqn=1)[agent]
   assert values.shape == weights.shape == (expected,)
   assert np.all(np.diff(values) >= 0)
@@ -233,7 +259,7 @@ class QuantileQLearningTest(chex.TestCase):
             dist_q_t)
 
     def ours(q):
-      return qr_dqn.quantile_q_learning(q, *args, huber_param)
+      return distributional.quantile_q_learning(q, *args, huber_param)
 
     def reference(q):
       return rlax.quantile_q_learning(q, *args, huber_param)
@@ -261,7 +287,7 @@ class QuantileQLearningTest(chex.TestCase):
     dist_q_tm1 = dist_q_tm1.at[0, 1].set(dist_q_t[3, 0])
     dist_q_tm1 = dist_q_tm1.at[1, 1].set(dist_q_t[5, 0] + 1.0)
     dist_q_tm1 = dist_q_tm1.at[2, 1].set(dist_q_t[5, 0] - 1.0)
-    taus = qr_dqn.quantile_midpoints(6)
+    taus = distributional.midpoint_taus(6)
     args = (taus, jnp.int32(1), jnp.float32(0.0), jnp.float32(1.0), selector,
             dist_q_t)
     targets = np.asarray(dist_q_t[:, 0])
@@ -270,7 +296,7 @@ class QuantileQLearningTest(chex.TestCase):
     assert len(np.unique(targets)) < len(targets)
 
     def ours(q):
-      return qr_dqn.quantile_q_learning(q, *args, huber_param)
+      return distributional.quantile_q_learning(q, *args, huber_param)
 
     def reference(q):
       return rlax.quantile_q_learning(q, *args, huber_param)
@@ -295,7 +321,7 @@ class QuantileQLearningTest(chex.TestCase):
     r_t = jax.random.normal(keys[4], (batch,))
     discount_t = jnp.where(jax.random.uniform(keys[5], (batch,)) < 0.2, 0.0,
                            0.99)
-    taus = qr_dqn.quantile_midpoints(num)
+    taus = distributional.midpoint_taus(num)
 
     def total(per_transition):
       def fn(q):
@@ -305,7 +331,7 @@ class QuantileQLearningTest(chex.TestCase):
                 huber_param))
       return jax.jit(jax.value_and_grad(fn))
 
-    value, grad = total(qr_dqn.quantile_q_learning)(dist_q_tm1)
+    value, grad = total(distributional.quantile_q_learning)(dist_q_tm1)
     ref_value, ref_grad = total(rlax.quantile_q_learning)(dist_q_tm1)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
@@ -319,7 +345,7 @@ class QuantileQLearningTest(chex.TestCase):
     5/2) -> loss (9/8 + 1/32 + 5/8) / 3 = 0.59375; slope -(1/3) (3/4 * -1 +
     1/4 * 1/2 + 1/4 * 1) = 1/8. kappa = 0: |u| -> (3/2 + 1/8 + 3/4) / 3;
     slope -(1/3) (-3/4 + 1/4 + 1/4) = 1/12 (the paper's eqs. 9-10)."""
-    loss = functools.partial(qr_dqn.quantile_regression_loss,
+    loss = functools.partial(distributional.quantile_regression_loss,
                              tau_src=jnp.array([0.25]),
                              dist_target=jnp.array([-2.0, 0.5, 3.0]),
                              huber_param=huber_param)
@@ -331,7 +357,7 @@ class QuantileQLearningTest(chex.TestCase):
   def test_no_gradient_into_targets_or_taus(self):
     args = (jnp.array([0.1, 0.7]), jnp.array([0.25, 0.75]),
             jnp.array([-1.0, 0.3, 2.0]))
-    grads = jax.grad(qr_dqn.quantile_regression_loss, argnums=(1, 2))(
+    grads = jax.grad(distributional.quantile_regression_loss, argnums=(1, 2))(
         *args, 1.0)
     for g in grads:
       np.testing.assert_array_equal(g, 0.0)

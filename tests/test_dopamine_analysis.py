@@ -9,6 +9,7 @@ import pytest
 import scipy.stats
 
 from agents.analysis import dopamine as da
+from agents.analysis.dopamine import statistics as da_statistics
 
 DATA_PATH = Path(__file__).resolve().parents[1].parent / "shared/data/dabney2020/variable_magnitude.npz"
 
@@ -154,7 +155,7 @@ def test_split_half_distributional_versus_classical_population():
 def test_split_half_halves_partition_the_trials():
     rng = np.random.default_rng(8)
     valid = rng.random((5, 7, 30)) < 0.7
-    mask = da._random_half_masks(valid, 20, rng)
+    mask = da_statistics._random_half_masks(valid, 20, rng)
     assert not np.any(mask & ~valid[None])
     np.testing.assert_array_equal(mask.sum(-1), np.broadcast_to(valid.sum(-1) // 2, (20, 5, 7)))
 
@@ -241,7 +242,7 @@ def test_baseline_wasserstein_closed_forms():
     # Uniform on [0, 1] vs its own endpoints {0, 1} (equal mass): 1/4; vs a point at 1/2: 1/4.
     assert da.baseline_wasserstein_distances([0.0, 1.0], None)["uniform"] == pytest.approx(0.25)
     # N(0, 1) vs a point mass at its mean: E|Z| = sqrt(2 / pi).
-    gaussian = da._w1_continuous_to_discrete(scipy.stats.norm(0.0, 1.0), np.array([0.0]), np.array([1.0]))
+    gaussian = da_statistics._w1_continuous_to_discrete(scipy.stats.norm(0.0, 1.0), np.array([0.0]), np.array([1.0]))
     assert gaussian == pytest.approx(np.sqrt(2.0 / np.pi), abs=1e-9)
 
 

@@ -1,46 +1,50 @@
 """Reproduction of Dabney et al. 2020: the recordings and the model, one call.
 
-W. Dabney, Z. Kurth-Nelson, N. Uchida, C. K. Starkweather, D. Hassabis, R. Munos,
-M. Botvinick, "A distributional code for value in dopamine-based reinforcement
-learning", Nature 577, 671-675 (2020).
+W. Dabney, Z. Kurth-Nelson, N. Uchida, C. K. Starkweather, D. Hassabis, R.
+Munos, M. Botvinick, "A distributional code for value in dopamine-based
+reinforcement learning", Nature 577, 671-675 (2020).
 
 :func:`run_reproduction` runs every part and writes the results to a directory:
 
 1. Real data (``shared/data/dabney2020/variable_magnitude.npz``, if present):
-   :func:`agents.analysis.dopamine.analyse_recordings` -- reversal points, asymmetries,
-   split halves (Fig. 3 / Extended Data Fig. 5), and the decoded reward distribution
-   (Fig. 5) against the matched Gaussian, the uniform and the point mass (Extended
-   Data Fig. 8d).  The decoding uses every cell, as the paper did
-   (``decode_all_cells=True``; the 39-cell decoding is reported next to it), and the
-   paper's imputation procedure (:func:`agents.analysis.dopamine.decode_reward_distribution`:
-   ``imputation_restarts`` runs of JAX + optax projected Adam, each from the best of
-   ``imputation_candidates`` random sample sets over the reward range, samples
-   pooled).  It is repeated over ``imputation_seeds`` imputation seeds, so the
-   comparison with the Gaussian is reported with its spread, not from one lucky or
-   unlucky seed.  The same decodings with a literal port of the paper's optimiser
-   (scipy's bounded TNC, :func:`agents.analysis.dopamine.impute_expectile_samples_tnc`)
-   are reported next to them as a cross-check (``decoded_w1_ul_paper_tnc``).
-   ``cells.csv``: one row per cell.
-2. Simulated recordings, variable-magnitude task (Fig. 3 / Extended Data Fig. 4):
-   a distributional (expectile) population and a classical one (every unit learns
-   the mean: alpha+ = alpha-, per-unit step sizes drawn around the mean step), each
-   ``num_units`` units (40, like the recordings), trained on the task's rewards
-   (:func:`agents.distributional_td.simulate_rewards`).  Their trial responses
-   (:func:`agents.distributional_td.trial_responses`: scaled prediction errors plus
-   Gaussian noise, with per-size trial counts drawn like the recordings' and NaN
-   padding) go through the SAME analysis functions as the real cells: reversal
-   points, asymmetries, split halves.  ``num_experiments`` independent simulated
-   recordings are analysed and their split-half correlations averaged (one
-   40-cell experiment's r has a standard error of ~0.15).  The simulation's utility
-   axis is the reward itself (the model's prediction error is linear in reward).
-   The first experiment's (tau, reversal point) pairs are decoded like the real
-   ones (W1 to the true distribution next to the same three baselines).
+   :func:`agents.analysis.dopamine.analyse_recordings` -- reversal points,
+   asymmetries, split halves (Fig. 3 / Extended Data Fig. 5), and the decoded
+   reward distribution (Fig. 5) against the matched Gaussian, the uniform and
+   the point mass (Extended Data Fig. 8d).  The decoding uses every cell, as the
+   paper did (``decode_all_cells=True``; the 39-cell decoding is reported next
+   to it), and the paper's imputation procedure
+   (:func:`agents.analysis.dopamine.decode_reward_distribution`:
+   ``imputation_restarts`` runs of JAX + optax projected Adam, each from the
+   best of ``imputation_candidates`` random sample sets over the reward range,
+   samples pooled).  It is repeated over ``imputation_seeds`` imputation seeds,
+   so the comparison with the Gaussian is reported with its spread, not from one
+   lucky or unlucky seed.  The same decodings with a literal port of the paper's
+   optimiser (scipy's bounded TNC,
+   :func:`agents.analysis.dopamine.impute_expectile_samples_tnc`) are reported
+   next to them as a cross-check (``decoded_w1_ul_paper_tnc``). ``cells.csv``:
+   one row per cell.
+2. Simulated recordings, variable-magnitude task (Fig. 3 / Extended Data Fig.
+   4): a distributional (expectile) population and a classical one (every unit
+   learns the mean: alpha+ = alpha-, per-unit step sizes drawn around the mean
+   step), each ``num_units`` units (40, like the recordings), trained on the
+   task's rewards (:func:`agents.distributional_td.simulate_rewards`).  Their
+   trial responses (:func:`agents.distributional_td.trial_responses`: scaled
+   prediction errors plus Gaussian noise, with per-size trial counts drawn like
+   the recordings' and NaN padding) go through the SAME analysis functions as
+   the real cells: reversal points, asymmetries, split halves.
+   ``num_experiments`` independent simulated recordings are analysed and their
+   split-half correlations averaged (one 40-cell experiment's r has a standard
+   error of ~0.15).  The simulation's utility axis is the reward itself (the
+   model's prediction error is linear in reward). The first experiment's (tau,
+   reversal point) pairs are decoded like the real ones (W1 to the true
+   distribution next to the same three baselines).
 3. Learned vs true statistics: a larger expectile population and a quantile one
-   against the exact expectiles / quantiles of the reward distribution (Fig. 1-2).
-4. Variable-probability task (Fig. 4, Extended Data Fig. 7): cues predicting reward
-   with 10%, 50%, 90%; each unit's cue responses (the cue prediction error at a
-   series of value snapshots taken while learning goes on, plus response noise)
-   are classified optimistic / pessimistic / interpolating by
+   against the exact expectiles / quantiles of the reward distribution (Fig.
+   1-2).
+4. Variable-probability task (Fig. 4, Extended Data Fig. 7): cues predicting
+   reward with 10%, 50%, 90%; each unit's cue responses (the cue prediction
+   error at a series of value snapshots taken while learning goes on, plus
+   response noise) are classified optimistic / pessimistic / interpolating by
    :func:`agents.analysis.dopamine.classify_probability_cue_units`.
 
 Figures (PNG): ``learned_vs_true.png``, ``asymmetry_vs_reversal.png``,
@@ -52,7 +56,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -64,55 +67,65 @@ import numpy as np
 
 from agents import distributional_td as dtd
 from agents.analysis import dopamine as da
+from agents.lib import cpu_threefry
+from agents.runtime import workdir as workdir_lib
 from environments import dopamine_tasks as dt
 
 PAPER = (
     "Dabney, Kurth-Nelson, Uchida, Starkweather, Hassabis, Munos, Botvinick, "
-    "'A distributional code for value in dopamine-based reinforcement learning', Nature 577, 671-675 (2020)"
+    "'A distributional code for value in dopamine-based reinforcement "
+    "learning', Nature 577, 671-675 (2020)"
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything :func:`run_reproduction` runs with (``quick`` shrinks the costly parts)."""
+  """Everything :func:`run_reproduction` runs with (``quick`` shrinks the costly
+  parts)."""
 
-    num_splits: int = 1000  # split halves, real and simulated
-    imputation_seeds: int = 5  # decodings of the real cells (the spread of W1)
-    imputation_restarts: int = 10  # runs pooled per decoding (the paper's max_epochs)
-    imputation_candidates: int = 1000  # random initial sample sets per run (the paper's max_samples)
-    imputation_steps: int = 2000  # Adam steps per run
-    # Variable-magnitude simulation.
-    num_units: int = 40  # like the recordings
-    num_experiments: int = 8  # independent simulated recordings per population
-    learning_trials: int = 20_000
-    step_size: float = 0.002  # mean of alpha+ and alpha-
-    classical_step_size_noise: float = 0.3  # log-normal spread of the classical units' step sizes
-    trials_per_cell: int = 222  # the recordings: 8877 trials over 40 cells
-    max_trials_per_size: int = 120  # the recordings' padding
-    response_noise: float = 0.05  # trial noise s.d., as a fraction of the reward range (20 - 0.1 ul)
-    # Learned vs true.
-    large_population: int = 200
-    quantile_step_size: float = 0.01
-    quantile_learning_trials: int = 30_000
-    # Variable-probability task.
-    probability_units: int = 40
-    probability_step_size: float = 0.01
-    probability_burn_in_trials: int = 20_000
-    probability_trials_per_cue: int = 40  # value snapshots, one response per cue each
-    probability_snapshot_every: int = 250  # learning trials between snapshots
-    probability_response_noise: float = 0.05  # s.d., as a fraction of the reward magnitude
+  num_splits: int = 1000  # split halves, real and simulated
+  imputation_seeds: int = 5  # decodings of the real cells (the spread of W1)
+  # runs pooled per decoding (the paper's max_epochs)
+  imputation_restarts: int = 10
+  # random initial sample sets per run (the paper's max_samples)
+  imputation_candidates: int = 1000
+  imputation_steps: int = 2000  # Adam steps per run
+  # Variable-magnitude simulation.
+  num_units: int = 40  # like the recordings
+  num_experiments: int = 8  # independent simulated recordings per population
+  learning_trials: int = 20_000
+  step_size: float = 0.002  # mean of alpha+ and alpha-
+  # log-normal spread of the classical units' step sizes
+  classical_step_size_noise: float = 0.3
+  trials_per_cell: int = 222  # the recordings: 8877 trials over 40 cells
+  max_trials_per_size: int = 120  # the recordings' padding
+  # trial noise s.d., as a fraction of the reward range (20 - 0.1 ul)
+  response_noise: float = 0.05
+  # Learned vs true.
+  large_population: int = 200
+  quantile_step_size: float = 0.01
+  quantile_learning_trials: int = 30_000
+  # Variable-probability task.
+  probability_units: int = 40
+  probability_step_size: float = 0.01
+  probability_burn_in_trials: int = 20_000
+  # value snapshots, one response per cue each
+  probability_trials_per_cue: int = 40
+  probability_snapshot_every: int = 250  # learning trials between snapshots
+  # s.d., as a fraction of the reward magnitude
+  probability_response_noise: float = 0.05
 
 
 def quick_settings(num_splits: int | None = None) -> Settings:
-    """Smaller settings for smoke tests (same code paths, fewer repetitions)."""
-    return Settings(
-        num_splits=100 if num_splits is None else num_splits,
-        imputation_seeds=2,
-        num_experiments=6,
-        learning_trials=15_000,
-        large_population=100,
-        quantile_learning_trials=20_000,
-    )
+  """Smaller settings for smoke tests (same code paths, fewer repetitions)."""
+  return Settings(
+      num_splits=100 if num_splits is None else num_splits,
+      imputation_seeds=2,
+      num_experiments=6,
+      learning_trials=15_000,
+      large_population=100,
+      quantile_learning_trials=20_000,
+  )
 
 
 # ---------------------------------------------------------------------------
@@ -121,33 +134,39 @@ def quick_settings(num_splits: int | None = None) -> Settings:
 
 
 def _reward_distribution() -> tuple[np.ndarray, np.ndarray]:
-    """The variable-magnitude task's reward sizes (ul) and probabilities (normalised)."""
-    task = dt.VariableMagnitude()
-    values, probs = task.reward_distribution(dt.VariableMagnitude.UNCUED)
-    return np.asarray(values, np.float64), np.asarray(probs, np.float64) / np.sum(probs)
+  """The variable-magnitude task's reward sizes (ul) and probabilities
+  (normalised)."""
+  task = dt.VariableMagnitude()
+  values, probs = task.reward_distribution(dt.VariableMagnitude.UNCUED)
+  return np.asarray(values, np.float64), np.asarray(probs, np.float64) / np.sum(
+      probs
+  )
 
 
 def _jsonable(x: Any) -> Any:
-    """numpy scalars/arrays -> Python; non-finite floats -> None (valid JSON)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer, int)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(float(x)) else None
-    return x
+  """numpy scalars/arrays -> Python; non-finite floats -> None (valid JSON)."""
+  if isinstance(x, dict):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, np.ndarray):
+    return _jsonable(x.tolist())
+  if isinstance(x, (np.bool_, bool)):
+    return bool(x)
+  if isinstance(x, (np.integer, int)):
+    return int(x)
+  if isinstance(x, (np.floating, float)):
+    return float(x) if math.isfinite(float(x)) else None
+  return x
 
 
-def _pad_to_trial_counts(responses: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """(N, K, T) responses -> NaN beyond counts[i, k] trials (the recordings' padding)."""
-    t = np.arange(responses.shape[-1])
-    return np.where(t[None, None, :] < counts[..., None], responses, np.nan)
+def _pad_to_trial_counts(
+    responses: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+  """(N, K, T) responses -> NaN beyond counts[i, k] trials (the recordings'
+  padding)."""
+  t = np.arange(responses.shape[-1])
+  return np.where(t[None, None, :] < counts[..., None], responses, np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -157,123 +176,213 @@ def _pad_to_trial_counts(responses: np.ndarray, counts: np.ndarray) -> np.ndarra
 
 @dataclasses.dataclass(frozen=True)
 class SimulatedRecording:
-    """One simulated recording of ``num_units`` cells (shaped like the real data)."""
+  """One simulated recording of ``num_units`` cells (shaped like the real
+  data)."""
 
-    kind: str  # "distributional" | "classical"
-    population: dtd.Population
-    learned_values: np.ndarray  # (N,) each unit's value of the reward state (its true reversal point)
-    responses: np.ndarray  # (N, 7, max_trials) NaN-padded, like the recordings
+  kind: str  # "distributional" | "classical"
+  population: dtd.Population
+  learned_values: (
+      np.ndarray
+  )  # (N,) each unit's value of the reward state (its true reversal point)
+  responses: np.ndarray  # (N, 7, max_trials) NaN-padded, like the recordings
 
 
-def simulate_magnitude_recording(kind: str, key: jax.Array, settings: Settings) -> SimulatedRecording:
-    """Trains a population on the variable-magnitude task and records its responses.
+def simulate_magnitude_recording(
+    kind: str, key: jax.Array, settings: Settings
+) -> SimulatedRecording:
+  """Trains a population on the variable-magnitude task and records its
+  responses.
 
-    kind "distributional": expectile units, taus (i + 1/2) / N; "classical": alpha+ =
-    alpha- per unit (step sizes log-normally spread), every unit learns the mean.
-    Values start at the mean reward and learn from ``learning_trials`` rewards.
-    Responses: the reward prediction error at each reward size, scaled by the unit's
-    asymmetry, plus Gaussian noise (s.d. ``response_noise`` x reward range); trial
-    counts per size drawn from the task's probabilities (``trials_per_cell`` per
-    cell, at most ``max_trials_per_size`` per size), the rest NaN.
-    """
-    values, probs = _reward_distribution()
-    population_key, reward_key, noise_key, count_key = jax.random.split(key, 4)
-    n = settings.num_units
-    if kind == "distributional":
-        population = dtd.make_population(n, "expectile", step_size=settings.step_size)
-    elif kind == "classical":
-        population = dtd.make_population(
-            n, "classical", population_key, step_size=settings.step_size,
-            step_size_noise=settings.classical_step_size_noise,
+  kind "distributional": expectile units, taus (i + 1/2) / N; "classical":
+  alpha+ = alpha- per unit (step sizes log-normally spread), every unit learns
+  the mean. Values start at the mean reward and learn from ``learning_trials``
+  rewards. Responses: the reward prediction error at each reward size, scaled by
+  the unit's asymmetry, plus Gaussian noise (s.d. ``response_noise`` x reward
+  range); trial counts per size drawn from the task's probabilities
+  (``trials_per_cell`` per cell, at most ``max_trials_per_size`` per size), the
+  rest NaN.
+  """
+  values, probs = _reward_distribution()
+  population_key, reward_key, noise_key, count_key = jax.random.split(key, 4)
+  n = settings.num_units
+  if kind == "distributional":
+    population = dtd.make_population(
+        n, "expectile", step_size=settings.step_size
+    )
+  elif kind == "classical":
+    population = dtd.make_population(
+        n,
+        "classical",
+        population_key,
+        step_size=settings.step_size,
+        step_size_noise=settings.classical_step_size_noise,
+    )
+  else:
+    raise ValueError(
+        f"kind must be 'distributional' or 'classical', got {kind!r}"
+    )
+  rewards = dtd.sample_rewards(
+      values, probs, settings.learning_trials, reward_key
+  )
+  mean = float(np.dot(values, probs))
+  learned = dtd.simulate_rewards(
+      population, rewards, initial_values=jnp.full((n,), mean, jnp.float32)
+  )
+  errors = dtd.reward_prediction_errors(population, learned, values)
+  noise = settings.response_noise * float(values.max() - values.min())
+  responses = np.asarray(
+      dtd.trial_responses(
+          population,
+          errors,
+          settings.max_trials_per_size,
+          noise_key,
+          response_noise=noise,
+      ),
+      np.float64,
+  )
+  rng = np.random.default_rng(
+      np.asarray(jax.random.key_data(count_key)).ravel()
+  )
+  counts = np.clip(
+      rng.multinomial(settings.trials_per_cell, probs, size=n),
+      2,
+      settings.max_trials_per_size,
+  )
+  return SimulatedRecording(
+      kind,
+      population,
+      np.asarray(learned, np.float64),
+      _pad_to_trial_counts(responses, counts),
+  )
+
+
+def analyse_simulated_recording(
+    recording: SimulatedRecording, settings: Settings, seed: int
+) -> dict[str, Any]:
+  """The real data's analysis on a simulated recording (utility axis = reward in
+  ul)."""
+  values, _ = _reward_distribution()
+  reversal = da.reversal_points(recording.responses, values)
+  asym = da.asymmetries(recording.responses, values, reversal)
+  split = da.split_half_analysis(
+      recording.responses, values, num_splits=settings.num_splits, seed=seed
+  )
+  return {
+      "reversal_ul": reversal,
+      "tau": asym.tau,
+      "tau_se": asym.tau_se,
+      "true_tau": np.asarray(recording.population.taus, np.float64),
+      "true_reversal_ul": recording.learned_values,
+      "asymmetry_vs_reversal_r": split.median_asymmetry_reversal_r,
+      "asymmetry_vs_reversal_p": split.median_asymmetry_reversal_p,
+      "reversal_split_half_r": split.median_reliability_r,
+      "reversal_split_half_p": split.median_reliability_p,
+      "r_tau_vs_reversal_all_trials": float(
+          da.pearson_with_pvalue(asym.tau, reversal)[0]
+      ),
+  }
+
+
+def _decode_and_compare(
+    taus,
+    reversals_ul,
+    key,
+    settings: Settings,
+    tau_clip: float | None = None,
+    method: str = "adam",
+):
+  """Bounded expectile imputation (the paper's, pooled runs) -> (samples, W1 to
+  the truth, cells used)."""
+  values, probs = _reward_distribution()
+  imputed, used = da.decode_reward_distribution(
+      taus,
+      reversals_ul,
+      key=key,
+      num_restarts=settings.imputation_restarts,
+      num_candidates=settings.imputation_candidates,
+      bounds=(float(values.min()), float(values.max())),
+      tau_clip=tau_clip,
+      steps=settings.imputation_steps,
+      method=method,
+  )
+  return (
+      imputed.samples,
+      da.wasserstein1(imputed.samples, None, values, probs),
+      used,
+  )
+
+
+def run_magnitude_simulations(
+    key: jax.Array, settings: Settings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Both populations, ``num_experiments`` recordings each -> (summary, plot
+  data)."""
+  values, probs = _reward_distribution()
+  baselines = da.baseline_wasserstein_distances(values, probs)
+  summary: dict[str, Any] = {}
+  plot: dict[str, Any] = {}
+  for kind_index, kind in enumerate(("distributional", "classical")):
+    keys = jax.random.split(
+        jax.random.fold_in(key, kind_index), settings.num_experiments
+    )
+    results = []
+    for e, k in enumerate(keys):
+      recording = simulate_magnitude_recording(kind, k, settings)
+      results.append(analyse_simulated_recording(recording, settings, seed=e))
+    first = results[0]
+    per = {
+        name: [r[name] for r in results]
+        for name in (
+            "asymmetry_vs_reversal_r",
+            "asymmetry_vs_reversal_p",
+            "reversal_split_half_r",
+            "reversal_split_half_p",
         )
-    else:
-        raise ValueError(f"kind must be 'distributional' or 'classical', got {kind!r}")
-    rewards = dtd.sample_rewards(values, probs, settings.learning_trials, reward_key)
-    mean = float(np.dot(values, probs))
-    learned = dtd.simulate_rewards(population, rewards, initial_values=jnp.full((n,), mean, jnp.float32))
-    errors = dtd.reward_prediction_errors(population, learned, values)
-    noise = settings.response_noise * float(values.max() - values.min())
-    responses = np.asarray(
-        dtd.trial_responses(population, errors, settings.max_trials_per_size, noise_key, response_noise=noise),
-        np.float64,
-    )
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(count_key)).ravel())
-    counts = np.clip(rng.multinomial(settings.trials_per_cell, probs, size=n), 2, settings.max_trials_per_size)
-    return SimulatedRecording(kind, population, np.asarray(learned, np.float64), _pad_to_trial_counts(responses, counts))
-
-
-def analyse_simulated_recording(recording: SimulatedRecording, settings: Settings, seed: int) -> dict[str, Any]:
-    """The real data's analysis on a simulated recording (utility axis = reward in ul)."""
-    values, _ = _reward_distribution()
-    reversal = da.reversal_points(recording.responses, values)
-    asym = da.asymmetries(recording.responses, values, reversal)
-    split = da.split_half_analysis(recording.responses, values, num_splits=settings.num_splits, seed=seed)
-    return {
-        "reversal_ul": reversal,
-        "tau": asym.tau,
-        "tau_se": asym.tau_se,
-        "true_tau": np.asarray(recording.population.taus, np.float64),
-        "true_reversal_ul": recording.learned_values,
-        "asymmetry_vs_reversal_r": split.median_asymmetry_reversal_r,
-        "asymmetry_vs_reversal_p": split.median_asymmetry_reversal_p,
-        "reversal_split_half_r": split.median_reliability_r,
-        "reversal_split_half_p": split.median_reliability_p,
-        "r_tau_vs_reversal_all_trials": float(da.pearson_with_pvalue(asym.tau, reversal)[0]),
     }
-
-
-def _decode_and_compare(taus, reversals_ul, key, settings: Settings, tau_clip: float | None = None,
-                        method: str = "adam"):
-    """Bounded expectile imputation (the paper's, pooled runs) -> (samples, W1 to the truth, cells used)."""
-    values, probs = _reward_distribution()
-    imputed, used = da.decode_reward_distribution(
-        taus, reversals_ul, key=key, num_restarts=settings.imputation_restarts,
-        num_candidates=settings.imputation_candidates, bounds=(float(values.min()), float(values.max())),
-        tau_clip=tau_clip, steps=settings.imputation_steps, method=method,
+    samples, w1, used = _decode_and_compare(
+        first["tau"],
+        first["reversal_ul"],
+        jax.random.fold_in(key, 100 + kind_index),
+        settings,
     )
-    return imputed.samples, da.wasserstein1(imputed.samples, None, values, probs), used
-
-
-def run_magnitude_simulations(key: jax.Array, settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both populations, ``num_experiments`` recordings each -> (summary, plot data)."""
-    values, probs = _reward_distribution()
-    baselines = da.baseline_wasserstein_distances(values, probs)
-    summary: dict[str, Any] = {}
-    plot: dict[str, Any] = {}
-    for kind_index, kind in enumerate(("distributional", "classical")):
-        keys = jax.random.split(jax.random.fold_in(key, kind_index), settings.num_experiments)
-        results = []
-        for e, k in enumerate(keys):
-            recording = simulate_magnitude_recording(kind, k, settings)
-            results.append(analyse_simulated_recording(recording, settings, seed=e))
-        first = results[0]
-        per = {name: [r[name] for r in results] for name in (
-            "asymmetry_vs_reversal_r", "asymmetry_vs_reversal_p", "reversal_split_half_r", "reversal_split_half_p")}
-        samples, w1, used = _decode_and_compare(first["tau"], first["reversal_ul"], jax.random.fold_in(key, 100 + kind_index), settings)
-        summary[kind] = {
-            "asymmetry_vs_reversal_r": float(np.mean(per["asymmetry_vs_reversal_r"])),
-            "asymmetry_vs_reversal_r_per_experiment": per["asymmetry_vs_reversal_r"],
-            "asymmetry_vs_reversal_p_median": float(np.median(per["asymmetry_vs_reversal_p"])),
-            "reversal_split_half_r": float(np.mean(per["reversal_split_half_r"])),
-            "reversal_split_half_r_per_experiment": per["reversal_split_half_r"],
-            "reversal_split_half_p_median": float(np.median(per["reversal_split_half_p"])),
-            "decoded_w1": w1,
-            "num_cells_decoded": int(used.sum()),
-        }
-        plot[kind] = dict(first, decoded_samples=samples)
-    # Headline decoding: the distributional population's first recording.
-    dist = plot["distributional"]
-    _, w1_true_pairs, _ = _decode_and_compare(
-        dist["true_tau"], dist["true_reversal_ul"], jax.random.fold_in(key, 200), settings)
-    summary.update(
-        decoded_w1=summary["distributional"]["decoded_w1"],
-        gaussian_w1=baselines["gaussian"],
-        uniform_w1=baselines["uniform"],
-        point_mass_w1=baselines["point_mass"],
-        decoded_w1_true_pairs=w1_true_pairs,
-        decoded_beats_gaussian=bool(summary["distributional"]["decoded_w1"] < baselines["gaussian"]),
-    )
-    return summary, plot
+    summary[kind] = {
+        "asymmetry_vs_reversal_r": float(
+            np.mean(per["asymmetry_vs_reversal_r"])
+        ),
+        "asymmetry_vs_reversal_r_per_experiment": per[
+            "asymmetry_vs_reversal_r"
+        ],
+        "asymmetry_vs_reversal_p_median": float(
+            np.median(per["asymmetry_vs_reversal_p"])
+        ),
+        "reversal_split_half_r": float(np.mean(per["reversal_split_half_r"])),
+        "reversal_split_half_r_per_experiment": per["reversal_split_half_r"],
+        "reversal_split_half_p_median": float(
+            np.median(per["reversal_split_half_p"])
+        ),
+        "decoded_w1": w1,
+        "num_cells_decoded": int(used.sum()),
+    }
+    plot[kind] = dict(first, decoded_samples=samples)
+  # Headline decoding: the distributional population's first recording.
+  dist = plot["distributional"]
+  _, w1_true_pairs, _ = _decode_and_compare(
+      dist["true_tau"],
+      dist["true_reversal_ul"],
+      jax.random.fold_in(key, 200),
+      settings,
+  )
+  summary.update(
+      decoded_w1=summary["distributional"]["decoded_w1"],
+      gaussian_w1=baselines["gaussian"],
+      uniform_w1=baselines["uniform"],
+      point_mass_w1=baselines["point_mass"],
+      decoded_w1_true_pairs=w1_true_pairs,
+      decoded_beats_gaussian=bool(
+          summary["distributional"]["decoded_w1"] < baselines["gaussian"]
+      ),
+  )
+  return summary, plot
 
 
 # ---------------------------------------------------------------------------
@@ -281,29 +390,53 @@ def run_magnitude_simulations(key: jax.Array, settings: Settings) -> tuple[dict[
 # ---------------------------------------------------------------------------
 
 
-def learned_vs_true(key: jax.Array, settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Large expectile and quantile populations vs the exact statistics of the rewards."""
-    values, probs = _reward_distribution()
-    n = settings.large_population
-    taus = (np.arange(n) + 0.5) / n
-    mean = float(np.dot(values, probs))
-    out, plot = {}, {"taus": taus}
-    for i, (rule, step, trials, exact) in enumerate((
-        ("expectile", settings.step_size, settings.learning_trials, da.expectiles_of_distribution),
-        ("quantile", settings.quantile_step_size, settings.quantile_learning_trials, da.quantiles_of_distribution),
-    )):
-        population = dtd.make_population(n, rule, taus=taus, step_size=step)
-        rewards = dtd.sample_rewards(values, probs, trials, jax.random.fold_in(key, i))
-        learned = np.asarray(dtd.simulate_rewards(population, rewards, initial_values=jnp.full((n,), mean, jnp.float32)))
-        true = exact(values, probs, taus)
-        plot[rule] = (learned, true)
-        error = np.abs(learned - true)
-        out[f"{rule}_median_abs_error_ul"] = float(np.median(error))
-        out[f"{rule}_p95_abs_error_ul"] = float(np.percentile(error, 95))
-    # A tau on a step of the reward CDF has no unique quantile (any value between two
-    # reward sizes is one), so a few quantile units sit anywhere in that interval.
-    out["num_units"] = n
-    return out, plot
+def learned_vs_true(
+    key: jax.Array, settings: Settings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Large expectile and quantile populations vs the exact statistics of the
+  rewards."""
+  values, probs = _reward_distribution()
+  n = settings.large_population
+  taus = (np.arange(n) + 0.5) / n
+  mean = float(np.dot(values, probs))
+  out, plot = {}, {"taus": taus}
+  for i, (rule, step, trials, exact) in enumerate(
+      (
+          (
+              "expectile",
+              settings.step_size,
+              settings.learning_trials,
+              da.expectiles_of_distribution,
+          ),
+          (
+              "quantile",
+              settings.quantile_step_size,
+              settings.quantile_learning_trials,
+              da.quantiles_of_distribution,
+          ),
+      )
+  ):
+    population = dtd.make_population(n, rule, taus=taus, step_size=step)
+    rewards = dtd.sample_rewards(
+        values, probs, trials, jax.random.fold_in(key, i)
+    )
+    learned = np.asarray(
+        dtd.simulate_rewards(
+            population,
+            rewards,
+            initial_values=jnp.full((n,), mean, jnp.float32),
+        )
+    )
+    true = exact(values, probs, taus)
+    plot[rule] = (learned, true)
+    error = np.abs(learned - true)
+    out[f"{rule}_median_abs_error_ul"] = float(np.median(error))
+    out[f"{rule}_p95_abs_error_ul"] = float(np.percentile(error, 95))
+  # A tau on a step of the reward CDF has no unique quantile (any value between
+  # two reward sizes is one), so a few quantile units sit anywhere in that
+  # interval.
+  out["num_units"] = n
+  return out, plot
 
 
 # ---------------------------------------------------------------------------
@@ -311,58 +444,93 @@ def learned_vs_true(key: jax.Array, settings: Settings) -> tuple[dict[str, Any],
 # ---------------------------------------------------------------------------
 
 
-def simulate_probability_cue_responses(kind: str, key: jax.Array, settings: Settings) -> tuple[dtd.Population, np.ndarray]:
-    """(population, (N, 3, T) responses to the 10%, 50%, 90% cues).
+def simulate_probability_cue_responses(
+    kind: str, key: jax.Array, settings: Settings
+) -> tuple[dtd.Population, np.ndarray]:
+  """(population, (N, 3, T) responses to the 10%, 50%, 90% cues).
 
-    The population learns the task (:class:`environments.dopamine_tasks.VariableProbability`)
-    by TD over its trials; after ``probability_burn_in_trials`` trials its value table
-    is read every ``probability_snapshot_every`` trials, ``probability_trials_per_cue``
-    times.  Trial k's response to cue c is the cue prediction error at snapshot k,
-    scaled by the unit's asymmetry, plus noise -- so the responses carry the values'
-    own learning fluctuations, as responses recorded over a session would.
-    """
-    task = dt.VariableProbability()
-    n = settings.probability_units
-    if kind == "distributional":
-        population = dtd.make_population(n, "expectile", step_size=settings.probability_step_size)
-    elif kind == "classical":
-        population = dtd.make_population(
-            n, "classical", jax.random.fold_in(key, 1), step_size=settings.probability_step_size,
-            step_size_noise=settings.classical_step_size_noise,
-        )
-    else:
-        raise ValueError(f"kind must be 'distributional' or 'classical', got {kind!r}")
-    every = settings.probability_snapshot_every
-    num_snapshots = settings.probability_trials_per_cue + -(-settings.probability_burn_in_trials // every)
-    trials = dtd.trials_from_task(task, num_snapshots * every, jax.random.fold_in(key, 2))
-    _, history = dtd.simulate(population, trials, task.num_states, history_every=every)
-    history = history[-settings.probability_trials_per_cue:]  # (T, N, S)
-    cues = [task.cue_state(c) for c in range(task.num_lines)]
-    errors = jax.vmap(lambda v: dtd.cue_prediction_errors(v, cues))(history)  # (T, N, 3)
-    errors = jnp.transpose(errors, (1, 2, 0)).reshape(n, -1)  # (N, 3 T)
-    noise = settings.probability_response_noise * task.reward_magnitude
-    responses = dtd.trial_responses(population, errors, 1, jax.random.fold_in(key, 3), response_noise=noise)
-    return population, np.asarray(responses, np.float64).reshape(n, task.num_lines, -1)
+  The population learns the task
+  (:class:`environments.dopamine_tasks.VariableProbability`) by TD over its
+  trials; after ``probability_burn_in_trials`` trials its value table is read
+  every ``probability_snapshot_every`` trials, ``probability_trials_per_cue``
+  times.  Trial k's response to cue c is the cue prediction error at snapshot k,
+  scaled by the unit's asymmetry, plus noise -- so the responses carry the
+  values' own learning fluctuations, as responses recorded over a session would.
+  """
+  task = dt.VariableProbability()
+  n = settings.probability_units
+  if kind == "distributional":
+    population = dtd.make_population(
+        n, "expectile", step_size=settings.probability_step_size
+    )
+  elif kind == "classical":
+    population = dtd.make_population(
+        n,
+        "classical",
+        jax.random.fold_in(key, 1),
+        step_size=settings.probability_step_size,
+        step_size_noise=settings.classical_step_size_noise,
+    )
+  else:
+    raise ValueError(
+        f"kind must be 'distributional' or 'classical', got {kind!r}"
+    )
+  every = settings.probability_snapshot_every
+  num_snapshots = settings.probability_trials_per_cue + -(
+      -settings.probability_burn_in_trials // every
+  )
+  trials = dtd.trials_from_task(
+      task, num_snapshots * every, jax.random.fold_in(key, 2)
+  )
+  _, history = dtd.simulate(
+      population, trials, task.num_states, history_every=every
+  )
+  history = history[-settings.probability_trials_per_cue :]  # (T, N, S)
+  cues = [task.cue_state(c) for c in range(task.num_lines)]
+  errors = jax.vmap(lambda v: dtd.cue_prediction_errors(v, cues))(
+      history
+  )  # (T, N, 3)
+  errors = jnp.transpose(errors, (1, 2, 0)).reshape(n, -1)  # (N, 3 T)
+  noise = settings.probability_response_noise * task.reward_magnitude
+  responses = dtd.trial_responses(
+      population, errors, 1, jax.random.fold_in(key, 3), response_noise=noise
+  )
+  return population, np.asarray(responses, np.float64).reshape(
+      n, task.num_lines, -1
+  )
 
 
-def run_probability_task(key: jax.Array, settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fractions of optimistic / pessimistic / interpolating units, both populations."""
-    task = dt.VariableProbability()
-    order = np.argsort(task.reward_probabilities)  # 10%, 50%, 90% -> lines
-    summary: dict[str, Any] = {"cue_probabilities": [task.reward_probabilities[i] for i in order]}
-    plot: dict[str, Any] = {}
-    for i, kind in enumerate(("distributional", "classical")):
-        population, responses = simulate_probability_cue_responses(kind, jax.random.fold_in(key, i), settings)
-        r10, r50, r90 = (responses[:, order[j]] for j in range(3))
-        result = da.classify_probability_cue_units(r50, r10, r90)
-        prefix = "" if kind == "distributional" else "classical_"
-        for label in ("optimistic", "pessimistic", "interpolating", "undetermined"):
-            summary[f"{prefix}fraction_{label}"] = float(np.mean(result.labels == label))
-        plot[kind] = dict(responses=np.stack([r10, r50, r90], axis=1), labels=result.labels,
-                          contrast=result.contrast, taus=np.asarray(population.taus))
-    summary["num_units"] = settings.probability_units
-    summary["trials_per_cue"] = settings.probability_trials_per_cue
-    return summary, plot
+def run_probability_task(
+    key: jax.Array, settings: Settings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Fractions of optimistic / pessimistic / interpolating units, both
+  populations."""
+  task = dt.VariableProbability()
+  order = np.argsort(task.reward_probabilities)  # 10%, 50%, 90% -> lines
+  summary: dict[str, Any] = {
+      "cue_probabilities": [task.reward_probabilities[i] for i in order]
+  }
+  plot: dict[str, Any] = {}
+  for i, kind in enumerate(("distributional", "classical")):
+    population, responses = simulate_probability_cue_responses(
+        kind, jax.random.fold_in(key, i), settings
+    )
+    r10, r50, r90 = (responses[:, order[j]] for j in range(3))
+    result = da.classify_probability_cue_units(r50, r10, r90)
+    prefix = "" if kind == "distributional" else "classical_"
+    for label in ("optimistic", "pessimistic", "interpolating", "undetermined"):
+      summary[f"{prefix}fraction_{label}"] = float(
+          np.mean(result.labels == label)
+      )
+    plot[kind] = dict(
+        responses=np.stack([r10, r50, r90], axis=1),
+        labels=result.labels,
+        contrast=result.contrast,
+        taus=np.asarray(population.taus),
+    )
+  summary["num_units"] = settings.probability_units
+  summary["trials_per_cue"] = settings.probability_trials_per_cue
+  return summary, plot
 
 
 # ---------------------------------------------------------------------------
@@ -370,99 +538,157 @@ def run_probability_task(key: jax.Array, settings: Settings) -> tuple[dict[str, 
 # ---------------------------------------------------------------------------
 
 
-def analyse_real_data(data_path: Path, workdir: Path, settings: Settings, seed: int) -> tuple[dict[str, Any], Any]:
-    """analyse_recordings + the decoding repeated over imputation seeds; writes cells.csv."""
-    analysis = da.analyse_recordings(
-        data_path, num_splits=settings.num_splits, seed=seed, num_restarts=settings.imputation_restarts,
-        num_candidates=settings.imputation_candidates, steps=settings.imputation_steps, paper_variants=True,
-        decode_all_cells=True,
+def analyse_real_data(
+    data_path: Path, workdir: Path, settings: Settings, seed: int
+) -> tuple[dict[str, Any], Any]:
+  """analyse_recordings + the decoding repeated over imputation seeds; writes
+  cells.csv."""
+  analysis = da.analyse_recordings(
+      data_path,
+      num_splits=settings.num_splits,
+      seed=seed,
+      num_restarts=settings.imputation_restarts,
+      num_candidates=settings.imputation_candidates,
+      steps=settings.imputation_steps,
+      paper_variants=True,
+      decode_all_cells=True,
+  )
+  s, cells = analysis.summary, analysis.cells
+  values, probs = analysis.true_values, analysis.true_probs
+  w1_all, w1_finite, w1_tnc = [], [], []
+
+  # Against the same true distribution as the baselines (the recordings'
+  # frequencies).
+  def w1(samples):
+    return da.wasserstein1(samples, None, values, probs)
+
+  for k in range(settings.imputation_seeds):
+    key = jax.random.fold_in(jax.random.key(seed), 1000 + k)
+    w1_all.append(
+        w1(
+            _decode_and_compare(
+                cells["tau_capped"],
+                cells["reversal_ul_capped"],
+                key,
+                settings,
+                tau_clip=da.DECODING_TAU_CLIP,
+            )[0]
+        )
     )
-    s, cells = analysis.summary, analysis.cells
-    values, probs = analysis.true_values, analysis.true_probs
-    w1_all, w1_finite, w1_tnc = [], [], []
+    w1_finite.append(
+        w1(
+            _decode_and_compare(
+                cells["tau"], cells["reversal_ul"], key, settings
+            )[0]
+        )
+    )
+    # Cross-check: the same decoding with a literal port of the paper's
+    # optimiser (bounded TNC).
+    w1_tnc.append(
+        w1(
+            _decode_and_compare(
+                cells["tau_capped"],
+                cells["reversal_ul_capped"],
+                key,
+                settings,
+                tau_clip=da.DECODING_TAU_CLIP,
+                method="tnc",
+            )[0]
+        )
+    )
+  gaussian = s["w1_gaussian_ul"]
 
-    def w1(samples):  # against the same true distribution as the baselines (the recordings' frequencies)
-        return da.wasserstein1(samples, None, values, probs)
-
-    for k in range(settings.imputation_seeds):
-        key = jax.random.fold_in(jax.random.key(seed), 1000 + k)
-        w1_all.append(w1(_decode_and_compare(cells["tau_capped"], cells["reversal_ul_capped"], key, settings,
-                                             tau_clip=da.DECODING_TAU_CLIP)[0]))
-        w1_finite.append(w1(_decode_and_compare(cells["tau"], cells["reversal_ul"], key, settings)[0]))
-        # Cross-check: the same decoding with a literal port of the paper's optimiser (bounded TNC).
-        w1_tnc.append(w1(_decode_and_compare(cells["tau_capped"], cells["reversal_ul_capped"], key, settings,
-                                             tau_clip=da.DECODING_TAU_CLIP, method="tnc")[0]))
-    gaussian = s["w1_gaussian_ul"]
-
-    def spread(w):
-        return {"mean": float(np.mean(w)), "min": float(np.min(w)), "max": float(np.max(w)),
-                "fraction_below_gaussian": float(np.mean(np.asarray(w) < gaussian)), "per_seed": w}
-
-    rows = analysis.cell_rows()
-    with open(workdir / "cells.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    real = {
-        "skipped": False,
-        "data_path": str(data_path),
-        "num_cells": s["num_cells"],
-        "num_trials": s["num_trials"],
-        "num_splits": s["num_splits"],
-        # Headline: the paper's method, which caps the reversal point of a cell
-        # whose responses never change sign just inside the reward range (so
-        # all 40 cells enter, as in the paper and in the decoding below).
-        "method": "paper_caps",
-        "reversal_split_half_r": s["split_half_reversal_r_median_paper_caps"],
-        "asymmetry_vs_reversal_r": s["asymmetry_vs_reversal_r_median_paper_caps"],
-        "asymmetry_vs_reversal_p": s["asymmetry_vs_reversal_p_median_paper_caps"],
-        "reversal_split_half_p": s["split_half_reversal_p_median_paper_caps"],
-        # The same without capping: the never-sign-changing cell has no
-        # asymmetry (NaN) and drops out.
-        "reversal_split_half_r_uncapped": s["split_half_reversal_r_median"],
-        "reversal_split_half_p_uncapped": s["split_half_reversal_p_median"],
-        "reversal_split_half_fraction_p_below_0_05": s["split_half_reversal_fraction_p_below_0_05"],
-        "asymmetry_vs_reversal_r_uncapped": s["asymmetry_vs_reversal_r_median"],
-        "asymmetry_vs_reversal_p_uncapped": s["asymmetry_vs_reversal_p_median"],
-        "asymmetry_vs_reversal_fraction_p_below_0_05_uncapped": s["asymmetry_vs_reversal_fraction_p_below_0_05"],
-        "r_tau_vs_reversal_all_trials": s["r_tau_vs_reversal_all_trials"],
-        "decoded_cells": s["decoded_cells"],
-        "num_cells_decoded": s["num_cells_decoded"],
-        "decoded_w1_ul": float(np.mean(w1_all)),
-        "decoded_w1_ul_single_imputation": s["w1_decoded_ul"],
-        "decoded_w1_ul_finite_cells": float(np.mean(w1_finite)),
-        "decoded_w1_ul_unbounded_finite_cells": s["w1_decoded_unbounded_ul"],
-        "decoded_w1_ul_over_seeds": spread(w1_all),
-        "decoded_w1_ul_finite_cells_over_seeds": spread(w1_finite),
-        "decoded_w1_ul_paper_tnc": float(np.mean(w1_tnc)),
-        "decoded_w1_ul_paper_tnc_over_seeds": spread(w1_tnc),
-        "gaussian_w1_ul": gaussian,
-        "uniform_w1_ul": s["w1_uniform_ul"],
-        "point_mass_w1_ul": s["w1_point_mass_ul"],
-        "decoded_beats_gaussian": bool(np.mean(w1_all) < gaussian),
-        "decoded_beats_gaussian_every_seed": bool(np.max(w1_all) < gaussian),
-        "decoded_beats_uniform": bool(np.max(w1_all) < s["w1_uniform_ul"]),
-        "decoded_beats_point_mass": bool(np.max(w1_all) < s["w1_point_mass_ul"]),
-        "decoded_mean_ul": s["decoded_mean_ul"],
-        "true_mean_ul": s["true_mean_ul"],
-        "notes": (
-            "decoded_w1_ul is the mean over imputation seeds (the single decoding of analyse_recordings is "
-            "decoded_w1_ul_single_imputation); decoded_beats_gaussian compares that mean. "
-            "Decoded from all 40 cells as the paper did (its published decoding inputs include the "
-            "all-negative cell): end reversal points capped as in the paper's code, taus clipped to "
-            "[0, 1] as in its decoding code. Imputation as in the paper's code (run_decoding), in JAX + optax: "
-            "each decoding pools imputation_restarts runs of 100 samples, each started from the best of "
-            "imputation_candidates uniform random sample sets on [0.1, 20] ul and refined by imputation_steps "
-            "Adam steps projected onto [0.1, 20]. decoded_w1_ul_paper_tnc: the same decodings (same cells, "
-            "seeds and settings) with a literal port of the paper's optimiser (scipy bounded TNC, exact "
-            "gradient), a cross-check that the optimiser does not drive the result. W1 is exact (samples vs "
-            "the 7 atoms, the recordings' trial frequencies). The Gaussian baseline has the true mean and "
-            "variance (Extended Data Fig. 8d), untruncated, and its W1 is exact (continuous CDF). Keeping only "
-            "the lowest-loss run instead of pooling, or other ways to enforce the bounds, move W1 towards the "
-            "Gaussian's; see agents.analysis.dopamine.analyse_recordings."
-        ),
+  def spread(w):
+    return {
+        "mean": float(np.mean(w)),
+        "min": float(np.min(w)),
+        "max": float(np.max(w)),
+        "fraction_below_gaussian": float(np.mean(np.asarray(w) < gaussian)),
+        "per_seed": w,
     }
-    return real, analysis
+
+  rows = analysis.cell_rows()
+  with open(workdir / "cells.csv", "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  real = {
+      "skipped": False,
+      "data_path": str(data_path),
+      "num_cells": s["num_cells"],
+      "num_trials": s["num_trials"],
+      "num_splits": s["num_splits"],
+      # Headline: the paper's method, which caps the reversal point of a cell
+      # whose responses never change sign just inside the reward range (so
+      # all 40 cells enter, as in the paper and in the decoding below).
+      "method": "paper_caps",
+      "reversal_split_half_r": s["split_half_reversal_r_median_paper_caps"],
+      "asymmetry_vs_reversal_r": s["asymmetry_vs_reversal_r_median_paper_caps"],
+      "asymmetry_vs_reversal_p": s["asymmetry_vs_reversal_p_median_paper_caps"],
+      "reversal_split_half_p": s["split_half_reversal_p_median_paper_caps"],
+      # The same without capping: the never-sign-changing cell has no
+      # asymmetry (NaN) and drops out.
+      "reversal_split_half_r_uncapped": s["split_half_reversal_r_median"],
+      "reversal_split_half_p_uncapped": s["split_half_reversal_p_median"],
+      "reversal_split_half_fraction_p_below_0_05": s[
+          "split_half_reversal_fraction_p_below_0_05"
+      ],
+      "asymmetry_vs_reversal_r_uncapped": s["asymmetry_vs_reversal_r_median"],
+      "asymmetry_vs_reversal_p_uncapped": s["asymmetry_vs_reversal_p_median"],
+      "asymmetry_vs_reversal_fraction_p_below_0_05_uncapped": s[
+          "asymmetry_vs_reversal_fraction_p_below_0_05"
+      ],
+      "r_tau_vs_reversal_all_trials": s["r_tau_vs_reversal_all_trials"],
+      "decoded_cells": s["decoded_cells"],
+      "num_cells_decoded": s["num_cells_decoded"],
+      "decoded_w1_ul": float(np.mean(w1_all)),
+      "decoded_w1_ul_single_imputation": s["w1_decoded_ul"],
+      "decoded_w1_ul_finite_cells": float(np.mean(w1_finite)),
+      "decoded_w1_ul_unbounded_finite_cells": s["w1_decoded_unbounded_ul"],
+      "decoded_w1_ul_over_seeds": spread(w1_all),
+      "decoded_w1_ul_finite_cells_over_seeds": spread(w1_finite),
+      "decoded_w1_ul_paper_tnc": float(np.mean(w1_tnc)),
+      "decoded_w1_ul_paper_tnc_over_seeds": spread(w1_tnc),
+      "gaussian_w1_ul": gaussian,
+      "uniform_w1_ul": s["w1_uniform_ul"],
+      "point_mass_w1_ul": s["w1_point_mass_ul"],
+      "decoded_beats_gaussian": bool(np.mean(w1_all) < gaussian),
+      "decoded_beats_gaussian_every_seed": bool(np.max(w1_all) < gaussian),
+      "decoded_beats_uniform": bool(np.max(w1_all) < s["w1_uniform_ul"]),
+      "decoded_beats_point_mass": bool(np.max(w1_all) < s["w1_point_mass_ul"]),
+      "decoded_mean_ul": s["decoded_mean_ul"],
+      "true_mean_ul": s["true_mean_ul"],
+      "notes": (
+          "decoded_w1_ul is the mean over imputation seeds (the single "
+          "decoding of analyse_recordings is "
+          "decoded_w1_ul_single_imputation); decoded_beats_gaussian compares "
+          "that mean. "
+          "Decoded from all 40 cells as the paper did (its published decoding "
+          "inputs include the "
+          "all-negative cell): end reversal points capped as in the paper's "
+          "code, taus clipped to "
+          "[0, 1] as in its decoding code. Imputation as in the paper's code "
+          "(run_decoding), in JAX + optax: "
+          "each decoding pools imputation_restarts runs of 100 samples, each "
+          "started from the best of "
+          "imputation_candidates uniform random sample sets on [0.1, 20] ul "
+          "and refined by imputation_steps "
+          "Adam steps projected onto [0.1, 20]. decoded_w1_ul_paper_tnc: the "
+          "same decodings (same cells, "
+          "seeds and settings) with a literal port of the paper's optimiser "
+          "(scipy bounded TNC, exact "
+          "gradient), a cross-check that the optimiser does not drive the "
+          "result. W1 is exact (samples vs "
+          "the 7 atoms, the recordings' trial frequencies). The Gaussian "
+          "baseline has the true mean and "
+          "variance (Extended Data Fig. 8d), untruncated, and its W1 is exact "
+          "(continuous CDF). Keeping only "
+          "the lowest-loss run instead of pooling, or other ways to enforce "
+          "the bounds, move W1 towards the "
+          "Gaussian's; see agents.analysis.dopamine.analyse_recordings."
+      ),
+  }
+  return real, analysis
 
 
 # ---------------------------------------------------------------------------
@@ -471,127 +697,231 @@ def analyse_real_data(data_path: Path, workdir: Path, settings: Settings, seed: 
 
 
 def _pyplot():
-    import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-    return plt
+  return plt
 
 
 def plot_learned_vs_true(plot: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    taus = plot["taus"]
-    for ax, rule in zip(axes, ("expectile", "quantile")):
-        learned, true = plot[rule]
-        ax.plot(taus, learned, ".", ms=4, label=f"learned ({len(taus)} units)")
-        ax.plot(taus, true, "k-", lw=1.5, label=f"true {rule}s")
-        ax.set_xlabel("asymmetry tau = alpha+ / (alpha+ + alpha-)")
-        ax.set_ylabel("value / reversal point (ul)")
-        ax.set_title(f"{rule} units vs the reward distribution's {rule}s")
-        ax.legend(frameon=False)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+  taus = plot["taus"]
+  for ax, rule in zip(axes, ("expectile", "quantile")):
+    learned, true = plot[rule]
+    ax.plot(taus, learned, ".", ms=4, label=f"learned ({len(taus)} units)")
+    ax.plot(taus, true, "k-", lw=1.5, label=f"true {rule}s")
+    ax.set_xlabel("asymmetry tau = alpha+ / (alpha+ + alpha-)")
+    ax.set_ylabel("value / reversal point (ul)")
+    ax.set_title(f"{rule} units vs the reward distribution's {rule}s")
+    ax.legend(frameon=False)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
-def plot_asymmetry_vs_reversal(real, real_summary, sim_plot, sim_summary, path: Path) -> None:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
-    ax = axes[0]
-    if real is None:
-        ax.text(0.5, 0.5, "real data skipped\n(no recordings file)", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-    else:
-        c = real.cells
-        ok = np.isfinite(c["tau"])
-        ax.errorbar(c["tau"][ok], c["reversal_utility"][ok], xerr=np.nan_to_num(c["tau_se"][ok]), fmt="o", ms=4,
-                    elinewidth=0.8, capsize=0)
-        ax.set_xlabel("asymmetry tau (all trials, +- SE)")
-        ax.set_ylabel("reversal point (utility)")
-        ax.set_title(f"real: {int(ok.sum())} cells; split-half r(tau_A, rev_B) = "
-                     f"{real_summary['asymmetry_vs_reversal_r']:.2f} (p = {real_summary['asymmetry_vs_reversal_p']:.2g})",
-                     fontsize=10)
-    for ax, kind in zip(axes[1:], ("distributional", "classical")):
-        p = sim_plot[kind]
-        ax.plot(p["tau"], p["reversal_ul"], "o", ms=4, label="estimated (all trials)")
-        ax.plot(p["true_tau"], p["true_reversal_ul"], "x", ms=4, color="0.5", label="model's true tau, value")
-        ax.set_xlabel("asymmetry tau")
-        ax.set_ylabel("reversal point (ul)")
-        ax.set_title(f"simulated {kind}: mean split-half r = {sim_summary[kind]['asymmetry_vs_reversal_r']:.2f}",
-                     fontsize=10)
-        ax.legend(frameon=False, fontsize=8)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def plot_asymmetry_vs_reversal(
+    real, real_summary, sim_plot, sim_summary, path: Path
+) -> None:
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
+  ax = axes[0]
+  if real is None:
+    ax.text(
+        0.5,
+        0.5,
+        "real data skipped\n(no recordings file)",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+    )
+    ax.set_axis_off()
+  else:
+    c = real.cells
+    ok = np.isfinite(c["tau"])
+    ax.errorbar(
+        c["tau"][ok],
+        c["reversal_utility"][ok],
+        xerr=np.nan_to_num(c["tau_se"][ok]),
+        fmt="o",
+        ms=4,
+        elinewidth=0.8,
+        capsize=0,
+    )
+    ax.set_xlabel("asymmetry tau (all trials, +- SE)")
+    ax.set_ylabel("reversal point (utility)")
+    ax.set_title(
+        f"real: {int(ok.sum())} cells; split-half r(tau_A, rev_B) = "
+        f"{real_summary['asymmetry_vs_reversal_r']:.2f} (p = "
+        f"{real_summary['asymmetry_vs_reversal_p']:.2g})",
+        fontsize=10,
+    )
+  for ax, kind in zip(axes[1:], ("distributional", "classical")):
+    p = sim_plot[kind]
+    ax.plot(
+        p["tau"], p["reversal_ul"], "o", ms=4, label="estimated (all trials)"
+    )
+    ax.plot(
+        p["true_tau"],
+        p["true_reversal_ul"],
+        "x",
+        ms=4,
+        color="0.5",
+        label="model's true tau, value",
+    )
+    ax.set_xlabel("asymmetry tau")
+    ax.set_ylabel("reversal point (ul)")
+    ax.set_title(
+        f"simulated {kind}: mean split-half r = "
+        f"{sim_summary[kind]['asymmetry_vs_reversal_r']:.2f}",
+        fontsize=10,
+    )
+    ax.legend(frameon=False, fontsize=8)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
 def _cdf_on(grid, samples, weights=None):
-    v, w = np.asarray(samples, np.float64), None if weights is None else np.asarray(weights, np.float64)
-    order = np.argsort(v)
-    v = v[order]
-    w = np.full(v.size, 1.0 / v.size) if w is None else w[order] / w.sum()
-    return np.concatenate([[0.0], np.cumsum(w)])[np.searchsorted(v, grid, side="right")]
+  v, w = np.asarray(
+      samples, np.float64
+  ), None if weights is None else np.asarray(weights, np.float64)
+  order = np.argsort(v)
+  v = v[order]
+  w = np.full(v.size, 1.0 / v.size) if w is None else w[order] / w.sum()
+  return np.concatenate([[0.0], np.cumsum(w)])[
+      np.searchsorted(v, grid, side="right")
+  ]
 
 
-def plot_decoded_distribution(real, real_summary, sim_plot, sim_summary, path: Path) -> None:
-    import scipy.stats  # pylint: disable=g-import-not-at-top
+def plot_decoded_distribution(
+    real, real_summary, sim_plot, sim_summary, path: Path
+) -> None:
+  import scipy.stats  # pylint: disable=g-import-not-at-top
 
-    plt = _pyplot()
-    grid = np.linspace(-6.0, 24.0, 1201)
-    panels = [("simulated distributional (40 units)", sim_plot["distributional"]["decoded_samples"], _reward_distribution())]
-    if real is not None:
-        panels.insert(0, (f"real ({real_summary['num_cells_decoded']} cells; W1 over imputation seeds "
-                          f"{real_summary['decoded_w1_ul_over_seeds']['min']:.2f}-"
-                          f"{real_summary['decoded_w1_ul_over_seeds']['max']:.2f})", real.decoded_samples,
-                          (real.true_values, real.true_probs)))
-    fig, axes = plt.subplots(2, len(panels), figsize=(6.5 * len(panels), 8), constrained_layout=True, squeeze=False)
-    for j, (title, samples, (values, probs)) in enumerate(panels):
-        baselines = da.baseline_distributions(values, probs)
-        w1_base = da.baseline_wasserstein_distances(values, probs)
-        top, bottom = axes[0, j], axes[1, j]
-        w1 = da.wasserstein1(samples, None, values, probs)
-        top.bar(values, probs, width=0.35, color="0.6", label="true (probability)")
-        kde = scipy.stats.gaussian_kde(samples, bw_method=0.15)
-        top.plot(grid, kde(grid), lw=2, label="decoded (KDE of samples)")
-        top.plot(samples, np.full(samples.shape, -0.01), "|", color="C0", ms=8)
-        top.plot(grid, scipy.stats.norm.pdf(grid, np.dot(values, probs), np.sqrt(np.dot(probs, (values - np.dot(values, probs)) ** 2))),
-                 "--", color="C1", label="matched Gaussian")
-        top.set_title(f"{title}\none decoding ({samples.size} pooled samples) vs the true distribution", fontsize=10)
-        top.set_xlabel("reward (ul)")
-        top.legend(frameon=False, fontsize=8)
-        bottom.step(grid, _cdf_on(grid, values, probs), where="post", color="k", lw=2, label="true")
-        bottom.step(grid, _cdf_on(grid, samples), where="post", lw=2, label=f"decoded, W1 = {w1:.2f} ul")
-        for (name, (bv, bw)), style in zip(baselines.items(), ("--", ":", "-.")):
-            bottom.plot(grid, _cdf_on(grid, bv, bw), style, label=f"{name.replace('_', ' ')}, W1 = {w1_base[name]:.2f}")
-        bottom.set_xlabel("reward (ul)")
-        bottom.set_ylabel("cumulative probability")
-        bottom.legend(frameon=False, fontsize=8, loc="lower right")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+  plt = _pyplot()
+  grid = np.linspace(-6.0, 24.0, 1201)
+  panels = [
+      (
+          "simulated distributional (40 units)",
+          sim_plot["distributional"]["decoded_samples"],
+          _reward_distribution(),
+      )
+  ]
+  if real is not None:
+    panels.insert(
+        0,
+        (
+            f"real ({real_summary['num_cells_decoded']} cells; W1 over "
+            "imputation seeds "
+            f"{real_summary['decoded_w1_ul_over_seeds']['min']:.2f}-"
+            f"{real_summary['decoded_w1_ul_over_seeds']['max']:.2f})",
+            real.decoded_samples,
+            (real.true_values, real.true_probs),
+        ),
+    )
+  fig, axes = plt.subplots(
+      2,
+      len(panels),
+      figsize=(6.5 * len(panels), 8),
+      constrained_layout=True,
+      squeeze=False,
+  )
+  for j, (title, samples, (values, probs)) in enumerate(panels):
+    baselines = da.baseline_distributions(values, probs)
+    w1_base = da.baseline_wasserstein_distances(values, probs)
+    top, bottom = axes[0, j], axes[1, j]
+    w1 = da.wasserstein1(samples, None, values, probs)
+    top.bar(values, probs, width=0.35, color="0.6", label="true (probability)")
+    kde = scipy.stats.gaussian_kde(samples, bw_method=0.15)
+    top.plot(grid, kde(grid), lw=2, label="decoded (KDE of samples)")
+    top.plot(samples, np.full(samples.shape, -0.01), "|", color="C0", ms=8)
+    top.plot(
+        grid,
+        scipy.stats.norm.pdf(
+            grid,
+            np.dot(values, probs),
+            np.sqrt(np.dot(probs, (values - np.dot(values, probs)) ** 2)),
+        ),
+        "--",
+        color="C1",
+        label="matched Gaussian",
+    )
+    top.set_title(
+        f"{title}\none decoding ({samples.size} pooled samples) vs the true"
+        " distribution",
+        fontsize=10,
+    )
+    top.set_xlabel("reward (ul)")
+    top.legend(frameon=False, fontsize=8)
+    bottom.step(
+        grid,
+        _cdf_on(grid, values, probs),
+        where="post",
+        color="k",
+        lw=2,
+        label="true",
+    )
+    bottom.step(
+        grid,
+        _cdf_on(grid, samples),
+        where="post",
+        lw=2,
+        label=f"decoded, W1 = {w1:.2f} ul",
+    )
+    for (name, (bv, bw)), style in zip(baselines.items(), ("--", ":", "-.")):
+      bottom.plot(
+          grid,
+          _cdf_on(grid, bv, bw),
+          style,
+          label=f"{name.replace('_', ' ')}, W1 = {w1_base[name]:.2f}",
+      )
+    bottom.set_xlabel("reward (ul)")
+    bottom.set_ylabel("cumulative probability")
+    bottom.legend(frameon=False, fontsize=8, loc="lower right")
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
-def plot_probability_cues(plot: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
-    colours = {"optimistic": "C3", "pessimistic": "C0", "interpolating": "0.6", "undetermined": "0.85"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True, sharey=True)
-    x = np.asarray(summary["cue_probabilities"]) * 100
-    for ax, kind in zip(axes, ("distributional", "classical")):
-        p = plot[kind]
-        means = np.nanmean(p["responses"], axis=-1)  # (N, 3)
-        z = (means - means.mean(1, keepdims=True)) / np.maximum(means.std(1, keepdims=True), 1e-12)
-        for row, label in zip(z, p["labels"]):
-            ax.plot(x, row, "-", color=colours[str(label)], alpha=0.8, lw=1)
-        counts = {k: int(np.sum(p["labels"] == k)) for k in ("optimistic", "pessimistic", "interpolating")}
-        ax.set_title(f"{kind}: " + ", ".join(f"{v} {k}" for k, v in counts.items()), fontsize=10)
-        ax.set_xticks(x)
-        ax.set_xlabel("cue reward probability (%)")
-    axes[0].set_ylabel("mean cue response (z-scored per unit)")
-    for label, colour in colours.items():
-        if label != "undetermined":
-            axes[1].plot([], [], color=colour, label=label)
-    axes[1].legend(frameon=False)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def plot_probability_cues(
+    plot: dict[str, Any], summary: dict[str, Any], path: Path
+) -> None:
+  plt = _pyplot()
+  colours = {
+      "optimistic": "C3",
+      "pessimistic": "C0",
+      "interpolating": "0.6",
+      "undetermined": "0.85",
+  }
+  fig, axes = plt.subplots(
+      1, 2, figsize=(11, 4.5), constrained_layout=True, sharey=True
+  )
+  x = np.asarray(summary["cue_probabilities"]) * 100
+  for ax, kind in zip(axes, ("distributional", "classical")):
+    p = plot[kind]
+    means = np.nanmean(p["responses"], axis=-1)  # (N, 3)
+    z = (means - means.mean(1, keepdims=True)) / np.maximum(
+        means.std(1, keepdims=True), 1e-12
+    )
+    for row, label in zip(z, p["labels"]):
+      ax.plot(x, row, "-", color=colours[str(label)], alpha=0.8, lw=1)
+    counts = {
+        k: int(np.sum(p["labels"] == k))
+        for k in ("optimistic", "pessimistic", "interpolating")
+    }
+    ax.set_title(
+        f"{kind}: " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+        fontsize=10,
+    )
+    ax.set_xticks(x)
+    ax.set_xlabel("cue reward probability (%)")
+  axes[0].set_ylabel("mean cue response (z-scored per unit)")
+  for label, colour in colours.items():
+    if label != "undetermined":
+      axes[1].plot([], [], color=colour, label=label)
+  axes[1].legend(frameon=False)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
 # ---------------------------------------------------------------------------
@@ -607,91 +937,139 @@ def run_reproduction(
     quick: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Runs the reproduction and writes DIR/summary.json, DIR/cells.csv, DIR/*.png.
+  """Runs the reproduction and writes DIR/summary.json, DIR/cells.csv,
+  DIR/*.png.
 
-    Args:
-      data_path: the recordings (``variable_magnitude.npz``); None or a missing file
-        skips the real-data part (``real.skipped`` true, with ``real.skip_reason``).
-      workdir: output directory (created).
-      num_splits: split halves for the real and simulated analyses.
-      quick: smaller settings (:func:`quick_settings`) for smoke tests.
-      seed: all randomness derives from it (same seed, same numbers).
+  Args:
+    data_path: the recordings (``variable_magnitude.npz``); None or a missing
+      file skips the real-data part (``real.skipped`` true, with
+      ``real.skip_reason``).
+    workdir: output directory (created).
+    num_splits: split halves for the real and simulated analyses.
+    quick: smaller settings (:func:`quick_settings`) for smoke tests.
+    seed: all randomness derives from it (same seed, same numbers).
 
-    Returns the summary written to summary.json: ``real`` (split-half r and p,
-    asymmetry-vs-reversal r and p, decoded W1 and the baselines' in microlitres, the
-    decoding's spread over imputation seeds, ``decoded_beats_gaussian``), ``sim``
-    (``distributional`` / ``classical``: mean split-half asymmetry-vs-reversal r over
-    the simulated experiments and per experiment; ``decoded_w1`` and the baselines;
-    ``probability_task`` fractions; ``learned_vs_true`` errors), ``settings``,
-    ``figures`` and ``timings_s``.
-    """
-    start = time.perf_counter()
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    settings = quick_settings(num_splits) if quick else dataclasses.replace(Settings(), num_splits=num_splits)
-    if num_splits < 1:
-        raise ValueError(f"num_splits must be >= 1, got {num_splits}")
-    timings: dict[str, float] = {}
-    key = jax.random.key(seed)
+  Returns the summary written to summary.json: ``real`` (split-half r and p,
+  asymmetry-vs-reversal r and p, decoded W1 and the baselines' in microlitres,
+  the decoding's spread over imputation seeds, ``decoded_beats_gaussian``),
+  ``sim`` (``distributional`` / ``classical``: mean split-half
+  asymmetry-vs-reversal r over the simulated experiments and per experiment;
+  ``decoded_w1`` and the baselines; ``probability_task`` fractions;
+  ``learned_vs_true`` errors), ``settings``, ``figures`` and ``timings_s``.
+  """
+  cpu_threefry.install_for_runtime()  # before the simulations compile
+  start = time.perf_counter()
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  settings = (
+      quick_settings(num_splits)
+      if quick
+      else dataclasses.replace(Settings(), num_splits=num_splits)
+  )
+  if num_splits < 1:
+    raise ValueError(f"num_splits must be >= 1, got {num_splits}")
+  timings: dict[str, float] = {}
+  key = jax.random.key(seed)
 
-    def timed(name, fn, *args):
-        t = time.perf_counter()
-        out = fn(*args)
-        timings[name] = time.perf_counter() - t
-        return out
+  def timed(name, fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    timings[name] = time.perf_counter() - t
+    return out
 
-    real_analysis = None
-    if data_path is None:
-        real: dict[str, Any] = {"skipped": True, "skip_reason": "no data path given"}
-    elif not Path(data_path).is_file():
-        real = {"skipped": True, "skip_reason": f"recordings not found at {data_path}"}
-    else:
-        real, real_analysis = timed("real", analyse_real_data, Path(data_path), workdir, settings, seed)
-
-    sim, sim_plot = timed("simulation_magnitude", run_magnitude_simulations, jax.random.fold_in(key, 1), settings)
-    sim["learned_vs_true"], learned_plot = timed("learned_vs_true", learned_vs_true, jax.random.fold_in(key, 2), settings)
-    sim["probability_task"], probability_plot = timed(
-        "simulation_probability", run_probability_task, jax.random.fold_in(key, 3), settings)
-    sim["settings"] = {
-        "num_units": settings.num_units,
-        "num_experiments": settings.num_experiments,
-        "learning_trials": settings.learning_trials,
-        "step_size": settings.step_size,
-        "classical": f"alpha+ = alpha-, step sizes x exp({settings.classical_step_size_noise} N(0, 1))",
-        "response_noise_fraction_of_reward_range": settings.response_noise,
-        "trials_per_cell": settings.trials_per_cell,
-        "utility_axis": "reward (ul)",
+  real_analysis = None
+  if data_path is None:
+    real: dict[str, Any] = {
+        "skipped": True,
+        "skip_reason": "no data path given",
     }
-    sim["notes"] = (
-        "asymmetry_vs_reversal_r is the mean over simulated experiments of each one's median split-half "
-        "r(tau on half A, reversal point on half B). The classical population's r is not exactly 0: its "
-        "units' values differ slightly (learning noise, frozen while recorded), so their reversal points are "
-        "a little reliable across halves, and a tau fitted around a reversal point estimated on the same "
-        "half rises with that estimate; its r tracks its reversal-point reliability "
-        "(reversal_split_half_r). decoded_w1 decodes the first distributional experiment's estimated "
-        "(tau, reversal point) pairs; decoded_w1_true_pairs the model's own taus and values; "
-        "classical.decoded_w1 decodes the classical population's first experiment the same way, a control "
-        "for what the decoder makes of pairs that carry only the mean (plus estimation noise)."
+  elif not Path(data_path).is_file():
+    real = {
+        "skipped": True,
+        "skip_reason": f"recordings not found at {data_path}",
+    }
+  else:
+    real, real_analysis = timed(
+        "real", analyse_real_data, Path(data_path), workdir, settings, seed
     )
 
-    t = time.perf_counter()
-    figures = ["learned_vs_true.png", "asymmetry_vs_reversal.png", "decoded_distribution.png", "probability_cues.png"]
-    plot_learned_vs_true(learned_plot, workdir / figures[0])
-    plot_asymmetry_vs_reversal(real_analysis, real, sim_plot, sim, workdir / figures[1])
-    plot_decoded_distribution(real_analysis, real, sim_plot, sim, workdir / figures[2])
-    plot_probability_cues(probability_plot, sim["probability_task"], workdir / figures[3])
-    timings["figures"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - start
+  sim, sim_plot = timed(
+      "simulation_magnitude",
+      run_magnitude_simulations,
+      jax.random.fold_in(key, 1),
+      settings,
+  )
+  sim["learned_vs_true"], learned_plot = timed(
+      "learned_vs_true", learned_vs_true, jax.random.fold_in(key, 2), settings
+  )
+  sim["probability_task"], probability_plot = timed(
+      "simulation_probability",
+      run_probability_task,
+      jax.random.fold_in(key, 3),
+      settings,
+  )
+  sim["settings"] = {
+      "num_units": settings.num_units,
+      "num_experiments": settings.num_experiments,
+      "learning_trials": settings.learning_trials,
+      "step_size": settings.step_size,
+      "classical": (
+          "alpha+ = alpha-, step sizes x"
+          f" exp({settings.classical_step_size_noise} N(0, 1))"
+      ),
+      "response_noise_fraction_of_reward_range": settings.response_noise,
+      "trials_per_cell": settings.trials_per_cell,
+      "utility_axis": "reward (ul)",
+  }
+  sim["notes"] = (
+      "asymmetry_vs_reversal_r is the mean over simulated experiments of each "
+      "one's median split-half "
+      "r(tau on half A, reversal point on half B). The classical population's "
+      "r is not exactly 0: its "
+      "units' values differ slightly (learning noise, frozen while recorded), "
+      "so their reversal points are "
+      "a little reliable across halves, and a tau fitted around a reversal "
+      "point estimated on the same "
+      "half rises with that estimate; its r tracks its reversal-point "
+      "reliability "
+      "(reversal_split_half_r). decoded_w1 decodes the first distributional "
+      "experiment's estimated "
+      "(tau, reversal point) pairs; decoded_w1_true_pairs the model's own taus "
+      "and values; "
+      "classical.decoded_w1 decodes the classical population's first "
+      "experiment the same way, a control "
+      "for what the decoder makes of pairs that carry only the mean (plus "
+      "estimation noise)."
+  )
 
-    summary = {
-        "paper": PAPER,
-        "real": real,
-        "sim": sim,
-        "settings": dict(dataclasses.asdict(settings), quick=quick, seed=seed),
-        "figures": figures + ([] if real_analysis is None else ["cells.csv"]),
-        "timings_s": timings,
-    }
-    summary = _jsonable(summary)
-    with open(workdir / "summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
-    return summary
+  t = time.perf_counter()
+  figures = [
+      "learned_vs_true.png",
+      "asymmetry_vs_reversal.png",
+      "decoded_distribution.png",
+      "probability_cues.png",
+  ]
+  plot_learned_vs_true(learned_plot, workdir / figures[0])
+  plot_asymmetry_vs_reversal(
+      real_analysis, real, sim_plot, sim, workdir / figures[1]
+  )
+  plot_decoded_distribution(
+      real_analysis, real, sim_plot, sim, workdir / figures[2]
+  )
+  plot_probability_cues(
+      probability_plot, sim["probability_task"], workdir / figures[3]
+  )
+  timings["figures"] = time.perf_counter() - t
+  timings["total"] = time.perf_counter() - start
+
+  summary = {
+      "paper": PAPER,
+      "real": real,
+      "sim": sim,
+      "settings": dict(dataclasses.asdict(settings), quick=quick, seed=seed),
+      "figures": figures + ([] if real_analysis is None else ["cells.csv"]),
+      "timings_s": timings,
+  }
+  summary = _jsonable(summary)
+  workdir_lib.write_json_atomic(str(workdir / "summary.json"), summary)
+  return summary

@@ -1,21 +1,23 @@
 """The return distribution a trained value-based agent has learned at one state.
 
-What each agent's parameters say about Z(s, a*) for the greedy action a*:
+What each agent's parameters say about Z(s, a*) for the greedy action a* is
+the agent's own `return_distribution(params, observation)` (agents/types.py):
 
   qr_dqn  N quantiles theta_i(s, a*) at tau_i = (i + 0.5) / N, equal weights
           (Dabney et al. 2018a: the quantile distribution is these N Diracs);
-  iqn     Z_tau(s, a*) at `num_taus` evenly spaced taus (i + 0.5) / num_taus,
+  iqn     Z_tau(s, a*) at `iqn.RETURN_DISTRIBUTION_TAUS` evenly spaced taus,
           equal weights: the learned quantile function read on a fine grid;
   er_dqn  samples imputed from its N expectiles (Rowland et al. 2019, Sec. 5),
           equal weights (`agents.lib.expectiles.impute_samples`, run longer
-          than in training);
-  dqn     one atom at Q(s, a*) = max_a Q(s, a): classical TD keeps the mean
-          only.
+          than in training).
+
+An agent without one (DQN) is read through its greedy `act`: one atom at
+Q(s, a*) = max_a Q(s, a): classical TD keeps the mean only.
 
 `learned_return_distribution` returns (values, weights) for any of them, and
-`wasserstein1` compares it with a task's true distribution (e.g.
-`JumpTheGap.true_return_distribution(gamma)`). `agent_params_from_state` pulls
-one seed's parameters out of the final `LoopState` of `train.train`.
+`distributional.wasserstein1` compares it with a task's true distribution
+(e.g. `JumpTheGap.true_return_distribution(gamma)`). `agent_params_from_state`
+pulls one seed's parameters out of the final `LoopState` of `train.train`.
 """
 
 from __future__ import annotations
@@ -27,18 +29,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from agents import er_dqn
-from agents import iqn
-from agents import qr_dqn
 from agents import registry
 from agents import types
-from agents.analysis import dopamine
-from agents.lib import expectiles
 from agents.lib import value_based
 from agents.runtime import anakin
 from environments import base
-
-DISTRIBUTIONAL_AGENTS = ("qr_dqn", "iqn", "er_dqn")
 
 
 def agent_params_from_state(loop_state: Any, seed_index: int = 0) -> Any:
@@ -49,35 +44,21 @@ def agent_params_from_state(loop_state: Any, seed_index: int = 0) -> Any:
 
 def learned_return_distribution(config: ml_collections.ConfigDict,
                                 specs: types.EnvSpecs, params: Any,
-                                observation: np.ndarray, *,
-                                num_taus: int = 1000,
-                                imputation_steps: int = 100
+                                observation: np.ndarray
                                 ) -> tuple[np.ndarray, np.ndarray]:
   """(values ascending, weights) of the agent's Z(observation, a*).
 
-  `config.agent` picks how to read `params` (see the module docstring);
-  `observation` is one unbatched observation. Point-value agents other than
-  the distributional three are read through their `act` (their q_values).
+  `config.agent` names the agent; `observation` is one unbatched observation.
+  Agents without `return_distribution` are read through their greedy `act`
+  (its `q_values`): one atom at max_a Q(s, a).
   """
-  name = config.agent
+  if config.agent not in registry.AGENTS:
+    raise ValueError(f"unknown agent {config.agent!r}")
+  agent = registry.get_builder(config.agent)(config, specs)
   observation = jnp.asarray(observation, jnp.float32)
-  if name == "qr_dqn":
-    dist = qr_dqn.make_network(config, specs).apply(params, observation)
-    values = dist[:, jnp.argmax(jnp.mean(dist, axis=0))]
-  elif name == "iqn":
-    network = iqn.make_network(config, specs)
-    taus = (jnp.arange(num_taus, dtype=jnp.float32) + 0.5) / num_taus
-    dist = network.apply(params, observation, taus,
-                         method=iqn.ImplicitQuantileNetwork.quantiles)
-    values = dist[:, jnp.argmax(jnp.mean(dist, axis=0))]
-  elif name == "er_dqn":
-    dist = er_dqn.make_network(config, specs).apply(params, observation)
-    action = jnp.argmax(er_dqn.mean_of_expectiles(dist))
-    values = expectiles.impute_samples(
-        er_dqn.expectile_taus(config.num_expectiles), dist[:, action],
-        num_steps=imputation_steps)
-  elif name in registry.AGENTS:  # point-value agents (DQN): act gives Q(s, .)
-    agent = registry.get_builder(name)(config, specs)
+  if agent.return_distribution is not None:
+    values, weights = agent.return_distribution(params, observation)
+  else:
     actor_params = value_based.EpsilonGreedyParams(params, jnp.float32(0.0))
     timestep = base.TimeStep(step_type=jnp.int32(base.FIRST),
                              reward=jnp.float32(0.0),
@@ -86,16 +67,11 @@ def learned_return_distribution(config: ml_collections.ConfigDict,
     _, _, extras = agent.act(actor_params, agent.initial_actor_state(),
                              timestep, jax.random.PRNGKey(0), evaluation=True)
     values = jnp.max(extras["q_values"])[None]
-  else:
-    raise ValueError(f"unknown agent {name!r}")
-  values = np.sort(np.asarray(values, np.float64))
-  return values, np.full(values.shape, 1.0 / values.size)
-
-
-def wasserstein1(values_a, weights_a, values_b, weights_b) -> float:
-  """W1 between two discrete distributions (scipy.stats.wasserstein_distance);
-  the dopamine analysis' function, shared."""
-  return dopamine.wasserstein1(values_a, weights_a, values_b, weights_b)
+    weights = jnp.ones((1,), jnp.float32)
+  values = np.asarray(values, np.float64)
+  order = np.argsort(values, kind="stable")
+  weights = np.asarray(weights, np.float64)[order]
+  return values[order], weights / weights.sum()
 
 
 def start_observation(env) -> np.ndarray:

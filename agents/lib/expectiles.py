@@ -1,12 +1,11 @@
-"""Expectile regression and sample imputation for ER-DQN (Rowland, Dadashi,
-Kumar, Munos, Bellemare & Dabney 2019, "Statistics and samples in
-distributional reinforcement learning", ICML).
+"""Sample imputation for ER-DQN (Rowland, Dadashi, Kumar, Munos, Bellemare &
+Dabney 2019, "Statistics and samples in distributional reinforcement
+learning", ICML, Section 5).
 
-Why this module exists: rlax has quantile regression (QR-DQN, IQN) but neither
-the expectile regression loss nor the imputation step that turns a set of
-expectiles back into samples, and ER-DQN needs both. Written rlax-style: pure
-functions of ONE transition, chex rank/type checks at the top; the caller
-vmaps over a batch.
+Why this module exists: rlax has no imputation step that turns a set of
+expectiles back into samples, and ER-DQN needs one for every transition.
+The loss it minimises, and ER-DQN's expectile regression loss, live with the
+other shared distributional pieces in `agents/lib/distributional.py`.
 
 The tau-expectile e of Z is the minimiser of the asymmetric squared loss
 E[ |tau - 1{Z < e}| (Z - e)^2 ] (Rowland et al. eq. 6), equivalently the root
@@ -14,22 +13,17 @@ of the first-order condition
 
   E[ |tau - 1{Z <= e}| (Z - e) ] = 0.
 
-* `expectile_regression_loss` -- the ER-DQN loss between N learnt expectiles
-  and target samples z_j:  sum_i (1/M) sum_j |tau_i - 1{z_j < e_i}| (z_j - e_i)^2.
-* `imputation_loss` -- Section 5's imputation objective for samples z_1..z_M
-  given (tau_i, e_i):  sum_i ( (1/M) sum_j |tau_i - 1{z_j <= e_i}| (z_j - e_i) )^2,
-  zero iff every e_i is the tau_i-expectile of the samples. It is the same
-  function the dopamine analysis decodes neurons with, so it is that one
-  (`agents.analysis.dopamine.expectile_imputation_loss`), called here.
-* `impute_samples` -- a jittable minimiser of `imputation_loss`: the
-  conditions c_i(z) are piecewise linear in z with Jacobian
-  dc_i/dz_j = |tau_i - 1{z_j <= e_i}| / M, so a damped Gauss-Newton
+* `impute_samples` -- a jittable minimiser of
+  `distributional.expectile_imputation_loss` (sum_i ( (1/M) sum_j |tau_i -
+  1{z_j <= e_i}| (z_j - e_i) )^2, zero iff every e_i is the tau_i-expectile
+  of the samples): the conditions c_i(z) are piecewise linear in z with
+  Jacobian dc_i/dz_j = |tau_i - 1{z_j <= e_i}| / M, so a damped Gauss-Newton
   (Levenberg-Marquardt) step solves them exactly once the ordering of samples
   and expectiles is right; a few (`num_steps`) steps started from the
-  expectiles themselves suffice. (The analysis module's imputer - Adam runs
+  expectiles themselves suffice. (The dopamine analysis' imputer - Adam runs
   from random starts, pooled as the paper did to decode 40 noisy neurons - is
-  too slow for every transition of every batch; this one is not meant for noisy
-  inputs.)
+  too slow for every transition of every batch; this one is not meant for
+  noisy inputs.)
 """
 
 from __future__ import annotations
@@ -37,44 +31,6 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
-
-from agents.analysis import dopamine
-
-
-def expectile_regression_loss(expectiles_tm1: chex.Array, taus: chex.Array,
-                              target_samples: chex.Array,
-                              stop_target_gradients: bool = True
-                              ) -> chex.Array:
-  """sum_i (1/M) sum_j |tau_i - 1{z_j < e_i}| (z_j - e_i)^2.
-
-  Args:
-    expectiles_tm1: [N] learnt expectiles e_i.
-    taus: [N] their asymmetries tau_i in (0, 1).
-    target_samples: [M] samples z_j of the target distribution.
-    stop_target_gradients: whether gradients flow into the targets.
-
-  Returns:
-    The scalar loss (rlax convention: sum over statistics, mean over targets).
-  """
-  chex.assert_rank([expectiles_tm1, taus, target_samples], 1)
-  chex.assert_type([expectiles_tm1, taus, target_samples], float)
-  chex.assert_equal_shape([expectiles_tm1, taus])
-  target_samples = jax.lax.select(stop_target_gradients,
-                                  jax.lax.stop_gradient(target_samples),
-                                  target_samples)
-  delta = target_samples[None, :] - expectiles_tm1[:, None]  # [N, M]
-  below = jax.lax.stop_gradient((delta < 0.0).astype(delta.dtype))
-  weight = jnp.abs(taus[:, None] - below)
-  return jnp.sum(jnp.mean(weight * delta**2, axis=-1))
-
-
-def imputation_loss(samples: chex.Array, taus: chex.Array,
-                    expectiles: chex.Array) -> chex.Array:
-  """sum_i ( (1/M) sum_j |tau_i - 1{z_j <= e_i}| (z_j - e_i) )^2 (Section 5)."""
-  chex.assert_rank([samples, taus, expectiles], 1)
-  chex.assert_type([samples, taus, expectiles], float)
-  chex.assert_equal_shape([taus, expectiles])
-  return dopamine.expectile_imputation_loss(samples, taus, expectiles)
 
 
 def _conditions_and_jacobian(samples, taus, expectiles):
@@ -92,7 +48,8 @@ def impute_samples(taus: chex.Array, expectiles: chex.Array,
                    ) -> chex.Array:
   """Samples z (one per expectile) whose tau_i-expectiles are `expectiles`.
 
-  Levenberg-Marquardt on `imputation_loss`, started from z = e:
+  Levenberg-Marquardt on `distributional.expectile_imputation_loss`, started
+  from z = e:
     (J^T J + mu diag-mean(J^T J) I) dz = -J^T c  (a Cholesky solve),
   a step is kept only when it lowers the loss (then mu /= 3, else mu *= 3).
   `num_steps` and the damping are static/dynamic scalars; the result is under

@@ -35,6 +35,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from agents import types
+from agents.lib import cpu_threefry
 from environments import base
 
 
@@ -77,6 +78,9 @@ class AnakinLoop:
   rollout_length: int
   iterations_per_segment: int
   mesh: Mesh
+
+  def __post_init__(self):
+    cpu_threefry.install_for_runtime()  # before anything here compiles
 
   @property
   def num_devices(self) -> int:
@@ -150,11 +154,10 @@ class AnakinLoop:
     # not `vmap`: vmapped, the orthogonal initialisers (LSTM recurrent
     # kernel, policy and value heads) become one batched QR, whose LAPACK
     # custom call on XLA:CPU (jax 0.10) splits the batch over the thread pool
-    # it runs on and can wait for itself forever: a race; with 3-4 seeds,
-    # 13 of 21 launches hung here one hour on the 2-core machine, 0 of 10 the
-    # next (gdb: two workers in jax::ParallelBatchMap ->
-    # BlockingCounter::Wait, the pool idle). The parameters are bitwise
-    # those of the vmapped init, and init runs once.
+    # it runs on and can wait for itself forever (a race: two workers in
+    # jax::ParallelBatchMap -> BlockingCounter::Wait, the pool idle; seen
+    # with 3-4 seeds). The parameters are bitwise those of the vmapped init,
+    # and init runs once.
     def init(seeds):
       agent_states = jax.lax.map(self._init_agent, seeds)
       return self._to_device_layout(

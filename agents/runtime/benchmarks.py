@@ -14,21 +14,10 @@ comparable on a shared, noisy machine:
     nothing but that workload in it: the floor that any framework's
     bookkeeping (replay validity, metrics, segments, devices) adds to.
 
-What bounds DQN's CartPole preset on the 2-core CPU (measured 2026-11-22,
-~32k env steps/s against the issue's 60k): it is learner-bound, 4 gradient
-steps on 64 transitions per 32 env steps through a 128-128 MLP. With
-`num_updates=1` the same config runs at ~106k, so each gradient step costs
-~235 us; a bare double-DQN step of that network on fixed data (no replay,
-no clipping, no masks) costs ~111 us, so even with nothing else in the
-program four of them and the rollout (~66 us) cap the preset near 63k.
-Changing one key of the preset at a time: `max_grad_norm=0` 33.5k, no
-learning-rate annealing 32.2k, `double_q=False` 35.7k, a 20k-item buffer
-instead of 400k 34.5k; all four 40.3k. A 64-64 MLP runs at 66k but leaves 4
-of the 8 seeds 0-3 and 10-13 below a greedy return of 475. Ravelling the
-parameters for Adam (`optax.flatten`) measured +8% here and +29% at
-PureJaxRL's workload, but it changes Adam's rounding (runs are no longer
-bitwise those the presets were validated with), so it is not adopted without
-re-validating them.
+DQN's CartPole preset is learner-bound on CPU (4 gradient steps on 64
+transitions per 32 env steps): `python -m scripts.benchmark
+--only=dqn_cartpole,dqn_cartpole_purejaxrl_workload` puts it beside the
+minimal fused DQN.
 """
 
 from __future__ import annotations
@@ -47,6 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from agents.lib import cpu_threefry
 from agents.runtime import train as train_lib
 
 
@@ -107,6 +97,8 @@ def whole_process(args: list[str]) -> dict[str, Any]:
       os.path.abspath(__file__))))
   with tempfile.TemporaryDirectory() as workdir:
     env = dict(os.environ, PYTHONPATH=root)
+    # The subprocess compiles jax.random's threefry the way this one does.
+    env[cpu_threefry.ENV_VAR] = cpu_threefry.current_form()
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "scripts.train", f"--workdir={workdir}/run",
@@ -316,8 +308,9 @@ def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
   import numpy as np  # pylint: disable=g-import-not-at-top
   from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
   from agents.analysis import dopamine  # pylint: disable=g-import-not-at-top
+  from agents.lib import distributional  # pylint: disable=g-import-not-at-top
   settings = dabney2020.Settings()
-  taus = (np.arange(num_cells) + 0.5) / num_cells
+  taus = np.asarray(distributional.midpoint_taus(num_cells), np.float64)
   expectiles = dopamine.expectiles_of_distribution(
       np.asarray(dopamine.TRUE_MAGNITUDES_UL),
       np.asarray(dopamine.TRUE_PROBABILITIES), taus)

@@ -83,6 +83,17 @@ class Checkpointer:
                      f"({reason}); trying an older one")
     return None
 
+  def restore(self, step: int, abstract_state: Any) -> Any | None:
+    """The state saved at `step`, or None (one warning line) if that step
+    cannot be read; nothing is moved (a reader's sweep over old steps)."""
+    try:
+      return self._manager.restore(
+          step, args=ocp.args.StandardRestore(abstract_state))
+    except Exception as e:  # pylint: disable=broad-except
+      self._warn(f"checkpoint {step} in {self.directory} is unreadable "
+                 f"({_one_line(e)}); skipped")
+      return None
+
   def _move_aside(self, step: int) -> str:
     source = os.path.join(self.directory, str(step))
     target = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}")

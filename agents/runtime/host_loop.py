@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 
 from agents import types
+from agents.lib import cpu_threefry
 from agents.runtime import evaluation
 from environments import base
 
@@ -52,6 +53,7 @@ class HostLoop:
 
   def __init__(self, agent: types.Agent, environment: dm_env.Environment,
                rollout_length: int, iterations_per_segment: int):
+    cpu_threefry.install_for_runtime()  # before anything here compiles
     self.agent = agent
     self.environment = environment
     self.specs = specs_of(environment)
