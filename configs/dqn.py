@@ -20,6 +20,12 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   c.huber_delta = 1.0
   c.replay = "uniform"  # uniform | prioritized | imagination (agents/replay)
   c.replay_capacity = 20_000
+  # prioritized (Schaul et al. 2016; their Atari values): p = (|delta| +
+  # eps)^alpha, importance weights (N P)^-beta with beta annealed from
+  # importance_exponent to 1 over the run's gradient steps.
+  c.priority_exponent = 0.6  # alpha in [0, 1]
+  c.importance_exponent = 0.4  # beta_0 in [0, 1]
+  c.priority_eps = 1e-6  # > 0
   c.min_replay_size = 500
   c.batch_size = 64
   c.num_updates = 1  # gradient steps per learn call

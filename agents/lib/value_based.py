@@ -205,10 +205,13 @@ def make_value_based_agent(
       new_steps = steps + 1
       new_target = optax.periodic_update(new_params, target_params,
                                          new_steps, target_update_period)
-      new_replay = buffer.update(replay_state, sample.indices, priorities)
-      new_carry = (new_params, new_target, new_opt_state, new_steps,
-                   new_replay)
-      carry = _gate(ready, new_carry, carry)
+      new_carry = (new_params, new_target, new_opt_state, new_steps)
+      params, target_params, opt_state, steps = _gate(
+          ready, new_carry, (params, target_params, opt_state, steps))
+      replay_state = buffer.update(
+          replay_state,
+          jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
+      carry = (params, target_params, opt_state, steps, replay_state)
       return carry, dict(loss=loss_value, **metrics)
 
     carry = (state.params, state.target_params, state.opt_state,
