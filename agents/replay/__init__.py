@@ -6,6 +6,12 @@
                replay on a sum-tree (Schaul et al. 2016); keys
                priority_exponent (alpha), importance_exponent (beta_0),
                priority_eps.
+  imagination  `imagination.ImaginationReplay`: Dyna (Sutton 1991), a learned
+               model (`models`: tabular counts or a small neural network)
+               mixes imagined transitions into every batch; keys
+               imagination_ratio, imagination_model, imagination_replay
+               (the kind of the real items' buffer), model_hidden_sizes,
+               model_learning_rate.
 
 Pick a kind with `--config.replay=<kind>` (configs/dqn.py holds each kind's
 keys and defaults); `make_replay(config, specs, gradient_steps=...)` builds it,
@@ -18,15 +24,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.replay import models
 from agents.replay.base import NO_INDEX, ReplayBuffer, ReplaySample
+from agents.replay.imagination import ImaginationReplay
 from agents.replay.prioritized import PrioritizedReplay
 from agents.replay.uniform import UniformReplay
 from agents.runtime.errors import UserError
 
-__all__ = ["KINDS", "NO_INDEX", "PrioritizedReplay", "ReplayBuffer",
-           "ReplaySample", "UniformReplay", "make_replay", "validate"]
+__all__ = ["ImaginationReplay", "KINDS", "NO_INDEX", "PrioritizedReplay",
+           "ReplayBuffer", "ReplaySample", "UniformReplay", "make_replay",
+           "validate"]
 
-KINDS = ("uniform", "prioritized")
+KINDS = ("uniform", "prioritized", "imagination")
+IMAGINATION_MODELS = ("neural", "tabular")
+# the kinds that can hold imagination's real items
+IMAGINATION_INNER_KINDS = ("uniform", "prioritized")
 
 
 def _positive_number(value) -> bool:
@@ -58,6 +70,30 @@ def validate(config) -> None:
   if "priority_eps" in config and not _positive_number(config.priority_eps):
     raise UserError(f"config.priority_eps={config.priority_eps!r} is not "
                     "allowed: it must be a number > 0")
+  _in_unit_interval(config, "imagination_ratio")
+  if config.get("imagination_model", "neural") not in IMAGINATION_MODELS:
+    raise UserError(f"config.imagination_model={config.imagination_model!r} "
+                    "is not allowed: it must be one of "
+                    f"{', '.join(IMAGINATION_MODELS)}")
+  inner = config.get("imagination_replay", "uniform")
+  if inner not in IMAGINATION_INNER_KINDS:
+    raise UserError(f"config.imagination_replay={inner!r} is not allowed: "
+                    "it must be one of "
+                    f"{', '.join(IMAGINATION_INNER_KINDS)}")
+  if ("model_learning_rate" in config
+      and not _positive_number(config.model_learning_rate)):
+    raise UserError(f"config.model_learning_rate="
+                    f"{config.model_learning_rate!r} is not allowed: it must "
+                    "be a number > 0")
+  if "model_hidden_sizes" in config:
+    sizes = config.model_hidden_sizes
+    try:
+      good = len(sizes) >= 1 and all(int(h) == h and h >= 1 for h in sizes)
+    except TypeError:
+      good = False
+    if not good:
+      raise UserError(f"config.model_hidden_sizes={sizes!r} is not allowed: "
+                      "it must be a non-empty tuple of positive layer sizes")
   if "batch_size" in config and "replay_capacity" in config:
     if config.replay_capacity < config.batch_size:
       raise UserError(f"config.replay_capacity={config.replay_capacity} is "
@@ -76,9 +112,11 @@ def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
     gradient_steps: the run's total gradient steps, computed once at build
       time by the learner (prioritized replay anneals beta over them).
   """
-  del specs
   validate(config)
-  kind = config.get("replay", "uniform")
+  return _make(config, config.get("replay", "uniform"), specs, gradient_steps)
+
+
+def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
   if kind == "uniform":
     return UniformReplay(int(config.replay_capacity))
   if kind == "prioritized":
@@ -88,4 +126,23 @@ def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
         importance_exponent=float(config.importance_exponent),
         anneal_steps=int(gradient_steps),
         priority_eps=float(config.priority_eps))
+  if kind == "imagination":
+    if specs is None:
+      raise ValueError("imagination replay needs the task's specs")
+    num_actions = int(specs.action.num_values)
+    if config.imagination_model == "tabular":
+      encoding = models.StateEncoding.from_spec(specs.observation)
+      model = models.TabularCountsModel(encoding.num_states, num_actions)
+    else:
+      encoding = None
+      model = models.NeuralModel(
+          num_actions=num_actions,
+          observation_shape=tuple(specs.observation.shape),
+          hidden_sizes=tuple(int(h) for h in config.model_hidden_sizes),
+          learning_rate=float(config.model_learning_rate))
+    return ImaginationReplay(
+        inner=_make(config, config.imagination_replay, specs, gradient_steps),
+        model=model, ratio=float(config.imagination_ratio),
+        gamma=float(config.gamma), num_actions=num_actions,
+        encoding=encoding, model_batch_size=int(config.batch_size))
   raise AssertionError(kind)  # validate() refused it
