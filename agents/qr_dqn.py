@@ -75,6 +75,6 @@ def make_agent(config: ml_collections.ConfigDict,
     return distributional.equally_weighted(dist[:, greedy])
 
   agent = value_based.make_from_config(
-      config, name="qr_dqn", network=network, action_values=action_values,
-      loss=loss)
+      config, specs=specs, name="qr_dqn", network=network,
+      action_values=action_values, loss=loss)
   return dataclasses.replace(agent, return_distribution=return_distribution)
