@@ -660,32 +660,25 @@ def analyse_real_data(
       "true_mean_ul": s["true_mean_ul"],
       "notes": (
           "decoded_w1_ul is the mean over imputation seeds (the single "
-          "decoding of analyse_recordings is "
-          "decoded_w1_ul_single_imputation); decoded_beats_gaussian compares "
-          "that mean. "
-          "Decoded from all 40 cells as the paper did (its published decoding "
-          "inputs include the "
+          "decoding of analyse_recordings is decoded_w1_ul_single_imputation); "
+          "decoded_beats_gaussian compares that mean. Decoded from all 40 "
+          "cells as the paper did (its published decoding inputs include the "
           "all-negative cell): end reversal points capped as in the paper's "
-          "code, taus clipped to "
-          "[0, 1] as in its decoding code. Imputation as in the paper's code "
-          "(run_decoding), in JAX + optax: "
-          "each decoding pools imputation_restarts runs of 100 samples, each "
-          "started from the best of "
-          "imputation_candidates uniform random sample sets on [0.1, 20] ul "
-          "and refined by imputation_steps "
-          "Adam steps projected onto [0.1, 20]. decoded_w1_ul_paper_tnc: the "
-          "same decodings (same cells, "
-          "seeds and settings) with a literal port of the paper's optimiser "
-          "(scipy bounded TNC, exact "
-          "gradient), a cross-check that the optimiser does not drive the "
-          "result. W1 is exact (samples vs "
+          "code, taus clipped to [0, 1] as in its decoding code. Imputation as "
+          "in the paper's code (run_decoding), in JAX + optax: each decoding "
+          "pools imputation_restarts runs of 100 samples, each started from "
+          "the best of imputation_candidates uniform random sample sets on "
+          "[0.1, 20] ul and refined by imputation_steps Adam steps projected "
+          "onto [0.1, 20]. decoded_w1_ul_paper_tnc: the same decodings (same "
+          "cells, seeds and settings) with a literal port of the paper's "
+          "optimiser (scipy bounded TNC, exact gradient), a cross-check that "
+          "the optimiser does not drive the result. W1 is exact (samples vs "
           "the 7 atoms, the recordings' trial frequencies). The Gaussian "
-          "baseline has the true mean and "
-          "variance (Extended Data Fig. 8d), untruncated, and its W1 is exact "
-          "(continuous CDF). Keeping only "
-          "the lowest-loss run instead of pooling, or other ways to enforce "
-          "the bounds, move W1 towards the "
-          "Gaussian's; see agents.analysis.dopamine.analyse_recordings."
+          "baseline has the true mean and variance (Extended Data Fig. 8d), "
+          "untruncated, and its W1 is exact (continuous CDF). Keeping only the "
+          "lowest-loss run instead of pooling, or other ways to enforce the "
+          "bounds, move W1 towards the Gaussian's; see "
+          "agents.analysis.dopamine.analyse_recordings."
       ),
   }
   return real, analysis
@@ -1014,8 +1007,8 @@ def run_reproduction(
       "learning_trials": settings.learning_trials,
       "step_size": settings.step_size,
       "classical": (
-          "alpha+ = alpha-, step sizes x"
-          f" exp({settings.classical_step_size_noise} N(0, 1))"
+          "alpha+ = alpha-, step sizes x "
+          f"exp({settings.classical_step_size_noise} N(0, 1))"
       ),
       "response_noise_fraction_of_reward_range": settings.response_noise,
       "trials_per_cell": settings.trials_per_cell,
@@ -1023,23 +1016,17 @@ def run_reproduction(
   }
   sim["notes"] = (
       "asymmetry_vs_reversal_r is the mean over simulated experiments of each "
-      "one's median split-half "
-      "r(tau on half A, reversal point on half B). The classical population's "
-      "r is not exactly 0: its "
-      "units' values differ slightly (learning noise, frozen while recorded), "
-      "so their reversal points are "
-      "a little reliable across halves, and a tau fitted around a reversal "
-      "point estimated on the same "
-      "half rises with that estimate; its r tracks its reversal-point "
-      "reliability "
-      "(reversal_split_half_r). decoded_w1 decodes the first distributional "
-      "experiment's estimated "
+      "one's median split-half r(tau on half A, reversal point on half B). The "
+      "classical population's r is not exactly 0: its units' values differ "
+      "slightly (learning noise, frozen while recorded), so their reversal "
+      "points are a little reliable across halves, and a tau fitted around a "
+      "reversal point estimated on the same half rises with that estimate; its "
+      "r tracks its reversal-point reliability (reversal_split_half_r). "
+      "decoded_w1 decodes the first distributional experiment's estimated "
       "(tau, reversal point) pairs; decoded_w1_true_pairs the model's own taus "
-      "and values; "
-      "classical.decoded_w1 decodes the classical population's first "
-      "experiment the same way, a control "
-      "for what the decoder makes of pairs that carry only the mean (plus "
-      "estimation noise)."
+      "and values; classical.decoded_w1 decodes the classical population's "
+      "first experiment the same way, a control for what the decoder makes of "
+      "pairs that carry only the mean (plus estimation noise)."
   )
 
   t = time.perf_counter()
