@@ -23,7 +23,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import struct
 
 from agents import types
@@ -39,8 +38,10 @@ class A2CState:
   env_steps: chex.Array
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
+  """`run.learn_calls`: the updates `anneal_learning_rate` anneals over, so
+  the rate reaches 0 exactly at the run's last update."""
   network = networks.ActorCritic(
       num_actions=int(specs.action.num_values),
       hidden_sizes=tuple(config.hidden_sizes),
@@ -48,9 +49,7 @@ def make_agent(config: ml_collections.ConfigDict,
   optimizer = optimizers.make_optimizer(
       config.optimizer, config.learning_rate, max_grad_norm=config.max_grad_norm,
       rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps,
-      anneal_steps=(config.total_env_steps
-                    // (config.num_envs * config.rollout_length)
-                    if config.anneal_learning_rate else 0))
+      anneal_steps=run.learn_calls if config.anneal_learning_rate else 0)
 
   def init(key, specs):
     params = network.init(key, jnp.zeros(specs.observation.shape, jnp.float32))
@@ -68,24 +67,16 @@ def make_agent(config: ml_collections.ConfigDict,
       action = jax.random.categorical(key, logits)
     return action.astype(jnp.int32), actor_state, dict(value=value)
 
-  def loss_fn(params, trajectory: types.Trajectory):
+  def loss_fn(params, trajectory: types.Trajectory, state):
+    del state
     logits, values = network.apply(params, trajectory.timestep.observation)
     return actor_critic.actor_critic_loss(
         logits, values, trajectory, gamma=config.gamma,
         value_coef=config.value_coef, entropy_coef=config.entropy_coef,
         gae_lambda=config.get("gae_lambda", 1.0))
 
-  def learn(state: A2CState, trajectory: types.Trajectory, key):
-    del key
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, trajectory)
-    grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
-    metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
-    deltas, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, deltas)
-    num_steps = trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS)
-    return A2CState(params=params, opt_state=opt_state,
-                    env_steps=state.env_steps + num_steps), metrics
+  gradients, apply, learn = actor_critic.make_learner(loss_fn, optimizer)
 
   return types.Agent(name="a2c", init=init, actor_params=actor_params,
                      initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn)
+                     learn=learn, gradients=gradients, apply=apply)

@@ -26,8 +26,8 @@ from agents.lib import networks
 from agents.lib import value_based
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
   network = networks.QNetwork(
       num_actions=int(specs.action.num_values),
       hidden_sizes=tuple(config.hidden_sizes),
@@ -55,5 +55,5 @@ def make_agent(config: ml_collections.ConfigDict,
             {})
 
   return value_based.make_from_config(
-      config, specs=specs, name="dqn", network=network,
+      config, specs=specs, run=run, name="dqn", network=network,
       action_values=action_values, loss=loss)

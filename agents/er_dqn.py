@@ -81,8 +81,8 @@ def expectile_q_learning(dist_q_tm1, taus, a_tm1, r_t, discount_t,
                                                   target_samples)
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
   network = make_network(config, specs)
   taus = distributional.midpoint_taus(config.num_expectiles)
 
@@ -102,6 +102,6 @@ def make_agent(config: ml_collections.ConfigDict,
     return distributional.equally_weighted(samples)
 
   agent = value_based.make_from_config(
-      config, specs=specs, name="er_dqn", network=network,
+      config, specs=specs, run=run, name="er_dqn", network=network,
       action_values=action_values, loss=loss)
   return dataclasses.replace(agent, return_distribution=return_distribution)

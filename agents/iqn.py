@@ -105,8 +105,8 @@ def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
       default_num_taus=int(config.num_tau_act_samples))
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
   network = make_network(config, specs)
   num_taus, num_act_taus = config.num_tau_samples, config.num_tau_act_samples
 
@@ -139,6 +139,6 @@ def make_agent(config: ml_collections.ConfigDict,
     return distributional.equally_weighted(dist[:, greedy])
 
   agent = value_based.make_from_config(
-      config, specs=specs, name="iqn", network=network,
+      config, specs=specs, run=run, name="iqn", network=network,
       action_values=action_values, loss=loss, network_takes_key=True)
   return dataclasses.replace(agent, return_distribution=return_distribution)

@@ -73,7 +73,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import struct
 
 from agents import types
@@ -121,13 +120,13 @@ def entropy_coefficient(config: ml_collections.ConfigDict,
                                             - config.entropy_start)
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
-  return make_agent_and_unroll(config, specs)[0]
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
+  return make_agent_and_unroll(config, specs, run)[0]
 
 
 def make_agent_and_unroll(config: ml_collections.ConfigDict,
-                          specs: types.EnvSpecs):
+                          specs: types.EnvSpecs, run: types.RunInfo):
   """(agent, unroll); `unroll(params, trajectory) -> (logits [T+1, B, A],
   values [T+1, B])` is what `learn` differentiates (exposed for tests)."""
   num_actions = int(specs.action.num_values)
@@ -137,14 +136,14 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
   eval_greedy = bool(config.eval_greedy)
   network = RecurrentActorCritic(num_actions=num_actions, lstm_size=lstm_size)
   anneal = {}
-  if config.get("anneal_learning_rate", False):  # linearly to 0 over training
-    anneal["anneal_steps"] = (config.total_env_steps
-                              // (config.num_envs * config.rollout_length))
+  if config.get("anneal_learning_rate", False):  # to 0 at the last update
+    anneal["anneal_steps"] = run.learn_calls
   optimizer = optimizers.make_optimizer(
       config.optimizer, config.learning_rate, max_grad_norm=config.max_grad_norm,
       rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps, **anneal)
 
-  def initial_actor_state() -> ActorState:
+  def initial_actor_state(key=None) -> ActorState:
+    del key  # the initial core state is zeros
     zeros = jnp.zeros((lstm_size,), jnp.float32)
     return ActorState(core=(zeros, zeros),
                       previous_action=jnp.zeros((num_actions,), jnp.float32))
@@ -222,28 +221,19 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
         step, trajectory.actor_state, (timesteps, next_actions))
     return logits, values
 
-  def loss_fn(params, trajectory: types.Trajectory, entropy_coef):
+  def loss_fn(params, trajectory: types.Trajectory, state: MetaA2CState):
     logits, values = unroll(params, trajectory)
     return actor_critic.actor_critic_loss(
         logits, values, trajectory, gamma=config.gamma,
-        value_coef=config.value_coef, entropy_coef=entropy_coef,
+        value_coef=config.value_coef,
+        entropy_coef=entropy_coefficient(config, state.env_steps),
         gae_lambda=config.get("gae_lambda", 1.0))
 
-  def learn(state: MetaA2CState, trajectory: types.Trajectory, key):
-    del key
-    entropy_coef = entropy_coefficient(config, state.env_steps)
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params, trajectory, entropy_coef)
-    grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
-    metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
-    metrics["entropy_coef"] = entropy_coef
-    deltas, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, deltas)
-    num_steps = trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS)
-    return MetaA2CState(params=params, opt_state=opt_state,
-                        env_steps=state.env_steps + num_steps), metrics
+  gradients, apply, learn = actor_critic.make_learner(
+      loss_fn, optimizer, extra_metrics=lambda state: dict(
+          entropy_coef=entropy_coefficient(config, state.env_steps)))
 
   agent = types.Agent(name="meta_a2c", init=init, actor_params=actor_params,
                       initial_actor_state=initial_actor_state, act=act,
-                      learn=learn)
+                      learn=learn, gradients=gradients, apply=apply)
   return agent, unroll

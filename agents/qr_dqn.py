@@ -56,8 +56,8 @@ def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
       observation_rank=len(specs.observation.shape))
 
 
-def make_agent(config: ml_collections.ConfigDict,
-               specs: types.EnvSpecs) -> types.Agent:
+def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+               run: types.RunInfo) -> types.Agent:
   network = make_network(config, specs)
   taus = distributional.midpoint_taus(config.num_quantiles)
 
@@ -75,6 +75,6 @@ def make_agent(config: ml_collections.ConfigDict,
     return distributional.equally_weighted(dist[:, greedy])
 
   agent = value_based.make_from_config(
-      config, specs=specs, name="qr_dqn", network=network,
+      config, specs=specs, run=run, name="qr_dqn", network=network,
       action_values=action_values, loss=loss)
   return dataclasses.replace(agent, return_distribution=return_distribution)

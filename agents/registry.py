@@ -1,7 +1,7 @@
 """Agent names used in configs (`config.agent`), mapped to their builders.
 
-To add an agent: write `agents/<name>.py` with `make_agent(config, specs) ->
-types.Agent` (and `ACTION_SPACES = ("continuous",)` if it is not a
+To add an agent: write `agents/<name>.py` with `make_agent(config, specs,
+run: types.RunInfo) -> types.Agent` (and `ACTION_SPACES = ("continuous",)` if it is not a
 discrete-action agent), a config `configs/<name>.py`, and one line here.
 """
 

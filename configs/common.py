@@ -20,4 +20,11 @@ def base_config(agent: str, env: str) -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.eval_episodes = 100
   c.eval_max_steps = 1000  # per evaluation episode (tasks without a limit)
+  # The training loop (agents/runtime/loops.py): "auto" = "anakin" (compiled)
+  # for functional tasks, "host" for bsuite:; "hogwild" (K actor-learner
+  # threads), "sebulba" (K actor threads + a learner).
+  c.loop = "auto"
+  c.num_actors = 2  # K: threads of hogwild / actor threads of sebulba
+  c.hogwild_lock = False  # True: apply gradients under a lock
+  c.queue_size = 4  # sebulba: trajectories waiting for the learner
   return c

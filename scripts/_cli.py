@@ -11,7 +11,8 @@ import sys
 
 from absl import flags
 
-from agents.runtime.errors import NonFiniteLossError, Terminated, UserError
+from agents.runtime.errors import (LoopCrashed, NonFiniteLossError,
+                                   Terminated, UserError)
 
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None,
@@ -176,7 +177,7 @@ def _raise_terminated(signum, frame):
 
 def run_main(main_fn) -> None:
   """Runs `main_fn()`: UserError -> `error: ...` and exit 2, a non-finite
-  loss -> exit 3, Ctrl-C -> one line and exit 130, SIGTERM -> exit 143.
+  loss -> exit 3, a crashed thread of an asynchronous loop -> exit 1, Ctrl-C -> one line and exit 130, SIGTERM -> exit 143.
 
   Import the heavy modules (jax, the runtime) inside `main_fn`, so that an
   interrupt during the imports is handled too.
@@ -194,6 +195,9 @@ def run_main(main_fn) -> None:
   except NonFiniteLossError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(3)
+  except LoopCrashed as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
   except KeyboardInterrupt as e:
     # No more interrupts while exiting: the run has already cleaned up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -213,8 +213,8 @@ def test_learned_return_distribution_reads_every_agent(agent):
   from agents import registry  # pylint: disable=g-import-not-at-top
   c = importlib.import_module(f"configs.{agent}").get_config("gap")
   env, specs = _specs(c.env)
-  state = registry.get_builder(agent)(c, specs).init(jax.random.PRNGKey(0),
-                                                     specs)
+  agent_fns = registry.get_builder(agent)(c, specs, types.RunInfo(1, 1))
+  state = agent_fns.init(jax.random.PRNGKey(0), specs)
   values, weights = return_distributions.learned_return_distribution(
       c, specs, state.params, return_distributions.start_observation(env))
   expected = dict(qr_dqn=c.get("num_quantiles"),

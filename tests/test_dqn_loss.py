@@ -31,7 +31,7 @@ def _dqn_loss(monkeypatch, double_q):
   specs = types.EnvSpecs(
       observation=dm_specs.Array((2,), np.float32),
       action=dm_specs.DiscreteArray(2))
-  dqn.make_agent(config, specs)
+  dqn.make_agent(config, specs, types.RunInfo(1, 1))
   return captured["network"], captured["loss"]
 
 

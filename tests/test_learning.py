@@ -7,6 +7,7 @@ import pytest
 
 from agents.lib import optimizers
 from agents.lib import value_based
+from agents.runtime import loops
 from agents.runtime import train
 from configs import a2c, dqn, qr_dqn
 
@@ -33,11 +34,16 @@ def test_value_based_agents_solve_cartpole(config_module, tmp_path):
 def test_learning_rate_anneal_reaches_zero_at_the_last_gradient_step():
   config = dqn.get_config("cartpole")
   assert config.anneal_learning_rate
-  steps = value_based.learning_rate_anneal_steps(config)
+  agent, loop = train.build_loop(config)
+  del agent
+  loop.close()
+  run = loops.run_info(config, env_steps_per_segment=loop.env_steps_per_segment,
+                       learn_calls_per_segment=loop.iterations_per_segment)
+  steps = value_based.learning_rate_anneal_steps(config, run)
   # 400k env steps, 8 envs x 4 steps per learn call, 4 updates per call.
   assert steps == config.total_env_steps // 32 * 4 == 50_000
   config.anneal_learning_rate = False
-  assert value_based.learning_rate_anneal_steps(config) == 0
+  assert value_based.learning_rate_anneal_steps(config, run) == 0
   # The optimizer built with it stops moving the parameters after `steps`.
   opt = optimizers.make_optimizer("adam", 0.1, anneal_steps=3)
   params = jnp.ones(2)

@@ -62,7 +62,7 @@ def test_multi_seed_init_has_no_batched_qr_and_matches_single_seeds():
   # and each seed's state is the one a single-seed init builds.
   c = a2c.get_config("cartpole")
   c.num_envs = 4
-  _, loop, _ = train.build_loop(c)
+  _, loop = train.build_loop(c)
   seeds = np.asarray([5, 6, 7], np.uint32)
   hlo = loop.init_fn().lower(seeds).compile().as_text()
   qr_outputs = [re.search(r"= \(f32\[([\d,]+)\]", line).group(1)

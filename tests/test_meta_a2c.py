@@ -31,6 +31,14 @@ def _specs(env):
   return types.EnvSpecs(env.observation_spec(), env.action_spec())
 
 
+def _run(c):
+  """The RunInfo of the compiled loop on `c` with one iteration per
+  segment (what `_loop_chunks` runs)."""
+  per_call = c.num_envs * c.rollout_length
+  return types.RunInfo(learn_calls=-(-c.total_env_steps // per_call),
+                       env_steps_per_learn_call=per_call)
+
+
 def _capturing(agent):
   """The agent with `learn` also returning the trajectory and params it saw."""
   def learn(state, trajectory, key):
@@ -43,7 +51,8 @@ def _capturing(agent):
 def _loop_chunks(config, env, num_iterations):
   """Runs the loop's iteration (one device, one seed) and returns, per
   iteration, (params used to act, trajectory)."""
-  agent, unroll = meta_a2c.make_agent_and_unroll(config, _specs(env))
+  agent, unroll = meta_a2c.make_agent_and_unroll(config, _specs(env),
+                                                _run(config))
   loop = anakin.AnakinLoop(agent=_capturing(agent), env=env,
                            num_envs=config.num_envs,
                            rollout_length=config.rollout_length,
@@ -106,7 +115,7 @@ def loop_chunks(request):
 
 def test_core_state_resets_at_first_inside_the_loop(loop_chunks):
   agent, _, chunks = loop_chunks
-  initial = agent.initial_actor_state()
+  initial = agent.initial_actor_state(None)
   act = jax.vmap(jax.vmap(lambda p, s, ts: agent.act(p, s, ts,
                                                      jax.random.PRNGKey(0))[2],
                           in_axes=(None, None, 0)), in_axes=(None, None, 0))
@@ -134,15 +143,15 @@ def test_core_state_resets_at_first_inside_the_loop(loop_chunks):
 def test_reset_at_first_zeroes_core_and_previous_action():
   c = _small_config()
   env = registry.make(c.env)
-  agent = meta_a2c.make_agent(c, _specs(env))
+  agent = meta_a2c.make_agent(c, _specs(env), _run(c))
   params = agent.init(jax.random.PRNGKey(0), _specs(env)).params
   _, timestep = env.reset(jax.random.PRNGKey(1))
   dirty = jax.tree.map(lambda x: jnp.ones_like(x) * 3.0,
-                       agent.initial_actor_state())
+                       agent.initial_actor_state(None))
   key = jax.random.PRNGKey(2)
   act = jax.jit(agent.act)
   out_dirty = act(params, dirty, timestep, key)
-  out_clean = act(params, agent.initial_actor_state(), timestep, key)
+  out_clean = act(params, agent.initial_actor_state(None), timestep, key)
   jax.tree.map(np.testing.assert_array_equal, out_dirty, out_clean)
   mid = timestep.replace(step_type=jnp.asarray(1, jnp.int32))
   assert not np.allclose(act(params, dirty, mid, key)[2]["logits"],
@@ -180,7 +189,7 @@ def test_learn_gradient_flows_back_to_the_episode_start(loop_chunks):
 def test_frozen_evaluation_leaves_parameters_bitwise_untouched():
   c = _small_config()
   env = registry.make(c.env)
-  agent = meta_a2c.make_agent(c, _specs(env))
+  agent = meta_a2c.make_agent(c, _specs(env), _run(c))
   params = agent.init(jax.random.PRNGKey(0), _specs(env)).params
   before = jax.tree.map(lambda x: np.array(x, copy=True), params)
   record = meta_rl.rollout(agent, env, params, jax.random.PRNGKey(3), 8)
@@ -196,11 +205,11 @@ def test_eval_greedy_is_deterministic_and_sampling_is_not():
   _, timestep = env.reset(jax.random.PRNGKey(0))
   for greedy in (True, False):
     c = _small_config(eval_greedy=greedy)
-    agent = meta_a2c.make_agent(c, _specs(env))
+    agent = meta_a2c.make_agent(c, _specs(env), _run(c))
     params = agent.init(jax.random.PRNGKey(0), _specs(env)).params
     # A near-uniform policy at init: sampling gives both actions.
     act = jax.jit(jax.vmap(lambda key: agent.act(  # pylint: disable=cell-var-from-loop
-        params, agent.initial_actor_state(), timestep, key,
+        params, agent.initial_actor_state(None), timestep, key,
         evaluation=True)[0]))
     actions = set(np.asarray(act(jax.random.split(jax.random.PRNGKey(0), 20))))
     assert (len(actions) == 1) == greedy
@@ -208,7 +217,7 @@ def test_eval_greedy_is_deterministic_and_sampling_is_not():
 
 def _train(config, tmp_path, name):
   result = train.train(config, str(tmp_path / name), log=lambda _: None)
-  agent, loop, _ = train.build_loop(config)
+  agent, loop = train.build_loop(config)
   params = jax.tree.map(lambda x: x[0], anakin.fetch_replicated(
       result.state.agent_state.params))
   return result.summary, agent, params

@@ -23,7 +23,7 @@ def _scripted_agent(choose):
     action = choose(timestep, key).astype(jnp.int32)
     return action, actor_state + 1, {}
   return types.Agent(name="scripted", init=lambda k, s: (), actor_params=lambda s: (),
-                     initial_actor_state=lambda: jnp.zeros((), jnp.int32),
+                     initial_actor_state=lambda key: jnp.zeros((), jnp.int32),
                      act=act, learn=lambda s, t, k: (s, {}))
 
 

@@ -452,7 +452,7 @@ def test_interrupt_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
     assert steps and f"segment {steps[-1]}," in lines[0]
   assert "resuming from checkpoint" in out  # the second run resumed
   config = train.load_workdir_config(str(workdir))
-  _, loop, _ = train.build_loop(config)
+  _, loop = train.build_loop(config)
   ckpt = checkpointing.Checkpointer(str(workdir / "checkpoints"))
   restored = ckpt.restore_latest(loop.abstract_state(1))
   ckpt.close()

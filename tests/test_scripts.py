@@ -140,7 +140,7 @@ def _final_params(workdir):
   sys.path.insert(0, str(ROOT))
   from agents.runtime import anakin, checkpointing, train
   config = train.load_workdir_config(str(workdir))
-  _, loop, _ = train.build_loop(config)
+  _, loop = train.build_loop(config)
   ckpt = checkpointing.Checkpointer(str(workdir / "checkpoints"))
   step, state = ckpt.restore_latest(loop.abstract_state(config.num_seeds))
   ckpt.close()

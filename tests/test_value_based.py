@@ -19,6 +19,14 @@ from configs import iqn as iqn_config
 from configs import qr_dqn as qr_dqn_config
 from environments import catch
 
+
+def _run(config):
+  """The RunInfo of `config` with one learn call per num_envs *
+  rollout_length env steps (the compiled loop's, whole segments)."""
+  per_call = config.num_envs * config.rollout_length
+  return types.RunInfo(learn_calls=config.total_env_steps // per_call,
+                       env_steps_per_learn_call=per_call)
+
 AGENTS = {
     "dqn": (dqn, dqn_config), "qr_dqn": (qr_dqn, qr_dqn_config),
     "iqn": (iqn, iqn_config), "er_dqn": (er_dqn, er_dqn_config),
@@ -79,7 +87,7 @@ def _captured(agent_name, monkeypatch, **overrides):
 
   monkeypatch.setattr(value_based, "make_from_config", capture)
   config = _small_config(agent_name, **overrides)
-  AGENTS[agent_name][0].make_agent(config, SPECS)
+  AGENTS[agent_name][0].make_agent(config, SPECS, _run(config))
   return config, captured
 
 
@@ -167,7 +175,7 @@ def test_invalid_items_weigh_nothing():
 
 def _agent(kind="uniform", **overrides):
   config = _small_config("dqn", replay=kind, **overrides)
-  return config, dqn.make_agent(config, SPECS)
+  return config, dqn.make_agent(config, SPECS, _run(config))
 
 
 def test_no_gradient_step_before_the_minimum_replay_size():
@@ -231,5 +239,5 @@ def test_anneal_steps_come_from_the_config():
   del agent
   from agents import replay
   buffer = replay.make_replay(
-      config, SPECS, gradient_steps=value_based.total_gradient_steps(config))
+      config, SPECS, gradient_steps=value_based.total_gradient_steps(config, _run(config)))
   assert buffer.anneal_steps == 6400 // 32 * 3

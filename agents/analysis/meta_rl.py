@@ -100,8 +100,8 @@ def _rollout(agent: types.Agent, env: base.Environment, actor_params,
   reset_key, act_key = jax.random.split(key)
   env_state, timestep = jax.vmap(env.reset)(
       jax.random.split(reset_key, num_episodes))
-  actor_state = jax.vmap(lambda _: agent.initial_actor_state())(
-      jnp.arange(num_episodes))
+  actor_state = jax.vmap(agent.initial_actor_state)(
+      jax.random.split(jax.random.fold_in(key, 0xac7), num_episodes))
 
   def step(carry, step_key):
     env_state, timestep, actor_state = carry

@@ -54,7 +54,9 @@ def learned_return_distribution(config: ml_collections.ConfigDict,
   """
   if config.agent not in registry.AGENTS:
     raise ValueError(f"unknown agent {config.agent!r}")
-  agent = registry.get_builder(config.agent)(config, specs)
+  # Only the network is read here: the run's schedules do not matter.
+  run = types.RunInfo(learn_calls=1, env_steps_per_learn_call=1)
+  agent = registry.get_builder(config.agent)(config, specs, run)
   observation = jnp.asarray(observation, jnp.float32)
   if agent.return_distribution is not None:
     values, weights = agent.return_distribution(params, observation)
@@ -64,7 +66,7 @@ def learned_return_distribution(config: ml_collections.ConfigDict,
                              reward=jnp.float32(0.0),
                              discount=jnp.float32(1.0),
                              observation=observation)
-    _, _, extras = agent.act(actor_params, agent.initial_actor_state(),
+    _, _, extras = agent.act(actor_params, agent.initial_actor_state(None),
                              timestep, jax.random.PRNGKey(0), evaluation=True)
     values = jnp.max(extras["q_values"])[None]
     weights = jnp.ones((1,), jnp.float32)

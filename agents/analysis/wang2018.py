@@ -109,7 +109,7 @@ def train_task(task, config, workdir, log):
   result = train_lib.train(
       config, os.path.join(workdir, task), log=lambda m: log(f"  {m}")
   )
-  agent, loop, _ = train_lib.build_loop(config)
+  agent, loop = train_lib.build_loop(config)
   params = _seed0(anakin.fetch_replicated(result.state.agent_state.params))
   training = {
       k: result.summary[k]

@@ -18,14 +18,22 @@ Given policy logits and values for every step of a [T+1, B] chunk:
 Every term is a mean over the valid steps of all devices (actions taken at a
 LAST step are ignored by the task and masked out), so one device or many
 give the same gradient once the loop averages over the `device` axis.
+
+`make_learner` splits the update into `gradients` and `apply` (the agent
+contract's optional pair, types.Agent) and composes them into `learn`, once
+for every actor-critic agent.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import chex
 import jax
 import jax.numpy as jnp
+import optax
 import rlax
+from flax import struct
 
 from agents import types
 from agents.lib import returns
@@ -59,3 +67,47 @@ def actor_critic_loss(logits: chex.Array, values: chex.Array,
   total = pg_loss + value_coef * value_loss + entropy_coef * entropy_loss
   return total, dict(loss=total, policy_loss=pg_loss, value_loss=value_loss,
                      entropy=-entropy_loss)
+
+
+@struct.dataclass
+class GradientsAux:
+  """What `gradients` hands to `apply` besides the gradients."""
+  metrics: dict[str, chex.Array]  # averaged over the device axis
+  env_steps: chex.Array  # env steps behind these gradients, all devices
+
+
+def make_learner(loss_fn: Callable[..., tuple[chex.Array, dict]],
+                 optimizer: optax.GradientTransformation,
+                 extra_metrics: Callable[[Any], dict] | None = None):
+  """`(gradients, apply, learn)` of an actor-critic agent (types.Agent).
+
+  The agent state must have `params`, `opt_state` and `env_steps` fields
+  (a flax struct); `loss_fn(params, trajectory, state) -> (loss, metrics)`.
+  `learn(s, t, k) == apply(s, *gradients(s, t, k))`, which it is by
+  construction; `apply` may be handed gradients computed on older
+  parameters (the asynchronous loops). `extra_metrics(state)` adds metrics
+  that are the same on every device (not averaged).
+  """
+  def gradients(state, trajectory: types.Trajectory, key):
+    del key
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, trajectory,
+                                                     state)
+    grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
+    metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
+    if extra_metrics is not None:
+      metrics.update(extra_metrics(state))
+    env_steps = trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS)
+    return grads, GradientsAux(metrics=metrics,
+                               env_steps=jnp.asarray(env_steps, jnp.int32))
+
+  def apply(state, grads, aux: GradientsAux):
+    deltas, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, deltas)
+    return state.replace(params=params, opt_state=opt_state,
+                         env_steps=state.env_steps + aux.env_steps), \
+        aux.metrics
+
+  def learn(state, trajectory: types.Trajectory, key):
+    return apply(state, *gradients(state, trajectory, key))
+
+  return gradients, apply, learn

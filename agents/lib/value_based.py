@@ -233,44 +233,40 @@ def make_value_based_agent(
                      learn=learn)
 
 
-def total_gradient_steps(config) -> int:
-  """The run's gradient steps, from the config, at build time.
-
-  One learn call per `num_envs * rollout_length` env steps (num_envs is
-  global; every device makes every call), `num_updates` gradient steps per
-  call. The calls made before the buffer holds `min_replay_size` items take
-  no step, so the true count is a little lower: schedules over it end just
-  short of their final value.
-  """
-  learn_calls = config.total_env_steps // (config.num_envs *
-                                           config.rollout_length)
-  return max(1, learn_calls * config.num_updates)
+def total_gradient_steps(config, run: types.RunInfo) -> int:
+  """The run's gradient steps: `run.learn_calls` (computed once by the
+  runtime from the loop it built) x `num_updates` per call. The calls made
+  before the buffer holds `min_replay_size` items take no step, so the true
+  count is a little lower: schedules over it end just short of their final
+  value."""
+  return max(1, run.learn_calls * config.num_updates)
 
 
-def learning_rate_anneal_steps(config) -> int:
+def learning_rate_anneal_steps(config, run: types.RunInfo) -> int:
   """Gradient steps over which `anneal_learning_rate` decays the rate to 0:
   `total_gradient_steps`, so the rate ends just above 0. 0 (no annealing)
   unless `config.anneal_learning_rate`."""
   if not config.get("anneal_learning_rate", False):
     return 0
-  return total_gradient_steps(config)
+  return total_gradient_steps(config, run)
 
 
-def make_from_config(config, *, specs: types.EnvSpecs, name: str,
+def make_from_config(config, *, specs: types.EnvSpecs, run: types.RunInfo,
+                     name: str,
                      network: nn.Module, action_values, loss,
                      network_takes_key: bool = False) -> types.Agent:
   """`make_value_based_agent` with the shared keys read from a DQN-family
-  config (configs/dqn.py), so each agent passes only what is its own. The
-  replay kind is `config.replay` (`agents.replay.make_replay`)."""
+  config (configs/dqn.py), so each agent passes only what is its own; `run`
+  (types.RunInfo) sizes the schedules over gradient steps. The replay kind is `config.replay` (`agents.replay.make_replay`)."""
   return make_value_based_agent(
       name=name, network=network, action_values=action_values, loss=loss,
       optimizer=optimizers.make_optimizer(
           config.optimizer, config.learning_rate,
           max_grad_norm=config.max_grad_norm,
-          anneal_steps=learning_rate_anneal_steps(config)),
+          anneal_steps=learning_rate_anneal_steps(config, run)),
       gamma=config.gamma,
       replay=replay_lib.make_replay(
-          config, specs, gradient_steps=total_gradient_steps(config)),
+          config, specs, gradient_steps=total_gradient_steps(config, run)),
       min_replay_size=config.min_replay_size, batch_size=config.batch_size,
       num_updates=config.num_updates,
       target_update_period=config.target_update_period,

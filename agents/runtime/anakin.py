@@ -15,7 +15,8 @@ and prints progress; nothing touches the host inside a segment.
 State layout: every leaf of `LoopState` has leading axes [device, seed, ...]
 (environment-batched leaves then [device, seed, env, ...]). Agent states are
 replicated over the device axis and kept identical by the averaged gradients.
-Randomness: each environment has its own key streams (task and action),
+Randomness: each environment has its own key streams (task, action and
+initial actor state),
 derived from the seed and the environment's *global* index, so the same seed
 gives the same numbers whatever the number of devices; the learn key is
 per-seed and identical on every device.
@@ -23,6 +24,7 @@ per-seed and identical on every device.
 
 from __future__ import annotations
 
+from concurrent import futures
 import dataclasses
 import functools
 from typing import Any
@@ -36,7 +38,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from agents import types
 from agents.lib import cpu_threefry
+from agents.runtime import evaluation
+from agents.runtime import loops
+from agents.runtime import rollout as rollout_lib
+from agents.runtime.errors import UserError
 from environments import base
+
+# fold_in constant: the stream of each environment's initial actor state
+# (`agent.initial_actor_state(key)`), derived without touching the others.
+ACTOR_STATE_STREAM = 0xac7
 
 
 @struct.dataclass
@@ -78,6 +88,10 @@ class AnakinLoop:
   rollout_length: int
   iterations_per_segment: int
   mesh: Mesh
+  eval_episodes: int = 100
+  eval_max_steps: int = 1000
+  _cache: dict = dataclasses.field(default_factory=dict, compare=False,
+                                   hash=False, repr=False)
 
   def __post_init__(self):
     cpu_threefry.install_for_runtime()  # before anything here compiles
@@ -114,14 +128,17 @@ class AnakinLoop:
     """The whole global state of one seed: env leaves [num_envs, ...]."""
     _, env_key, actor_key, learn_key = self._seed_keys(seed)
     env_ids = jnp.arange(self.num_envs)
-    env_keys = jax.vmap(jax.random.fold_in, (None, 0))(env_key, env_ids)
-    actor_keys = jax.vmap(jax.random.fold_in, (None, 0))(actor_key, env_ids)
-    env_state, timestep = jax.vmap(self.env.reset)(env_keys)
-    actor_state = jax.vmap(lambda _: self.agent.initial_actor_state())(env_ids)
+    fold = jax.vmap(jax.random.fold_in, (None, 0))
+    carry = rollout_lib.initial_carry(
+        self.agent, self.env, env_keys=fold(env_key, env_ids),
+        actor_keys=fold(actor_key, env_ids),
+        actor_state_keys=fold(
+            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids))
     return LoopState(
-        agent_state=agent_state, env_state=env_state, timestep=timestep,
-        actor_state=actor_state, actor_keys=actor_keys, learn_key=learn_key,
-        episode_return=jnp.zeros((self.num_envs,), jnp.float32),
+        agent_state=agent_state, env_state=carry.env_state,
+        timestep=carry.timestep, actor_state=carry.actor_state,
+        actor_keys=carry.actor_keys, learn_key=learn_key,
+        episode_return=carry.episode_return,
         iteration=jnp.zeros((), jnp.int32))
 
   def _to_device_layout(self, state: LoopState) -> LoopState:
@@ -177,46 +194,22 @@ class AnakinLoop:
 
   # ---- one iteration on one device, one seed ---------------------------------
   def _iteration(self, state: LoopState, _):
-    agent, env = self.agent, self.env
+    agent = self.agent
     actor_params = agent.actor_params(state.agent_state)
-    vmapped_act = jax.vmap(functools.partial(agent.act, evaluation=False),
-                           in_axes=(None, 0, 0, 0))
-
-    def env_step(carry, _):
-      env_state, timestep, actor_state, actor_keys, episode_return = carry
-      keys = jax.vmap(jax.random.split)(actor_keys)
-      actor_keys, act_keys = keys[:, 0], keys[:, 1]
-      action, actor_state, extras = vmapped_act(
-          actor_params, actor_state, timestep, act_keys)
-      env_state, next_timestep = jax.vmap(env.step)(env_state, action)
-      episode_return = jnp.where(next_timestep.first(), 0.0,
-                                 episode_return + next_timestep.reward)
-      finished = next_timestep.last()
-      carry = (env_state, next_timestep, actor_state, actor_keys, episode_return)
-      return carry, (next_timestep, action, extras, finished, episode_return)
-
-    carry = (state.env_state, state.timestep, state.actor_state,
-             state.actor_keys, state.episode_return)
-    carry, (timesteps, actions, extras, finished, returns) = jax.lax.scan(
-        env_step, carry, None, length=self.rollout_length)
-    env_state, timestep, actor_state, actor_keys, episode_return = carry
-
-    trajectory = types.Trajectory(
-        timestep=jax.tree.map(lambda first, rest: jnp.concatenate(
-            [first[None], rest]), state.timestep, timesteps),
-        action=actions, extras=extras, actor_state=state.actor_state)
+    carry = rollout_lib.Carry(state.env_state, state.timestep,
+                              state.actor_state, state.actor_keys,
+                              state.episode_return)
+    carry, trajectory, finished, returns = rollout_lib.rollout(
+        agent, self.env, self.rollout_length, actor_params, carry)
     learn_key, key = jax.random.split(state.learn_key)
     agent_state, learn_metrics = agent.learn(state.agent_state, trajectory, key)
-
-    finished = finished.astype(jnp.float32)
-    episode_stats = dict(
-        episode_return_sum=jnp.sum(finished * returns),
-        episodes=jnp.sum(finished))
     new_state = LoopState(
-        agent_state=agent_state, env_state=env_state, timestep=timestep,
-        actor_state=actor_state, actor_keys=actor_keys, learn_key=learn_key,
-        episode_return=episode_return, iteration=state.iteration + 1)
-    return new_state, (learn_metrics, episode_stats)
+        agent_state=agent_state, env_state=carry.env_state,
+        timestep=carry.timestep, actor_state=carry.actor_state,
+        actor_keys=carry.actor_keys, learn_key=learn_key,
+        episode_return=carry.episode_return, iteration=state.iteration + 1)
+    return new_state, (learn_metrics,
+                       rollout_lib.episode_stats(finished, returns))
 
   def _segment_one_seed(self, state: LoopState):
     state, (learn_metrics, episode_stats) = jax.lax.scan(
@@ -249,6 +242,86 @@ class AnakinLoop:
     sharded = _shard_map(local, self.mesh, in_specs=(spec,),
                          out_specs=(spec, spec))
     return jax.jit(sharded, donate_argnums=0)
+
+
+
+  # ---- the loop interface (agents/runtime/loops.py) ---------------------------
+  def prepare(self, state: LoopState) -> None:
+    """Compiles the segment for `state`; the greedy evaluation compiles on
+    a second thread while the segments run (XLA releases the GIL)."""
+    if "segment" in self._cache:
+      return
+    self._cache["segment"] = self.segment_fn().lower(state).compile()
+    shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+                          state.agent_state)
+    compiler = futures.ThreadPoolExecutor(max_workers=1)
+    self._cache[("evaluate", self.eval_episodes)] = compiler.submit(
+        evaluation.compile_for_seeds, self.agent, self.env,
+        self.eval_episodes, self.eval_max_steps, shapes)
+    compiler.shutdown(wait=False)
+
+  def run_segment(self, state: LoopState):
+    self.prepare(state)
+    state, metrics = self._cache["segment"](state)
+    return state, fetch_replicated(metrics)
+
+  def agent_states(self, state: LoopState):
+    return fetch_replicated(state.agent_state)
+
+  def evaluate(self, state: LoopState, key, episodes: int):
+    """Greedy returns and done flags [seed, episodes] (frozen weights)."""
+    agent_state = self.agent_states(state)
+    compiled = self._cache.get(("evaluate", episodes))
+    if compiled is None:
+      shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                            agent_state)
+      compiled = evaluation.compile_for_seeds(
+          self.agent, self.env, episodes, self.eval_max_steps, shapes)
+    elif isinstance(compiled, futures.Future):
+      compiled = compiled.result()
+    return jax.device_get(compiled(agent_state, key))
+
+  def close(self) -> None:
+    pending = self._cache.get(("evaluate", self.eval_episodes))
+    if isinstance(pending, futures.Future):
+      pending.cancel()
+
+
+def _num_devices(config) -> int:
+  available = jax.device_count()
+  wanted = config.get("num_devices", 0) or available
+  if wanted > available:
+    raise UserError(f"config.num_devices={wanted} but only {available} "
+                    "device(s) are visible")
+  if config.num_envs % wanted:
+    raise UserError(f"config.num_envs={config.num_envs} must be divisible by "
+                    f"the number of devices ({wanted})")
+  return wanted
+
+
+def build(config, task: loops.Task, make_agent) -> AnakinLoop:
+  """The compiled loop for `config` on a functional task (loops.py)."""
+  if task.env is None:
+    raise UserError(f"config.loop='anakin' compiles functional tasks; "
+                    f"{task.name!r} is a stateful dm_env task: use "
+                    "config.loop='host' or 'sebulba'")
+  num_devices = _num_devices(config)
+  per_device = (config.num_envs // num_devices) * config.rollout_length
+  if config.get("replay_capacity", 10**9) < per_device:
+    raise UserError(f"config.replay_capacity={config.replay_capacity} is "
+                    f"smaller than one rollout per device ({per_device} "
+                    "transitions)")
+  per_iteration = config.num_envs * config.rollout_length
+  iterations = loops.iterations_per_segment(config, per_iteration)
+  run = loops.run_info(config, env_steps_per_segment=per_iteration * iterations,
+                       learn_calls_per_segment=iterations,
+                       num_devices=num_devices)
+  agent = loops.make_agent_for(make_agent, config, task.specs, run)
+  return AnakinLoop(
+      agent=agent, env=task.env, num_envs=config.num_envs,
+      rollout_length=config.rollout_length, iterations_per_segment=iterations,
+      mesh=make_mesh(num_devices), eval_episodes=config.eval_episodes,
+      eval_max_steps=config.eval_max_steps)
 
 
 def fetch_replicated(tree: Any) -> Any:

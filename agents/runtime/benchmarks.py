@@ -43,8 +43,7 @@ from agents.runtime import train as train_lib
 def compiled_throughput(config: ml_collections.ConfigDict,
                         min_seconds: float = 2.0) -> dict[str, Any]:
   """Env steps/s of the compiled loop on `config` (compile time excluded)."""
-  _, loop, is_host = train_lib.build_loop(config)
-  assert not is_host
+  _, loop = train_lib.build_loop(config)
   t0 = time.perf_counter()
   state = loop.init([config.seed + i for i in range(config.num_seeds)])
   segment = loop.segment_fn().lower(state).compile()
@@ -64,9 +63,8 @@ def compiled_throughput(config: ml_collections.ConfigDict,
 def host_loop_throughput(config: ml_collections.ConfigDict,
                          min_seconds: float = 3.0) -> dict[str, Any]:
   """Env steps/s of the host loop driving a stateful dm_env environment."""
-  _, loop, is_host = train_lib.build_loop(config)
-  assert is_host
-  state = loop.init(config.seed)
+  _, loop = train_lib.build_loop(config)
+  state = loop.init([config.seed])
   state, _ = loop.run_segment(state)  # compiles act and learn
   steps, start = 0, time.perf_counter()
   while time.perf_counter() - start < min_seconds:

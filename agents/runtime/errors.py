@@ -12,3 +12,9 @@ class NonFiniteLossError(Exception):
 class Terminated(KeyboardInterrupt):
   """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same
   clean-up runs (scripts exit 143 instead of 130)."""
+
+
+class LoopCrashed(Exception):
+  """A thread of an asynchronous loop (an actor, a learner) raised: the run
+  stops (threads joined, the last checkpoint kept); scripts print one line
+  and exit 1."""

@@ -14,9 +14,7 @@ import time
 import jax
 import numpy as np
 
-from agents.runtime import anakin
 from agents.runtime import checkpointing
-from agents.runtime import evaluation
 from agents.runtime import train as train_lib
 from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
@@ -41,15 +39,21 @@ def evaluate_workdir(workdir: str, episodes: int, seed: int = 0,
     raise UserError(f"--seed={seed} is not allowed: it must be an integer in "
                     "[0, 2147483647]")
   config = train_lib.load_workdir_config(workdir)
-  agent, loop, is_host = train_lib.build_loop(config)
+  _, loop = train_lib.build_loop(config)
+  try:
+    return _evaluate(workdir, config, loop, episodes, seed, log)
+  finally:
+    loop.close()
+
+
+def _evaluate(workdir, config, loop, episodes, seed, log) -> dict:
   workdir_lib.ensure_writable_dir(workdir)
   directory = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):
     raise UserError(f"{workdir} has no checkpoints to evaluate")
   checkpointer = checkpointing.Checkpointer(directory, config.keep_checkpoints,
                                             create=False)
-  abstract = (loop.abstract_state(config.seed) if is_host
-              else loop.abstract_state(config.num_seeds))
+  abstract = loop.abstract_state(config.num_seeds)
   restored = checkpointer.restore_latest(abstract)
   checkpointer.close()
   if restored is None:
@@ -63,14 +67,7 @@ def evaluate_workdir(workdir: str, episodes: int, seed: int = 0,
         "this evaluates that older policy")
   key = jax.random.PRNGKey(seed)
   t0 = time.perf_counter()
-  if is_host:
-    returns = loop.evaluate(state, key, episodes)[None]
-  else:
-    evaluate = jax.jit(jax.vmap(evaluation.make_evaluate(
-        agent, loop.env, episodes, config.eval_max_steps), in_axes=(0, None)))
-    agent_state = anakin.fetch_replicated(state.agent_state)
-    returns, _ = jax.device_get(
-        evaluate(jax.vmap(agent.actor_params)(agent_state), key))
+  returns, _ = loop.evaluate(state, key, episodes)
   result = {
       "checkpoint_segment": int(step),
       "env_steps": env_steps,

@@ -20,6 +20,10 @@ from agents import types
 from environments import base
 
 
+# fold_in constant: the evaluation episodes' initial actor states.
+ACTOR_STATE_STREAM = 0xac7
+
+
 def make_evaluate(agent: types.Agent, env: base.Environment,
                   num_episodes: int, max_steps: int):
   """A jitted `(actor_params, key) -> returns [num_episodes]` for one seed.
@@ -34,8 +38,8 @@ def make_evaluate(agent: types.Agent, env: base.Environment,
     reset_key, act_key = jax.random.split(key)
     env_state, timestep = jax.vmap(env.reset)(
         jax.random.split(reset_key, num_episodes))
-    actor_state = jax.vmap(lambda _: agent.initial_actor_state())(
-        jnp.arange(num_episodes))
+    actor_state = jax.vmap(agent.initial_actor_state)(jax.random.split(
+        jax.random.fold_in(key, ACTOR_STATE_STREAM), num_episodes))
     zeros = jnp.zeros((num_episodes,), jnp.float32)
     done = jnp.zeros((num_episodes,), bool)
 
@@ -61,6 +65,18 @@ def make_evaluate(agent: types.Agent, env: base.Environment,
   return jax.jit(evaluate)
 
 
+def compile_for_seeds(agent: types.Agent, env: base.Environment,
+                      num_episodes: int, max_steps: int, agent_state_shapes):
+  """The compiled `(agent_state [seed, ...], key) -> (returns, done)` [seed,
+  E]: each seed's actor params, then its greedy episodes, in one program."""
+  evaluate_one = make_evaluate(agent, env, num_episodes, max_steps)
+  evaluate = jax.jit(jax.vmap(
+      lambda agent_state, key: evaluate_one(agent.actor_params(agent_state),
+                                            key), in_axes=(0, None)))
+  key_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+  return evaluate.lower(agent_state_shapes, key_shape).compile()
+
+
 def dm_env_timestep(ts: dm_env.TimeStep) -> base.TimeStep:
   """A stateful dm_env step as the contract's (unbatched) TimeStep."""
   return base.TimeStep(
@@ -78,7 +94,8 @@ def evaluate_on_dm_env(agent: types.Agent, environment: dm_env.Environment,
   returns = []
   for _ in range(num_episodes):
     timestep = environment.reset()
-    actor_state = agent.initial_actor_state()
+    actor_state = agent.initial_actor_state(
+        jax.random.fold_in(key, ACTOR_STATE_STREAM))
     total = 0.0
     while not timestep.last():
       key, step_key = jax.random.split(key)

@@ -10,6 +10,9 @@ Checkpoints hold the agent state and keys; a stateful environment cannot be
 saved, so a resumed host-loop run restarts its environment at a new episode
 (it is therefore not bitwise identical to an uninterrupted run, unlike the
 compiled loop).
+
+`HostActor` (one environment stepped on the host, one [T+1, 1] trajectory per
+call) is shared with the Sebulba loop's host actors (sebulba.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from flax import struct
 from agents import types
 from agents.lib import cpu_threefry
 from agents.runtime import evaluation
+from agents.runtime import loops
+from agents.runtime.errors import UserError
 from environments import base
+
+# fold_in constant: the actor's initial actor state (agent.initial_actor_state).
+ACTOR_STATE_STREAM = 0xac7
 
 
 @struct.dataclass
@@ -48,11 +56,109 @@ def specs_of(environment: dm_env.Environment) -> types.EnvSpecs:
   return types.EnvSpecs(obs, action)
 
 
+class HostActor:
+  """One stateful environment stepped on the host with a jitted `act`.
+
+  `rollout(actor_params, actor_key)` steps it `rollout_length` times and
+  returns the [T+1, 1] trajectory (numpy; `extras` the list of `act`
+  outputs, still on device), the returns of the episodes that finished and
+  the next actor key. The running episode carries over between calls.
+  """
+
+  def __init__(self, agent: types.Agent, environment: dm_env.Environment,
+               rollout_length: int, actor_state_key: chex.PRNGKey):
+    self.agent = agent
+    self.environment = environment
+    self.specs = specs_of(environment)
+    self.rollout_length = rollout_length
+    self._actor_state_key = actor_state_key
+
+    def act(actor_params, actor_state, timestep, key):
+      key, act_key = jax.random.split(key)
+      return key, agent.act(actor_params, actor_state, timestep, act_key,
+                            evaluation=False)
+    # One dispatch per environment step: acting and the key split together.
+    self._act = jax.jit(act)
+    self.restart()
+
+  def restart(self) -> None:
+    """The next rollout starts a new episode (e.g. after evaluation)."""
+    self._timestep = None
+    self._actor_state = None
+    self._episode_return = 0.0
+
+  def rollout(self, actor_params, actor_key):
+    env, T = self.environment, self.rollout_length
+    if self._timestep is None:
+      self._timestep = evaluation.dm_env_timestep(env.reset())
+      self._actor_state = self.agent.initial_actor_state(
+          self._actor_state_key)
+    initial_actor_state = self._actor_state
+    # The [T+1, B=1] chunk is written in place, step by step, into fresh
+    # host buffers (fresh each time: the device may alias host memory).
+    step_type = np.empty((T + 1, 1), np.int32)
+    reward = np.empty((T + 1, 1), np.float32)
+    discount = np.empty((T + 1, 1), np.float32)
+    observation = np.empty((T + 1, 1, *self.specs.observation.shape),
+                           np.float32)
+    actions = np.empty((T, 1), self.specs.action.dtype)
+    extras, returns = [], []
+    timestep = self._timestep
+    for t in range(T + 1):
+      step_type[t, 0] = timestep.step_type
+      reward[t, 0] = timestep.reward
+      discount[t, 0] = timestep.discount
+      observation[t, 0] = timestep.observation
+      if t == T:
+        break
+      actor_key, (action, self._actor_state, extra) = self._act(
+          actor_params, self._actor_state, timestep, actor_key)
+      actions[t, 0] = action  # waits for `act`
+      timestep = evaluation.dm_env_timestep(env.step(actions[t, 0]))
+      if timestep.step_type == base.FIRST:
+        self._episode_return = 0.0
+      else:
+        self._episode_return += float(timestep.reward)
+        if timestep.step_type == base.LAST:
+          returns.append(self._episode_return)
+      extras.append(extra)
+    self._timestep = timestep
+    trajectory = types.Trajectory(
+        timestep=base.TimeStep(step_type=step_type, reward=reward,
+                               discount=discount, observation=observation),
+        action=actions, extras=extras,
+        actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
+                                 initial_actor_state))
+    return trajectory, returns, actor_key
+
+
+def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
+  """`extras` (a list of T per-step `act` outputs) -> [T, 1, ...] arrays."""
+  return trajectory.replace(extras=jax.tree.map(
+      lambda *xs: jnp.stack(xs)[:, None], *trajectory.extras))
+
+
+def segment_summary(metrics: list, returns: list) -> dict[str, np.ndarray]:
+  """Per-learn-call metrics and finished episodes' returns -> the loop
+  interface's per-seed metrics (one seed: arrays of shape [1])."""
+  metrics = jax.device_get(metrics)  # one transfer per segment
+  summary = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
+  summary["all_finite"] = float(all(np.all(np.isfinite(m[k]))
+                                    for m in metrics for k in m))
+  summary["episodes"] = float(len(returns))
+  summary["episode_return_mean"] = (float(np.mean(returns)) if returns
+                                    else 0.0)
+  return {k: np.asarray([v], np.float32) for k, v in summary.items()}
+
+
 class HostLoop:
   """Drives a `dm_env.Environment` with an agent's jitted functions."""
 
+  num_devices = 1
+
   def __init__(self, agent: types.Agent, environment: dm_env.Environment,
-               rollout_length: int, iterations_per_segment: int):
+               rollout_length: int, iterations_per_segment: int,
+               seed: int = 0):
     cpu_threefry.install_for_runtime()  # before anything here compiles
     self.agent = agent
     self.environment = environment
@@ -60,22 +166,18 @@ class HostLoop:
     self.rollout_length = rollout_length
     self.iterations_per_segment = iterations_per_segment
     self.env_steps_per_segment = rollout_length * iterations_per_segment
-    def act(actor_params, actor_state, timestep, key):
-      key, act_key = jax.random.split(key)
-      return key, agent.act(actor_params, actor_state, timestep, act_key,
-                            evaluation=False)
-    # One dispatch per environment step: acting and the key split together.
-    self._act = jax.jit(act)
+    self.actor = HostActor(agent, environment, rollout_length,
+                           jax.random.fold_in(jax.random.PRNGKey(seed),
+                                              ACTOR_STATE_STREAM))
     self._actor_params = jax.jit(lambda s: agent.actor_params(
         jax.tree.map(lambda x: x[0], s)))
     learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
 
-    def learn_step(agent_state, trajectory, extras, learn_key):
+    def learn_step(agent_state, trajectory, learn_key):
       # One dispatch per iteration: learn, the next key and the new actor
       # params. `extras` is the list of `act` outputs, still on device, stacked
       # here rather than fetched to the host and sent back.
-      trajectory = trajectory.replace(
-          extras=jax.tree.map(lambda *xs: jnp.stack(xs)[:, None], *extras))
+      trajectory = stack_extras(trajectory)
       learn_key, key = jax.random.split(learn_key)
       agent_state, metrics = learn(
           agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
@@ -84,11 +186,9 @@ class HostLoop:
       return agent_state, metrics, learn_key, actor_params
 
     self._learn_step = jax.jit(learn_step, donate_argnums=0)
-    self._timestep = None
-    self._actor_state = None
-    self._episode_return = 0.0
 
-  def init(self, seed: int) -> HostState:
+  def init(self, seeds) -> HostState:
+    seed = seeds[0] if isinstance(seeds, (list, tuple)) else seeds
     agent_key, actor_key, learn_key = jax.random.split(
         jax.random.PRNGKey(seed), 3)
     # jit gives every leaf its own buffer (init may alias params and target
@@ -98,73 +198,64 @@ class HostLoop:
     return HostState(agent_state=agent_state, actor_key=actor_key,
                      learn_key=learn_key, iteration=jnp.zeros((), jnp.int32))
 
-  def abstract_state(self, seed: int) -> HostState:
-    return jax.eval_shape(lambda: self.init(seed))
+  def abstract_state(self, num_seeds: int = 1) -> HostState:
+    del num_seeds  # always one
+    return jax.eval_shape(lambda: self.init([0]))
 
-  def run_segment(self, state: HostState) -> tuple[HostState, dict[str, float]]:
-    env, T = self.environment, self.rollout_length
-    if self._timestep is None:
-      self._timestep = evaluation.dm_env_timestep(env.reset())
-      self._actor_state = self.agent.initial_actor_state()
+  def prepare(self, state: HostState) -> None:
+    del state  # act and learn compile on the first segment
+
+  def run_segment(self, state: HostState):
     returns, metrics = [], []
     actor_key, learn_key = state.actor_key, state.learn_key
     agent_state = state.agent_state
     actor_params = self._actor_params(agent_state)
     for _ in range(self.iterations_per_segment):
-      initial_actor_state = self._actor_state
-      # The [T+1, B=1] chunk is written in place, step by step, into fresh
-      # host buffers (fresh each time: the device may alias host memory).
-      step_type = np.empty((T + 1, 1), np.int32)
-      reward = np.empty((T + 1, 1), np.float32)
-      discount = np.empty((T + 1, 1), np.float32)
-      observation = np.empty((T + 1, 1, *self.specs.observation.shape),
-                             np.float32)
-      actions = np.empty((T, 1), self.specs.action.dtype)
-      extras = []
-      timestep = self._timestep
-      for t in range(T + 1):
-        step_type[t, 0] = timestep.step_type
-        reward[t, 0] = timestep.reward
-        discount[t, 0] = timestep.discount
-        observation[t, 0] = timestep.observation
-        if t == T:
-          break
-        actor_key, (action, self._actor_state, extra) = self._act(
-            actor_params, self._actor_state, timestep, actor_key)
-        actions[t, 0] = action  # waits for `act`
-        timestep = evaluation.dm_env_timestep(env.step(actions[t, 0]))
-        if timestep.step_type == base.FIRST:
-          self._episode_return = 0.0
-        else:
-          self._episode_return += float(timestep.reward)
-          if timestep.step_type == base.LAST:
-            returns.append(self._episode_return)
-        extras.append(extra)
-      self._timestep = timestep
-      trajectory = types.Trajectory(
-          timestep=base.TimeStep(step_type=step_type, reward=reward,
-                                 discount=discount, observation=observation),
-          action=actions, extras=None,
-          actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
-                                   initial_actor_state))
+      trajectory, finished, actor_key = self.actor.rollout(actor_params,
+                                                           actor_key)
+      returns.extend(finished)
       agent_state, step_metrics, learn_key, actor_params = self._learn_step(
-          agent_state, trajectory, extras, learn_key)
+          agent_state, trajectory, learn_key)
       metrics.append(step_metrics)
-    metrics = jax.device_get(metrics)  # one transfer per segment
-    summary = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-    summary["all_finite"] = float(all(np.all(np.isfinite(m[k]))
-                                      for m in metrics for k in m))
-    summary["episodes"] = float(len(returns))
-    summary["episode_return_mean"] = (float(np.mean(returns)) if returns
-                                      else 0.0)
     state = HostState(agent_state=agent_state, actor_key=actor_key,
                       learn_key=learn_key, iteration=state.iteration
                       + self.iterations_per_segment)
-    return state, summary
+    return state, segment_summary(metrics, returns)
 
-  def evaluate(self, state: HostState, key: chex.PRNGKey,
-               num_episodes: int) -> np.ndarray:
-    self._timestep = None  # evaluation episodes interrupt training's episode
-    return evaluation.evaluate_on_dm_env(
+  def agent_states(self, state: HostState):
+    return jax.device_get(state.agent_state)  # [seed = 1, ...]
+
+  def evaluate(self, state: HostState, key: chex.PRNGKey, num_episodes: int):
+    self.actor.restart()  # evaluation episodes interrupt training's episode
+    returns = evaluation.evaluate_on_dm_env(
         self.agent, self.environment, self._actor_params(state.agent_state),
-        key, num_episodes)
+        key, num_episodes)[None]
+    return returns, np.ones_like(returns, bool)
+
+  def close(self) -> None:
+    pass
+
+
+def host_task_environment(task: loops.Task, seed: int):
+  """A fresh stateful environment of `task`: its dm_env, or the functional
+  task wrapped as one (environments.dm_env_adapter.AsDmEnv)."""
+  if task.make_host is not None:
+    return task.make_host(seed)
+  from environments import dm_env_adapter  # pylint: disable=g-import-not-at-top
+  return dm_env_adapter.AsDmEnv(task.env, seed)
+
+
+def build(config, task: loops.Task, make_agent) -> HostLoop:
+  """The host loop: one environment, one seed (loops.py)."""
+  if config.num_envs != 1 or config.num_seeds != 1:
+    raise UserError("config.loop='host' runs one environment and one seed: "
+                    "set --config.num_envs=1 --config.num_seeds=1")
+  if config.get("replay_capacity", 10**9) < config.rollout_length:
+    raise UserError("config.replay_capacity must hold one rollout")
+  iterations = loops.iterations_per_segment(config, config.rollout_length)
+  run = loops.run_info(
+      config, env_steps_per_segment=config.rollout_length * iterations,
+      learn_calls_per_segment=iterations)
+  agent = loops.make_agent_for(make_agent, config, task.specs, run)
+  return HostLoop(agent, host_task_environment(task, config.seed),
+                  config.rollout_length, iterations, seed=config.seed)

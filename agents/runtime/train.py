@@ -1,24 +1,28 @@
 """The training driver behind `scripts/train.py`: config -> results in a workdir.
 
 Data flow:
-  config (ml_collections) --validate--> agent + task --> loop (compiled Anakin
-  loop for functional tasks, host loop for `bsuite:` tasks) --> segments; after
+  config (ml_collections) --validate--> task --> loop (`config.loop`, any
+  implementation of agents/runtime/loops.py; it builds the agent with the
+  run's types.RunInfo) --> segments; after
   each segment the host appends a row to DIR/metrics.csv, prints a progress
   line and saves an orbax checkpoint to DIR/checkpoints/; at the end it
   evaluates greedily with frozen weights and writes DIR/summary.json and
   DIR/learning_curve.png. DIR/config.json is the resolved config.
 
 Resume: a DIR whose config.json equals the config resumes from its newest
-readable checkpoint; metrics.csv is cut back to that checkpoint. Segments are
-deterministic functions of the state, so the finished run is bitwise the same
-as an uninterrupted one (compiled loop, same platform and device count).
+readable checkpoint; metrics.csv is cut back to that checkpoint. Segments of the
+compiled loop are deterministic functions of the state, so the finished run
+is bitwise the same as an uninterrupted one (same platform and device count);
+the host loop restarts its episode, and the asynchronous loops (hogwild with
+K > 1, sebulba) are not deterministic, so their resumed runs continue the
+learning without being bitwise the same.
 A DIR holding another config is refused unless `overwrite=True`.
 """
 
 from __future__ import annotations
 
-from concurrent import futures
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -31,11 +35,10 @@ import numpy as np
 
 from agents import registry as agent_registry
 from agents import types
-from agents.runtime import anakin
 from agents.runtime import checkpointing
 from agents.runtime import config_schema
-from agents.runtime import evaluation
 from agents.runtime import host_loop
+from agents.runtime import loops
 from agents.runtime import metrics_log
 from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import NonFiniteLossError, UserError
@@ -70,18 +73,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 # ---- building -------------------------------------------------------------------
 
 
-def _num_devices(config) -> int:
-  available = jax.device_count()
-  wanted = config.get("num_devices", 0) or available
-  if wanted > available:
-    raise UserError(f"config.num_devices={wanted} but only {available} "
-                    "device(s) are visible")
-  if config.num_envs % wanted:
-    raise UserError(f"config.num_envs={config.num_envs} must be divisible by "
-                    f"the number of devices ({wanted})")
-  return wanted
-
-
 def _check_action_space(agent_name: str, specs: types.EnvSpecs, env_name):
   kind = "discrete" if hasattr(specs.action, "num_values") else "continuous"
   supported = agent_registry.action_spaces(agent_name)
@@ -92,60 +83,41 @@ def _check_action_space(agent_name: str, specs: types.EnvSpecs, env_name):
         f"{', '.join(supported)} actions")
 
 
-def _iterations_per_segment(config) -> int:
-  per_iteration = config.num_envs * config.rollout_length
-  return max(1, config.log_every_env_steps // per_iteration)
+def loop_name(config) -> str:
+  """`config.loop`, with "auto" resolved: the host loop for stateful dm_env
+  tasks (bsuite:...), the compiled Anakin loop for functional ones."""
+  name = config.get("loop", "auto")
+  if name == "auto":
+    return "host" if env_registry.is_host_task(config.env) else "anakin"
+  return name
 
 
-def build_loop(config: ml_collections.ConfigDict):
-  """Validates and builds (agent, loop, is_host). Raises UserError."""
-  validate_config(config)
-  make_agent = agent_registry.get_builder(config.agent)
-  if env_registry.is_host_task(config.env):
-    if config.num_envs != 1 or config.num_seeds != 1:
-      raise UserError("host-loop tasks (bsuite:...) run one environment and "
-                      "one seed: set --config.num_envs=1 --config.num_seeds=1")
-    try:
-      environment = env_registry.make_host(config.env)
-    except env_registry.UnknownTaskError as e:
-      raise UserError(str(e)) from None
-    specs = host_loop.specs_of(environment)
-    _check_action_space(config.agent, specs, config.env)
-    agent = _make_agent(make_agent, config, specs)
-    if config.get("replay_capacity", 10**9) < config.rollout_length:
-      raise UserError("config.replay_capacity must hold one rollout")
-    loop = host_loop.HostLoop(agent, environment, config.rollout_length,
-                              _iterations_per_segment(config))
-    return agent, loop, True
+def make_task(config) -> loops.Task:
+  """The task `config.env` names (UserError for an unknown one)."""
   try:
+    if env_registry.is_host_task(config.env):
+      environment = env_registry.make_host(config.env, config.seed)
+      return loops.Task(
+          name=config.env, specs=host_loop.specs_of(environment),
+          make_host=functools.partial(env_registry.make_host, config.env))
     env = env_registry.make(config.env, **config.env_kwargs.to_dict())
   except env_registry.UnknownTaskError as e:
     raise UserError(str(e)) from None
-  specs = types.EnvSpecs(env.observation_spec(), env.action_spec())
-  _check_action_space(config.agent, specs, config.env)
-  agent = _make_agent(make_agent, config, specs)
-  num_devices = _num_devices(config)
-  per_device = (config.num_envs // num_devices) * config.rollout_length
-  if config.get("replay_capacity", 10**9) < per_device:
-    raise UserError(f"config.replay_capacity={config.replay_capacity} is "
-                    f"smaller than one rollout per device ({per_device} "
-                    "transitions)")
-  loop = anakin.AnakinLoop(
-      agent=agent, env=env, num_envs=config.num_envs,
-      rollout_length=config.rollout_length,
-      iterations_per_segment=_iterations_per_segment(config),
-      mesh=anakin.make_mesh(num_devices))
-  return agent, loop, False
+  return loops.Task(name=config.env, env=env, specs=types.EnvSpecs(
+      env.observation_spec(), env.action_spec()))
 
 
-def _make_agent(make_agent, config, specs) -> types.Agent:
-  try:
-    return make_agent(config, specs)
-  except (KeyError, AttributeError) as e:
-    raise UserError(f"config for agent {config.agent!r} lacks a key it "
-                    f"needs: {e}") from None
-  except ValueError as e:
-    raise UserError(str(e)) from None
+def build_loop(config: ml_collections.ConfigDict):
+  """Validates and builds (agent, loop): the loop `config.loop` names
+  (agents/runtime/loops.py), which builds the agent with the run's
+  types.RunInfo. Raises UserError."""
+  validate_config(config)
+  make_agent = agent_registry.get_builder(config.agent)
+  loop_module = loops.get(loop_name(config))
+  task = make_task(config)
+  _check_action_space(config.agent, task.specs, config.env)
+  loop = loop_module.build(config, task, make_agent)
+  return loop.agent, loop
 
 
 # ---- workdir --------------------------------------------------------------------
@@ -237,8 +209,9 @@ def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
 @dataclasses.dataclass
 class TrainResult:
   """What `train` returns: the summary written to DIR/summary.json and the
-  final loop state (every leaf with leading [device, seed] axes; for the
-  host loop, the host loop's state)."""
+  final loop state (the loop's own: for the compiled loop every leaf has
+  leading [device, seed] axes; `loop.agent_states(state)` gives every
+  loop's agent states [seed, ...])."""
   summary: dict[str, Any]
   state: Any
 
@@ -256,19 +229,6 @@ def _segment_row(metrics: dict[str, np.ndarray], num_seeds: int):
   return row
 
 
-def _compile_evaluation(agent: types.Agent, loop: anakin.AnakinLoop, config,
-                        agent_state_shapes):
-  """The compiled `(agent_state [seed, ...], key) -> (returns, done)` [seed, E]:
-  each seed's actor params, then its greedy episodes, in one program."""
-  evaluate_one = evaluation.make_evaluate(
-      agent, loop.env, config.eval_episodes, config.eval_max_steps)
-  evaluate = jax.jit(jax.vmap(
-      lambda agent_state, key: evaluate_one(agent.actor_params(agent_state),
-                                            key), in_axes=(0, None)))
-  key_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0))
-  return evaluate.lower(agent_state_shapes, key_shape).compile()
-
-
 def _broadcast_flag(value: bool) -> bool:
   """Process 0's `value` on every process (multi-process runs)."""
   if jax.process_count() == 1:
@@ -282,11 +242,16 @@ def check_run(config: ml_collections.ConfigDict, workdir: str, *,
   """Everything `train` checks before it writes anything: the config's keys
   and cross-key rules, the agent and loop built from it, and DIR.
 
-  Returns (agent, loop, is_host); raises UserError. Touches nothing.
+  Returns (agent, loop); raises UserError. Touches nothing (the caller
+  closes the loop).
   """
-  agent, loop, is_host = build_loop(config)
-  check_workdir(workdir, config, overwrite)
-  return agent, loop, is_host
+  agent, loop = build_loop(config)
+  try:
+    check_workdir(workdir, config, overwrite)
+  except BaseException:
+    loop.close()
+    raise
+  return agent, loop
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *,
@@ -302,20 +267,22 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
   """
   name = f"{config.get('agent')} {config.get('env')}"
   log(f"[{name}] building...")
-  agent, loop, is_host = check_run(config, workdir, overwrite=overwrite)
-  metrics_log.preload_plotting()
-  os.makedirs(workdir, exist_ok=True)
-  lock = workdir_lib.WorkdirLock(workdir)
-  if jax.process_index() == 0:
-    lock.acquire()
+  _, loop = check_run(config, workdir, overwrite=overwrite)
   try:
-    return _train_locked(config, workdir, overwrite, log, name, agent, loop,
-                         is_host)
+    metrics_log.preload_plotting()
+    os.makedirs(workdir, exist_ok=True)
+    lock = workdir_lib.WorkdirLock(workdir)
+    if jax.process_index() == 0:
+      lock.acquire()
+    try:
+      return _train_locked(config, workdir, overwrite, log, name, loop)
+    finally:
+      lock.release()
   finally:
-    lock.release()
+    loop.close()  # threads of the asynchronous loops are joined here
 
 
-def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
+def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
                   ) -> TrainResult:
   """`train` once DIR is checked and locked."""
   resuming = _broadcast_flag(prepare_workdir(workdir, config, overwrite))
@@ -332,13 +299,8 @@ def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
     compile_seconds = 0.0
     t0 = time.perf_counter()
     # The abstract state (a trace of init) is only needed to restore.
-    if is_host:
-      abstract = lambda: loop.abstract_state(config.seed)
-      init = lambda: loop.init(config.seed)
-      run_segment = loop.run_segment
-    else:
-      abstract = lambda: loop.abstract_state(len(seeds))
-      init = lambda: loop.init(seeds)
+    abstract = lambda: loop.abstract_state(len(seeds))
+    init = lambda: loop.init(seeds)
     restored = (checkpointer.restore_latest(abstract(), move_corrupt=is_writer)
                 if resuming else None)
     if restored is None and resuming and metrics_file.read():
@@ -372,43 +334,25 @@ def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
       wall_offset = 0.0
     compile_seconds += time.perf_counter() - t0
 
-    if not is_host:
-      t0 = time.perf_counter()
-      segment = loop.segment_fn().lower(state).compile()
-      compile_seconds += time.perf_counter() - t0
-
-      def run_segment(state):
-        state, metrics = segment(state)
-        return state, anakin.fetch_replicated(metrics)
-
-      # The greedy-evaluation program compiles on a second thread while the
-      # segments run (XLA releases the GIL): its compile time overlaps
-      # training.
-      agent_state_shapes = jax.tree.map(
-          lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-          state.agent_state)
-      compiler = futures.ThreadPoolExecutor(max_workers=1)
-      evaluate_future = compiler.submit(_compile_evaluation, agent, loop,
-                                        config, agent_state_shapes)
-      compiler.shutdown(wait=False)
+    t0 = time.perf_counter()
+    loop.prepare(state)
+    compile_seconds += time.perf_counter() - t0
 
     if done_segments == 0:
       rounded = ("" if total_steps == config.total_env_steps else
                  f" ({config.total_env_steps:,} rounded up to whole segments "
                  f"of {steps_per_segment:,})")
-      ready = (f"initialised in {compile_seconds:.1f}s (the host loop "
-               "compiles on its first segment)" if is_host else
-               f"compiled in {compile_seconds:.1f}s")
       log(f"[{name}] training {total_steps:,} env steps per seed{rounded}, "
           f"{len(seeds)} seed(s), {config.num_envs} envs, "
-          f"{getattr(loop, 'num_devices', 1)} device(s); {ready}")
+          f"{loop.num_devices} device(s), {loop_name(config)} loop; "
+          f"compiled in {compile_seconds:.1f}s")
 
     train_start = time.perf_counter()
     steps_this_run = 0
     for segment_index in range(done_segments, num_segments):
       phase = f"during segment {segment_index + 1} of {num_segments}"
       seg_start = time.perf_counter()
-      state, metrics = run_segment(state)
+      state, metrics = loop.run_segment(state)
       seg_seconds = time.perf_counter() - seg_start
       if not np.all(np.asarray(metrics["all_finite"]) > 0):
         checkpointer.close()
@@ -445,15 +389,8 @@ def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
     phase = "during the final evaluation"
     eval_key = jax.random.PRNGKey(config.seed + 1_000_003)
     t0 = time.perf_counter()
-    if is_host:
-      eval_returns = loop.evaluate(state, eval_key,
-                                   config.eval_episodes)[None]
-      eval_done = np.ones_like(eval_returns, bool)
-    else:
-      evaluate = evaluate_future.result()
-      agent_state = anakin.fetch_replicated(state.agent_state)
-      eval_returns, eval_done = jax.device_get(evaluate(agent_state,
-                                                        eval_key))
+    eval_returns, eval_done = loop.evaluate(state, eval_key,
+                                            config.eval_episodes)
     eval_seconds = time.perf_counter() - t0
   except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
     checkpointer.close()  # the saves under way complete
@@ -473,7 +410,8 @@ def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
   summary = {
       "agent": config.agent, "task": config.env, "seeds": seeds,
       "num_envs": config.num_envs,
-      "num_devices": int(getattr(loop, "num_devices", 1)),
+      "num_devices": int(loop.num_devices),
+      "loop": loop_name(config),
       "env_steps": total_steps,
       "wall_seconds": total_wall,
       "compile_seconds": compile_seconds,
