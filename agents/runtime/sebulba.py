@@ -1,0 +1,332 @@
+"""Sebulba: actor threads and a learner, decoupled by a bounded queue
+(Hessel et al. 2021, "Podracer architectures for scalable reinforcement
+learning", section 3.2).
+
+  actors   K = `num_actors` Python threads. Each steps its own environments
+           with the NEWEST actor parameters the learner has published:
+           a stateful dm_env (bsuite:..., one per actor, stepped on the host
+           with a jitted `act`: host_loop.HostActor) or `num_envs / K`
+           functional environments (one jitted rollout per trajectory, on
+           the CPU). Each [T+1, B] trajectory goes into the queue, tagged
+           (actor, sequence number).
+  queue    `queue.Queue(maxsize=queue_size)`: an actor that is ahead of the
+           learner blocks on `put` (back-pressure); nothing is dropped or
+           duplicated (tests/test_async_loops.py counts it).
+  learner  the driver's thread: takes one trajectory at a time, moves it to
+           the learner device (`jax.device_put`; the accelerator when there
+           is one, jax.devices()[0]) and calls the agent's fused `learn`
+           (jitted, the device axis of size 1), then publishes the new actor
+           parameters (a reference swap, copied to the actors' device).
+A segment is `iterations_per_segment` learn calls. The actors keep running
+between segments (their queue is not part of the checkpoint): a checkpoint
+holds the learner's agent state and keys, and a resumed run restarts every
+actor's episode, as the host loop does. Actor parameters are as stale as
+the queue is long (plus the rollout in progress), so Sebulba is not
+deterministic, even with K = 1, and resume is not bitwise.
+
+Agents: any agent (it uses `learn`, not `gradients`/`apply`).
+Scope: one host, one learner device. Several learner devices (splitting
+each batch over them, Podracer's layout) and several hosts through
+jax.distributed are not implemented here: `config.num_devices` > 1 and
+multi-process runs are refused with a UserError (the compiled loop does
+both).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from agents import types
+from agents.lib import cpu_threefry
+from agents.runtime import evaluation
+from agents.runtime import hogwild
+from agents.runtime import host_loop
+from agents.runtime import loops
+from agents.runtime import rollout as rollout_lib
+from agents.runtime.errors import LoopCrashed, UserError
+
+ACTOR_STATE_STREAM = 0xac7  # as in the other loops
+POLL_SECONDS = 0.05  # queue waits poll the stop flag and actor errors
+
+
+@struct.dataclass
+class SebulbaState:
+  agent_state: Any  # the learner's, leading [1] (device axis)
+  learn_key: chex.PRNGKey
+  actor_keys: chex.PRNGKey  # [K]: where each actor's key stream starts
+  learn_calls: chex.Array  # int32, trajectories learned from over the run
+
+
+class _FunctionalActor:
+  """`envs` functional environments stepped by one jitted rollout."""
+
+  def __init__(self, agent, env, rollout_length, keys, device):
+    env_keys, actor_keys, state_keys = keys
+    self._device = device
+    self._carry = jax.device_put(
+        jax.jit(lambda: rollout_lib.initial_carry(
+            agent, env, env_keys, actor_keys, state_keys))(), device)
+
+    def step(actor_params, carry):
+      carry, trajectory, finished, returns = rollout_lib.rollout(
+          agent, env, rollout_length, actor_params, carry)
+      return carry, trajectory, rollout_lib.episode_stats(finished, returns)
+    self._step = jax.jit(step)
+
+  def rollout(self, actor_params):
+    self._carry, trajectory, stats = self._step(actor_params, self._carry)
+    stats = jax.device_get(stats)
+    return trajectory, float(stats["episode_return_sum"]), float(
+        stats["episodes"])
+
+
+class _HostActor:
+  """One stateful dm_env environment (host_loop.HostActor)."""
+
+  def __init__(self, agent, environment, rollout_length, key):
+    state_key, self._key = jax.random.split(key)
+    self._actor = host_loop.HostActor(agent, environment, rollout_length,
+                                      state_key)
+
+  def rollout(self, actor_params):
+    trajectory, returns, self._key = self._actor.rollout(actor_params,
+                                                         self._key)
+    return trajectory, float(sum(returns)), float(len(returns))
+
+
+class SebulbaLoop:
+  """K actor threads -> bounded queue -> one learner."""
+
+  num_devices = 1
+
+  def __init__(self, agent: types.Agent, task: loops.Task, *, num_actors: int,
+               envs_per_actor: int, rollout_length: int,
+               iterations_per_segment: int, queue_size: int, seed: int,
+               eval_max_steps: int = 1000):
+    cpu_threefry.install_for_runtime()  # before anything here compiles
+    self.agent, self.task = agent, task
+    self.num_actors = num_actors
+    self.envs_per_actor = envs_per_actor
+    self.rollout_length = rollout_length
+    self.iterations_per_segment = iterations_per_segment
+    self.env_steps_per_segment = (iterations_per_segment * envs_per_actor
+                                  * rollout_length)
+    self.queue_size = queue_size
+    self.seed = seed
+    self.eval_max_steps = eval_max_steps
+    self.learner_device = jax.devices()[0]
+    self.actor_device = jax.devices("cpu")[0]
+    self.received: list[tuple[int, int]] = []  # (actor, sequence) learned
+    self.produced = [0] * num_actors  # trajectories each actor queued
+    self._queue: queue.Queue | None = None
+    self._threads: list[threading.Thread] = []
+    self._stop = threading.Event()
+    self._errors: list[tuple[int, BaseException]] = []
+    self._published = None  # the newest actor params (on the actor device)
+    self._evaluate = {}
+    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+    is_host = task.make_host is not None
+
+    def learn_step(agent_state, trajectory, learn_key):
+      if is_host:
+        trajectory = host_loop.stack_extras(trajectory)
+      learn_key, key = jax.random.split(learn_key)
+      agent_state, metrics = learn(
+          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
+      actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
+                                                     agent_state))
+      return agent_state, metrics, learn_key, actor_params
+
+    self._learn_step = jax.jit(learn_step, donate_argnums=0)
+    self._actor_params = jax.jit(lambda s: agent.actor_params(
+        jax.tree.map(lambda x: x[0], s)))
+    self._restarts = -1
+
+  # ---- state ------------------------------------------------------------------
+  def init(self, seeds: list[int]) -> SebulbaState:
+    agent_key, _, actor_key, learn_key = jax.random.split(
+        jax.random.PRNGKey(seeds[0]), 4)
+    agent_state = jax.jit(jax.vmap(
+        lambda key: self.agent.init(key, self.task.specs)))(agent_key[None])
+    return SebulbaState(
+        agent_state=jax.device_put(agent_state, self.learner_device),
+        learn_key=learn_key,
+        actor_keys=jax.vmap(jax.random.fold_in, (None, 0))(
+            actor_key, jnp.arange(self.num_actors)),
+        learn_calls=jnp.zeros((), jnp.int32))
+
+  def abstract_state(self, num_seeds: int = 1) -> SebulbaState:
+    del num_seeds  # one
+    return jax.eval_shape(lambda: self.init([0]))
+
+  def prepare(self, state: SebulbaState) -> None:
+    del state  # act, rollouts and learn compile on first use
+
+  # ---- actors -----------------------------------------------------------------
+  def _make_actor(self, k: int, actor_key):
+    if self.task.make_host is not None:
+      environment = host_loop.host_task_environment(self.task,
+                                                    self.seed * 1000 + k)
+      return _HostActor(self.agent, environment, self.rollout_length,
+                        actor_key)
+    b = self.envs_per_actor
+    env_ids = jnp.arange(k * b, (k + 1) * b)  # global environment indices
+    _, env_key, actor_root, _ = jax.random.split(
+        jax.random.PRNGKey(self.seed), 4)
+    fold = jax.vmap(jax.random.fold_in, (None, 0))
+    keys = (fold(jax.random.fold_in(env_key, self._restarts), env_ids),
+            fold(actor_key, env_ids),
+            fold(jax.random.fold_in(actor_root, ACTOR_STATE_STREAM), env_ids))
+    return _FunctionalActor(self.agent, self.task.env, self.rollout_length,
+                            keys, self.actor_device)
+
+  def _actor_thread(self, k: int, actor):
+    sequence = 0
+    try:
+      while not self._stop.is_set():
+        trajectory, return_sum, episodes = actor.rollout(self._published)
+        item = (k, sequence, trajectory, return_sum, episodes)
+        while not self._stop.is_set():
+          try:
+            self._queue.put(item, timeout=POLL_SECONDS)
+            self.produced[k] += 1
+            sequence += 1
+            break
+          except queue.Full:
+            continue
+    except BaseException as e:  # pylint: disable=broad-except
+      self._errors.append((k, e))
+      self._stop.set()
+
+  def _start(self, state: SebulbaState) -> None:
+    """Starts the actors (once; again after `close`) with the state's
+    actor parameters."""
+    self._restarts += 1
+    self._publish(self._actor_params(state.agent_state))
+    self._queue = queue.Queue(maxsize=self.queue_size)
+    self._stop.clear()
+    self._errors.clear()
+    actor_keys = jax.vmap(jax.random.fold_in, (0, None))(
+        state.actor_keys, self._restarts)
+    actors = [self._make_actor(k, actor_keys[k])
+              for k in range(self.num_actors)]
+    self._threads = [
+        threading.Thread(target=self._actor_thread, args=(k, actors[k]),
+                         name=f"sebulba-actor-{k}", daemon=True)
+        for k in range(self.num_actors)]
+    for thread in self._threads:
+      thread.start()
+
+  def _publish(self, actor_params) -> None:
+    self._published = jax.device_put(actor_params, self.actor_device)
+
+  def _next_item(self):
+    while True:
+      if self._errors:
+        k, e = self._errors[0]
+        self.close()
+        raise LoopCrashed(
+            f"sebulba actor thread {k} of {self.num_actors} crashed: "
+            f"{type(e).__name__}: {e}; the run stopped") from e
+      try:
+        return self._queue.get(timeout=POLL_SECONDS)
+      except queue.Empty:
+        continue
+
+  # ---- the learner --------------------------------------------------------------
+  def run_segment(self, state: SebulbaState):
+    if not self._threads:
+      self._start(state)
+    agent_state, learn_key = state.agent_state, state.learn_key
+    metrics, return_sum, episodes = [], 0.0, 0.0
+    for _ in range(self.iterations_per_segment):
+      k, sequence, trajectory, item_sum, item_episodes = self._next_item()
+      self.received.append((k, sequence))
+      return_sum += item_sum
+      episodes += item_episodes
+      trajectory = jax.device_put(trajectory, self.learner_device)
+      agent_state, step_metrics, learn_key, actor_params = self._learn_step(
+          agent_state, trajectory, learn_key)
+      self._publish(actor_params)
+      metrics.append(step_metrics)
+    summary = host_loop.segment_summary(metrics, [])
+    summary["episodes"] = np.asarray([episodes], np.float32)
+    summary["episode_return_mean"] = np.asarray(
+        [return_sum / max(episodes, 1.0)], np.float32)
+    summary["queue_length"] = np.asarray([self._queue.qsize()], np.float32)
+    state = SebulbaState(
+        agent_state=agent_state, learn_key=learn_key,
+        actor_keys=state.actor_keys,
+        learn_calls=state.learn_calls + self.iterations_per_segment)
+    return state, summary
+
+  def close(self) -> None:
+    """Stops the actors and joins them; trajectories still queued are
+    counted in `left_in_queue` and dropped."""
+    self._stop.set()
+    for thread in self._threads:
+      thread.join()
+    self._threads = []
+    self.left_in_queue = self._queue.qsize() if self._queue else 0
+
+  # ---- evaluation -----------------------------------------------------------------
+  def agent_states(self, state: SebulbaState):
+    return jax.device_get(state.agent_state)  # [seed = 1, ...]
+
+  def evaluate(self, state: SebulbaState, key, episodes: int):
+    actor_params = self._actor_params(state.agent_state)
+    if self.task.make_host is not None:
+      returns = evaluation.evaluate_on_dm_env(
+          self.agent, host_loop.host_task_environment(self.task, self.seed),
+          actor_params, key, episodes)[None]
+      return returns, np.ones_like(returns, bool)
+    if episodes not in self._evaluate:
+      self._evaluate[episodes] = evaluation.make_evaluate(
+          self.agent, self.task.env, episodes, self.eval_max_steps)
+    returns, done = self._evaluate[episodes](actor_params, key)
+    return jax.device_get((returns[None], done[None]))
+
+
+def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
+  """K actor threads and a learner (loops.py)."""
+  k = hogwild.check_actors(config, "sebulba")
+  if jax.process_count() > 1:
+    raise UserError("config.loop='sebulba' runs on one host here (several "
+                    "hosts through jax.distributed are not implemented); use "
+                    "config.loop='anakin' for multi-host runs")
+  if config.get("num_devices", 0) > 1:
+    raise UserError("config.loop='sebulba' learns on one device "
+                    f"(config.num_devices={config.num_devices}); set it to 0 "
+                    "or 1")
+  if task.make_host is not None:
+    if config.num_envs != k:
+      raise UserError(
+          f"config.loop='sebulba' drives one stateful dm_env task "
+          f"({task.name}) per actor thread: set config.num_envs="
+          f"config.num_actors (now {config.num_envs} and {k})")
+  elif config.num_envs % k:
+    raise UserError(f"config.num_envs={config.num_envs} must be a multiple "
+                    f"of config.num_actors={k} (each actor thread steps "
+                    "num_envs / num_actors environments)")
+  envs_per_actor = config.num_envs // k
+  per_call = envs_per_actor * config.rollout_length
+  if config.get("replay_capacity", 10**9) < per_call:
+    raise UserError("config.replay_capacity must hold one trajectory "
+                    f"({per_call} transitions)")
+  iterations = loops.iterations_per_segment(config, per_call)
+  run = loops.run_info(config, env_steps_per_segment=per_call * iterations,
+                       learn_calls_per_segment=iterations)
+  agent = loops.make_agent_for(make_agent, config, task.specs, run)
+  return SebulbaLoop(
+      agent, task, num_actors=k, envs_per_actor=envs_per_actor,
+      rollout_length=config.rollout_length, iterations_per_segment=iterations,
+      queue_size=config.queue_size, seed=config.seed,
+      eval_max_steps=config.eval_max_steps)
