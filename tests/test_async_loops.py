@@ -100,6 +100,7 @@ def _trajectory(agent, env, state, num_envs, length, seed=0):
 def _small_config(name):
   module = importlib.import_module(f"configs.{name}")
   c = module.get_config()
+  c.loop = "anakin"  # the contract is checked on the compiled loop's task
   c.num_envs, c.rollout_length = 4, 4
   c.total_env_steps, c.log_every_env_steps = 64, 32
   for key, value in (("min_replay_size", 8), ("batch_size", 8),
@@ -282,6 +283,19 @@ def test_sebulba_queue_neither_drops_nor_duplicates_a_trajectory():
     assert sequence == list(range(len(sequence)))  # in order, no gap/repeat
   # Everything queued was learned from or is still in the queue.
   assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
+
+
+def test_sebulba_with_one_actor_is_deterministic():
+  config = _small_a2c(loop="sebulba", num_actors=1, queue_size=2)
+  finals = []
+  for _ in range(2):
+    _, loop = train.build_loop(config)
+    state = loop.init([0])
+    for _ in range(2):
+      state, _ = loop.run_segment(state)
+    loop.close()
+    finals.append(jax.device_get(state.agent_state))
+  jax.tree.map(np.testing.assert_array_equal, *finals)
 
 
 class _RaisingEnv(dm_env.Environment):
