@@ -15,8 +15,6 @@ logged event by event in the state's `log` (`tabular.EventLog`).
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 
 from agents import q_learning
@@ -37,12 +35,10 @@ def dyna_update(config, *, name: str, kappa: float = 0.0,
     state = direct(state, transition, key)
     state = state.replace(model=tabular.update_model(
         state.model, transition, state.t))
-    planned = tabular.dyna_planning(
-        state, key, num_steps=num_steps, alpha=alpha, gamma=gamma,
-        kappa=kappa, all_actions=all_actions)
     # Planning happens only after a real step (not after an ignored action).
-    return jax.tree.map(
-        lambda p, s: jnp.where(transition.valid, p, s), planned, state)
+    return tabular.dyna_planning(
+        state, key, num_steps=num_steps, alpha=alpha, gamma=gamma,
+        kappa=kappa, all_actions=all_actions, valid=transition.valid)
 
   return update
 
