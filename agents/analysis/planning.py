@@ -190,7 +190,7 @@ OPTIMAL_DYNA_PATH = 14
 def first_episode_below(mean_lengths: np.ndarray, threshold: float) -> int:
   """1-based first episode whose mean length is <= threshold (len + 1 if
   none)."""
-  below = np.flatnonzero(mean_lengths <= threshold)
+  below = np.flatnonzero(np.asarray(mean_lengths) <= threshold)
   return int(below[0]) + 1 if below.size else len(mean_lengths) + 1
 
 
