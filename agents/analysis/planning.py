@@ -30,6 +30,7 @@ reproduced) for the printed table, `per_seed` numbers, `figures` (PNG paths).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import Any, Callable
 
@@ -151,8 +152,7 @@ def episode_lengths(last: np.ndarray, num_episodes: int) -> np.ndarray:
 
 
 def _config(agent: str, maze: str, **overrides) -> ml_collections.ConfigDict:
-  module = __import__(f"configs.{agent}", fromlist=["get_config"])
-  config = module.get_config(maze)
+  config = importlib.import_module(f"configs.{agent}").get_config(maze)
   for key, value in overrides.items():
     config[key] = value
   return config

@@ -33,6 +33,7 @@ from typing import Callable
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import rlax
 from flax import struct
 
@@ -149,9 +150,9 @@ def log_event(log: EventLog, step, s, a, kind, delta, valid=True
                   count=log.count + jnp.asarray(valid, jnp.int32))
 
 
-def ordered_events(log: EventLog) -> dict[str, chex.Array]:
-  """The log's retained events, oldest first, as numpy-ready arrays (host)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def ordered_events(log: EventLog) -> dict[str, np.ndarray]:
+  """The log's retained events, oldest first, as numpy arrays (host; one
+  run's log, not a vmapped one)."""
   capacity = log.step.shape[-1]
   count = int(log.count)
   kept = min(count, capacity)
