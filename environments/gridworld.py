@@ -1,4 +1,4 @@
-"""Grid worlds from ASCII layouts (Sutton & Barto 2018, ch. 8; Mattar & Daw 2018).
+"""Grid worlds from ASCII layouts (Sutton & Barto 2018 ch. 8; Mattar & Daw).
 
 A maze is a block of text, one character per cell:
 

@@ -47,7 +47,7 @@ from environments import base
 from environments import gridworld
 from environments import registry as env_registry
 
-# ---- running an agent -----------------------------------------------------------
+# ---- running an agent --------------------------------------------------------
 
 
 def build(config: ml_collections.ConfigDict):
@@ -181,7 +181,7 @@ def _figure(path: str, draw: Callable[[Any], None]) -> str:
   return path
 
 
-# ---- Example 8.1: the Dyna maze ---------------------------------------------------
+# ---- Example 8.1: the Dyna maze ----------------------------------------------
 
 DYNA_ANCHORS = {0: 25, 5: 5, 50: 3}  # episodes to the optimal path (Fig. 8.2)
 OPTIMAL_DYNA_PATH = 14
@@ -260,7 +260,7 @@ def dyna_maze(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
           "figures": [figure]}
 
 
-# ---- Examples 8.2-8.3: the blocking and shortcut mazes -----------------------------
+# ---- Examples 8.2-8.3: the blocking and shortcut mazes -----------------------
 
 # The book gives no settings for Figs. 8.4-8.5; these are ours. alpha = 1 is
 # exact for a deterministic maze.
@@ -334,7 +334,7 @@ def changing_maze(maze: str, workdir: str, scale: Scale = Scale(),
           "figures": [figure]}
 
 
-# ---- Example 8.4: prioritized sweeping -------------------------------------------
+# ---- Example 8.4: prioritized sweeping ---------------------------------------
 
 SWEEPING_ALPHA = 1.0  # deterministic mazes: each backup is exact at alpha 1
 
