@@ -17,6 +17,7 @@ from environments import base
 from environments import cartpole
 from environments import catch
 from environments import dopamine_tasks
+from environments import memory_chain
 from environments import meta_rl_tasks
 from environments import pendulum
 
@@ -43,6 +44,8 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "harlow": meta_rl_tasks.Harlow,
     "harlow_test": functools.partial(meta_rl_tasks.Harlow, split="test"),
     "two_step": meta_rl_tasks.TwoStep,
+    # bsuite's memory_len (one context bit remembered over memory_length).
+    "memory_len": functools.partial(memory_chain.MemoryChain, num_bits=1),
 }
 
 HOST_PREFIXES = ("bsuite:",)
