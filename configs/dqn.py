@@ -18,6 +18,7 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   c.hidden_sizes = (64, 64)
   c.double_q = False
   c.huber_delta = 1.0
+  c.replay = "uniform"  # uniform | prioritized | imagination (agents/replay)
   c.replay_capacity = 20_000
   c.min_replay_size = 500
   c.batch_size = 64

@@ -1,4 +1,4 @@
-"""Uniform replay: FIFO wrap-around, sampling only filled slots, jit and no-jit."""
+"""Uniform replay (agents/replay/uniform.py): FIFO order, filled slots only."""
 
 import chex
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.lib import replay
+from agents.replay import uniform as replay
 
 
 class UniformReplayTest(chex.TestCase):
