@@ -16,6 +16,7 @@ AGENTS = {
     "iqn": "agents.iqn",
     "er_dqn": "agents.er_dqn",
     "meta_a2c": "agents.meta_a2c",
+    "r2d2": "agents.r2d2",
 }
 
 

@@ -2,6 +2,9 @@
 
   uniform      `uniform.UniformReplay`: FIFO ring, uniform sampling (Mnih et
                al. 2015).
+  sequence     `sequence.SequenceReplay`: windows of consecutive steps with
+               the recurrent state at their start (R2D2, Kapturowski et al.
+               2019), for recurrent learners only (agents/r2d2.py).
 
 Pick a kind with `--config.replay=<kind>` (configs/dqn.py holds each kind's
 keys and defaults); `make_replay(config, specs, gradient_steps=...)` builds it,
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.replay import sequence
 from agents.replay.base import ReplayBuffer, ReplaySample
 from agents.replay.uniform import UniformReplay
 from agents.runtime.errors import UserError
@@ -21,7 +25,7 @@ from agents.runtime.errors import UserError
 __all__ = ["KINDS", "ReplayBuffer", "ReplaySample", "UniformReplay",
            "make_replay", "validate"]
 
-KINDS = ("uniform",)
+KINDS = ("uniform", "sequence")
 
 
 def _in_unit_interval(config, key: str) -> None:
@@ -50,8 +54,8 @@ def validate(config) -> None:
                       "the batch must fit in the buffer")
 
 
-def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
-                ) -> ReplayBuffer:
+def make_replay(config, specs: Any = None, *, gradient_steps: int = 0,
+                num_envs: int | None = None) -> ReplayBuffer:
   """The buffer `config.replay` names (default uniform), validated.
 
   Args:
@@ -60,10 +64,15 @@ def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
     specs: the task's `types.EnvSpecs` (kinds that model the task need it).
     gradient_steps: the run's total gradient steps, computed once at build
       time by the learner (prioritized replay anneals beta over them).
+    num_envs: given by sequence learners only: the environments per device
+      whose time-major chunks they add (sequence replay keeps each one's
+      stream); a feed-forward learner asking for sequence replay is refused.
   """
   del specs, gradient_steps
   validate(config)
   kind = config.get("replay", "uniform")
   if kind == "uniform":
     return UniformReplay(int(config.replay_capacity))
+  if kind == "sequence":
+    return sequence.from_config(config, num_envs)
   raise AssertionError(kind)  # validate() refused it
