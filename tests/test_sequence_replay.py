@@ -9,6 +9,7 @@ import pytest
 
 from agents import replay
 from agents.replay import sequence
+from agents.replay import sum_tree
 from agents.runtime.errors import UserError
 
 NUM_ENVS, STEPS_PER_ENV, LENGTH, PERIOD, CHUNK = 3, 12, 5, 2, 4
@@ -157,3 +158,46 @@ def test_factory_builds_it_and_refuses_bad_input():
     replay.make_replay(_config(sequence_period=11), num_envs=4)
   with pytest.raises(UserError, match="sequence_length"):
     replay.make_replay(_config(sequence_length=1), num_envs=4)
+
+
+def test_prioritized_windows_enter_and_leave_with_the_ring():
+  buffer = sequence.SequenceReplay(
+      num_envs=NUM_ENVS, steps_per_env=STEPS_PER_ENV, sequence_length=LENGTH,
+      period=PERIOD, priority_exponent=0.5, importance_exponent=0.6)
+  stream = _stream(num_chunks=10, seed=1)
+  state = buffer.init(jax.tree.map(lambda x: x[0, 0], _chunk(stream, 0)))
+  add = jax.jit(buffer.add)
+  sample = jax.jit(buffer.sample, static_argnums=2)
+  update = jax.jit(buffer.update)
+  slots = np.arange(buffer.num_slots)
+  for k in range(10):
+    state = add(state, _chunk(stream, k))
+    reference = _reference_starts((k + 1) * CHUNK)
+    leaves = np.asarray(sum_tree.get_leaves(state.priorities.tree, slots))
+    env_of, start_of = buffer.window_starts(state, slots)
+    held = {(int(e), int(a)) for e, a, leaf in zip(env_of, start_of, leaves)
+            if leaf > 0}
+    # Exactly the sampleable windows have a positive priority.
+    assert held == reference, k
+    if not reference:
+      continue
+    out = sample(state, jax.random.PRNGKey(k), 64)
+    e = np.asarray(out.items.step["env"][:, 0])
+    a = np.asarray(out.items.step["time"][:, 0])
+    assert set(zip(e.tolist(), a.tolist())) <= reference
+    # Raise one window's priority far above the others': it dominates.
+    favourite = int(out.indices[0])
+    priorities = jnp.where(out.indices == favourite, 100.0, 0.01)
+    state = update(state, out.indices, priorities)
+    again = sample(state, jax.random.PRNGKey(100 + k), 64)
+    share = float(np.mean(np.asarray(again.indices) == favourite))
+    assert share > 0.5, (k, share)
+    # Importance weights: (N P(i))^-beta / max w, computed by hand.
+    tree = state.priorities.tree
+    p = np.asarray(sum_tree.get_leaves(tree, again.indices))
+    w = (len(reference) * p / float(sum_tree.total(tree))) ** -0.6
+    np.testing.assert_allclose(again.weights, w / w.max(), rtol=1e-4)
+    # Masked updates (NO_INDEX) change nothing.
+    masked = update(state, jnp.full((4,), replay.NO_INDEX, jnp.int32),
+                    jnp.full((4,), 1e3))
+    chex.assert_trees_all_equal(masked.priorities, state.priorities)

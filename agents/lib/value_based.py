@@ -150,10 +150,13 @@ def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
     new_steps = steps + 1
     new_target = optax.periodic_update(new_params, target_params,
                                        new_steps, target_update_period)
-    new_replay = buffer.update(replay_state, sample.indices, priorities)
-    new_carry = (new_params, new_target, new_opt_state, new_steps,
-                 new_replay)
-    carry = _gate(ready, new_carry, carry)
+    new_carry = (new_params, new_target, new_opt_state, new_steps)
+    params, target_params, opt_state, steps = _gate(
+        ready, new_carry, (params, target_params, opt_state, steps))
+    replay_state = buffer.update(
+        replay_state,
+        jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
+    carry = (params, target_params, opt_state, steps, replay_state)
     return carry, dict(loss=loss_value, **metrics)
 
   carry, metrics = jax.lax.scan(update, carry,

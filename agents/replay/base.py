@@ -20,6 +20,9 @@ checkpointed with everything else. A buffer never knows which agent uses it.
   update(state, indices, priorities) -> state
       Per-item priorities (e.g. |TD error|) of the items just sampled, at
       their `indices`; one call per gradient step. A no-op for uniform.
+      Indices outside [0, capacity), e.g. `NO_INDEX`, are ignored: the
+      learner masks the calls made before learning starts this way, which
+      costs nothing, where selecting between two states would copy them.
   train(state, key) -> (state, metrics)
       The buffer's own learning step, once per learn call (imagination's
       model); identity and no metrics for the others.
@@ -39,6 +42,10 @@ from typing import Any
 import chex
 import jax
 from flax import struct
+
+
+# An index that `update` ignores (outside every buffer's [0, capacity)).
+NO_INDEX = 2**31 - 1
 
 
 @struct.dataclass

@@ -48,9 +48,12 @@ Priorities (`priority_exponent` alpha > 0): a sum-tree over the start slots
 (`agents/replay/sum_tree.py`, shared with prioritized replay). A start
 enters the tree, at the maximum priority seen so far, in the `add` that
 completes its window; it leaves it (priority 0) in the `add` that overwrites
-its first step. Sampling is stratified, and the importance weights are
-(N P(i))^-beta / max_j w_j (Schaul et al. 2016), as R2D2 uses them (there
-with beta 0.6). `update` sets p^alpha for the sampled windows.
+its first step, so the tree's positive leaves are exactly the sampleable
+windows. `update` stores (p + eps)^alpha for the sampled windows, p being
+the learner's window priority (R2D2: alpha 0.9). Sampling is stratified
+and the importance weights are (N P(i))^-beta / max_j w_j over the batch
+(`prioritized.importance_weights`, Schaul et al. 2016) with a fixed beta
+(R2D2: 0.6; it is not annealed there).
 
 Safe under jit, vmap (seeds) and shard_map (one buffer per device, fed by
 that device's environments): every shape is static, every branch a select.
@@ -67,6 +70,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from agents.replay import base
+from agents.replay import prioritized
+from agents.replay import sum_tree
 from agents.replay.base import ReplaySample
 from agents.runtime.errors import UserError
 
@@ -91,12 +96,18 @@ class Sequence:
 
 
 @struct.dataclass
+class SequencePriorities:
+  tree: chex.Array  # float32 [2P] sum-tree over the start slots
+  max_priority: chex.Array  # float32, the largest p^alpha seen (1 at first)
+
+
+@struct.dataclass
 class SequenceState:
   steps: Any  # [num_envs, steps_per_env, ...]
   first: chex.Array  # bool [num_envs, steps_per_env]
   start_states: Any  # [num_envs, steps_per_env // period, ...]
   written: chex.Array  # int32, steps written to each environment so far
-  priorities: Any  # sum-tree state over the start slots, or () if uniform
+  priorities: Any  # SequencePriorities, or () if uniform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +121,9 @@ class SequenceReplay(base.ReplayBuffer):
     sequence_length: W, the window (burn-in + learning steps + bootstrap).
     period: P, steps between consecutive window starts (1 <= P <= W).
     priority_exponent: alpha; 0 = uniform sampling.
-    importance_exponent: beta of the importance weights (prioritized only).
+    importance_exponent: beta of the importance weights (prioritized only;
+      fixed, as in R2D2, not annealed).
+    priority_eps: eps in p = (priority + eps)^alpha (prioritized only).
   """
 
   num_envs: int
@@ -119,6 +132,7 @@ class SequenceReplay(base.ReplayBuffer):
   period: int
   priority_exponent: float = 0.0
   importance_exponent: float = 0.6
+  priority_eps: float = 1e-6
 
   def __post_init__(self):
     if not 1 <= self.period <= self.sequence_length:
@@ -144,10 +158,6 @@ class SequenceReplay(base.ReplayBuffer):
     """Window start slots (the `indices` of samples and of `update`)."""
     return self.num_envs * self.starts_per_env
 
-  def _tree(self):
-    from agents.replay import sum_tree  # pylint: disable=g-import-not-at-top
-    return sum_tree
-
   # ---- init / add ---------------------------------------------------------
   def init(self, example_item: SequenceItem,
            key: chex.PRNGKey | None = None) -> SequenceState:
@@ -162,8 +172,11 @@ class SequenceReplay(base.ReplayBuffer):
                          example_item.step)
     start_states = jax.tree.map(lambda x: zeros(self.starts_per_env, x),
                                 example_item.recurrent_state)
-    priorities = (self._tree().init(self.num_slots) if self.prioritized
-                  else ())
+    priorities = ()
+    if self.prioritized:
+      priorities = SequencePriorities(
+          tree=sum_tree.init(self.num_slots),
+          max_priority=jnp.ones((), jnp.float32))
     return SequenceState(
         steps=steps,
         first=jnp.zeros((self.num_envs, self.steps_per_env), bool),
@@ -219,30 +232,35 @@ class SequenceReplay(base.ReplayBuffer):
     """Time steps held (all environments)."""
     return self.num_envs * jnp.minimum(state.written, self.steps_per_env)
 
-  def _enter_and_retire(self, tree_state, old_written, new_written, chunk):
+  def _enter_and_retire(self, priorities: SequencePriorities, old_written,
+                        new_written, chunk) -> SequencePriorities:
     """Sum-tree: completed windows enter at the max priority, overwritten
     ones leave (priority 0). At most chunk // P + 1 starts change each way
     per environment: fixed-size candidate lists, the rest masked out."""
-    tree = self._tree()
     old_first, old_last = self._start_range(old_written)
     new_first, new_last = self._start_range(new_written)
     candidates = jnp.arange(chunk // self.period + 1)
     envs = jnp.arange(self.num_envs)
 
-    def flat(m):  # [K] starts -> [num_envs * K] slots
-      return (envs[:, None] * self.starts_per_env
-              + (m % self.starts_per_env)[None, :]).reshape(-1)
+    def slots(m, keep):  # [K] starts -> [num_envs * K] slots, or NO_INDEX
+      flat = (envs[:, None] * self.starts_per_env
+              + (m % self.starts_per_env)[None, :])
+      return jnp.where(keep[None, :], flat, base.NO_INDEX).reshape(-1)
 
     retired = old_first + candidates
     retire = jnp.logical_and(retired < new_first, retired <= old_last)
     entered = jnp.maximum(old_last + 1, new_first) + candidates
     enter = entered <= new_last
-    tile = lambda mask: jnp.tile(mask, self.num_envs)
+    retired_slots, entered_slots = slots(retired, retire), slots(entered,
+                                                                 enter)
     # Retire first: a slot reused by a newly entering start must end up set.
-    tree_state = tree.set_masked(tree_state, flat(retired), 0.0,
-                                 tile(retire))
-    return tree.set_masked(tree_state, flat(entered),
-                           tree.max_priority(tree_state), tile(enter))
+    tree = sum_tree.set_leaves(priorities.tree, retired_slots,
+                               jnp.zeros(retired_slots.shape), self.num_slots)
+    tree = sum_tree.set_leaves(
+        tree, entered_slots,
+        jnp.broadcast_to(priorities.max_priority, entered_slots.shape),
+        self.num_slots)
+    return priorities.replace(tree=tree)
 
   def window_starts(self, state: SequenceState, indices: chex.Array
                     ) -> tuple[chex.Array, chex.Array]:
@@ -261,10 +279,13 @@ class SequenceReplay(base.ReplayBuffer):
     first_m, last_m = self._start_range(state.written)
     count = jnp.maximum(last_m - first_m + 1, 0)
     if self.prioritized:
-      tree = self._tree()
-      slots, probabilities = tree.sample_stratified(state.priorities, key,
-                                                    batch_size)
-      weights = tree.importance_weights(
+      tree = state.priorities.tree
+      total = sum_tree.total(tree)
+      slots = sum_tree.find(
+          tree, sum_tree.stratified_targets(key, total, batch_size))
+      probabilities = sum_tree.get_leaves(tree, slots) / jnp.where(
+          total > 0, total, 1.0)
+      weights = prioritized.importance_weights(
           probabilities, self.num_envs * count, self.importance_exponent)
     else:
       env_key, start_key = jax.random.split(key)
@@ -289,12 +310,20 @@ class SequenceReplay(base.ReplayBuffer):
 
   def update(self, state: SequenceState, indices: chex.Array,
              priorities: chex.Array) -> SequenceState:
-    """Sets the sampled windows' priorities p (stored as p^alpha)."""
+    """Stores (p + eps)^alpha for the sampled windows; indices outside
+    [0, num_slots) (`base.NO_INDEX`) are ignored; the last of duplicate
+    indices wins."""
     if not self.prioritized:
       return state
-    tree = self._tree()
-    return state.replace(priorities=tree.update(
-        state.priorities, indices, priorities, self.priority_exponent))
+    chex.assert_equal_shape([indices, priorities])
+    p = (priorities.astype(jnp.float32) + self.priority_eps
+         ) ** self.priority_exponent
+    inside = (indices >= 0) & (indices < self.num_slots)
+    old = state.priorities
+    return state.replace(priorities=SequencePriorities(
+        tree=sum_tree.set_leaves(old.tree, indices, p, self.num_slots),
+        max_priority=jnp.maximum(old.max_priority,
+                                 jnp.max(jnp.where(inside, p, 0.0)))))
 
 
 def from_config(config, num_envs: int | None) -> SequenceReplay:
@@ -337,5 +366,9 @@ def from_config(config, num_envs: int | None) -> SequenceReplay:
         f"config.replay_capacity={config.replay_capacity} is smaller than "
         f"the batch: it holds {windows} windows of {length} steps when "
         f"full, fewer than config.batch_size={config.batch_size}")
-  return SequenceReplay(num_envs=num_envs, steps_per_env=steps_per_env,
-                        sequence_length=length, period=period)
+  return SequenceReplay(
+      num_envs=num_envs, steps_per_env=steps_per_env, sequence_length=length,
+      period=period,
+      priority_exponent=float(config.get("priority_exponent", 0.0)),
+      importance_exponent=float(config.get("importance_exponent", 0.6)),
+      priority_eps=float(config.get("priority_eps", 1e-6)))
