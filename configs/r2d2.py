@@ -30,6 +30,7 @@ def get_config(preset: str = "memory_len") -> ml_collections.ConfigDict:
   # Network.
   c.hidden_sizes = (64,)  # MLP torso before the LSTM
   c.lstm_size = 64
+  c.forget_bias = 1.0  # added to the LSTM forget gate's initial bias
   # Optimiser.
   c.optimizer = "adam"
   c.learning_rate = 1e-3
@@ -71,4 +72,5 @@ def get_config(preset: str = "memory_len") -> ml_collections.ConfigDict:
     c.env_kwargs.memory_length = 30
     c.sequence_length = 48
     c.sequence_period = 24
+    c.total_env_steps = 153_600
   return c

@@ -1,4 +1,4 @@
-"""The memory chain task (bsuite's memory_len): dm_env contract, bsuite rules."""
+"""The memory chain task (bsuite memory_len): dm_env contract, bsuite rules."""
 
 import jax
 import jax.numpy as jnp

@@ -255,3 +255,12 @@ def test_sequence_replay_with_a_feed_forward_agent_is_a_user_error():
   config.replay = "sequence"
   with pytest.raises(UserError, match="recurrent agent"):
     train.build_loop(config)
+
+
+def test_forget_gate_starts_open():
+  config = _small_config()
+  _, specs, agent, _ = _build(config)
+  lstm = agent.init(jax.random.PRNGKey(0), specs).params["params"]["lstm"]
+  np.testing.assert_array_equal(lstm["hf"]["bias"], config.forget_bias)
+  np.testing.assert_array_equal(lstm["hi"]["bias"], 0.0)
+  assert config.forget_bias == 1.0
