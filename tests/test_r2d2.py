@@ -17,6 +17,7 @@ from agents.runtime import train
 from agents.runtime.errors import UserError
 from configs import dqn as dqn_config
 from configs import r2d2 as r2d2_config
+from tests.conftest import run_script
 from environments import base
 from environments import registry
 
@@ -264,3 +265,20 @@ def test_forget_gate_starts_open():
   np.testing.assert_array_equal(lstm["hf"]["bias"], config.forget_bias)
   np.testing.assert_array_equal(lstm["hi"]["bias"], 0.0)
   assert config.forget_bias == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,message", [
+    (["--config=configs/dqn.py:catch", "--config.replay=sequence"],
+     "needs a recurrent agent"),
+    (["--config=configs/r2d2.py:memory_len", "--config.replay_capacity=100"],
+     "smaller than the sequence window"),
+])
+def test_script_refuses_bad_sequence_replay_input(tmp_path, args, message):
+  workdir = tmp_path / "run"
+  proc = run_script(["-m", "scripts.train", f"--workdir={workdir}", *args])
+  assert proc.returncode == 2, (proc.stdout, proc.stderr)
+  lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(lines) == 1 and message in lines[0], proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert not workdir.exists()
