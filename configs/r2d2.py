@@ -11,7 +11,16 @@ adjacent sequences overlapping by 40 (period 40), n-step 5, gamma 0.997,
 value rescaling eps 1e-3, priority exponent 0.9 and eta 0.9, importance
 exponent 0.6, Adam lr 1e-4 eps 1e-3, target copied every 2500 updates,
 batch 64, LSTM 512. The presets below are sized for the memory task on a
-2-core CPU.
+2-core CPU (an episode of memory_len takes memory_length + 2 stream steps:
+memory_length + 1 decisions and the ignored action at LAST; the windows
+hold one whole episode or more).
+
+Measured (greedy accuracy, 200 episodes per seed, seeds 0-3 vmapped; the
+feed-forward baseline is configs/dqn.py:memory_len at the same length and
+steps, 0.495-0.505 on every seed):
+  memory_len     (length 10, 61,440 steps): 1.0, 1.0, 1.0, 1.0
+  memory_len_30  (length 30, 153,600 steps): 1.0, 1.0, 1.0, 1.0
+  memory_len_30 with forget_bias 0 (flax's LSTM default): 0.495 on all 4.
 """
 
 import ml_collections
