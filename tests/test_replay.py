@@ -120,7 +120,7 @@ def test_sum_tree_find_matches_prefix_sums():
   assert (leaves[found] > 0).all()  # never a zero-priority leaf
 
 
-# ---- prioritized replay ---------------------------------------------------------
+# ---- prioritized replay ------------------------------------------------------
 
 
 def _filled(buffer, priorities):
@@ -235,3 +235,47 @@ def test_prioritized_state_vmaps_over_seeds_and_jits():
   states = jax.jit(jax.vmap(buffer.update))(
       states, samples.indices, jnp.ones((3, 4)))
   np.testing.assert_array_equal(states.updates, [1, 1, 1])
+
+
+# ---- configuration -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(replay="movie"), "config.replay='movie' is not allowed"),
+    (dict(priority_exponent=1.5), "priority_exponent=1.5 is not allowed"),
+    (dict(priority_exponent=-0.5), "priority_exponent=-0.5 is not allowed"),
+    (dict(importance_exponent=1.01), "importance_exponent=1.01"),
+    (dict(priority_eps=0.0), "priority_eps=0.0 is not allowed"),
+    (dict(replay_capacity=32), "smaller than config.batch_size=64"),
+    (dict(imagination_ratio=-0.1), "imagination_ratio=-0.1 is not allowed"),
+    (dict(imagination_ratio=1.5), "imagination_ratio=1.5 is not allowed"),
+    (dict(imagination_model="world"), "imagination_model='world'"),
+    (dict(imagination_replay="imagination"), "imagination_replay="),
+    (dict(model_learning_rate=0.0), "model_learning_rate=0.0"),
+    (dict(model_hidden_sizes=()), "model_hidden_sizes=()"),
+])
+def test_bad_replay_settings_are_user_errors(overrides, message):
+  from agents import replay as replay_lib
+  from agents.runtime.errors import UserError
+  from configs import dqn
+  config = dqn.get_config("catch")
+  config.update(overrides)
+  with pytest.raises(UserError, match=message.replace("(", r"\(").replace(
+      ")", r"\)")):
+    replay_lib.make_replay(config)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "prioritized", "imagination"])
+def test_every_kind_is_built_from_the_config(kind):
+  from agents import replay as replay_lib
+  from agents import types
+  from configs import dqn
+  from environments import catch
+  env = catch.Catch()
+  config = dqn.get_config("catch")
+  config.replay = kind
+  buffer = replay_lib.make_replay(
+      config, types.EnvSpecs(env.observation_spec(), env.action_spec()),
+      gradient_steps=100)
+  assert isinstance(buffer, replay_lib.ReplayBuffer)
+  assert type(buffer).__name__.lower().startswith(kind)
