@@ -21,6 +21,7 @@ AGENTS = {
     "dyna_q": "agents.dyna_q",
     "dyna_q_plus": "agents.dyna_q_plus",
     "prioritized_sweeping": "agents.prioritized_sweeping",
+    "r2d2": "agents.r2d2",
 }
 
 

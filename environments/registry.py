@@ -18,6 +18,7 @@ from environments import cartpole
 from environments import catch
 from environments import dopamine_tasks
 from environments import gridworld
+from environments import memory_chain
 from environments import meta_rl_tasks
 from environments import pendulum
 
@@ -56,6 +57,8 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "open_field": functools.partial(gridworld.GridWorld, layout="open_field"),
     "linear_track": functools.partial(gridworld.GridWorld,
                                       layout="linear_track"),
+    # bsuite's memory_len (one context bit remembered over memory_length).
+    "memory_len": functools.partial(memory_chain.MemoryChain, num_bits=1),
 }
 
 HOST_PREFIXES = ("bsuite:",)
