@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def _accuracy_per_seed(config, workdir) -> np.ndarray:
   config.num_seeds = 4
-  summary = train.train(config, str(workdir), log=lambda _: None)
+  summary = train.train(config, str(workdir), log=lambda _: None).summary
   assert summary["eval_episodes_unfinished"] == 0, summary
   return (np.asarray(summary["eval_return_per_seed"]) + 1.0) / 2.0
 

@@ -16,5 +16,5 @@ def test_dqn_solves_catch_with_each_kind_of_replay(kind, tmp_path):
   config.replay = kind
   config.seed = 0
   config.eval_episodes = 50
-  summary = train.train(config, str(tmp_path), log=lambda _: None)
+  summary = train.train(config, str(tmp_path), log=lambda _: None).summary
   assert summary["eval_return_mean"] >= 0.9, summary
