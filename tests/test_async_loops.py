@@ -39,7 +39,7 @@ def _small_a2c(**overrides):
   return c
 
 
-# ---- RunInfo: learning rates reach 0 exactly at the last update -------------------
+# ---- RunInfo: learning rates reach 0 exactly at the last update --------------
 
 
 def _set_counts(opt_state, count):
@@ -94,7 +94,7 @@ def _trajectory(agent, env, state, num_envs, length, seed=0):
   return trajectory
 
 
-# ---- the agent contract, for every registered agent ------------------------------
+# ---- the agent contract, for every registered agent --------------------------
 
 
 def _small_config(name):
@@ -150,7 +150,7 @@ def test_every_registered_agent_satisfies_the_contract(name):
   loop.close()
 
 
-# ---- Hogwild ------------------------------------------------------------------------
+# ---- Hogwild -----------------------------------------------------------------
 
 
 def test_compare_and_swap_loses_no_update_under_contention():
@@ -265,7 +265,7 @@ def test_a_two_thread_hogwild_run_learns_catch(tmp_path):
   assert summary["eval_return_mean"] >= 0.8, summary  # random: about -0.6
 
 
-# ---- Sebulba -----------------------------------------------------------------------
+# ---- Sebulba -----------------------------------------------------------------
 
 
 def test_sebulba_queue_neither_drops_nor_duplicates_a_trajectory():
@@ -335,7 +335,7 @@ def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
               if t.name.startswith("sebulba-") and t.is_alive()]
 
 
-# ---- bad input -------------------------------------------------------------------
+# ---- bad input ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -364,7 +364,7 @@ def test_hogwild_refuses_an_agent_without_gradients_and_apply(tmp_path):
     train.check_run(c, str(tmp_path / "run"))
 
 
-# ---- the command line: interrupts and exit codes ----------------------------------
+# ---- the command line: interrupts and exit codes -----------------------------
 
 
 def _hogwild_command(workdir, *extra):

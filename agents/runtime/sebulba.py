@@ -160,7 +160,7 @@ class SebulbaLoop:
         jax.tree.map(lambda x: x[0], s)))
     self._restarts = -1
 
-  # ---- state ------------------------------------------------------------------
+  # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> SebulbaState:
     agent_key, _, actor_key, learn_key = jax.random.split(
         jax.random.PRNGKey(seeds[0]), 4)
@@ -180,7 +180,7 @@ class SebulbaLoop:
   def prepare(self, state: SebulbaState) -> None:
     del state  # act, rollouts and learn compile on first use
 
-  # ---- actors -----------------------------------------------------------------
+  # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
     if self.task.make_host is not None:
       environment = host_loop.host_task_environment(self.task,
@@ -276,7 +276,7 @@ class SebulbaLoop:
       except queue.Empty:
         continue
 
-  # ---- the learner --------------------------------------------------------------
+  # ---- the learner -----------------------------------------------------------
   def run_segment(self, state: SebulbaState):
     if not self._threads:
       self._start(state)
@@ -312,7 +312,7 @@ class SebulbaLoop:
     self._threads = []
     self.left_in_queue = self._queue.qsize() if self._queue else 0
 
-  # ---- evaluation -----------------------------------------------------------------
+  # ---- evaluation ------------------------------------------------------------
   def agent_states(self, state: SebulbaState):
     return jax.device_get(state.agent_state)  # [seed = 1, ...]
 
