@@ -67,7 +67,7 @@ def _copy(trained_run, tmp_path):
   return workdir
 
 
-# ---- 1. the workdir lock ---------------------------------------------------------
+# ---- 1. the workdir lock -----------------------------------------------------
 
 HOLD_LOCK = """
 import sys, time
@@ -153,7 +153,7 @@ def test_train_holds_the_lock_and_says_building_then_the_rounded_steps(
   assert "compiled in" in lines[1]
 
 
-# ---- 2. checkpoint recovery ------------------------------------------------------
+# ---- 2. checkpoint recovery --------------------------------------------------
 
 
 def _corrupt(step_dir):
@@ -189,7 +189,8 @@ def test_corrupt_checkpoint_is_moved_aside_and_rewritten(trained, tmp_path,
   assert any(f"segment {newest - 1}" in l for l in lines), lines
   err = capfd.readouterr().err
   warnings = [l for l in err.splitlines() if l.strip()]
-  assert len(warnings) == 1 and warnings[0].startswith("warning: checkpoint"), err
+  assert len(warnings) == 1, err
+  assert warnings[0].startswith("warning: checkpoint"), err
   assert (workdir / "checkpoints" / str(newest)).exists()
 
   # The resumed run moves it aside (one warning line) and writes it again.
@@ -227,7 +228,7 @@ def test_no_readable_checkpoint_with_metrics_is_refused_unless_overwrite(
   assert (workdir / "summary.json").exists()
 
 
-# ---- 3. every key declared and validated before anything is written --------------
+# ---- 3. every key declared and validated before anything is written ----------
 
 
 def _all_presets():
@@ -292,7 +293,7 @@ def test_bad_key_fails_before_the_workdir_is_touched(tmp_path, config_name,
                                                         "metrics.csv"]
 
 
-# ---- 4. one error line and exit 2 from every script ------------------------------
+# ---- 4. one error line and exit 2 from every script --------------------------
 
 NPZ_CASES = ["truncated", "garbage", "wrong_keys", "missing", "empty_dir"]
 
@@ -382,13 +383,13 @@ def test_data_folder_is_accepted(tmp_path):
   real = ROOT.parent / "shared" / "data" / "dabney2020"
   if not (real / "variable_magnitude.npz").exists():
     pytest.skip("no recordings beside the repository")
-  assert reproduce_dabney2020._data_path(str(real), True) == (  # pylint: disable=protected-access
+  assert reproduce_dabney2020.recordings_path(str(real), True) == (
       real / "variable_magnitude.npz")
-  assert reproduce_dabney2020._data_path("", True) is None  # pylint: disable=protected-access
-  assert reproduce_dabney2020._data_path(  # pylint: disable=protected-access
+  assert reproduce_dabney2020.recordings_path("", True) is None
+  assert reproduce_dabney2020.recordings_path(
       str(tmp_path / "absent.npz"), False) is None  # the default, absent
   with pytest.raises(UserError, match="does not exist"):
-    reproduce_dabney2020._data_path(str(tmp_path / "absent.npz"), True)  # pylint: disable=protected-access
+    reproduce_dabney2020.recordings_path(str(tmp_path / "absent.npz"), True)
 
 
 def test_ensure_writable_dir():
@@ -411,7 +412,7 @@ def test_write_json_atomic_leaves_no_temporary(tmp_path):
   assert json.loads(path.read_text()) == {"a": [1, 2], "b": 1}
 
 
-# ---- 5. Ctrl-C and SIGTERM -------------------------------------------------------
+# ---- 5. Ctrl-C and SIGTERM ---------------------------------------------------
 
 
 def _start_and_signal(workdir, sig):
@@ -459,7 +460,7 @@ def test_interrupt_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
   assert restored is not None and restored[0] == steps[-1]
 
 
-# ---- 6. smaller items ------------------------------------------------------------
+# ---- 6. smaller items --------------------------------------------------------
 
 
 @pytest.mark.slow

@@ -16,6 +16,9 @@ Cross-key rules (batch within capacity, ...) live in
 odd number of expectiles) stay with the agent.
 """
 
+# `min` and `max` name the bounds in SCHEMA's one-line declarations.
+# pylint: disable=redefined-builtin
+
 from __future__ import annotations
 
 import ast
@@ -64,7 +67,7 @@ def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
   return ""
 
 
-def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disable=redefined-builtin
+def integer(min: int | None = None, max: int | None = INT32_MAX,
             note: str = "") -> Spec:
   """An int (not a bool) in [min, max]."""
   def check(v):
@@ -74,7 +77,7 @@ def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disa
   return Spec(check, words + (f" ({note})" if note else ""))
 
 
-def number(min: float | None = None, max: float | None = None,  # pylint: disable=redefined-builtin
+def number(min: float | None = None, max: float | None = None,
            min_open: bool = False, max_open: bool = False,
            note: str = "") -> Spec:
   """A finite int or float (no NaN, no inf) in the given range."""

@@ -41,7 +41,7 @@ from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import NonFiniteLossError, UserError
 from environments import registry as env_registry
 
-# ---- validation -----------------------------------------------------------------
+# ---- validation --------------------------------------------------------------
 
 REQUIRED_KEYS = ("agent", "env", "seed", "num_seeds", "num_envs",
                  "total_env_steps", "learning_rate")
@@ -67,7 +67,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                       f"{config.replay_capacity}")
 
 
-# ---- building -------------------------------------------------------------------
+# ---- building ----------------------------------------------------------------
 
 
 def _num_devices(config) -> int:
@@ -148,7 +148,7 @@ def _make_agent(make_agent, config, specs) -> types.Agent:
     raise UserError(str(e)) from None
 
 
-# ---- workdir --------------------------------------------------------------------
+# ---- workdir -----------------------------------------------------------------
 
 # What a run writes into DIR (besides DIR/.lock); `--overwrite` moves these.
 RUN_FILES = ("config.json", "metrics.csv", "summary.json", "learning_curve.png",
@@ -231,7 +231,7 @@ def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
   return False
 
 
-# ---- the run --------------------------------------------------------------------
+# ---- the run -----------------------------------------------------------------
 
 
 @dataclasses.dataclass
