@@ -272,6 +272,20 @@ def test_schema_rejects(key, value, message):
     train.validate_config(c)
 
 
+def test_schema_specs():
+  spec = config_schema.either(config_schema.integer(min=1),
+                              config_schema.boolean())
+  assert spec(5) and spec(True) and not spec(0) and not spec(1.5)
+  assert spec.allowed == "an integer in [1, 2147483647] or True or False"
+  prob = config_schema.number(min=0, max=1)
+  assert prob(0) and prob(1) and prob(0.5)
+  assert not any(prob(v) for v in (-0.1, 1.1, float("nan"), float("inf"),
+                                   True, "0.5", None))
+  assert not config_schema.number(min=0, min_open=True)(0.0)
+  assert not config_schema.integer(min=1)(2**31)
+  assert config_schema.sizes()((1, 2)) and not config_schema.sizes()((1.0,))
+
+
 @pytest.mark.parametrize("config_name,key,value", [
     ("qr_dqn", "num_quantiles", 0), ("meta_a2c", "lstm_size", 0),
     ("dqn", "seed", -1)])
