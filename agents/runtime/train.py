@@ -343,14 +343,10 @@ def _train_locked(config, workdir, overwrite, log, name, agent, loop, is_host
                 if resuming else None)
     if restored is None and resuming and metrics_file.read():
       if not overwrite:
-        moved = (f" (unreadable ones were moved to "
-                 f"{', '.join(checkpointer.moved_aside)})"
-                 if checkpointer.moved_aside else "")
         raise UserError(
-            f"{workdir} has training metrics but no readable checkpoint"
-            f"{moved}; nothing was changed in metrics.csv. If the cause was "
-            "transient, run again; --overwrite moves this run aside and "
-            "starts from scratch")
+            f"{workdir} has training metrics but no readable checkpoint; "
+            "nothing was changed. If the cause was transient, run again; "
+            "--overwrite moves this run aside and starts from scratch")
       checkpointer.close()
       if is_writer:
         aside = move_run_aside(workdir)
