@@ -10,16 +10,21 @@ Declaring a key is one line in `SCHEMA`, for example:
   "num_atoms": integer(min=2),
   "tau": number(min=0, max=1, min_open=True),
   "kind": choice("uniform", "prioritized"),
+  "n_step": either(integer(min=1), boolean()),
 
 Cross-key rules (batch within capacity, ...) live in
 `agents.runtime.train.validate_config`; rules that depend on the agent (ER-DQN's
 odd number of expectiles) stay with the agent.
 """
 
+# `min` and `max` name the bounds in SCHEMA's one-line declarations.
+# pylint: disable=redefined-builtin
+
 from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import math
 import os
 import re
@@ -64,7 +69,7 @@ def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
   return ""
 
 
-def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disable=redefined-builtin
+def integer(min: int | None = None, max: int | None = INT32_MAX,
             note: str = "") -> Spec:
   """An int (not a bool) in [min, max]."""
   def check(v):
@@ -74,7 +79,7 @@ def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disa
   return Spec(check, words + (f" ({note})" if note else ""))
 
 
-def number(min: float | None = None, max: float | None = None,  # pylint: disable=redefined-builtin
+def number(min: float | None = None, max: float | None = None,
            min_open: bool = False, max_open: bool = False,
            note: str = "") -> Spec:
   """A finite int or float (no NaN, no inf) in the given range."""
@@ -111,6 +116,12 @@ def sizes(min_len: int = 1) -> Spec:
       lambda v: (isinstance(v, (tuple, list)) and len(v) >= min_len
                  and all(_is_int(h) and 1 <= h <= 65536 for h in v)),
       "a non-empty tuple of layer sizes, each an integer in [1, 65536]")
+
+
+def either(*specs: Spec) -> Spec:
+  """Any one of `specs` (a key whose meaning differs between agents)."""
+  return Spec(lambda v: any(s(v) for s in specs),
+              " or ".join(s.allowed for s in specs))
 
 
 def mapping(note: str) -> Spec:
@@ -222,17 +233,22 @@ def defines_get_config(path: str) -> bool:
 
 
 def presets_of(module) -> tuple[str, ...]:
-  """A config module's presets, the default first: its `PRESETS` tuple, or
-  the `Presets: a (default), b, c.` line of its docstring."""
+  """A config module's presets: its `PRESETS` tuple, else the names in the
+  `Presets: a (default), b, c.` line of its docstring, else only the default
+  of `get_config(preset=...)` (or () if it has none)."""
   presets = getattr(module, "PRESETS", None)
   if presets:
     return tuple(presets)
   found = re.search(r"Presets:\s*([^.]*)\.", module.__doc__ or "")
-  if not found:
-    return ()
-  names = [p.replace("(default)", "").strip()
-           for p in found.group(1).split(",")]
-  return tuple(n for n in names if n)
+  if found:
+    names = [p.replace("(default)", "").strip()
+             for p in found.group(1).split(",")]
+    if names and all(re.fullmatch(r"\w+", n) for n in names):
+      return tuple(names)
+  parameters = list(inspect.signature(module.get_config).parameters.values())
+  if parameters and parameters[0].default is not inspect.Parameter.empty:
+    return (parameters[0].default,)
+  return ()
 
 
 def validate(config) -> None:
