@@ -15,9 +15,10 @@ theirs, their network and their loss, and cannot drift apart in the rest
 * every item's loss is multiplied by its importance weight from the sample
   (ones for uniform replay; prioritized replay's (N P(i))^-beta / max w):
   L = sum_i w_i valid_i l_i / max(sum_i valid_i, 1);
-* after each gradient step the sampled items' priorities are handed back to
-  the buffer (`update`; a no-op for uniform replay), and once per learn call
-  the buffer may learn (`train`: imagination's model);
+* each gradient step's sampled items' priorities are handed back to the
+  buffer (`update`; a no-op for uniform replay) at the end of the learn call,
+  and once per learn call the buffer may learn (`train`: imagination's
+  model);
 * a target network theta^- copied from theta every `target_update_period`
   gradient steps;
 * epsilon-greedy acting, epsilon annealed linearly in environment steps
@@ -206,19 +207,27 @@ def make_value_based_agent(
       new_target = optax.periodic_update(new_params, target_params,
                                          new_steps, target_update_period)
       new_carry = (new_params, new_target, new_opt_state, new_steps)
-      params, target_params, opt_state, steps = _gate(
-          ready, new_carry, (params, target_params, opt_state, steps))
-      replay_state = buffer.update(
-          replay_state,
-          jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
-      carry = (params, target_params, opt_state, steps, replay_state)
-      return carry, dict(loss=loss_value, **metrics)
+      carry = (*_gate(ready, new_carry, carry[:4]), replay_state)
+      return carry, (dict(loss=loss_value, **metrics),
+                     (sample.indices, priorities))
 
+    # The replay state passes through the scan unchanged (so its arrays are
+    # the loop's own, read inside it and written in place after it).
     carry = (state.params, state.target_params, state.opt_state,
              state.gradient_steps, replay_state)
-    carry, metrics = jax.lax.scan(update, carry,
-                                  jax.random.split(key, num_updates))
+    carry, (metrics, (indices, priorities)) = jax.lax.scan(
+        update, carry, jax.random.split(key, num_updates))
     params, target_params, opt_state, steps, replay_state = carry
+    # Priorities go back after the scan, one update per gradient step in
+    # order (a later batch's priority for an item wins): written inside the
+    # scan, after the sample's reads of the same sum-tree, they made XLA copy
+    # the whole tree at every step. So a learn call's batches are drawn from
+    # the priorities of its start (with num_updates = 1, no difference).
+    # Before learning starts the updates are masked (NO_INDEX), not selected.
+    for i in range(num_updates):
+      replay_state = buffer.update(
+          replay_state, jnp.where(ready, indices[i], replay_lib.NO_INDEX),
+          priorities[i])
     metrics = jax.tree.map(jnp.mean, metrics)
     metrics.update(buffer_metrics)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
