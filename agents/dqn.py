@@ -17,6 +17,7 @@ updates) and epsilon-greedy acting are the shared value-based learner in
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import rlax
 
@@ -49,8 +50,10 @@ def make_agent(config: ml_collections.ConfigDict,
       td_error = jax.vmap(rlax.q_learning)(
           q_tm1, batch["action"], batch["reward"], batch["discount"],
           q_t_target)
-    return rlax.huber_loss(td_error, config.huber_delta), {}
+    # priority for prioritized replay: |delta| (Schaul et al. 2016)
+    return (rlax.huber_loss(td_error, config.huber_delta), jnp.abs(td_error),
+            {})
 
   return value_based.make_from_config(
-      config, name="dqn", network=network, action_values=action_values,
-      loss=loss)
+      config, specs=specs, name="dqn", network=network,
+      action_values=action_values, loss=loss)

@@ -90,5 +90,5 @@ def make_agent(config: ml_collections.ConfigDict,
       network, expectile_q_learning, taus, config.num_imputation_steps, config.double_q)
 
   return value_based.make_from_config(
-      config, name="er_dqn", network=network, action_values=action_values,
-      loss=loss)
+      config, specs=specs, name="er_dqn", network=network,
+      action_values=action_values, loss=loss)

@@ -120,8 +120,8 @@ def make_agent(config: ml_collections.ConfigDict,
             dist_q_tm1, tau_q_tm1, batch["action"], batch["reward"],
             batch["discount"], dist_q_t_selector, dist_q_t,
             config.huber_param)
-    return per_item, {}
+    return per_item, per_item, {}  # priority: the item's own loss
 
   return value_based.make_from_config(
-      config, name="iqn", network=network, action_values=action_values,
-      loss=loss, network_takes_key=True)
+      config, specs=specs, name="iqn", network=network,
+      action_values=action_values, loss=loss, network_takes_key=True)

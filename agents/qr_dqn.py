@@ -171,5 +171,5 @@ def make_agent(config: ml_collections.ConfigDict,
       network, quantile_q_learning, taus, config.huber_param, config.double_q)
 
   return value_based.make_from_config(
-      config, name="qr_dqn", network=network, action_values=action_values,
-      loss=loss)
+      config, specs=specs, name="qr_dqn", network=network,
+      action_values=action_values, loss=loss)

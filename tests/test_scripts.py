@@ -71,6 +71,14 @@ BAD_INPUTS = [
     (["--config.batch_size=100000"], "larger than config.replay_capacity"),
     (["--config.env=pendulum"], "cannot act in task 'pendulum'"),
     (["--config.env=bsuite:nope/0", "--config.num_envs=1"], "unknown bsuite id"),
+    (["--config.replay=movie"], "config.replay='movie' is not allowed"),
+    (["--config.priority_exponent=1.5"],
+     "priority_exponent=1.5 is not allowed"),
+    (["--config.importance_exponent=-0.1"],
+     "importance_exponent=-0.1 is not allowed"),
+    (["--config.imagination_ratio=2"], "imagination_ratio=2.0 is not allowed"),
+    (["--config.replay=imagination", "--config.imagination_model=tabular"],
+     "tabular imagination model needs"),
 ]
 
 
@@ -143,13 +151,21 @@ def _rows_without_timing(workdir):
           for r in rows]
 
 
-def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
+# every kind of replay (agents/replay): its whole state is checkpointed
+REPLAY_KINDS = {"uniform": [], "prioritized": ["--config.replay=prioritized"],
+                "imagination": ["--config.replay=imagination"]}
+
+
+@pytest.mark.parametrize("replay", sorted(REPLAY_KINDS))
+def test_resume_after_sigkill_is_bitwise_identical(tmp_path, replay):
   import jax
+  extra = REPLAY_KINDS[replay]
   straight, killed = tmp_path / "straight", tmp_path / "killed"
-  assert _train(straight).returncode == 0
+  assert _train(straight, *extra).returncode == 0
   env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
   proc = subprocess.Popen(
-      [sys.executable, "-m", "scripts.train", f"--workdir={killed}", *SHORT],
+      [sys.executable, "-m", "scripts.train", f"--workdir={killed}", *SHORT,
+       *extra],
       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
   ckpts = killed / "checkpoints"
@@ -164,7 +180,7 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (killed / "summary.json").exists()
-  proc = _train(killed)
+  proc = _train(killed, *extra)
   assert proc.returncode == 0, proc.stderr
   assert "resuming from checkpoint" in proc.stdout
   step_a, state_a = _final_params(straight)

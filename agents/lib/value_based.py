@@ -4,13 +4,20 @@ Written once so that DQN, QR-DQN, IQN and ER-DQN differ only in what is truly
 theirs, their network and their loss, and cannot drift apart in the rest
 (Mnih et al. 2015, "Human-level control through deep RL", Algorithm 1):
 
-* experience replay: every chunk's transitions (s, a, r, gamma*discount, s')
-  go into a buffer in the agent state; transitions whose action was taken at a
-  LAST step (the task ignored it and started a new episode) are stored with
-  `valid = 0` and weigh nothing in the loss;
+* experience replay of any kind (`agents/replay`, `config.replay`): every
+  chunk's transitions (s, a, r, gamma*discount, s') go into a buffer in the
+  agent state; transitions whose action was taken at a LAST step (the task
+  ignored it and started a new episode) are stored with `valid = 0` and weigh
+  nothing in the loss;
 * `num_updates` gradient steps per learn call on batches sampled from replay,
-  once the buffer holds `min_replay_size` items, each weighted by the sample's
-  importance weight (ones for uniform replay);
+  once the buffer holds `min_replay_size` items; `gradient_steps` in the state
+  counts them over the run;
+* every item's loss is multiplied by its importance weight from the sample
+  (ones for uniform replay; prioritized replay's (N P(i))^-beta / max w):
+  L = sum_i w_i valid_i l_i / max(sum_i valid_i, 1);
+* after each gradient step the sampled items' priorities are handed back to
+  the buffer (`update`; a no-op for uniform replay), and once per learn call
+  the buffer may learn (`train`: imagination's model);
 * a target network theta^- copied from theta every `target_update_period`
   gradient steps;
 * epsilon-greedy acting, epsilon annealed linearly in environment steps
@@ -21,7 +28,16 @@ theirs, their network and their loss, and cannot drift apart in the rest
 An algorithm supplies
   network:        a flax module, `network.apply(params, obs[, key])`
   action_values:  (params, observation, key) -> Q(s, .) for one observation
-  loss:           (params, target_params, batch, key) -> (per-item loss [N], metrics)
+  loss:           (params, target_params, batch, key)
+                    -> (per-item loss [N], per-item priority [N], metrics)
+                  The per-item loss must be per item (never a batch mean):
+                  the learner weights each item. The priority is the item's
+                  non-negative surprise, which prioritized replay turns into
+                  (priority + eps)^alpha: |TD error| for DQN (Schaul et al.
+                  2016's |delta|); the per-item distributional loss for the
+                  distributional agents (`fixed_statistics_loss`, IQN), whose
+                  target is a distribution, not one number. No gradient flows
+                  through it.
 """
 
 from __future__ import annotations
@@ -36,10 +52,15 @@ import optax
 import rlax
 from flax import struct
 
+from agents import replay as replay_lib
 from agents import types
 from agents.lib import optimizers
-from agents.lib import replay as replay_lib
 from agents.lib import returns
+
+# fold_in constants: key streams of the buffer's own randomness, derived
+# without touching the streams the learner drew before replay had them.
+_BUFFER_INIT_STREAM = 0x5eed
+_BUFFER_TRAIN_STREAM = 0x7a1e
 
 
 @struct.dataclass
@@ -47,9 +68,9 @@ class ValueBasedState:
   params: Any
   target_params: Any
   opt_state: Any
-  replay: replay_lib.ReplayState
+  replay: Any  # the buffer's state (agents/replay)
   env_steps: chex.Array  # int32, global environment steps seen by learn
-  num_updates: chex.Array  # int32, gradient steps taken
+  gradient_steps: chex.Array  # int32, gradient steps taken over the run
 
 
 @struct.dataclass
@@ -73,15 +94,40 @@ def transitions_from_trajectory(trajectory: types.Trajectory, gamma: float
   return jax.tree.map(lambda x: jnp.reshape(x, (-1, *x.shape[2:])), items)
 
 
+def weighted_loss(loss, params, target_params, sample: replay_lib.ReplaySample,
+                  key: chex.PRNGKey):
+  """The learner's objective: sum_i w_i valid_i l_i / max(sum_i valid_i, 1).
+
+  Returns (value, (priorities [N] with 0 for invalid items, metrics)), the
+  form `jax.value_and_grad(..., has_aux=True)` takes.
+  """
+  per_item, priorities, metrics = loss(params, target_params, sample.items,
+                                       key)
+  chex.assert_equal_shape([per_item, priorities, sample.weights])
+  valid = sample.items["valid"]
+  weights = sample.weights * valid
+  value = jnp.sum(weights * per_item) / jnp.maximum(jnp.sum(valid), 1.0)
+  priorities = jax.lax.stop_gradient(priorities) * valid
+  return value, (priorities, metrics)
+
+
+def _gate(ready: chex.Array, new: Any, old: Any) -> Any:
+  """`new` where `ready`, else `old`, leaf by leaf; a leaf that is the very
+  same array in both (a buffer's storage that `update` passed through) is
+  kept as it is, so no select over the whole buffer is ever built."""
+  return jax.tree.map(lambda n, o: o if n is o else jnp.where(ready, n, o),
+                      new, old)
+
+
 def make_value_based_agent(
     *,
     name: str,
     network: nn.Module,
     action_values: Callable[[Any, chex.Array, chex.PRNGKey], chex.Array],
-    loss: Callable[..., tuple[chex.Array, dict[str, chex.Array]]],
+    loss: Callable[..., tuple[chex.Array, chex.Array, dict[str, chex.Array]]],
     optimizer: optax.GradientTransformation,
     gamma: float,
-    replay_capacity: int,
+    replay: replay_lib.ReplayBuffer,
     min_replay_size: int,
     batch_size: int,
     num_updates: int,
@@ -92,8 +138,12 @@ def make_value_based_agent(
     eval_epsilon: float = 0.0,
     network_takes_key: bool = False,
 ) -> types.Agent:
-  """Builds the contract's functions around an algorithm's network and loss."""
-  buffer = replay_lib.UniformReplay(replay_capacity)
+  """Builds the contract's functions around an algorithm's network and loss.
+
+  `replay`: any `agents.replay` buffer; `num_updates`: gradient steps per
+  learn call.
+  """
+  buffer = replay
   epsilon_schedule = optax.linear_schedule(
       epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1))
 
@@ -112,10 +162,13 @@ def make_value_based_agent(
         next_observation=jnp.zeros(specs.observation.shape,
                                    specs.observation.dtype),
         valid=jnp.zeros((), jnp.float32))
+    replay_state = buffer.init(
+        example, key=jax.random.fold_in(key, _BUFFER_INIT_STREAM))
     return ValueBasedState(
         params=params, target_params=params,
-        opt_state=optimizer.init(params), replay=buffer.init(example),
-        env_steps=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
+        opt_state=optimizer.init(params), replay=replay_state,
+        env_steps=jnp.zeros((), jnp.int32),
+        gradient_steps=jnp.zeros((), jnp.int32))
 
   def actor_params(state: ValueBasedState) -> EpsilonGreedyParams:
     return EpsilonGreedyParams(state.params, epsilon_schedule(state.env_steps))
@@ -134,42 +187,45 @@ def make_value_based_agent(
     replay_state = buffer.add(state.replay, items)
     num_items = items["valid"].shape[0]
     env_steps = state.env_steps + num_items * jax.lax.psum(1, types.DEVICE_AXIS)
-    ready = replay_state.size >= min_replay_size
-
-    def loss_fn(params, target_params, sample, loss_key):
-      per_item, metrics = loss(params, target_params, sample.items, loss_key)
-      weights = sample.weights * sample.items["valid"]
-      value = jnp.sum(weights * per_item) / jnp.maximum(
-          jnp.sum(sample.items["valid"]), 1.0)
-      return value, metrics
+    ready = buffer.size(replay_state) >= min_replay_size
+    trained, buffer_metrics = buffer.train(
+        replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM))
+    replay_state = _gate(ready, trained, replay_state)
 
     def update(carry, update_key):
-      params, target_params, opt_state, updates = carry
+      params, target_params, opt_state, steps, replay_state = carry
       sample_key, loss_key = jax.random.split(update_key)
       sample = buffer.sample(replay_state, sample_key, batch_size)
-      (loss_value, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          params, target_params, sample, loss_key)
+      (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
+          weighted_loss, argnums=1, has_aux=True)(
+              loss, params, target_params, sample, loss_key)
       grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
       deltas, new_opt_state = optimizer.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, deltas)
-      new_updates = updates + 1
+      new_steps = steps + 1
       new_target = optax.periodic_update(new_params, target_params,
-                                         new_updates, target_update_period)
-      new_carry = (new_params, new_target, new_opt_state, new_updates)
-      carry = jax.tree.map(lambda n, o: jnp.where(ready, n, o), new_carry, carry)
+                                         new_steps, target_update_period)
+      new_carry = (new_params, new_target, new_opt_state, new_steps)
+      params, target_params, opt_state, steps = _gate(
+          ready, new_carry, (params, target_params, opt_state, steps))
+      replay_state = buffer.update(
+          replay_state,
+          jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
+      carry = (params, target_params, opt_state, steps, replay_state)
       return carry, dict(loss=loss_value, **metrics)
 
     carry = (state.params, state.target_params, state.opt_state,
-             state.num_updates)
+             state.gradient_steps, replay_state)
     carry, metrics = jax.lax.scan(update, carry,
                                   jax.random.split(key, num_updates))
-    params, target_params, opt_state, updates = carry
+    params, target_params, opt_state, steps, replay_state = carry
     metrics = jax.tree.map(jnp.mean, metrics)
+    metrics.update(buffer_metrics)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     metrics["epsilon"] = epsilon_schedule(env_steps)
     new_state = ValueBasedState(
         params=params, target_params=target_params, opt_state=opt_state,
-        replay=replay_state, env_steps=env_steps, num_updates=updates)
+        replay=replay_state, env_steps=env_steps, gradient_steps=steps)
     return new_state, metrics
 
   return types.Agent(name=name, init=init, actor_params=actor_params,
@@ -177,33 +233,44 @@ def make_value_based_agent(
                      learn=learn)
 
 
-def learning_rate_anneal_steps(config) -> int:
-  """Gradient steps over which `anneal_learning_rate` decays the rate to 0.
+def total_gradient_steps(config) -> int:
+  """The run's gradient steps, from the config, at build time.
 
   One learn call per `num_envs * rollout_length` env steps (num_envs is
-  global), `num_updates` gradient steps per call. The calls made before the
-  buffer holds `min_replay_size` items take no step, so the rate ends just
-  above 0. 0 (no annealing) unless `config.anneal_learning_rate`.
+  global; every device makes every call), `num_updates` gradient steps per
+  call. The calls made before the buffer holds `min_replay_size` items take
+  no step, so the true count is a little lower: schedules over it end just
+  short of their final value.
   """
-  if not config.get("anneal_learning_rate", False):
-    return 0
   learn_calls = config.total_env_steps // (config.num_envs *
                                            config.rollout_length)
   return max(1, learn_calls * config.num_updates)
 
 
-def make_from_config(config, *, name: str, network: nn.Module,
-                     action_values, loss, network_takes_key: bool = False
-                     ) -> types.Agent:
+def learning_rate_anneal_steps(config) -> int:
+  """Gradient steps over which `anneal_learning_rate` decays the rate to 0:
+  `total_gradient_steps`, so the rate ends just above 0. 0 (no annealing)
+  unless `config.anneal_learning_rate`."""
+  if not config.get("anneal_learning_rate", False):
+    return 0
+  return total_gradient_steps(config)
+
+
+def make_from_config(config, *, specs: types.EnvSpecs, name: str,
+                     network: nn.Module, action_values, loss,
+                     network_takes_key: bool = False) -> types.Agent:
   """`make_value_based_agent` with the shared keys read from a DQN-family
-  config (configs/dqn.py), so each agent passes only what is its own."""
+  config (configs/dqn.py), so each agent passes only what is its own. The
+  replay kind is `config.replay` (`agents.replay.make_replay`)."""
   return make_value_based_agent(
       name=name, network=network, action_values=action_values, loss=loss,
       optimizer=optimizers.make_optimizer(
           config.optimizer, config.learning_rate,
           max_grad_norm=config.max_grad_norm,
           anneal_steps=learning_rate_anneal_steps(config)),
-      gamma=config.gamma, replay_capacity=config.replay_capacity,
+      gamma=config.gamma,
+      replay=replay_lib.make_replay(
+          config, specs, gradient_steps=total_gradient_steps(config)),
       min_replay_size=config.min_replay_size, batch_size=config.batch_size,
       num_updates=config.num_updates,
       target_update_period=config.target_update_period,
@@ -220,6 +287,7 @@ def fixed_statistics_loss(network: nn.Module, per_transition_loss,
   transition: `per_transition_loss(dist_q_tm1, levels, a_tm1, r_t, discount_t,
   dist_q_t_selector, dist_q_t, loss_param)`. The greedy next action is chosen
   on the target network's statistics, or the online one's with `double_q`.
+  Each item's priority for prioritized replay is its own loss.
   """
   def loss(params, target_params, batch, key):
     del key
@@ -231,5 +299,5 @@ def fixed_statistics_loss(network: nn.Module, per_transition_loss,
         per_transition_loss, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
             dist_q_tm1, statistic_levels, batch["action"], batch["reward"],
             batch["discount"], dist_q_t_selector, dist_q_t, loss_param)
-    return per_item, {}
+    return per_item, per_item, {}  # priority: the item's own loss
   return loss
