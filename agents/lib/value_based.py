@@ -42,6 +42,7 @@ An algorithm supplies
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import chex
@@ -119,6 +120,28 @@ def _gate(ready: chex.Array, new: Any, old: Any) -> Any:
                       new, old)
 
 
+@jax.custom_batching.custom_vmap
+def every_seed(pred: chex.Array) -> chex.Array:
+  """`pred` (a scalar bool) held in every vmapped copy, as an unbatched bool.
+
+  The loop vmaps independent seeds; under `vmap` a `lax.cond` on a batched
+  predicate becomes a select that computes both branches and then selects
+  over every leaf they return. The learner's branch predicates (is the
+  buffer ready, is it a target-copy step) are the same for every seed, as
+  all seeds add the same number of items and take the same number of
+  gradient steps; `lax.cond(every_seed(pred), ...)` stays a real branch.
+  Without `vmap` it is `pred` itself.
+  """
+  return pred
+
+
+@every_seed.def_vmap
+def _every_seed_batched(axis_size, in_batched, pred):
+  del axis_size
+  # Again through every_seed, so that an enclosing vmap unbatches it too.
+  return every_seed(jnp.all(pred) if in_batched else pred), False
+
+
 def make_value_based_agent(
     *,
     name: str,
@@ -192,32 +215,40 @@ def make_value_based_agent(
         replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM))
     replay_state = _gate(ready, trained, replay_state)
 
-    def update(carry, update_key):
+    def update(carry, update_key, apply: bool):
       params, target_params, opt_state, steps, replay_state = carry
       sample_key, loss_key = jax.random.split(update_key)
       sample = buffer.sample(replay_state, sample_key, batch_size)
       (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
           weighted_loss, argnums=1, has_aux=True)(
               loss, params, target_params, sample, loss_key)
+      metrics = dict(loss=loss_value, **metrics)
+      if not apply:  # the buffer is not ready: the loss is only measured
+        return carry, metrics
       grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
-      deltas, new_opt_state = optimizer.update(grads, opt_state, params)
-      new_params = optax.apply_updates(params, deltas)
-      new_steps = steps + 1
-      new_target = optax.periodic_update(new_params, target_params,
-                                         new_steps, target_update_period)
-      new_carry = (new_params, new_target, new_opt_state, new_steps)
-      params, target_params, opt_state, steps = _gate(
-          ready, new_carry, (params, target_params, opt_state, steps))
-      replay_state = buffer.update(
-          replay_state,
-          jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
-      carry = (params, target_params, opt_state, steps, replay_state)
-      return carry, dict(loss=loss_value, **metrics)
+      deltas, opt_state = optimizer.update(grads, opt_state, params)
+      params = optax.apply_updates(params, deltas)
+      steps = steps + 1
+      target_params = jax.lax.cond(  # optax.periodic_update, as a branch
+          every_seed(steps % target_update_period == 0),
+          lambda: params, lambda: target_params)
+      replay_state = buffer.update(replay_state, sample.indices, priorities)
+      return (params, target_params, opt_state, steps, replay_state), metrics
 
+    # Until the buffer holds `min_replay_size` items nothing is updated (a
+    # branch, not a select over every parameter: see `every_seed`), and the
+    # loss is measured as it would have been.
+    def train(carry):
+      return jax.lax.scan(functools.partial(update, apply=True), carry, keys)
+
+    def measure(carry):
+      return carry, jax.lax.scan(functools.partial(update, apply=False),
+                                 carry, keys)[1]
+
+    keys = jax.random.split(key, num_updates)
     carry = (state.params, state.target_params, state.opt_state,
              state.gradient_steps, replay_state)
-    carry, metrics = jax.lax.scan(update, carry,
-                                  jax.random.split(key, num_updates))
+    carry, metrics = jax.lax.cond(every_seed(ready), train, measure, carry)
     params, target_params, opt_state, steps, replay_state = carry
     metrics = jax.tree.map(jnp.mean, metrics)
     metrics.update(buffer_metrics)
