@@ -8,7 +8,10 @@ Measured in the calling process, side by side, like `benchmarks.py`:
   item buffer, on the same items (DQN's CartPole transitions), the same alpha
   and the same batches, at each capacity and batch size. Each operation is
   timed as a jitted `lax.scan` of `NUM_OPS` calls (the buffer state donated
-  where it is written), best of `repeats`, compile excluded; the buffers are
+  where it is written), best of `repeats`, compile excluded, in CPU seconds
+  of this process (`time.process_time`: on a shared machine other
+  processes' load inflates wall time, not this; both buffers run
+  single-threaded here); the buffers are
   filled to capacity first. Adds write `batch` items per call; samples draw
   `batch` items; updates set `batch` priorities at given indices. flashbax is
   an optional, benchmark-only dependency, imported here only.
@@ -74,9 +77,9 @@ def _best_seconds(fn, make_args, repeats):
   for _ in range(repeats):
     args = make_args()
     jax.block_until_ready(args)
-    start = time.perf_counter()
+    start = time.process_time()
     jax.block_until_ready(fn(*args))
-    best = min(best, time.perf_counter() - start)
+    best = min(best, time.process_time() - start)
   return best
 
 
