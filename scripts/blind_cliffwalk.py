@@ -9,7 +9,8 @@ n = 2, 3, ... max_n, over `seeds` seeds:
   DIR/summary.json          every seed's number, medians, quartiles,
                             prioritized/uniform ratios, the paper's anchor
 
-  python -m scripts.blind_cliffwalk --workdir=runs/blind_cliffwalk
+  python -m scripts.blind_cliffwalk --workdir=runs/blind_cliffwalk \
+      --ns=2,4,6,8,10,12,14
   python -m scripts.blind_cliffwalk --workdir=/tmp/bc --max_n=6 --seeds=3
 """
 
@@ -26,6 +27,7 @@ from scripts import _cli
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for the results")
 _MIN_N = flags.DEFINE_integer("min_n", 2, "smallest number of states")
 _MAX_N = flags.DEFINE_integer("max_n", 16, "largest number of states")
+_NS = flags.DEFINE_list("ns", None, "the n to run (default: min_n .. max_n)")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "seeds per method and n")
 _MAX_UPDATES = flags.DEFINE_integer(
     "max_updates", 100_000_000, "cap on the updates of one run (a run that "
@@ -40,12 +42,25 @@ ANCHOR = ("Schaul et al. 2016, Fig. 1 right and Fig. 2 left (log-log): "
           "and TD-error prioritization need orders of magnitude fewer.")
 
 
-def _validate():
+def _ns():
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+  if _NS.value is not None:
+    try:
+      ns = sorted({int(n) for n in _NS.value})
+    except ValueError:
+      raise UserError(f"--ns must be integers, got {_NS.value}") from None
+    if not ns or ns[0] < 2 or ns[-1] > 24:
+      raise UserError(f"--ns must lie in [2, 24], got {_NS.value}")
+    return ns
   if not 2 <= _MIN_N.value <= _MAX_N.value <= 24:
     raise UserError(f"need 2 <= min_n <= max_n <= 24 (the memory holds "
                     f"2^(n+1) items), got min_n={_MIN_N.value}, "
                     f"max_n={_MAX_N.value}")
+  return list(range(_MIN_N.value, _MAX_N.value + 1))
+
+
+def _validate_settings():
+  from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
   if _SEEDS.value < 1 or _MAX_UPDATES.value < 1:
     raise UserError("seeds and max_updates must be >= 1")
   if not 0.0 <= _ALPHA.value <= 1.0:
@@ -55,12 +70,12 @@ def _validate():
 
 
 def run() -> dict:
-  _validate()
+  _validate_settings()
+  ns = _ns()
   from agents.analysis import blind_cliffwalk as bc  # pylint: disable=g-import-not-at-top
   from agents.runtime.benchmarks import format_table  # pylint: disable=g-import-not-at-top
   workdir = _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
-  ns = list(range(_MIN_N.value, _MAX_N.value + 1))
   results = bc.run_all(ns, _SEEDS.value, _MAX_UPDATES.value, _ALPHA.value,
                        _EPSILON.value)
   summary = bc.summarize(results, alpha=_ALPHA.value, epsilon=_EPSILON.value,
