@@ -39,7 +39,7 @@ _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", None,
                                       "override the presets' eval episodes")
 _THRESHOLDS = flags.DEFINE_list(
     "thresholds", None, "task=return pairs overriding the default training-"
-    "return thresholds (catch=0.6, cartpole=400)")
+    "return thresholds (catch=0.8, cartpole=400)")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "delete runs with a different config")
 flags.mark_flags_as_required(["workdir"])
