@@ -2,6 +2,8 @@ r"""Throughput benchmark: prints a table (measured here, side by side).
 
   python -m scripts.benchmark            # everything (a few minutes on 2 cores)
   python -m scripts.benchmark --only=a2c_cartpole,gymnax
+  python -m scripts.benchmark --only=replay_vs_flashbax,replay_memory,\
+      dqn_catch_prioritized,dqn_cartpole_prioritized     # replay (issue 12)
 
 The issue's reference numbers for peers measured on the same 2-core machine
 (PureJaxRL PPO CartPole ~160k steps/s, PureJaxRL DQN CartPole ~48k, bsuite's
@@ -167,11 +169,66 @@ def main(argv):
                   f"(ours/gymnax {r['ours'] / r['gymnax']:.2f}x)")
                  if "gymnax" in r else "gymnax not installed", "-",
                  "random actions, 1024 envs x 1000 steps"))
+  _replay_rows(want, rows, results, bm)
   print(f"threefry on CPU: {_CPU_THREEFRY.value}")
   print(bm.format_table(rows))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(results, f, indent=2)
+
+
+def _replay_rows(want, rows, results, bm):
+  """Issue 12's replay rows: prioritized buffer vs flashbax, the 1e6-item
+  buffer's memory, DQN with prioritized vs uniform replay."""
+  from agents.runtime import replay_benchmarks as rb  # pylint: disable=g-import-not-at-top
+  from configs import dqn  # pylint: disable=g-import-not-at-top
+  if want("replay_vs_flashbax"):
+    r = rb.prioritized_vs_flashbax()
+    results["replay_vs_flashbax"] = r
+    for size, by in r.items():
+      capacity, batch = size.split("/")
+      if by["flashbax"] is None:
+        peer = "flashbax not installed: no comparison"
+      else:
+        peer = ", ".join(f"{op} {by['ours'][op] / by['flashbax'][op]:.2f}x"
+                         for op in ("add", "sample", "update"))
+      rows.append((f"replay_vs_flashbax C={int(capacity):.0e} B={batch}",
+                   ", ".join(f"{op} {bm.rate(v)}/s"
+                             for op, v in by["ours"].items()),
+                   f"ours/flashbax: {peer}; target >= 1.0x", "-",
+                   "prioritized buffer, items per CPU second"))
+  if want("replay_memory"):
+    r = rb.replay_memory()
+    results["replay_memory"] = r
+    large = r["large"]
+    rows.append((
+        "replay_memory", f"{large['peak_rss_bytes'] / 2**20:,.0f} MiB peak",
+        f"1e3-item buffer: {r['small']['peak_rss_bytes'] / 2**20:,.0f} MiB "
+        f"peak (growth {r['rss_growth_over_buffer']:.2f}x the buffer); "
+        f"target: no second copy", "-",
+        f"DQN CartPole, {large['capacity']:,}-item {large['replay']} buffer "
+        f"{large['replay_bytes'] / 2**20:,.0f} MiB; XLA aliases "
+        f"{large['alias_bytes'] / 2**20:,.0f} MiB of the state in place, "
+        f"temporaries {large['temp_bytes'] / 2**20:,.1f} MiB"))
+  for task in ("catch", "cartpole"):
+    name = f"dqn_{task}_prioritized"
+    if not want(name):
+      continue
+    rates = {}
+    for kind in ("uniform", "prioritized"):
+      c = dqn.get_config(task)
+      c.replay = kind
+      rates[kind] = bm.compiled_throughput(c, _SECONDS.value)
+    ratio = (rates["prioritized"]["env_steps_per_second"]
+             / rates["uniform"]["env_steps_per_second"])
+    results[name] = dict(rates, ratio=ratio)
+    rows.append((name,
+                 f"{bm.rate(rates['prioritized']['env_steps_per_second'])} "
+                 f"steps/s", f"{ratio:.2f}x uniform "
+                 f"({bm.rate(rates['uniform']['env_steps_per_second'])}); "
+                 f"target >= 0.7x",
+                 f"{rates['prioritized']['compile_seconds']:.1f}",
+                 f"DQN {task} preset, replay=prioritized vs uniform"))
 
 
 if __name__ == "__main__":
