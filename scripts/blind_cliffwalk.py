@@ -16,7 +16,6 @@ n = 2, 3, ... max_n, over `seeds` seeds:
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import app
@@ -74,16 +73,16 @@ def run() -> dict:
   ns = _ns()
   from agents.analysis import blind_cliffwalk as bc  # pylint: disable=g-import-not-at-top
   from agents.runtime.benchmarks import format_table  # pylint: disable=g-import-not-at-top
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   workdir = _WORKDIR.value
-  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.ensure_writable_dir(workdir)
   results = bc.run_all(ns, _SEEDS.value, _MAX_UPDATES.value, _ALPHA.value,
                        _EPSILON.value)
   summary = bc.summarize(results, alpha=_ALPHA.value, epsilon=_EPSILON.value,
                          max_updates=_MAX_UPDATES.value)
   summary["anchor"] = ANCHOR
   bc.plot(results, os.path.join(workdir, "blind_cliffwalk.png"))
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
   print(format_table(bc.table_rows(summary)))
   print(f"goal (prioritized >= 10x fewer updates than uniform at n >= 10, "
         f"gap growing with n): {summary['goal']}")

@@ -17,7 +17,6 @@ is), `num_seeds` seeds vmapped per run, through the project's driver:
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import app
@@ -46,6 +45,7 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def _check(values, allowed, what):
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
   bad = [v for v in values if v not in allowed]
   if bad or not values:
@@ -54,6 +54,7 @@ def _check(values, allowed, what):
 
 
 def _thresholds(ra) -> dict[str, float]:
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
   thresholds = dict(ra.THRESHOLDS)
   for pair in _THRESHOLDS.value or []:
@@ -69,6 +70,7 @@ def run() -> dict:
   from agents.analysis import replay_ablations as ra  # pylint: disable=g-import-not-at-top
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
   from agents.runtime.benchmarks import format_table  # pylint: disable=g-import-not-at-top
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
   _check(_AGENTS.value, ra.AGENTS, "agents")
   _check(_TASKS.value, ra.TASKS, "tasks")
@@ -77,6 +79,7 @@ def run() -> dict:
     raise UserError(f"num_seeds must be >= 1, got {_NUM_SEEDS.value}")
   thresholds = _thresholds(ra)
   workdir = _WORKDIR.value
+  workdir_lib.ensure_writable_dir(workdir)
   results = {}
   for agent in _AGENTS.value:
     for task in _TASKS.value:
@@ -87,13 +90,14 @@ def run() -> dict:
         if _EVAL_EPISODES.value is not None:
           config.eval_episodes = _EVAL_EPISODES.value
         run_dir = os.path.join(workdir, f"{agent}_{task}_{variant}")
-        summary = train.train(config, run_dir, overwrite=_OVERWRITE.value)
+        summary = train.train(config, run_dir,
+                              overwrite=_OVERWRITE.value).summary
         results[f"{agent}/{task}/{variant}"] = ra.run_result(
             config, run_dir, summary, thresholds[task])
   ra.plot(results, os.path.join(workdir, "replay_ablations.png"))
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
-    json.dump(dict(variants=ra.DESCRIPTIONS,
-                   thresholds=thresholds, runs=results), f, indent=2)
+  workdir_lib.write_json_atomic(
+      os.path.join(workdir, "summary.json"),
+      dict(variants=ra.DESCRIPTIONS, thresholds=thresholds, runs=results))
   print(format_table(ra.table_rows(results)))
   print(f"wrote {workdir}/replay_ablations.png and summary.json")
   return results
