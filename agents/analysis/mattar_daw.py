@@ -1,0 +1,434 @@
+"""Reproductions of Mattar & Daw 2018 ("Prioritized memory access explains
+planning and hippocampal replay", Nat. Neurosci.) with agents/mattar_daw.py.
+
+1. `run_trials`: the agent on a grid world for a number of trials, one
+   compiled `lax.while_loop` over environment steps (act, step, learn on a
+   one-step chunk, exactly the contract's loop with one environment and
+   rollout length 1), `vmap`-ed over seeds. Returns the steps of every trial
+   and the final agent state (its Q, model and replay log).
+2. `replay_directions` / `replay_events`: the paper's forward / reverse
+   classification. Two consecutive backups k, k+1 of one replay phase are a
+   FORWARD link when backup k+1 starts where backup k's action led
+   (s_{k+1} = s'_k), a REVERSE link when backup k+1's action leads to where
+   backup k started (s'_{k+1} = s_k). A replay event is a maximal run of
+   links of one direction; events of at least `min_backups` backups count.
+3. Experiments (each returns a summary dict and writes PNG figures):
+   * `steps_to_goal`: steps per trial on the open field for no replay,
+     random replay and prioritized replay (paper Fig. 1d: prioritized replay
+     learns fastest).
+   * `forward_reverse`: the fraction of forward and reverse events in the
+     replay before a run (at the start) and after it (at the goal), on the
+     open field and the linear track (paper Fig. 3: forward replay dominates
+     before a run, reverse replay after reward).
+   * `reward_increase`: on the linear track, after `baseline_trials` trials
+     with reward 1 the reward becomes `increased_reward` (or stays 1 in the
+     control); the number of reverse events after reward in the following
+     trials (paper Fig. 5, after Ambrose et al. 2016: reverse replay grows
+     with the reward).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import struct
+
+from agents import mattar_daw
+from agents import types
+from environments import base
+from environments import gridworld
+
+
+@struct.dataclass
+class RunCarry:
+  agent_state: Any
+  env_state: Any
+  timestep: base.TimeStep
+  key: jax.Array
+  trial_steps: jax.Array  # [num_trials] int32 steps of each finished trial
+  completed: jax.Array  # int32 trials finished
+  steps: jax.Array  # int32 env steps taken
+
+
+def _make(config, env):
+  return _make_cached(config.to_json(), env)
+
+
+@functools.lru_cache(maxsize=None)
+def _make_cached(config_json: str, env):
+  """One agent per (config, task), so that `_run` compiles once for each."""
+  config = ml_collections.ConfigDict(json.loads(config_json))
+  specs = types.EnvSpecs(observation=env.observation_spec(),
+                         action=env.action_spec())
+  return mattar_daw.make_agent(config, specs), specs
+
+
+def _run(agent: types.Agent, env: base.Environment, num_trials: int,
+         max_steps: int, reward_noise_std: float, carry: RunCarry
+         ) -> RunCarry:
+  """Steps one seed until `num_trials` more trials end (or `max_steps`).
+
+  A terminal reward gets N(0, reward_noise_std^2) noise, truncated at 0
+  (Mattar & Daw's rewSTD 0.1, "rewOnlyPositive").
+  """
+  target = carry.completed + num_trials
+  step_limit = carry.steps + max_steps
+
+  def cond(c: RunCarry):
+    return (c.completed < target) & (c.steps < step_limit)
+
+  def body(c: RunCarry):
+    key, act_key, noise_key = jax.random.split(c.key, 3)
+    action, _, _ = agent.act(agent.actor_params(c.agent_state), (),
+                             c.timestep, act_key, False)
+    env_state, timestep = env.step(c.env_state, action)
+    noisy = jnp.maximum(timestep.reward + reward_noise_std
+                        * jax.random.normal(noise_key), 0.0)
+    timestep = timestep.replace(reward=jnp.where(
+        timestep.discount == 0, noisy, timestep.reward))
+    trajectory = types.Trajectory(
+        timestep=jax.tree_util.tree_map(
+            lambda a, b: jnp.stack([a, b])[:, None], c.timestep, timestep),
+        action=action[None, None], extras=(), actor_state=())
+    # The contract's learn averages over the device axis: one device here.
+    learn = jax.vmap(agent.learn, in_axes=(None, None, None),
+                     axis_name=types.DEVICE_AXIS, axis_size=1)
+    agent_state, _ = learn(c.agent_state, trajectory, act_key)
+    agent_state = jax.tree_util.tree_map(lambda x: x[0], agent_state)
+    real = ~c.timestep.last()
+    index = c.completed
+    trial_steps = c.trial_steps.at[index].add(
+        real.astype(jnp.int32), mode="drop")
+    completed = c.completed + timestep.last().astype(jnp.int32)
+    return RunCarry(agent_state=agent_state, env_state=env_state,
+                    timestep=timestep, key=key, trial_steps=trial_steps,
+                    completed=completed,
+                    steps=c.steps + real.astype(jnp.int32))
+
+  return jax.lax.while_loop(cond, body, carry)
+
+
+def init_carry(config, env, seed: int, num_trials_total: int) -> RunCarry:
+  """The starting carry of one seed (agent and task keys from `seed`)."""
+  agent, specs = _make(config, env)
+  agent_key, env_key, act_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+  env_state, timestep = env.reset(env_key)
+  return RunCarry(
+      agent_state=agent.init(agent_key, specs), env_state=env_state,
+      timestep=timestep, key=act_key,
+      trial_steps=jnp.zeros((num_trials_total,), jnp.int32),
+      completed=jnp.zeros((), jnp.int32), steps=jnp.zeros((), jnp.int32))
+
+
+def explored_model(env: gridworld.GridWorld, num_actions: int
+                   ) -> mattar_daw.TabularModel:
+  """The model after a reward-free exploration of the maze.
+
+  Mattar & Daw's `preExplore`: before the first trial the agent has seen
+  every transition of the maze once, except those into a goal (which it
+  learns, with their reward and ending, in the trials).
+  """
+  num_states = env.num_states
+  positions = jnp.repeat(jnp.arange(num_states, dtype=jnp.int32),
+                         num_actions)
+  actions = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), num_states)
+  step = lambda p, a: env._step(  # pylint: disable=protected-access  # noqa: E731
+      gridworld.GridState(position=p, t=jnp.zeros((), jnp.int32)), a,
+      jax.random.PRNGKey(0))
+  inner, _, _, terminated = jax.vmap(step)(positions, actions)
+  blocked = np.asarray(env.maze.walls | env.maze.goals).reshape(-1)
+  seen = ~np.asarray(terminated) & ~blocked[np.asarray(positions)]
+  model = mattar_daw.model_init(num_states, num_actions)
+  counts = np.zeros(model.counts.shape, np.float32)
+  counts[np.asarray(positions)[seen], np.asarray(actions)[seen],
+         np.asarray(inner.position)[seen]] = 1.0
+  return model.replace(counts=jnp.asarray(counts))
+
+
+def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
+               num_trials: int, seeds: list[int], max_steps: int,
+               carry: RunCarry | None = None,
+               num_trials_total: int | None = None,
+               reward_noise_std: float = 0.0,
+               pre_explore: bool = False) -> RunCarry:
+  """Runs every seed (vmapped) for `num_trials` trials; continues `carry`."""
+  agent, specs = _make(config, env)
+  if carry is None:
+    total = num_trials_total or num_trials
+    carry = jax.tree_util.tree_map(
+        lambda *xs: jnp.stack(xs),
+        *[init_carry(config, env, s, total) for s in seeds])
+    if pre_explore:
+      model = explored_model(env, int(specs.action.num_values))
+      carry = carry.replace(agent_state=carry.agent_state.replace(
+          model=jax.tree_util.tree_map(
+              lambda x: jnp.broadcast_to(x, (len(seeds),) + x.shape),
+              model)))
+  return jax.block_until_ready(
+      _run_seeds(agent, env, num_trials, max_steps, float(reward_noise_std),
+                 carry))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _run_seeds(agent, env, num_trials, max_steps, reward_noise_std, carry):
+  return jax.vmap(lambda c: _run(agent, env, num_trials, max_steps,
+                                 reward_noise_std, c))(carry)
+
+
+# ------------------------------------------------------- replay directions
+
+def _log_arrays(log: mattar_daw.ReplayLog) -> dict[str, np.ndarray]:
+  """One seed's log as numpy arrays trimmed to the entries written."""
+  size = min(int(log.size), log.state.shape[0])
+  return {k: np.asarray(getattr(log, k))[:size] for k in
+          ("state", "action", "next_state", "step", "trial", "phase",
+           "sequence_length", "evb")}
+
+
+def replay_directions(log: dict[str, np.ndarray]) -> np.ndarray:
+  """[N - 1] +1 forward, -1 reverse, 0 neither, for backups k -> k+1.
+
+  Links only join backups of the same replay phase (same trial and phase).
+  """
+  state, nxt = log["state"], log["next_state"]
+  same = ((log["trial"][1:] == log["trial"][:-1])
+          & (log["phase"][1:] == log["phase"][:-1])
+          & (log["step"][1:] == log["step"][:-1]))
+  forward = same & (state[1:] == nxt[:-1])
+  reverse = same & (nxt[1:] == state[:-1]) & ~forward
+  return forward.astype(int) - reverse.astype(int)
+
+
+def replay_events(log: dict[str, np.ndarray], min_backups: int
+                  ) -> list[dict[str, int]]:
+  """Maximal same-direction runs of >= `min_backups` backups (>= 1 link)."""
+  directions = replay_directions(log)
+  events = []
+  k = 0
+  while k < directions.size:
+    if directions[k] == 0:
+      k += 1
+      continue
+    end = k
+    while end + 1 < directions.size and directions[end + 1] == directions[k]:
+      end += 1
+    backups = end - k + 2
+    if backups >= min_backups:
+      events.append({"direction": int(directions[k]), "backups": backups,
+                     "trial": int(log["trial"][k]),
+                     "phase": int(log["phase"][k]),
+                     "start": k})
+    k = end + 1
+  return events
+
+
+def direction_counts(events: list[dict[str, int]], phase: int,
+                     trials: tuple[int, int] | None = None) -> dict[str, int]:
+  """Numbers of forward and reverse events of one phase (trial range)."""
+  chosen = [e for e in events if e["phase"] == phase and (
+      trials is None or trials[0] <= e["trial"] < trials[1])]
+  return {"forward": sum(e["direction"] > 0 for e in chosen),
+          "reverse": sum(e["direction"] < 0 for e in chosen)}
+
+
+def _fraction(counts: dict[str, int], which: str) -> float:
+  total = counts["forward"] + counts["reverse"]
+  return counts[which] / total if total else float("nan")
+
+
+def _seed_logs(carry: RunCarry, num_seeds: int) -> list[dict]:
+  log = carry.agent_state.log
+  return [_log_arrays(jax.tree_util.tree_map(lambda x, i=i: x[i], log))
+          for i in range(num_seeds)]
+
+
+def _spread(values) -> dict[str, Any]:
+  values = np.asarray(values, np.float64)
+  finite = values[np.isfinite(values)]
+  return {"mean": float(finite.mean()) if finite.size else float("nan"),
+          "std": float(finite.std()) if finite.size else float("nan"),
+          "per_seed": [None if not np.isfinite(v) else float(v)
+                       for v in values]}
+
+
+# --------------------------------------------------------------- experiments
+
+def _env(layout: str, goal_reward: float = 1.0, max_episode_steps: int = 1000
+         ) -> gridworld.GridWorld:
+  return gridworld.GridWorld(layout=layout, goal_reward=goal_reward,
+                             max_episode_steps=max_episode_steps)
+
+
+def steps_to_goal(config: ml_collections.ConfigDict, seeds: list[int],
+                  num_trials: int, max_steps: int, workdir: str | None
+                  ) -> dict[str, Any]:
+  """Steps per trial on the open field: none vs random vs prioritized."""
+  env = _env("open_field")
+  optimal = gridworld.shortest_path_length(env.maze)
+  curves = {}
+  for mode in ("none", "random", "prioritized"):
+    mode_config = ml_collections.ConfigDict(config.to_dict())
+    mode_config.replay_mode = mode
+    carry = run_trials(mode_config, env, num_trials, seeds, max_steps)
+    steps = np.asarray(carry.trial_steps, np.float64)
+    steps[np.arange(num_trials)[None] >= np.asarray(carry.completed)[:, None]
+          ] = np.nan
+    curves[mode] = steps
+  summary = {"optimal_steps": optimal, "num_trials": num_trials}
+  for mode, steps in curves.items():
+    summary[mode] = {
+        "steps_per_trial_mean": np.nanmean(steps, 0).tolist(),
+        "total_steps": _spread(np.nansum(steps, 1)),
+        "last10_steps": _spread(np.nanmean(steps[:, -10:], 1)),
+        "trials_completed": np.isfinite(steps).sum(1).tolist(),
+    }
+  summary["anchor"] = ("prioritized replay needs fewer steps to learn than "
+                       "random replay, which needs fewer than no replay "
+                       "(Mattar & Daw 2018 Fig. 1d)")
+  totals = {m: summary[m]["total_steps"]["mean"] for m in curves}
+  summary["reproduced"] = bool(totals["prioritized"] < totals["random"]
+                               < totals["none"])
+  if workdir:
+    _plot_steps(curves, optimal, os.path.join(workdir,
+                                              "mattar_daw_steps.png"))
+  return summary
+
+
+def forward_reverse(config: ml_collections.ConfigDict, seeds: list[int],
+                    num_trials: int, max_steps: int, min_backups: int,
+                    workdir: str | None) -> dict[str, Any]:
+  """Forward/reverse fractions before and after a run, two mazes."""
+  summary = {}
+  for layout in ("open_field", "linear_track"):
+    env = _env(layout)
+    carry = run_trials(config, env, num_trials, seeds, max_steps)
+    per_seed = {"before": [], "after": []}
+    counts_total = {}
+    for log in _seed_logs(carry, len(seeds)):
+      events = replay_events(log, min_backups)
+      for name, phase in (("before", mattar_daw.PHASE_BEFORE_RUN),
+                          ("after", mattar_daw.PHASE_AFTER_RUN)):
+        counts = direction_counts(events, phase)
+        per_seed[name].append(counts)
+    result = {}
+    for name in ("before", "after"):
+      forward = [c["forward"] for c in per_seed[name]]
+      reverse = [c["reverse"] for c in per_seed[name]]
+      counts_total[name] = {"forward": sum(forward), "reverse": sum(reverse)}
+      result[name] = {
+          "forward_events": forward, "reverse_events": reverse,
+          "forward_fraction": _spread(
+              [_fraction(c, "forward") for c in per_seed[name]]),
+      }
+    result["reproduced"] = bool(
+        result["before"]["forward_fraction"]["mean"] > 0.5
+        and result["after"]["forward_fraction"]["mean"] < 0.5)
+    summary[layout] = result
+  summary["anchor"] = ("forward events dominate before a run (forward "
+                       "fraction > 0.5), reverse events after reward (< 0.5) "
+                       "(Mattar & Daw 2018 Fig. 3)")
+  summary["min_backups_per_event"] = min_backups
+  if workdir:
+    _plot_fractions(summary, os.path.join(workdir,
+                                          "mattar_daw_forward_reverse.png"))
+  return summary
+
+
+def reward_increase(config: ml_collections.ConfigDict, seeds: list[int],
+                    baseline_trials: int, test_trials: int,
+                    increased_reward: float, max_steps: int,
+                    min_backups: int, workdir: str | None) -> dict[str, Any]:
+  """Reverse events after reward when the reward grows vs stays (linear track)."""
+  total = baseline_trials + test_trials
+  baseline = _env("linear_track")
+  carry = run_trials(config, baseline, baseline_trials, seeds, max_steps,
+                     num_trials_total=total)
+  summary = {"baseline_trials": baseline_trials, "test_trials": test_trials,
+             "increased_reward": increased_reward}
+  reverse = {}
+  for name, reward in (("same", 1.0), ("increased", increased_reward)):
+    env = _env("linear_track", goal_reward=reward)
+    test = run_trials(config, env, test_trials, seeds, max_steps,
+                      carry=carry)
+    counts = []
+    for log in _seed_logs(test, len(seeds)):
+      events = replay_events(log, min_backups)
+      counts.append(direction_counts(
+          events, mattar_daw.PHASE_AFTER_RUN,
+          (baseline_trials, total))["reverse"])
+    reverse[name] = counts
+    summary[name] = {"reverse_events_after_reward": _spread(counts)}
+  difference = np.asarray(reverse["increased"]) - np.asarray(reverse["same"])
+  summary["increase_minus_same"] = _spread(difference)
+  summary["anchor"] = ("more reverse replay after the reward increases "
+                       "(Mattar & Daw 2018 Fig. 5; Ambrose et al. 2016)")
+  summary["reproduced"] = bool(difference.mean() > 0)
+  if workdir:
+    _plot_reward_increase(reverse, increased_reward, os.path.join(
+        workdir, "mattar_daw_reward_increase.png"))
+  return summary
+
+
+# ------------------------------------------------------------------ figures
+
+def _plot_steps(curves, optimal, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for mode, steps in curves.items():
+    mean = np.nanmean(steps, 0)
+    ax.plot(np.arange(1, mean.size + 1), mean, label=f"{mode} replay")
+  ax.axhline(optimal, color="k", ls=":", label="shortest path")
+  ax.set_yscale("log")
+  ax.set_xlabel("trial")
+  ax.set_ylabel("steps to goal (mean over seeds)")
+  ax.set_title("Mattar & Daw open field")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _plot_fractions(summary, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), sharey=True)
+  for ax, layout in zip(axes, ("open_field", "linear_track")):
+    means = [summary[layout][n]["forward_fraction"]["mean"]
+             for n in ("before", "after")]
+    ax.bar([0, 1], means, color="tab:blue", label="forward")
+    ax.bar([0, 1], [1 - m for m in means], bottom=means, color="tab:orange",
+           label="reverse")
+    ax.set_xticks([0, 1], ["before run\n(start)", "after reward\n(goal)"])
+    ax.set_title(layout)
+  axes[0].set_ylabel("fraction of replay events")
+  axes[1].legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _plot_reward_increase(reverse, increased_reward, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(4, 3.5))
+  names = ["same", "increased"]
+  means = [np.mean(reverse[n]) for n in names]
+  ax.bar([0, 1], means, color=["tab:gray", "tab:red"])
+  for i, n in enumerate(names):
+    ax.scatter(np.full(len(reverse[n]), i), reverse[n], color="k", s=8)
+  ax.set_xticks([0, 1], ["reward 1", f"reward x{increased_reward:g}"])
+  ax.set_ylabel("reverse events after reward")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
