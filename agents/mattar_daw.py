@@ -64,6 +64,7 @@ import ml_collections
 from flax import struct
 
 from agents import types
+from agents.lib import tabular
 from agents.runtime.errors import UserError
 
 REPLAY_MODES = ("prioritized", "random", "none")
@@ -74,56 +75,30 @@ PHASE_BEFORE_RUN, PHASE_AFTER_RUN = 0, 1
 # ----------------------------------------------------------------- the model
 
 @struct.dataclass
-class TabularModel:
-  """Counts of experienced transitions (the agent's learned world model)."""
-
-  counts: chex.Array  # [S, A, S] times (s, a) led to s'
-  reward_sum: chex.Array  # [S, A]
-  terminal_count: chex.Array  # [S, A] times (s, a) ended the trial
-  terminal_state: chex.Array  # [S] times s was reached as a terminal state
-  start_count: chex.Array  # [S] times a trial started at s
-
-
-def model_init(num_states: int, num_actions: int) -> TabularModel:
-  return TabularModel(
-      counts=jnp.zeros((num_states, num_actions, num_states), jnp.float32),
-      reward_sum=jnp.zeros((num_states, num_actions), jnp.float32),
-      terminal_count=jnp.zeros((num_states, num_actions), jnp.float32),
-      terminal_state=jnp.zeros((num_states,), jnp.float32),
-      start_count=jnp.zeros((num_states,), jnp.float32))
-
-
-def model_update(model: TabularModel, state, action, reward, next_state,
-                 terminal) -> TabularModel:
-  terminal = jnp.asarray(terminal, jnp.float32)
-  return model.replace(
-      counts=model.counts.at[state, action, next_state].add(1.0),
-      reward_sum=model.reward_sum.at[state, action].add(reward),
-      terminal_count=model.terminal_count.at[state, action].add(terminal),
-      terminal_state=model.terminal_state.at[next_state].add(terminal))
-
-
-@struct.dataclass
 class ModelExpectations:
-  transitions: chex.Array  # [S, A, S] P(s'|s,a), zero rows when unvisited
-  reward: chex.Array  # [S, A] mean reward
-  terminal: chex.Array  # [S, A] probability that (s, a) ends the trial
+  """What replay reads from the learned model, as arrays over (s, a)."""
+
+  transitions: chex.Array  # [S, A, S] P(s'|s,a), zero rows when untried
+  reward: chex.Array  # [S, A]
+  terminal: chex.Array  # [S, A] 1 where (s, a) ended the trial
   known: chex.Array  # [S, A] bool, (s, a) experienced
   start: chex.Array  # [S] start distribution (zeros before any)
-  terminal_state: chex.Array  # [S] bool
+  terminal_state: chex.Array  # [S] bool, s was reached as a trial's end
 
 
-def expectations(model: TabularModel) -> ModelExpectations:
-  visits = model.counts.sum(-1)
-  safe = jnp.maximum(visits, 1.0)
-  starts = model.start_count
+def expectations(model: tabular.Model, start_count: chex.Array,
+                 terminal_state: chex.Array) -> ModelExpectations:
+  """The deterministic model of agents/lib/tabular.py as distributions."""
+  num_states = model.next_state.shape[0]
+  known = model.tried
   return ModelExpectations(
-      transitions=model.counts / safe[..., None],
-      reward=model.reward_sum / safe,
-      terminal=model.terminal_count / safe,
-      known=visits > 0,
-      start=starts / jnp.maximum(starts.sum(), 1.0),
-      terminal_state=model.terminal_state > 0)
+      transitions=jax.nn.one_hot(model.next_state, num_states)
+      * known[..., None],
+      reward=jnp.where(known, model.reward, 0.0),
+      terminal=jnp.where(known, 1.0 - model.discount, 0.0),
+      known=known,
+      start=start_count / jnp.maximum(start_count.sum(), 1.0),
+      terminal_state=terminal_state)
 
 
 # ------------------------------------------------------- gain, need, targets
@@ -340,7 +315,8 @@ def _sequence_backup(q, sequence: Sequence, hyper: ReplayHyper):
   return new_rows, gains
 
 
-def replay(q: chex.Array, model: TabularModel, current_state: chex.Array,
+def replay(q: chex.Array, expected: ModelExpectations,
+           current_state: chex.Array,
            num_backups: chex.Array, max_backups: int, key: chex.PRNGKey,
            hyper: ReplayHyper
            ) -> tuple[chex.Array, dict[str, chex.Array], chex.Array]:
@@ -350,7 +326,6 @@ def replay(q: chex.Array, model: TabularModel, current_state: chex.Array,
   fields but step, trial and phase) and their number.
   """
   num_states, num_actions = q.shape
-  expected = expectations(model)
   floor = jnp.float32(hyper.min_gain)
 
   def body(carry):
@@ -440,7 +415,9 @@ def replay(q: chex.Array, model: TabularModel, current_state: chex.Array,
 @struct.dataclass
 class MattarDawState:
   q: chex.Array  # [S, A]
-  model: TabularModel
+  model: tabular.Model  # the deterministic learned model (shared piece)
+  start_count: chex.Array  # [S] float32 trials started at s
+  terminal_state: chex.Array  # [S] bool, s was reached as a trial's end
   log: ReplayLog
   step: chex.Array  # int32 env transitions learned from
   trial: chex.Array  # int32 trials started after the first
@@ -478,11 +455,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def make_agent(config: ml_collections.ConfigDict,
                specs: types.EnvSpecs) -> types.Agent:
   validate_config(config)
-  if not hasattr(specs.observation, "num_values"):
-    raise UserError("mattar_daw needs a discrete state-index observation "
-                    "(e.g. env=gridworld with observation='index')")
-  num_states = int(specs.observation.num_values)
-  num_actions = int(specs.action.num_values)
+  num_states, num_actions = tabular.check_specs("mattar_daw", specs)
   hyper = ReplayHyper(
       learning_rate=float(config.learning_rate),
       discount=float(config.gamma),
@@ -498,7 +471,9 @@ def make_agent(config: ml_collections.ConfigDict,
     del env_specs
     return MattarDawState(
         q=jnp.zeros((num_states, num_actions), jnp.float32),
-        model=model_init(num_states, num_actions),
+        model=tabular.init_state(num_states, num_actions, 1).model,
+        start_count=jnp.zeros((num_states,), jnp.float32),
+        terminal_state=jnp.zeros((num_states,), bool),
         log=log_init(int(config.replay_log_size)),
         step=jnp.zeros((), jnp.int32), trial=jnp.zeros((), jnp.int32),
         key=key)
@@ -514,50 +489,45 @@ def make_agent(config: ml_collections.ConfigDict,
       action = jax.random.categorical(key, jnp.log(hyper.policy(values)))
     return action.astype(jnp.int32), actor_state, ()
 
-  def process(state: MattarDawState, transition):
-    first, action, second = transition
-    s = jnp.asarray(first.observation, jnp.int32)
-    s_next = jnp.asarray(second.observation, jnp.int32)
-    is_reset = first.last()  # LAST -> FIRST: a trial starts at s_next
-    terminal = second.discount == 0
+  def process(state: MattarDawState, inputs):
+    transition, ends_trial = inputs
+    s_next = transition.next_state
+    is_reset = ~transition.valid  # LAST -> FIRST: a trial starts at s_next
+    terminal = transition.discount == 0
     # Online Q-learning and model update (a real transition only).
-    target = second.reward + hyper.discount * jnp.where(
-        terminal, 0.0, state.q[s_next].max())
-    q = state.q.at[s, action].add(
-        jnp.where(is_reset, 0.0,
-                  hyper.learning_rate * (target - state.q[s, action])))
-    learned = model_update(state.model, s, action, second.reward, s_next,
-                           terminal)
-    model = jax.tree_util.tree_map(
-        lambda old, new: jnp.where(is_reset, old, new), state.model, learned)
-    model = model.replace(start_count=model.start_count.at[s_next].add(
-        is_reset.astype(jnp.float32)))
+    q, _ = tabular.q_backup(state.q, transition.state, transition.action,
+                            transition.reward, transition.discount, s_next,
+                            hyper.learning_rate, hyper.discount,
+                            valid=transition.valid)
     step = state.step + jnp.where(is_reset, 0, 1)
+    model = tabular.update_model(state.model, transition, step)
+    start_count = state.start_count.at[s_next].add(
+        is_reset.astype(jnp.float32))
+    terminal_state = state.terminal_state.at[s_next].set(
+        state.terminal_state[s_next] | (terminal & transition.valid))
     trial = state.trial + is_reset.astype(jnp.int32)
-    replay_now = is_reset | second.last()
+    replay_now = is_reset | ends_trial
     phase = jnp.where(is_reset, PHASE_BEFORE_RUN, PHASE_AFTER_RUN)
     key, replay_key = jax.random.split(state.key)
     q, entries, count = replay(
-        q, model, s_next, jnp.where(replay_now, replay_steps, 0),
-        max(replay_steps, 1), replay_key, hyper)
+        q, expectations(model, start_count, terminal_state), s_next,
+        jnp.where(replay_now, replay_steps, 0), max(replay_steps, 1),
+        replay_key, hyper)
     entries.update(step=jnp.full_like(entries["step"], step),
                    trial=jnp.full_like(entries["trial"], trial),
                    phase=jnp.full_like(entries["phase"], phase))
     log = log_append(state.log, entries, count)
-    return MattarDawState(q=q, model=model, log=log, step=step, trial=trial,
-                          key=key), ()
+    return MattarDawState(q=q, model=model, start_count=start_count,
+                          terminal_state=terminal_state, log=log, step=step,
+                          trial=trial, key=key), ()
 
   def learn(state, trajectory: types.Trajectory, key):
     del key  # the agent's own key stream lives in its state
-    timestep = trajectory.timestep
-    first = jax.tree_util.tree_map(lambda x: x[:-1], timestep)
-    second = jax.tree_util.tree_map(lambda x: x[1:], timestep)
     # [T, B] -> [T * B] in time order, env by env within a time step.
-    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
-    transitions = jax.tree_util.tree_map(
-        flat, (first, trajectory.action, second))
+    transitions = tabular.transitions(trajectory)
+    ends_trial = trajectory.timestep.last()[1:].reshape(-1)
     size_before = state.log.size
-    state, _ = jax.lax.scan(process, state, transitions)
+    state, _ = jax.lax.scan(process, state, (transitions, ends_trial))
     metrics = {"replay_backups": (state.log.size - size_before
                                   ).astype(jnp.float32),
                "trials": state.trial.astype(jnp.float32)}

@@ -12,7 +12,8 @@ planning and hippocampal replay", Nat. Neurosci.) with agents/mattar_daw.py.
    (s_{k+1} = s'_k), a REVERSE link when backup k+1's action leads to where
    backup k started (s'_{k+1} = s_k). A replay event is a maximal run of
    links of one direction; events of at least `min_backups` backups count.
-3. Experiments (each returns a summary dict and writes PNG figures):
+3. Experiments (each returns a summary dict and writes PNG figures;
+   `experiment` runs all three for scripts/reproduce_replay.py):
    * `steps_to_goal`: steps per trial on the open field for no replay,
      random replay and prioritized replay (paper Fig. 1d: prioritized replay
      learns fastest).
@@ -29,6 +30,7 @@ planning and hippocampal replay", Nat. Neurosci.) with agents/mattar_daw.py.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -42,6 +44,7 @@ from flax import struct
 
 from agents import mattar_daw
 from agents import types
+from agents.lib import tabular
 from environments import base
 from environments import gridworld
 
@@ -128,7 +131,7 @@ def init_carry(config, env, seed: int, num_trials_total: int) -> RunCarry:
 
 
 def explored_model(env: gridworld.GridWorld, num_actions: int
-                   ) -> mattar_daw.TabularModel:
+                   ) -> tabular.Model:
   """The model after a reward-free exploration of the maze.
 
   Mattar & Daw's `preExplore`: before the first trial the agent has seen
@@ -145,11 +148,13 @@ def explored_model(env: gridworld.GridWorld, num_actions: int
   inner, _, _, terminated = jax.vmap(step)(positions, actions)
   blocked = np.asarray(env.maze.walls | env.maze.goals).reshape(-1)
   seen = ~np.asarray(terminated) & ~blocked[np.asarray(positions)]
-  model = mattar_daw.model_init(num_states, num_actions)
-  counts = np.zeros(model.counts.shape, np.float32)
-  counts[np.asarray(positions)[seen], np.asarray(actions)[seen],
-         np.asarray(inner.position)[seen]] = 1.0
-  return model.replace(counts=jnp.asarray(counts))
+  model = tabular.init_state(num_states, num_actions, 1).model
+  return model.replace(
+      next_state=jnp.where(
+          seen.reshape(num_states, num_actions),
+          inner.position.reshape(num_states, num_actions),
+          model.next_state),
+      tried=jnp.asarray(seen.reshape(num_states, num_actions)))
 
 
 def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
@@ -192,24 +197,30 @@ def _log_arrays(log: mattar_daw.ReplayLog) -> dict[str, np.ndarray]:
            "sequence_length", "evb")}
 
 
-def replay_directions(log: dict[str, np.ndarray]) -> np.ndarray:
+def replay_directions(log: dict[str, np.ndarray],
+                      min_evb: float | None = None) -> np.ndarray:
   """[N - 1] +1 forward, -1 reverse, 0 neither, for backups k -> k+1.
 
-  Links only join backups of the same replay phase (same trial and phase).
+  Links only join backups of the same replay phase (same trial and phase);
+  with `min_evb`, only backups whose EVB exceeds it (informative backups,
+  not the baseline-gain ones chosen by Need alone) are linked.
   """
   state, nxt = log["state"], log["next_state"]
   same = ((log["trial"][1:] == log["trial"][:-1])
           & (log["phase"][1:] == log["phase"][:-1])
           & (log["step"][1:] == log["step"][:-1]))
+  if min_evb is not None:
+    informative = log["evb"] > min_evb
+    same &= informative[1:] & informative[:-1]
   forward = same & (state[1:] == nxt[:-1])
   reverse = same & (nxt[1:] == state[:-1]) & ~forward
   return forward.astype(int) - reverse.astype(int)
 
 
-def replay_events(log: dict[str, np.ndarray], min_backups: int
-                  ) -> list[dict[str, int]]:
+def replay_events(log: dict[str, np.ndarray], min_backups: int,
+                  min_evb: float | None = None) -> list[dict[str, int]]:
   """Maximal same-direction runs of >= `min_backups` backups (>= 1 link)."""
-  directions = replay_directions(log)
+  directions = replay_directions(log, min_evb)
   events = []
   k = 0
   while k < directions.size:
@@ -260,120 +271,218 @@ def _spread(values) -> dict[str, Any]:
 
 # --------------------------------------------------------------- experiments
 
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """One reproduction's size and the paper's simulation choices."""
+
+  seeds: int = 6
+  trials: int = 30  # per run (steps_to_goal, forward_reverse)
+  max_steps: int = 20_000  # per run and seed, a cap
+  reward_noise_std: float = 0.1  # Mattar & Daw's rewSTD
+  pre_explore: bool = True  # Mattar & Daw's preExplore
+  min_backups: int = 3  # backups per counted replay event (>= 2 links)
+  baseline_trials: int = 10  # reward_increase: trials before the change
+  test_trials: int = 5  # reward_increase: trials after it
+  increased_reward: float = 4.0
+
+
+QUICK = Settings(seeds=2, trials=4, max_steps=3_000, baseline_trials=3,
+                 test_trials=2)
+
+
+def paper_config(policy: str) -> ml_collections.ConfigDict:
+  """The agent's preset with the acting policy of one of the paper's runs."""
+  from configs import mattar_daw as mattar_daw_config  # pylint: disable=g-import-not-at-top
+  config = mattar_daw_config.get_config()
+  config.policy = policy
+  return config
+
+
+def informative_evb(config: ml_collections.ConfigDict) -> float:
+  """EVB above what the baseline gain alone can give (min_gain x Need)."""
+  return 100.0 * float(config.min_gain) / (1.0 - float(config.gamma))
+
+
 def _env(layout: str, goal_reward: float = 1.0, max_episode_steps: int = 1000
          ) -> gridworld.GridWorld:
   return gridworld.GridWorld(layout=layout, goal_reward=goal_reward,
                              max_episode_steps=max_episode_steps)
 
 
-def steps_to_goal(config: ml_collections.ConfigDict, seeds: list[int],
-                  num_trials: int, max_steps: int, workdir: str | None
-                  ) -> dict[str, Any]:
+def steps_to_goal(config: ml_collections.ConfigDict, settings: Settings,
+                  seed: int, workdir: str | None) -> dict[str, Any]:
   """Steps per trial on the open field: none vs random vs prioritized."""
   env = _env("open_field")
+  seeds = list(range(seed, seed + settings.seeds))
   optimal = gridworld.shortest_path_length(env.maze)
   curves = {}
   for mode in ("none", "random", "prioritized"):
     mode_config = ml_collections.ConfigDict(config.to_dict())
     mode_config.replay_mode = mode
-    carry = run_trials(mode_config, env, num_trials, seeds, max_steps)
+    carry = run_trials(mode_config, env, settings.trials, seeds,
+                       settings.max_steps,
+                       reward_noise_std=settings.reward_noise_std,
+                       pre_explore=settings.pre_explore)
     steps = np.asarray(carry.trial_steps, np.float64)
-    steps[np.arange(num_trials)[None] >= np.asarray(carry.completed)[:, None]
-          ] = np.nan
+    steps[np.arange(settings.trials)[None]
+          >= np.asarray(carry.completed)[:, None]] = np.nan
     curves[mode] = steps
-  summary = {"optimal_steps": optimal, "num_trials": num_trials}
+  summary = {"optimal_steps": optimal, "trials": settings.trials}
   for mode, steps in curves.items():
     summary[mode] = {
         "steps_per_trial_mean": np.nanmean(steps, 0).tolist(),
         "total_steps": _spread(np.nansum(steps, 1)),
-        "last10_steps": _spread(np.nanmean(steps[:, -10:], 1)),
         "trials_completed": np.isfinite(steps).sum(1).tolist(),
     }
-  summary["anchor"] = ("prioritized replay needs fewer steps to learn than "
-                       "random replay, which needs fewer than no replay "
-                       "(Mattar & Daw 2018 Fig. 1d)")
   totals = {m: summary[m]["total_steps"]["mean"] for m in curves}
   summary["reproduced"] = bool(totals["prioritized"] < totals["random"]
                                < totals["none"])
   if workdir:
-    _plot_steps(curves, optimal, os.path.join(workdir,
-                                              "mattar_daw_steps.png"))
+    summary["figure"] = os.path.join(workdir, "mattar_daw_steps.png")
+    _plot_steps(curves, optimal, summary["figure"])
   return summary
 
 
-def forward_reverse(config: ml_collections.ConfigDict, seeds: list[int],
-                    num_trials: int, max_steps: int, min_backups: int,
-                    workdir: str | None) -> dict[str, Any]:
-  """Forward/reverse fractions before and after a run, two mazes."""
-  summary = {}
+def forward_reverse(config: ml_collections.ConfigDict, settings: Settings,
+                    seed: int, workdir: str | None) -> dict[str, Any]:
+  """Forward/reverse event fractions before and after a run, two mazes.
+
+  Counted twice: over all backups (the paper's fixed 20 per phase) and over
+  informative backups only (EVB above the baseline-gain level).
+  """
+  seeds = list(range(seed, seed + settings.seeds))
+  summary = {"min_backups_per_event": settings.min_backups,
+             "informative_evb": informative_evb(config)}
   for layout in ("open_field", "linear_track"):
-    env = _env(layout)
-    carry = run_trials(config, env, num_trials, seeds, max_steps)
-    per_seed = {"before": [], "after": []}
-    counts_total = {}
-    for log in _seed_logs(carry, len(seeds)):
-      events = replay_events(log, min_backups)
+    carry = run_trials(config, _env(layout), settings.trials, seeds,
+                       settings.max_steps,
+                       reward_noise_std=settings.reward_noise_std,
+                       pre_explore=settings.pre_explore)
+    logs = _seed_logs(carry, len(seeds))
+    result = {}
+    for counting, min_evb in (("all", None),
+                              ("informative", informative_evb(config))):
       for name, phase in (("before", mattar_daw.PHASE_BEFORE_RUN),
                           ("after", mattar_daw.PHASE_AFTER_RUN)):
-        counts = direction_counts(events, phase)
-        per_seed[name].append(counts)
-    result = {}
-    for name in ("before", "after"):
-      forward = [c["forward"] for c in per_seed[name]]
-      reverse = [c["reverse"] for c in per_seed[name]]
-      counts_total[name] = {"forward": sum(forward), "reverse": sum(reverse)}
-      result[name] = {
-          "forward_events": forward, "reverse_events": reverse,
-          "forward_fraction": _spread(
-              [_fraction(c, "forward") for c in per_seed[name]]),
-      }
-    result["reproduced"] = bool(
-        result["before"]["forward_fraction"]["mean"] > 0.5
-        and result["after"]["forward_fraction"]["mean"] < 0.5)
+        counts = [direction_counts(
+            replay_events(log, settings.min_backups, min_evb), phase)
+                  for log in logs]
+        result.setdefault(counting, {})[name] = {
+            "forward_events": [c["forward"] for c in counts],
+            "reverse_events": [c["reverse"] for c in counts],
+            "forward_fraction": _spread(
+                [_fraction(c, "forward") for c in counts]),
+        }
+      fractions = result[counting]
+      result[counting]["reproduced"] = bool(
+          fractions["before"]["forward_fraction"]["mean"] > 0.5
+          and fractions["after"]["forward_fraction"]["mean"] < 0.5)
     summary[layout] = result
-  summary["anchor"] = ("forward events dominate before a run (forward "
-                       "fraction > 0.5), reverse events after reward (< 0.5) "
-                       "(Mattar & Daw 2018 Fig. 3)")
-  summary["min_backups_per_event"] = min_backups
   if workdir:
-    _plot_fractions(summary, os.path.join(workdir,
-                                          "mattar_daw_forward_reverse.png"))
+    summary["figure"] = os.path.join(workdir,
+                                     "mattar_daw_forward_reverse.png")
+    _plot_fractions(summary, summary["figure"])
   return summary
 
 
-def reward_increase(config: ml_collections.ConfigDict, seeds: list[int],
-                    baseline_trials: int, test_trials: int,
-                    increased_reward: float, max_steps: int,
-                    min_backups: int, workdir: str | None) -> dict[str, Any]:
-  """Reverse events after reward when the reward grows vs stays (linear track)."""
-  total = baseline_trials + test_trials
-  baseline = _env("linear_track")
-  carry = run_trials(config, baseline, baseline_trials, seeds, max_steps,
-                     num_trials_total=total)
-  summary = {"baseline_trials": baseline_trials, "test_trials": test_trials,
-             "increased_reward": increased_reward}
+def reward_increase(config: ml_collections.ConfigDict, settings: Settings,
+                    seed: int, workdir: str | None) -> dict[str, Any]:
+  """Reverse events after reward when the reward grows vs stays (linear
+  track): the same agents (same seeds, same first `baseline_trials`) go on
+  with reward 1 or with `increased_reward`."""
+  seeds = list(range(seed, seed + settings.seeds))
+  total = settings.baseline_trials + settings.test_trials
+  carry = run_trials(config, _env("linear_track"), settings.baseline_trials,
+                     seeds, settings.max_steps, num_trials_total=total,
+                     reward_noise_std=settings.reward_noise_std,
+                     pre_explore=settings.pre_explore)
+  summary = {"baseline_trials": settings.baseline_trials,
+             "test_trials": settings.test_trials,
+             "increased_reward": settings.increased_reward}
   reverse = {}
-  for name, reward in (("same", 1.0), ("increased", increased_reward)):
-    env = _env("linear_track", goal_reward=reward)
-    test = run_trials(config, env, test_trials, seeds, max_steps,
-                      carry=carry)
-    counts = []
-    for log in _seed_logs(test, len(seeds)):
-      events = replay_events(log, min_backups)
-      counts.append(direction_counts(
-          events, mattar_daw.PHASE_AFTER_RUN,
-          (baseline_trials, total))["reverse"])
-    reverse[name] = counts
-    summary[name] = {"reverse_events_after_reward": _spread(counts)}
-  difference = np.asarray(reverse["increased"]) - np.asarray(reverse["same"])
-  summary["increase_minus_same"] = _spread(difference)
-  summary["anchor"] = ("more reverse replay after the reward increases "
-                       "(Mattar & Daw 2018 Fig. 5; Ambrose et al. 2016)")
-  summary["reproduced"] = bool(difference.mean() > 0)
+  for name, reward in (("same", 1.0), ("increased",
+                                       settings.increased_reward)):
+    test = run_trials(config, _env("linear_track", goal_reward=reward),
+                      settings.test_trials, seeds, settings.max_steps,
+                      carry=carry,
+                      reward_noise_std=settings.reward_noise_std)
+    for counting, min_evb in (("all", None),
+                              ("informative", informative_evb(config))):
+      counts = [direction_counts(
+          replay_events(log, settings.min_backups, min_evb),
+          mattar_daw.PHASE_AFTER_RUN,
+          (settings.baseline_trials, total))["reverse"]
+                for log in _seed_logs(test, len(seeds))]
+      reverse.setdefault(counting, {})[name] = counts
+      summary.setdefault(counting, {})[name] = {
+          "reverse_events_after_reward": _spread(counts)}
+  for counting, counts in reverse.items():
+    difference = np.asarray(counts["increased"]) - np.asarray(counts["same"])
+    summary[counting]["increased_minus_same"] = _spread(difference)
+    summary[counting]["reproduced"] = bool(difference.mean() > 0)
   if workdir:
-    _plot_reward_increase(reverse, increased_reward, os.path.join(
-        workdir, "mattar_daw_reward_increase.png"))
+    summary["figure"] = os.path.join(workdir,
+                                     "mattar_daw_reward_increase.png")
+    _plot_reward_increase(reverse["all"], settings.increased_reward,
+                          summary["figure"])
   return summary
+
+
+def _row(quantity, measured, anchor, reproduced) -> dict:
+  return {"quantity": quantity, "measured": measured, "anchor": anchor,
+          "reproduced": None if reproduced is None else bool(reproduced)}
+
+
+def _pm(spread: dict, digits: int = 2) -> str:
+  return f"{spread['mean']:.{digits}f} +- {spread['std']:.{digits}f}"
+
+
+def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
+  """The three reproductions, as `scripts/reproduce_replay.py` runs them.
+
+  steps_to_goal acts epsilon-greedily (epsilon 0.05, Mattar & Daw's open
+  field runs); the replay-direction runs use the preset's softmax (beta 5,
+  their default), whose Gain reacts to every change of value.
+  """
+  settings = QUICK if quick else Settings()
+  steps = steps_to_goal(paper_config("epsilon_greedy"), settings, seed,
+                        workdir)
+  directions = forward_reverse(paper_config("softmax"), settings, seed,
+                               workdir)
+  increase = reward_increase(paper_config("softmax"), settings, seed,
+                             workdir)
+  rows = [_row(
+      f"total steps over {settings.trials} trials, open field "
+      "(none / random / prioritized)",
+      " / ".join(_pm(steps[m]["total_steps"], 0)
+                 for m in ("none", "random", "prioritized")),
+      "prioritized < random < none (Mattar & Daw Fig. 1d)",
+      steps["reproduced"])]
+  for layout in ("open_field", "linear_track"):
+    for counting in ("all", "informative"):
+      result = directions[layout][counting]
+      rows.append(_row(
+          f"forward fraction of replay events before a run / after reward, "
+          f"{layout}, {counting} backups",
+          f"{_pm(result['before']['forward_fraction'])} / "
+          f"{_pm(result['after']['forward_fraction'])}",
+          "> 0.5 before (forward), < 0.5 after (reverse) (Fig. 3)",
+          result["reproduced"]))
+  for counting in ("all", "informative"):
+    result = increase[counting]
+    rows.append(_row(
+        f"reverse events after reward, linear track, reward 1 vs "
+        f"x{settings.increased_reward:g}, {counting} backups",
+        f"{_pm(result['same']['reverse_events_after_reward'], 1)} vs "
+        f"{_pm(result['increased']['reverse_events_after_reward'], 1)}",
+        "more after the reward grows (Fig. 5, Ambrose et al. 2016)",
+        result["reproduced"]))
+  figures = [r["figure"] for r in (steps, directions, increase)
+             if "figure" in r]
+  return {"rows": rows, "figures": figures,
+          "settings": dataclasses.asdict(settings),
+          "steps_to_goal": steps, "forward_reverse": directions,
+          "reward_increase": increase}
 
 
 # ------------------------------------------------------------------ figures
@@ -403,7 +512,7 @@ def _plot_fractions(summary, path):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), sharey=True)
   for ax, layout in zip(axes, ("open_field", "linear_track")):
-    means = [summary[layout][n]["forward_fraction"]["mean"]
+    means = [summary[layout]["all"][n]["forward_fraction"]["mean"]
              for n in ("before", "after")]
     ax.bar([0, 1], means, color="tab:blue", label="forward")
     ax.bar([0, 1], [1 - m for m in means], bottom=means, color="tab:orange",

@@ -292,3 +292,38 @@ def _plot(sequenceness, max_lag, path):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
+  """`run` for scripts/reproduce_replay.py: 10 seeds (3 when quick)."""
+  seeds = list(range(seed, seed + (3 if quick else 10)))
+  result = run(seeds, num_permutations=50 if quick else 200, workdir=workdir)
+  propagation = result["value_propagation"]
+
+  def steps(kind):
+    spread = propagation[kind]["replay_steps_to_10pct"]
+    if spread["mean"] is None:
+      return "never"
+    return f"{spread['mean']:.1f} +- {spread['std']:.1f}"
+
+  rows = [{
+      "quantity": "replay steps until V(A1) within 10% (movie / imagination)",
+      "measured": f"{steps('movie')} / {steps('imagination')}",
+      "anchor": propagation["anchor"],
+      "reproduced": propagation["reproduced"]}]
+  for name, check in result["sequenceness_checks"].items():
+    kind, phase, order = name.split("/")
+    measured = result["sequenceness"][kind][phase][order]
+    peak = measured["peak_lag"]
+    rows.append({
+        "quantity": f"TDLM direction, {kind} replay {phase.replace('_', ' ')}"
+                    f", {order} order",
+        "measured": f"{check['measured']} (peak lag {peak}: "
+                    f"{measured['difference'][peak - 1]:+.3f}, threshold "
+                    f"{measured['threshold_difference']:.3f})",
+        "anchor": f"{check['expected']} (Liu et al. 2019)",
+        "reproduced": check["reproduced"]})
+  result["rows"] = rows
+  result["figures"] = [os.path.join(workdir,
+                                    "movie_vs_imagination_sequenceness.png")]
+  return result

@@ -1,0 +1,184 @@
+"""Mattar & Daw 2018 prioritized replay: Need, Gain, n-step returns, replay
+order on a chain, forward/reverse classification, config errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents import mattar_daw
+from agents.lib import tabular
+from agents.analysis import mattar_daw as analysis
+from agents.runtime.errors import UserError
+from configs import mattar_daw as mattar_daw_config
+
+
+class NeedGainTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_need_is_a_row_of_the_inverse(self):
+    rng = np.random.default_rng(0)
+    transitions = rng.random((6, 6))
+    transitions /= transitions.sum(1, keepdims=True)
+    transitions[2] = 0.0  # a state that leads nowhere (unvisited)
+    inverse = np.linalg.inv(np.eye(6) - 0.9 * transitions)
+    need = self.variant(mattar_daw.need, static_argnums=2)
+    for state in range(6):
+      np.testing.assert_allclose(
+          need(jnp.asarray(transitions, jnp.float32), state, 0.9),
+          inverse[state], rtol=1e-4, atol=1e-5)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_gain_two_actions_softmax_by_hand(self):
+    policy = mattar_daw.Policy(kind="softmax", inverse_temperature=1.0)
+    gain = self.variant(lambda a, b: mattar_daw.gain(a, b, policy))
+    # pi_old = (1/2, 1/2); pi_new = (e, 1) / (e + 1); Q_new = (1, 0).
+    expected = np.e / (np.e + 1) - 0.5
+    np.testing.assert_allclose(
+        gain(jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0])), expected,
+        rtol=1e-6)
+    # No change in Q, no gain.
+    np.testing.assert_allclose(
+        gain(jnp.array([0.3, 0.1]), jnp.array([0.3, 0.1])), 0.0, atol=1e-7)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_gain_two_actions_epsilon_greedy_by_hand(self):
+    policy = mattar_daw.Policy(kind="epsilon_greedy", epsilon=0.1)
+    gain = self.variant(lambda a, b: mattar_daw.gain(a, b, policy))
+    # Greedy action flips from 1 to 0: pi_old = (.05, .95), pi_new =
+    # (.95, .05); gain = .9 * 1 - .9 * .5 = .45.
+    np.testing.assert_allclose(
+        gain(jnp.array([0.0, 0.5]), jnp.array([1.0, 0.5])), 0.45, rtol=1e-6)
+    # A higher value for the action already greedy: the policy is unchanged.
+    np.testing.assert_allclose(
+        gain(jnp.array([1.0, 0.5]), jnp.array([2.0, 0.5])), 0.0, atol=1e-7)
+
+  def test_one_step_gains_match_gain(self):
+    policy = mattar_daw.Policy(kind="softmax", inverse_temperature=5.0)
+    q = jnp.array([[0.1, 0.4], [0.0, 0.2], [0.3, 0.3]])
+    targets = jnp.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    gains = mattar_daw.one_step_gains(q, targets, 0.5, policy)
+    for s in range(3):
+      for a in range(2):
+        new = q[s].at[a].set(q[s, a] + 0.5 * (targets[s, a] - q[s, a]))
+        np.testing.assert_allclose(gains[s, a],
+                                   mattar_daw.gain(q[s], new, policy),
+                                   rtol=1e-5, atol=1e-7)
+
+  def test_sequence_returns_by_hand(self):
+    returns = mattar_daw.sequence_returns(
+        jnp.array([0.0, 0.0, 1.0, 7.0]), jnp.int32(3), jnp.float32(0.5), 0.9)
+    # Positions 0..2 are the sequence, 3 is past its end (the bootstrap):
+    # G_2 = 1 + .9 * .5, G_1 = .9 G_2, G_0 = .9 G_1.
+    np.testing.assert_allclose(returns, [1.1745, 1.305, 1.45, 0.5],
+                               rtol=1e-6)
+    returns = mattar_daw.sequence_returns(
+        jnp.array([0.0, 0.0]), jnp.int32(2), jnp.float32(2.0), 0.5)
+    np.testing.assert_allclose(returns, [0.5, 1.0], rtol=1e-6)
+
+  def test_terminal_state_steps_to_the_start(self):
+    expected = _expectations(3, 1, [(0, 0, 0.0, 1, False),
+                                     (1, 0, 1.0, 2, True)])
+    transitions = mattar_daw.policy_transitions(expected, jnp.ones((3, 1)))
+    np.testing.assert_allclose(transitions,
+                               [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+
+
+def _expectations(num_states, num_actions, experience):
+  """The agent's model after (s, a, r, s', terminal) experiences; start 0."""
+  model = tabular.init_state(num_states, num_actions, 1).model
+  terminal_state = jnp.zeros((num_states,), bool)
+  for s, a, r, s_next, terminal in experience:
+    model = tabular.update_model(model, tabular.Transition(
+        state=s, action=a, reward=r, discount=0.0 if terminal else 1.0,
+        next_state=s_next, valid=True), 0)
+    terminal_state = terminal_state.at[s_next].set(
+        terminal_state[s_next] | terminal)
+  start_count = jnp.zeros((num_states,)).at[0].set(1.0)
+  return mattar_daw.expectations(model, start_count, terminal_state)
+
+
+def _chain_model():
+  """0 -> 1 -> 2 -> 3 (goal, reward 1) by action 1; action 0 stays put."""
+  experience = []
+  for s in range(3):
+    experience.append((s, 0, 0.0, s, False))
+    experience.append((s, 1, float(s == 2), s + 1, s == 2))
+  return _expectations(4, 2, experience)
+
+
+def test_replay_after_reward_runs_backward_along_the_chain():
+  hyper = mattar_daw.ReplayHyper(
+      learning_rate=1.0, discount=0.9,
+      policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
+      min_gain=1e-10, evb_threshold=1e-6, mode="prioritized", n_step=True)
+  q, entries, count = mattar_daw.replay(
+      jnp.zeros((4, 2)), _chain_model(), jnp.int32(3), jnp.int32(3), 3,
+      jax.random.PRNGKey(0), hyper)
+  assert int(count) == 3
+  # Reverse replay: the rewarded step first, then its predecessors.
+  np.testing.assert_array_equal(entries["state"], [2, 1, 0])
+  np.testing.assert_array_equal(entries["action"], [1, 1, 1])
+  np.testing.assert_allclose(q[:3, 1], [0.81, 0.9, 1.0], rtol=1e-6)
+
+
+def test_n_step_extension_backs_up_the_whole_sequence():
+  # The last replayed sequence is 0 -> 1; the greedy action at 1 leads to 2,
+  # whose value is known (1): the extension 0 -> 1 -> 2 sets Q(1, right) to
+  # gamma * 1 and Q(0, right) to gamma^2 * 1 in one backup.
+  hyper = mattar_daw.ReplayHyper(
+      learning_rate=1.0, discount=0.9,
+      policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
+      min_gain=1e-10, evb_threshold=0.0, mode="prioritized", n_step=True)
+  expected = _chain_model()
+  q = jnp.zeros((4, 2)).at[2, 1].set(1.0).at[1, 1].set(0.01)
+  sequence = mattar_daw._empty_sequence(4)  # pylint: disable=protected-access
+  sequence = sequence.replace(
+      states=sequence.states.at[0].set(0),
+      actions=sequence.actions.at[0].set(1),
+      next_states=sequence.next_states.at[0].set(1),
+      length=jnp.int32(1))
+  extended, allowed = mattar_daw._extension(q, expected, sequence)  # pylint: disable=protected-access
+  assert bool(allowed)
+  np.testing.assert_array_equal(extended.states[:2], [0, 1])
+  np.testing.assert_array_equal(extended.actions[:2], [1, 1])
+  np.testing.assert_array_equal(extended.next_states[:2], [1, 2])
+  rows, gains = mattar_daw._sequence_backup(q, extended, hyper)  # pylint: disable=protected-access
+  np.testing.assert_allclose(rows[:2, 1], [0.81, 0.9], rtol=1e-6)
+  for j, s in enumerate((0, 1)):
+    np.testing.assert_allclose(
+        gains[j], mattar_daw.gain(q[s], rows[j], hyper.policy), rtol=1e-6)
+  assert (gains[:2] > 0).all()
+  # No loops: from 2 the greedy action (right) reaches 3, a terminal state;
+  # extending a sequence that already ends the trial is not allowed.
+  ended = extended.replace(terminal=jnp.float32(1.0))
+  assert not bool(mattar_daw._extension(q, expected, ended)[1])  # pylint: disable=protected-access
+
+
+def test_replay_directions_and_events():
+  log = {"state": np.array([5, 4, 3, 7, 8, 9, 9]),
+         "next_state": np.array([6, 5, 4, 8, 9, 10, 10]),
+         "trial": np.zeros(7, int), "phase": np.zeros(7, int),
+         "step": np.zeros(7, int)}
+  # 5->6, 4->5 (reverse), 3->4 (reverse), 7->8 (none), 8 (forward), 9
+  # (forward), 9 again (none).
+  np.testing.assert_array_equal(analysis.replay_directions(log),
+                                [-1, -1, 0, 1, 1, 0])
+  events = analysis.replay_events(log, min_backups=3)
+  assert [(e["direction"], e["backups"]) for e in events] == [(-1, 3),
+                                                              (1, 3)]
+  # A phase boundary breaks a link.
+  log["phase"] = np.array([0, 1, 1, 1, 1, 1, 1])
+  assert analysis.replay_directions(log)[0] == 0
+
+
+@pytest.mark.parametrize("key,value", [("replay_steps", 0),
+                                       ("replay_mode", "sometimes"),
+                                       ("policy", "greedyish"),
+                                       ("gamma", 1.0)])
+def test_bad_config_is_a_user_error(key, value):
+  config = mattar_daw_config.get_config()
+  config[key] = value
+  with pytest.raises(UserError, match=key):
+    mattar_daw.validate_config(config)
