@@ -9,24 +9,28 @@ the trial ends, at the goal ("phase 1").
 Equations (paper, Methods "Prioritized replay") -> code:
   Q-learning, online and in replay:
     Q(s,a) <- Q(s,a) + alpha [r + gamma max_a' Q(s',a') - Q(s,a)]
-      online: `_learn_transition`; replay uses the learned model's
-      expectations r(s,a), P(s'|s,a) (`one_step_targets`).
+      online: agents/lib/tabular.py's `q_backup` (in `process`); replay uses
+      the learned model's r(s,a), P(s'|s,a) (`one_step_targets`).
   EVB(s_k, a_k) = Gain(s_k, a_k) x Need(s_k)                    -> `replay`
   Gain: the policy improvement at the replayed state, valued with the new Q,
     Gain = sum_a [pi_new(a|s_k) - pi_old(a|s_k)] Q_new(s_k, a)   -> `gain`
-    pi = softmax(beta Q) (`inverse_temperature`), as the agent acts.
+    pi is the agent's own policy (`Policy`): softmax(beta Q) (the paper's
+    default, beta 5) or epsilon-greedy (its open-field runs, epsilon 0.05).
   Need: the expected discounted number of future visits to s_k from the
     agent's current state s_t, the successor representation
     M = (I - gamma T_pi)^-1, Need = M[s_t, s_k]                  -> `need`
     T_pi[s, s'] = sum_a pi(a|s) P(s'|s,a) is built from the agent's LEARNED
-    model (transition counts) under its CURRENT softmax policy, recomputed
-    before every backup (`policy_transitions`); unvisited actions lead
-    nowhere (their row mass is dropped), and a terminal state leads to the
-    learned start distribution (the paper's goal -> start wrap-around, so
-    that Need looks past the end of a trial).
+    model (agents/lib/tabular.py's deterministic Model(s, a) -> r, s') under
+    its CURRENT policy, recomputed before every backup
+    (`policy_transitions`; the paper learns a state-transition matrix from
+    experience instead, which is the behaviour policy's T). Untried actions
+    lead nowhere (their row mass is dropped), and a state where a trial
+    ended leads to the learned start distribution (the paper's goal -> start
+    wrap-around, so that Need looks past the end of a trial).
   Gains below `min_gain` count as `min_gain` (the paper's small baseline
     gain: with no gain anywhere, replay follows Need).
-  n-step extension (paper: "multi-step backups" along the current policy):
+  n-step extension (paper: "multi-step backups" along the current policy;
+  `n_step`):
     besides every one-step backup, the candidate set holds the last replayed
     sequence s_1 -a_1-> ... -> s_{n+1} extended by one step along the greedy
     action a_{n+1} = argmax Q(s_{n+1}) (no loops: its outcome must be new to

@@ -21,6 +21,7 @@ AGENTS = {
     "dyna_q": "agents.dyna_q",
     "dyna_q_plus": "agents.dyna_q_plus",
     "prioritized_sweeping": "agents.prioritized_sweeping",
+    "mattar_daw": "agents.mattar_daw",  # Mattar & Daw 2018, gain x need
 }
 
 

@@ -182,3 +182,22 @@ def test_bad_config_is_a_user_error(key, value):
   config[key] = value
   with pytest.raises(UserError, match=key):
     mattar_daw.validate_config(config)
+
+
+@pytest.mark.slow
+def test_short_reproduction_has_the_summary_keys(tmp_path):
+  settings = analysis.Settings(seeds=2, trials=3, max_steps=2_000)
+  summary = analysis.forward_reverse(analysis.paper_config("softmax"),
+                                     settings, seed=0,
+                                     workdir=str(tmp_path))
+  for layout in ("open_field", "linear_track"):
+    for counting in ("all", "informative"):
+      result = summary[layout][counting]
+      assert set(result) == {"before", "after", "reproduced"}
+      for phase in ("before", "after"):
+        assert len(result[phase]["forward_events"]) == 2  # every seed
+        assert set(result[phase]["forward_fraction"]) == {"mean", "std",
+                                                          "per_seed"}
+  assert (tmp_path / "mattar_daw_forward_reverse.png").exists()
+  # The post-reward replay of a first rewarded trial ran backward.
+  assert sum(summary["open_field"]["all"]["after"]["reverse_events"]) > 0

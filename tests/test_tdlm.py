@@ -79,3 +79,19 @@ def test_value_propagation_by_hand():
   # value of B1, which only the third backup gives, so a second pass.
   movie = [[(2, 3), (0, 1), (1, 2), (2, 3), (0, 1)]]
   assert movie_imagination.steps_to_value(movie, 1.0, 0.9) == 5
+
+
+@pytest.mark.slow
+def test_movie_vs_imagination_summary_keys(tmp_path):
+  result = movie_imagination.experiment(str(tmp_path), quick=True)
+  assert {"rows", "figures", "value_propagation", "sequenceness",
+          "sequenceness_checks", "reproduced"} <= set(result)
+  for kind in ("movie", "imagination"):
+    for phase in ("before_reward", "after_reward"):
+      for order in ("true", "experienced"):
+        entry = result["sequenceness"][kind][phase][order]
+        assert len(entry["difference"]) == 10
+        assert entry["direction"] in ("forward", "backward", "none")
+  assert len(result["value_propagation"]["movie"]["replay_steps_to_10pct"]
+             ["per_seed"]) == 3
+  assert (tmp_path / "movie_vs_imagination_sequenceness.png").exists()
