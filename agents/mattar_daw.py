@@ -266,6 +266,8 @@ def _empty_sequence(capacity: int) -> Sequence:
 
 @struct.dataclass
 class ReplayHyper:
+  """Static settings of `replay` (the config keys of the same meaning)."""
+
   learning_rate: float = struct.field(pytree_node=False)
   discount: float = struct.field(pytree_node=False)
   policy: Policy = struct.field(pytree_node=False)
