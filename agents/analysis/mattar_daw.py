@@ -15,16 +15,16 @@ planning and hippocampal replay", Nat. Neurosci.) with agents/mattar_daw.py.
 3. Experiments (each returns a summary dict and writes PNG figures;
    `experiment` runs all three for scripts/reproduce_replay.py):
    * `steps_to_goal`: steps per trial on the open field for no replay,
-     random replay and prioritized replay (paper Fig. 1d: prioritized replay
+     random replay and prioritized replay (the paper: prioritized replay
      learns fastest).
    * `forward_reverse`: the fraction of forward and reverse events in the
      replay before a run (at the start) and after it (at the goal), on the
-     open field and the linear track (paper Fig. 3: forward replay dominates
+     open field and the linear track (the paper: forward replay dominates
      before a run, reverse replay after reward).
    * `reward_increase`: on the linear track, after `baseline_trials` trials
      with reward 1 the reward becomes `increased_reward` (or stays 1 in the
      control); the number of backups in reverse events after reward in the
-     following trials (paper Fig. 5, after Ambrose et al. 2016: reverse
+     following trials (the paper, after Ambrose et al. 2016: reverse
      replay grows with the reward).
 """
 
@@ -467,7 +467,7 @@ def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
       "(none / random / prioritized)",
       " / ".join(_pm(steps[m]["total_steps"], 0)
                  for m in ("none", "random", "prioritized")),
-      "prioritized < random < none (Mattar & Daw Fig. 1d)",
+      "prioritized < random < none (Mattar & Daw 2018, open field)",
       steps["reproduced"])]
   for layout in ("open_field", "linear_track"):
     for counting in ("all", "informative"):
@@ -477,7 +477,7 @@ def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
           f"{layout}, {counting} backups",
           f"{_pm(result['before']['forward_fraction'])} / "
           f"{_pm(result['after']['forward_fraction'])}",
-          "> 0.5 before (forward), < 0.5 after (reverse) (Fig. 3)",
+          "> 0.5 before (forward), < 0.5 after (reverse) (Mattar & Daw 2018)",
           result["reproduced"]))
   for counting in ("all", "informative"):
     result = increase[counting]
@@ -486,7 +486,7 @@ def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
         f"vs x{settings.increased_reward:g}, {counting} backups",
         f"{_pm(result['same']['reverse_backups_after_reward'], 1)} vs "
         f"{_pm(result['increased']['reverse_backups_after_reward'], 1)}",
-        "more after the reward grows (Fig. 5, Ambrose et al. 2016)",
+        "more after the reward grows (Mattar & Daw 2018; Ambrose et al. 2016)",
         result["reproduced"]))
   figures = [r["figure"] for r in (steps, directions, increase)
              if "figure" in r]
