@@ -1,4 +1,5 @@
-"""Tabular Q-learning (Sutton & Barto 6.5). Presets: any maze (configs/tabular.py).
+"""Tabular Q-learning (Sutton & Barto 6.5). Presets: any maze
+(configs/tabular.py).
 
   python -m scripts.train --config=configs/q_learning.py:dyna_maze --workdir=r
 """

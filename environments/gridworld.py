@@ -1,4 +1,4 @@
-"""Grid worlds from ASCII layouts (Sutton & Barto 2018, ch. 8; Mattar & Daw 2018).
+"""Grid worlds from ASCII layouts (Sutton & Barto 2018 ch. 8; Mattar & Daw).
 
 A maze is a block of text, one character per cell:
 
@@ -25,7 +25,8 @@ Changing mazes (Sutton & Barto's blocking and shortcut mazes): the walls of
 `switch_layout` replace those of `layout` after `switch_step` agent time steps,
 counted over the whole run (the steps that start a new episode after a LAST
 step take no action and are not counted). Both layouts must have the same size,
-starts and goals.
+starts and goals. A fresh `reset` starts the count at 0, so a greedy
+evaluation from a reset (scripts.train's) is scored on the first layout.
 
 Built-in mazes:
 

@@ -1,7 +1,8 @@
 r"""Replay as the brain's planner: the reproductions of issue 13.
 
   python -m scripts.reproduce_replay --workdir=runs/replay
-  python -m scripts.reproduce_replay --workdir=DIR --experiments=dyna_maze,sweeping
+  python -m scripts.reproduce_replay --workdir=DIR \
+      --experiments=dyna_maze,sweeping
   python -m scripts.reproduce_replay --workdir=/tmp/r --quick      # smoke run
 
 Experiments (agents/analysis/replay_experiments.py): dyna_maze (Sutton & Barto
@@ -27,7 +28,8 @@ def main(argv):
   del argv
 
   def run():
-    from agents.analysis import replay_experiments  # pylint: disable=g-import-not-at-top
+    # pylint: disable-next=g-import-not-at-top
+    from agents.analysis import replay_experiments
     names = replay_experiments.select(_EXPERIMENTS.value)
     summary = replay_experiments.run_all(names, _WORKDIR.value, _QUICK.value,
                                          _SEED.value)

@@ -1,4 +1,4 @@
-"""Grid worlds from ASCII layouts: parser, errors, dm_env contract, switching."""
+"""Grid worlds from ASCII layouts: parser, errors, dm_env contract, switch."""
 
 import jax
 import jax.numpy as jnp

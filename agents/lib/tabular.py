@@ -33,6 +33,7 @@ from typing import Callable
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import rlax
 from flax import struct
 
@@ -149,9 +150,9 @@ def log_event(log: EventLog, step, s, a, kind, delta, valid=True
                   count=log.count + jnp.asarray(valid, jnp.int32))
 
 
-def ordered_events(log: EventLog) -> dict[str, chex.Array]:
-  """The log's retained events, oldest first, as numpy-ready arrays (host)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def ordered_events(log: EventLog) -> dict[str, np.ndarray]:
+  """The log's retained events, oldest first, as numpy arrays (host; one
+  run's log, not a vmapped one)."""
   capacity = log.step.shape[-1]
   count = int(log.count)
   kept = min(count, capacity)
@@ -170,7 +171,7 @@ def backup(state: TabularState, s, a, r, discount, s_next, *, alpha: float,
       log=log_event(state.log, state.t, s, a, kind, delta, valid))
 
 
-# ---- the model ----------------------------------------------------------------
+# ---- the model ---------------------------------------------------------------
 
 
 def update_model(model: Model, transition: Transition, t) -> Model:
@@ -211,7 +212,8 @@ def dyna_planning(state: TabularState, key: chex.PRNGKey, *, num_steps: int,
                   all_actions: bool = False, valid=True) -> TabularState:
   """Dyna-Q's planning loop (Sutton & Barto 8.2, step (f)), n times:
     S, A <- a random previously observed pair;  R, S' <- Model(S, A);
-    Q(S,A) <- Q(S,A) + alpha [R + kappa sqrt(tau) + gamma max_a Q(S',a) - Q(S,A)]
+    Q(S,A) <- Q(S,A) + alpha [R + kappa sqrt(tau) + gamma max_a Q(S',a)
+                              - Q(S,A)]
   tau = time steps since (S, A) was last tried (kappa = 0: Dyna-Q; kappa > 0
   with `all_actions`: Dyna-Q+, section 8.3). Nothing when not `valid`."""
 
@@ -230,7 +232,7 @@ def dyna_planning(state: TabularState, key: chex.PRNGKey, *, num_steps: int,
   return jax.lax.fori_loop(0, num_steps, plan, state)
 
 
-# ---- the agent around a per-transition update ------------------------------------
+# ---- the agent around a per-transition update --------------------------------
 
 UpdateFn = Callable[[TabularState, Transition, chex.PRNGKey], TabularState]
 
