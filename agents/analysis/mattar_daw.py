@@ -177,12 +177,13 @@ def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
               lambda x: jnp.broadcast_to(x, (len(seeds),) + x.shape),
               model)))
   return jax.block_until_ready(
-      _run_seeds(agent, env, num_trials, max_steps, float(reward_noise_std),
-                 carry))
+      _run_seeds(agent, env, jnp.int32(num_trials), jnp.int32(max_steps),
+                 jnp.float32(reward_noise_std), carry))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def _run_seeds(agent, env, num_trials, max_steps, reward_noise_std, carry):
+  """Compiled once per (agent, task); the counts and noise are traced."""
   return jax.vmap(lambda c: _run(agent, env, num_trials, max_steps,
                                  reward_noise_std, c))(carry)
 
