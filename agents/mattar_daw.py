@@ -4,7 +4,16 @@ access explains planning and hippocampal replay", Nature Neuroscience 21.
 A tabular Q-learner (Watkins) with a learned model that, at two moments,
 replays `replay_steps` backups chosen one at a time by their expected value
 of backup (EVB): before each trial, at the start state ("phase 0"), and after
-the trial ends, at the goal ("phase 1").
+the trial ends, on reaching the goal ("phase 1").
+
+Checked against the authors' reference code (MATLAB,
+github.com/marcelomattar/PrioritizedReplay): replaySim.m (the simulation,
+its planning loop and `expandFurther` n-step extension), needTerm.m (Need),
+gainTerm.m (Gain), pAct.m (the softmax policy), setParams.m (the defaults:
+gamma .9, alpha 1, softmax beta 5, nPlan 20, EVMthresh 0, baselineGain
+1e-10, TLearnRate .9, tieBreak 'min', remove_samestate, no loops) and the
+figure scripts Paper/Figure3_FvsR_balance/Code/genFig_FvsR_*.m. Nothing of
+it is copied; what it does is reimplemented here as follows.
 
 Equations (paper, Methods "Prioritized replay") -> code:
   Q-learning, online and in replay:
@@ -12,35 +21,48 @@ Equations (paper, Methods "Prioritized replay") -> code:
       online: agents/lib/tabular.py's `q_backup` (in `process`); replay uses
       the learned model's r(s,a), P(s'|s,a) (`one_step_targets`).
   EVB(s_k, a_k) = Gain(s_k, a_k) x Need(s_k)                    -> `replay`
-  Gain: the policy improvement at the replayed state, valued with the new Q,
+  Gain: the policy improvement at the replayed state, valued with the new Q
+    (gainTerm.m),
     Gain = sum_a [pi_new(a|s_k) - pi_old(a|s_k)] Q_new(s_k, a)   -> `gain`
-    pi is the agent's own policy (`Policy`): softmax(beta Q) (the paper's
-    default, beta 5) or epsilon-greedy (its open-field runs, epsilon 0.05).
+    pi is the agent's own policy (`Policy`): softmax(beta Q) (the reference
+    code's `planPolicy` and `actPolicy`, beta 5) or epsilon-greedy.
   Need: the expected discounted number of future visits to s_k from the
     agent's current state s_t, the successor representation
-    M = (I - gamma T_pi)^-1, Need = M[s_t, s_k]                  -> `need`
-    T_pi[s, s'] = sum_a pi(a|s) P(s'|s,a) is built from the agent's LEARNED
-    model (agents/lib/tabular.py's deterministic Model(s, a) -> r, s') under
-    its CURRENT policy, recomputed before every backup
-    (`policy_transitions`; the paper learns a state-transition matrix from
-    experience instead, which is the behaviour policy's T). Untried actions
-    lead nowhere (their row mass is dropped), and a state where a trial
-    ended leads to the learned start distribution (the paper's goal -> start
-    wrap-around, so that Need looks past the end of a trial).
-  Gains below `min_gain` count as `min_gain` (the paper's small baseline
-    gain: with no gain anywhere, replay follows Need).
-  n-step extension (paper: "multi-step backups" along the current policy;
-  `n_step`):
-    besides every one-step backup, the candidate set holds the last replayed
-    sequence s_1 -a_1-> ... -> s_{n+1} extended by one step along the greedy
-    action a_{n+1} = argmax Q(s_{n+1}) (no loops: its outcome must be new to
-    the sequence). That backup sets every Q(s_j, a_j) of the sequence toward
-    its n-step return G_j = sum_{i>=j} gamma^{i-j} r_i
-    + gamma^{n+2-j} max_a Q(s_{n+2}, a) (`sequence_returns`), and its EVB is
-    sum_j Gain_j x Need(s_j). The largest EVB wins; a winning one-step backup
-    starts a new sequence.
-  Replay stops after `replay_steps` backups, or earlier when the best EVB is
-  below `evb_threshold`.
+    M = (I - gamma T)^-1, Need = M[s_t, s_k]     -> `need` (needTerm.m)
+    T (`need_model` "learned", the reference's): a state-transition matrix
+    learned from experience by a delta rule, T(s, .) += eta (1_{s'} -
+    T(s, .)), eta = `transition_learning_rate` (TLearnRate .9), on every
+    real step and on every trial's end (goal -> next start, the reference's
+    `Tgoal2start` wrap-around, so that Need looks past the end of a trial);
+    the pre-exploration (agents/analysis/mattar_daw.py) sets its first rows.
+    It does not change during a replay phase, so Need is computed once.
+    s_t is where the agent is when it replays (replaySim.m's `sti`): the
+    start state before a run, and after reward the state it left to enter
+    the goal (the reference plans before it moves the agent on).
+    `need_model` "policy" (an alternative, not the reference's): T_pi[s, s']
+    = sum_a pi(a|s) P(s'|s,a) of the learned model under the current
+    policy, recomputed before every backup (`policy_transitions`).
+  Gains below `min_gain` count as `min_gain` (the reference's baselineGain:
+    with no gain anywhere, replay follows Need).
+  One-step candidates: every experienced (s, a) that moves the agent (the
+    reference's `remove_samestate`: bumping into a wall is not replayed).
+  n-step extension (replaySim.m, `expandFurther`; `n_step`): besides every
+    one-step backup, the candidate set holds the last replayed sequence
+    s_1 -a_1-> ... -> s_{n+1} extended by one step along the greedy action
+    a_{n+1} = argmax Q(s_{n+1}) (ties broken at random; no loops: its
+    outcome must be new to the sequence). That backup sets every
+    Q(s_j, a_j) of the sequence toward its n-step return
+    G_j = sum_{i>=j} gamma^{i-j} r_i + gamma^{n+2-j} max_a Q(s_{n+2}, a)
+    (`sequence_returns`), and its EVB is Need(s_{n+1}) x sum_j Gain_j (the
+    reference's: the Need of the appended step's state, `sequence_evb`).
+    The largest EVB wins, ties to the shorter backup then at random (the
+    reference's tieBreak 'min'); a winning one-step backup starts a new
+    sequence. Only the last sequence is extended, as in the reference.
+  Replay goes on while the best EVB exceeds min(opportunity cost,
+  `evb_threshold`), the opportunity cost being the mean reward per real
+  step (the reference's `EVMthresh` rule: with its EVMthresh 0 and the
+  baseline gain, every phase makes all `replay_steps` backups), for at most
+  `replay_steps` (nPlan 20) backups.
 
 `replay_mode`: "prioritized" (the above), "random" (Dyna-style: each backup
 one uniformly drawn experienced (s, a)), "none" (plain Q-learning).
@@ -52,9 +74,11 @@ step and trial, phase (0 before a run, 1 after it), sequence length and EVB;
 Contract use: the observation is a discrete state index (the grid world's
 "index" observation). `learn` walks the chunk's transitions in order (env by
 env within a time step); a LAST -> FIRST step (the auto-reset) starts a trial
-and triggers the pre-run replay at the new start state, a step that reaches
-LAST triggers the post-run replay at the goal. Run it with one environment
-and `rollout_length` 1 to replay between steps exactly as the paper does.
+and triggers the pre-run replay (Need from the new start state), a step that
+reaches LAST triggers the post-run replay (Need from the state it left).
+The reference replays before a run one step later (after the first move,
+Need still from the start). Run it with one environment and
+`rollout_length` 1 to replay between steps as the reference does.
 Under `vmap` over seeds the replay is a `lax.while_loop` whose trip count is
 0 at ordinary steps, so it costs only at trial boundaries.
 """
@@ -73,6 +97,7 @@ from agents.runtime.errors import UserError
 
 REPLAY_MODES = ("prioritized", "random", "none")
 POLICIES = ("softmax", "epsilon_greedy")
+NEED_MODELS = ("learned", "policy")
 PHASE_BEFORE_RUN, PHASE_AFTER_RUN = 0, 1
 
 
@@ -275,15 +300,31 @@ class ReplayHyper:
   evb_threshold: float = struct.field(pytree_node=False)
   mode: str = struct.field(pytree_node=False)
   n_step: bool = struct.field(pytree_node=False)
+  need_model: str = struct.field(pytree_node=False, default="learned")
 
 
-def _extension(q, model: ModelExpectations, sequence: Sequence):
-  """The last sequence extended one greedy step, and whether it is allowed."""
+def argmax_random_ties(key: chex.PRNGKey, values: chex.Array) -> chex.Array:
+  """Flat index of a maximum of `values`, ties broken uniformly at random
+  (the reference code's `randi` among equal EVMs / equal Q-values)."""
+  flat = values.reshape(-1)
+  noise = jax.random.uniform(key, flat.shape)
+  return jnp.argmax(jnp.where(flat == flat.max(), noise, -1.0))
+
+
+def _extension(q, model: ModelExpectations, sequence: Sequence,
+               key: chex.PRNGKey | None = None):
+  """The last sequence extended one greedy step, and whether it is allowed.
+
+  The greedy action breaks ties at random with `key` (first index without).
+  """
   capacity = sequence.states.shape[0]
   last = jnp.maximum(sequence.length - 1, 0)
   state = sequence.next_states[last]
   safe_state = jnp.maximum(state, 0)
-  action = jnp.argmax(q[safe_state]).astype(jnp.int32)
+  if key is None:
+    action = jnp.argmax(q[safe_state]).astype(jnp.int32)
+  else:
+    action = argmax_random_ties(key, q[safe_state]).astype(jnp.int32)
   outcome = jnp.argmax(model.transitions[safe_state, action]).astype(jnp.int32)
   in_sequence = (jnp.any((sequence.states == outcome)
                          & (jnp.arange(capacity) < sequence.length))
@@ -321,26 +362,57 @@ def _sequence_backup(q, sequence: Sequence, hyper: ReplayHyper):
   return new_rows, gains
 
 
+def sequence_evb(need_row: chex.Array, sequence: Sequence,
+                 gains: chex.Array, min_gain: chex.Array) -> chex.Array:
+  """EVB of an n-step backup along `sequence` (its gains [L] per step).
+
+  The reference code's (replaySim.m: `EVM(i) = sum(need{i}(end) .*
+  max(gain{i}, baselineGain))`): the Need of the state the appended (last)
+  step starts from, times the summed gains of all the sequence's steps.
+  """
+  valid = jnp.arange(sequence.states.shape[0]) < sequence.length
+  appended = jnp.maximum(sequence.states[sequence.length - 1], 0)
+  return need_row[appended] * jnp.sum(
+      jnp.where(valid, jnp.maximum(gains, min_gain), 0.0))
+
+
 def replay(q: chex.Array, expected: ModelExpectations,
-           current_state: chex.Array,
+           current_state: chex.Array, transition_matrix: chex.Array,
            num_backups: chex.Array, max_backups: int, key: chex.PRNGKey,
-           hyper: ReplayHyper
+           hyper: ReplayHyper, threshold: chex.Array | None = None
            ) -> tuple[chex.Array, dict[str, chex.Array], chex.Array]:
   """Up to `num_backups` (<= `max_backups`) backups chosen by EVB.
+
+  Need is the row `current_state` of (I - gamma T)^-1, T the learned
+  state-transition matrix `transition_matrix` (`need_model` "learned", the
+  reference code's; it does not change during replay, so Need is computed
+  once) or T_pi of the learned model under the current policy
+  (`need_model` "policy", recomputed before every backup). Replay goes on
+  while the best EVB exceeds `threshold` (default `hyper.evb_threshold`).
 
   Returns the new Q, the backups made ([max_backups] arrays of the log's
   fields but step, trial and phase) and their number.
   """
   num_states, num_actions = q.shape
   floor = jnp.float32(hyper.min_gain)
+  if threshold is None:
+    threshold = jnp.float32(hyper.evb_threshold)
+  chex.assert_shape(transition_matrix, (num_states, num_states))
+  fixed_need = need(transition_matrix, current_state, hyper.discount)
+  # One-step candidates: experienced (s, a) that move (the reference code's
+  # `remove_samestate`: bumping into a wall is no memory worth replaying).
+  outcomes = jnp.argmax(expected.transitions, -1)
+  moves = expected.known & (outcomes != jnp.arange(num_states)[:, None])
 
   def body(carry):
     q, sequence, entries, count, _, key = carry
-    key, pick_key = jax.random.split(key)
+    key, pick_key, extend_key = jax.random.split(key, 3)
     targets = one_step_targets(q, expected, hyper.discount)
-    need_row = need(policy_transitions(expected, hyper.policy(q)),
-                    current_state,
-                    hyper.discount)
+    if hyper.need_model == "learned":
+      need_row = fixed_need
+    else:
+      need_row = need(policy_transitions(expected, hyper.policy(q)),
+                      current_state, hyper.discount)
     if hyper.mode == "random":
       logits = jnp.where(expected.known, 0.0, -jnp.inf).reshape(-1)
       flat = jax.random.categorical(pick_key, logits)
@@ -348,22 +420,21 @@ def replay(q: chex.Array, expected: ModelExpectations,
     else:
       gains = one_step_gains(q, targets, hyper.learning_rate, hyper.policy)
       evb_one = need_row[:, None] * jnp.maximum(gains, floor)
-      evb_one = jnp.where(expected.known, evb_one, -jnp.inf)
-      flat = jnp.argmax(evb_one.reshape(-1))
+      evb_one = jnp.where(moves, evb_one, -jnp.inf)
+      flat = argmax_random_ties(pick_key, evb_one)
     best_state = (flat // num_actions).astype(jnp.int32)
     best_action = (flat % num_actions).astype(jnp.int32)
     best_evb = evb_one[best_state, best_action]
 
-    extended, allowed = _extension(q, expected, sequence)
+    extended, allowed = _extension(q, expected, sequence, extend_key)
     new_rows, seq_gains = _sequence_backup(q, extended, hyper)
     valid = jnp.arange(extended.states.shape[0]) < extended.length
-    seq_evb = jnp.sum(jnp.where(
-        valid, need_row[jnp.maximum(extended.states, 0)]
-        * jnp.maximum(seq_gains, floor), 0.0))
+    seq_evb = sequence_evb(need_row, extended, seq_gains, floor)
     use_sequence = (allowed & (seq_evb > best_evb)
                     & (hyper.mode == "prioritized") & hyper.n_step)
     chosen_evb = jnp.where(use_sequence, seq_evb, best_evb)
-    stop = (hyper.mode == "prioritized") & (chosen_evb < hyper.evb_threshold)
+    # The reference continues while max EVM > threshold (`EVMthresh`).
+    stop = (hyper.mode == "prioritized") & (chosen_evb <= threshold)
 
     # One-step backup (and the one-step sequence it starts).
     q_one = q.at[best_state, best_action].add(
@@ -409,7 +480,7 @@ def replay(q: chex.Array, expected: ModelExpectations,
 
   # At most one backup per experienced (s, a) is not a limit of the paper;
   # with nothing experienced there is nothing to replay.
-  num_backups = jnp.where(expected.known.any(), num_backups, 0)
+  num_backups = jnp.where(moves.any(), num_backups, 0)
   carry = (q, _empty_sequence(num_states), _entries_init(max_backups),
            jnp.zeros((), jnp.int32), jnp.zeros((), bool), key)
   q, _, entries, count, _, _ = jax.lax.while_loop(cond, body, carry)
@@ -424,6 +495,8 @@ class MattarDawState:
   model: tabular.Model  # the deterministic learned model (shared piece)
   start_count: chex.Array  # [S] float32 trials started at s
   terminal_state: chex.Array  # [S] bool, s was reached as a trial's end
+  transition_matrix: chex.Array  # [S, S] learned T(s, s') (Need's model)
+  reward_sum: chex.Array  # float32 summed reward of real steps
   log: ReplayLog
   step: chex.Array  # int32 env transitions learned from
   trial: chex.Array  # int32 trials started after the first
@@ -453,6 +526,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if float(config.inverse_temperature) <= 0:
     raise UserError(f"inverse_temperature={config.inverse_temperature} is not "
                     "allowed: it must be > 0")
+  if config.need_model not in NEED_MODELS:
+    raise UserError(f"need_model={config.need_model!r} is not allowed: it "
+                    f"must be one of {', '.join(NEED_MODELS)}")
+  if not 0.0 < float(config.transition_learning_rate) <= 1.0:
+    raise UserError(f"transition_learning_rate="
+                    f"{config.transition_learning_rate} is not allowed: it "
+                    "must be in (0, 1]")
   if int(config.replay_log_size) < 1:
     raise UserError(f"replay_log_size={config.replay_log_size} is not "
                     "allowed: it must be an integer >= 1")
@@ -470,7 +550,9 @@ def make_agent(config: ml_collections.ConfigDict,
                     epsilon=float(config.epsilon)),
       min_gain=float(config.min_gain),
       evb_threshold=float(config.evb_threshold),
-      mode=str(config.replay_mode), n_step=bool(config.n_step))
+      mode=str(config.replay_mode), n_step=bool(config.n_step),
+      need_model=str(config.need_model))
+  transition_rate = float(config.transition_learning_rate)
   replay_steps = 0 if hyper.mode == "none" else int(config.replay_steps)
 
   def init(key, env_specs):
@@ -480,6 +562,8 @@ def make_agent(config: ml_collections.ConfigDict,
         model=tabular.init_state(num_states, num_actions, 1).model,
         start_count=jnp.zeros((num_states,), jnp.float32),
         terminal_state=jnp.zeros((num_states,), bool),
+        transition_matrix=jnp.zeros((num_states, num_states), jnp.float32),
+        reward_sum=jnp.zeros((), jnp.float32),
         log=log_init(int(config.replay_log_size)),
         step=jnp.zeros((), jnp.int32), trial=jnp.zeros((), jnp.int32),
         key=key)
@@ -512,19 +596,41 @@ def make_agent(config: ml_collections.ConfigDict,
     terminal_state = state.terminal_state.at[s_next].set(
         state.terminal_state[s_next] | (terminal & transition.valid))
     trial = state.trial + is_reset.astype(jnp.int32)
+    # The learned T (reference: replaySim.m, `TLearnRate`): each real step
+    # moves row s toward s'; a trial's end (goal -> next start, the reset)
+    # too, the reference's `Tgoal2start`.
+    moved = transition.valid | (is_reset
+                                & state.terminal_state[transition.state])
+    row = state.transition_matrix[transition.state]
+    row = row + transition_rate * (
+        jax.nn.one_hot(s_next, num_states) - row)
+    transition_matrix = state.transition_matrix.at[transition.state].set(
+        jnp.where(moved, row, state.transition_matrix[transition.state]))
+    reward_sum = state.reward_sum + jnp.where(transition.valid,
+                                              transition.reward, 0.0)
     replay_now = is_reset | ends_trial
     phase = jnp.where(is_reset, PHASE_BEFORE_RUN, PHASE_AFTER_RUN)
+    # Need is taken from where the agent is when it replays (the reference's
+    # `sti`): the start state before a run; after reward, the state it left
+    # to enter the goal (the reference plans before it moves its position).
+    need_state = jnp.where(is_reset, s_next, transition.state)
+    # The reference's threshold: min(opportunity cost, EVMthresh), the
+    # opportunity cost being the mean reward per experienced step.
+    threshold = jnp.minimum(reward_sum / jnp.maximum(step, 1),
+                            hyper.evb_threshold)
     key, replay_key = jax.random.split(state.key)
     q, entries, count = replay(
-        q, expectations(model, start_count, terminal_state), s_next,
-        jnp.where(replay_now, replay_steps, 0), max(replay_steps, 1),
-        replay_key, hyper)
+        q, expectations(model, start_count, terminal_state), need_state,
+        transition_matrix, jnp.where(replay_now, replay_steps, 0),
+        max(replay_steps, 1), replay_key, hyper, threshold)
     entries.update(step=jnp.full_like(entries["step"], step),
                    trial=jnp.full_like(entries["trial"], trial),
                    phase=jnp.full_like(entries["phase"], phase))
     log = log_append(state.log, entries, count)
     return MattarDawState(q=q, model=model, start_count=start_count,
-                          terminal_state=terminal_state, log=log, step=step,
+                          terminal_state=terminal_state,
+                          transition_matrix=transition_matrix,
+                          reward_sum=reward_sum, log=log, step=step,
                           trial=trial, key=key), ()
 
   def learn(state, trajectory: types.Trajectory, key):

@@ -27,7 +27,9 @@ def get_config(preset: str = "open_field") -> ml_collections.ConfigDict:
   c.replay_steps = 20  # backups per replay phase, int >= 1
   c.n_step = True  # consider the n-step extension of the last sequence
   c.min_gain = 1e-10  # gains below count as this (>= 0)
-  c.evb_threshold = 0.0  # stop a phase when the best EVB is below
+  c.evb_threshold = 0.0  # replay while best EVB > min(this, mean reward)
+  c.need_model = "learned"  # learned | policy (T of Need's SR)
+  c.transition_learning_rate = 0.9  # learned T's delta-rule rate, (0, 1]
   c.replay_log_size = 4_000  # backups kept in the replay log, int >= 1
   c.num_envs = 1
   c.rollout_length = 1

@@ -12,6 +12,7 @@ from agents.lib import tabular
 from agents.analysis import mattar_daw as analysis
 from agents.runtime.errors import UserError
 from configs import mattar_daw as mattar_daw_config
+from environments import gridworld
 
 
 class NeedGainTest(chex.TestCase):
@@ -108,14 +109,22 @@ def _chain_model():
   return _expectations(4, 2, experience)
 
 
+def _chain_transitions():
+  """The chain's state-transition matrix: 0 -> 1 -> 2 -> 3 -> 0 (wrap)."""
+  return jnp.eye(4)[jnp.array([1, 2, 3, 0])]
+
+
 def test_replay_after_reward_runs_backward_along_the_chain():
   hyper = mattar_daw.ReplayHyper(
       learning_rate=1.0, discount=0.9,
       policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
       min_gain=1e-10, evb_threshold=1e-6, mode="prioritized", n_step=True)
+  # Need from state 2, the state the agent left to enter the goal (the
+  # reference's `sti`), under the chain's learned T with the goal -> start
+  # wrap-around.
   q, entries, count = mattar_daw.replay(
-      jnp.zeros((4, 2)), _chain_model(), jnp.int32(3), jnp.int32(3), 3,
-      jax.random.PRNGKey(0), hyper)
+      jnp.zeros((4, 2)), _chain_model(), jnp.int32(2), _chain_transitions(),
+      jnp.int32(3), 3, jax.random.PRNGKey(0), hyper)
   assert int(count) == 3
   # Reverse replay: the rewarded step first, then its predecessors.
   np.testing.assert_array_equal(entries["state"], [2, 1, 0])
@@ -201,3 +210,100 @@ def test_short_reproduction_has_the_summary_keys(tmp_path):
   assert (tmp_path / "mattar_daw_forward_reverse.png").exists()
   # The post-reward replay of a first rewarded trial ran backward.
   assert sum(summary["open_field"]["all"]["after"]["reverse_events"]) > 0
+
+
+def test_argmax_random_ties_picks_every_maximum_and_only_them():
+  values = jnp.array([0.5, 1.0, -jnp.inf, 1.0])
+  picks = {int(mattar_daw.argmax_random_ties(jax.random.PRNGKey(i), values))
+           for i in range(40)}
+  assert picks == {1, 3}
+
+
+def test_extension_breaks_greedy_ties_at_random():
+  # From state 1 both actions have Q 0: "stay" (action 0) would loop back to
+  # 1 and is not allowed, "right" (action 1) extends 0 -> 1 -> 2. The
+  # reference draws among tied greedy actions, so both happen over keys.
+  expected = _chain_model()
+  sequence = mattar_daw._empty_sequence(4)  # pylint: disable=protected-access
+  sequence = sequence.replace(
+      states=sequence.states.at[0].set(0),
+      actions=sequence.actions.at[0].set(1),
+      next_states=sequence.next_states.at[0].set(1),
+      length=jnp.int32(1))
+  outcomes = set()
+  for i in range(30):
+    extended, allowed = mattar_daw._extension(  # pylint: disable=protected-access
+        jnp.zeros((4, 2)), expected, sequence, jax.random.PRNGKey(i))
+    outcomes.add((int(extended.actions[1]), bool(allowed)))
+  assert outcomes == {(0, False), (1, True)}
+
+
+def test_n_step_evb_is_need_of_the_appended_state_times_summed_gains():
+  # The sequence 0 -> 1 -> 2 with Q(2, right) = 1 known: its gains are
+  # those of Q(0, right) <- .81 and Q(1, right) <- .9; the reference's EVM
+  # is Need(1) (the appended step starts at 1) x (gain_0 + gain_1).
+  hyper = mattar_daw.ReplayHyper(
+      learning_rate=1.0, discount=0.9,
+      policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
+      min_gain=1e-10, evb_threshold=0.0, mode="prioritized", n_step=True)
+  q = jnp.zeros((4, 2)).at[2, 1].set(1.0)
+  sequence = mattar_daw._empty_sequence(4).replace(  # pylint: disable=protected-access
+      states=jnp.array([0, 1, -1, -1]), actions=jnp.array([1, 1, 0, 0]),
+      rewards=jnp.zeros(4), next_states=jnp.array([1, 2, -1, -1]),
+      length=jnp.int32(2))
+  _, gains = mattar_daw._sequence_backup(q, sequence, hyper)  # pylint: disable=protected-access
+  # Softmax(beta 5) over (0, v) vs (0, 0): gain = (sigmoid(5 v) - 1/2) v.
+  by_hand = [(1 / (1 + np.exp(-5 * v)) - 0.5) * v for v in (0.81, 0.9)]
+  np.testing.assert_allclose(gains[:2], by_hand, rtol=1e-5)
+  need = jnp.array([0.2, 0.7, 0.05, 0.05])
+  np.testing.assert_allclose(
+      mattar_daw.sequence_evb(need, sequence, gains, 1e-10),
+      0.7 * sum(by_hand), rtol=1e-5)
+  # Steps without gain count as the baseline gain.
+  np.testing.assert_allclose(
+      mattar_daw.sequence_evb(need, sequence, jnp.zeros(4), 1e-10),
+      0.7 * 2e-10, rtol=1e-5)
+
+
+def test_replay_before_a_run_follows_need_from_the_start():
+  # Q(2, right) = 1 known, Need from the start 0: the one-step (1, right)
+  # has the only gain, then (0, right) (the extension 1 -> 2 -> 3 of that
+  # sequence has none left): the value reaches the start in two backups.
+  hyper = mattar_daw.ReplayHyper(
+      learning_rate=1.0, discount=0.9,
+      policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
+      min_gain=1e-10, evb_threshold=0.0, mode="prioritized", n_step=True)
+  q = jnp.zeros((4, 2)).at[2, 1].set(1.0)
+  need = mattar_daw.need(_chain_transitions(), jnp.int32(0), 0.9)
+  q_after, entries, count = mattar_daw.replay(
+      q, _chain_model(), jnp.int32(0), _chain_transitions(), jnp.int32(2), 2,
+      jax.random.PRNGKey(0), hyper)
+  assert int(count) == 2
+  np.testing.assert_array_equal(entries["state"], [1, 0])
+  gain_1 = (1 / (1 + np.exp(-5 * 0.9)) - 0.5) * 0.9
+  np.testing.assert_allclose(entries["evb"][0], need[1] * gain_1, rtol=1e-5)
+  np.testing.assert_allclose(q_after[:2, 1], [0.81, 0.9], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_agent_learns_t_and_replays_from_where_it_left_the_goal():
+  # A corridor 0 -> 1 -> 2 -> 3 (goal). Online Q-learning (alpha 1) has
+  # already valued (2, right) when the first reward comes, so the replay
+  # after it starts one step back and runs in reverse: (1, right), then
+  # (0, right), Need being taken from state 2 (where the agent was).
+  env = gridworld.GridWorld(layout="S..G", max_episode_steps=200)
+  config = analysis.paper_config("softmax")
+  carry = analysis.run_trials(config, env, 2, [0], 2_000, pre_explore=True)
+  state = jax.tree_util.tree_map(lambda x: x[0], carry.agent_state)
+  matrix = np.asarray(state.transition_matrix)
+  np.testing.assert_allclose(matrix[:3].sum(1), 1.0, rtol=1e-5)
+  # The goal leads to the start (pre-exploration and every trial's end);
+  # state 2's last move entered the goal (delta rule, rate .9).
+  np.testing.assert_allclose(matrix[3], [1, 0, 0, 0], atol=1e-6)
+  assert matrix[2, 3] >= 0.9
+  log = analysis._log_arrays(state.log)  # pylint: disable=protected-access
+  after = np.nonzero((log["phase"] == mattar_daw.PHASE_AFTER_RUN)
+                     & (log["trial"] == 0))[0]
+  right = 3
+  np.testing.assert_array_equal(log["state"][after[:2]], [1, 0])
+  np.testing.assert_array_equal(log["action"][after[:2]], [right, right])

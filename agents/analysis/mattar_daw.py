@@ -157,6 +157,35 @@ def explored_model(env: gridworld.GridWorld, num_actions: int
       tried=jnp.asarray(seen.reshape(num_states, num_actions)))
 
 
+def explored_transitions(env: gridworld.GridWorld, num_actions: int
+                         ) -> jax.Array:
+  """The learned T [S, S] after the reward-free exploration.
+
+  As the reference code's pre-exploration (replaySim.m, `preExplore` and
+  `Tgoal2start`): every action once from every open non-goal state (a
+  blocked move stays put), rows normalised; a goal state leads to the
+  starts (uniform over them: this grid world draws each trial's start).
+  """
+  num_states = env.num_states
+  positions = jnp.repeat(jnp.arange(num_states, dtype=jnp.int32),
+                         num_actions)
+  actions = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), num_states)
+  step = lambda p, a: env._step(  # pylint: disable=protected-access  # noqa: E731
+      gridworld.GridState(position=p, t=jnp.zeros((), jnp.int32)), a,
+      jax.random.PRNGKey(0))
+  inner = jax.vmap(step)(positions, actions)[0]
+  walls = np.asarray(env.maze.walls).reshape(-1)
+  goals = np.asarray(env.maze.goals).reshape(-1)
+  starts = np.asarray(env.maze.starts, np.float32).reshape(-1)
+  outcome = np.asarray(inner.position).reshape(num_states, num_actions)
+  matrix = np.zeros((num_states, num_states), np.float32)
+  for s in np.nonzero(~walls & ~goals)[0]:
+    for a in range(num_actions):
+      matrix[s, outcome[s, a]] += 1.0 / num_actions
+  matrix[goals] = starts / starts.sum()
+  return jnp.asarray(matrix)
+
+
 def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
                num_trials: int, seeds: list[int], max_steps: int,
                carry: RunCarry | None = None,
@@ -171,11 +200,13 @@ def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
         lambda *xs: jnp.stack(xs),
         *[init_carry(config, env, s, total) for s in seeds])
     if pre_explore:
-      model = explored_model(env, int(specs.action.num_values))
+      num_actions = int(specs.action.num_values)
+      explored = (explored_model(env, num_actions),
+                  explored_transitions(env, num_actions))
+      model, matrix = jax.tree_util.tree_map(
+          lambda x: jnp.broadcast_to(x, (len(seeds),) + x.shape), explored)
       carry = carry.replace(agent_state=carry.agent_state.replace(
-          model=jax.tree_util.tree_map(
-              lambda x: jnp.broadcast_to(x, (len(seeds),) + x.shape),
-              model)))
+          model=model, transition_matrix=matrix))
   return jax.block_until_ready(
       _run_seeds(agent, env, jnp.int32(num_trials), jnp.int32(max_steps),
                  jnp.float32(reward_noise_std), carry))
@@ -213,8 +244,10 @@ def replay_directions(log: dict[str, np.ndarray],
   if min_evb is not None:
     informative = log["evb"] > min_evb
     same &= informative[1:] & informative[:-1]
-  forward = same & (state[1:] == nxt[:-1])
-  reverse = same & (nxt[1:] == state[:-1]) & ~forward
+  # As the reference's analysis (Paper/Figure3_FvsR_balance/Code/
+  # genFig_FvsR_linearTrack.m): reverse wins where both hold.
+  reverse = same & (nxt[1:] == state[:-1])
+  forward = same & (state[1:] == nxt[:-1]) & ~reverse
   return forward.astype(int) - reverse.astype(int)
 
 
@@ -286,7 +319,9 @@ class Settings:
   max_steps: int = 20_000  # per run and seed, a cap
   reward_noise_std: float = 0.1  # Mattar & Daw's rewSTD
   pre_explore: bool = True  # Mattar & Daw's preExplore
-  min_backups: int = 3  # backups per counted replay event (>= 2 links)
+  # Backups per counted replay event: the reference analysis's minNumCells
+  # (5 replayed states, 4 links).
+  min_backups: int = 5
   baseline_trials: int = 10  # reward_increase: trials before the change
   test_trials: int = 5  # reward_increase: trials after it
   increased_reward: float = 4.0
@@ -365,6 +400,7 @@ def forward_reverse(config: ml_collections.ConfigDict, settings: Settings,
                        reward_noise_std=settings.reward_noise_std,
                        pre_explore=settings.pre_explore)
     logs = _seed_logs(carry, len(seeds))
+    trials = np.maximum(np.asarray(carry.completed, np.float64), 1.0)
     result = {}
     for counting, min_evb in (("all", None),
                               ("informative", informative_evb(config))):
@@ -378,6 +414,11 @@ def forward_reverse(config: ml_collections.ConfigDict, settings: Settings,
             "reverse_events": [c["reverse"] for c in counts],
             "forward_fraction": _spread(
                 [_fraction(c, "forward") for c in counts]),
+            # The reference figure's unit: events per lap (trial).
+            "forward_per_trial": _spread(
+                [c["forward"] for c in counts] / trials),
+            "reverse_per_trial": _spread(
+                [c["reverse"] for c in counts] / trials),
         }
       fractions = result[counting]
       result[counting]["reproduced"] = bool(
