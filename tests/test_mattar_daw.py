@@ -287,11 +287,11 @@ def test_replay_before_a_run_follows_need_from_the_start():
 
 @pytest.mark.slow
 def test_agent_learns_t_and_replays_from_where_it_left_the_goal():
-  # A corridor 0 -> 1 -> 2 -> 3 (goal). Online Q-learning (alpha 1) has
+  # A corridor 0 -> 1 -> 2 -> 3 (goal) above a wall row. Online Q-learning (alpha 1) has
   # already valued (2, right) when the first reward comes, so the replay
   # after it starts one step back and runs in reverse: (1, right), then
   # (0, right), Need being taken from state 2 (where the agent was).
-  env = gridworld.GridWorld(layout="S..G", max_episode_steps=200)
+  env = gridworld.GridWorld(layout="S..G;####", max_episode_steps=200)
   config = analysis.paper_config("softmax")
   carry = analysis.run_trials(config, env, 2, [0], 2_000, pre_explore=True)
   state = jax.tree_util.tree_map(lambda x: x[0], carry.agent_state)
@@ -299,7 +299,7 @@ def test_agent_learns_t_and_replays_from_where_it_left_the_goal():
   np.testing.assert_allclose(matrix[:3].sum(1), 1.0, rtol=1e-5)
   # The goal leads to the start (pre-exploration and every trial's end);
   # state 2's last move entered the goal (delta rule, rate .9).
-  np.testing.assert_allclose(matrix[3], [1, 0, 0, 0], atol=1e-6)
+  np.testing.assert_allclose(matrix[3], np.eye(8)[0], atol=1e-6)
   assert matrix[2, 3] >= 0.9
   log = analysis._log_arrays(state.log)  # pylint: disable=protected-access
   after = np.nonzero((log["phase"] == mattar_daw.PHASE_AFTER_RUN)
