@@ -156,7 +156,10 @@ def gain(q_old: chex.Array, q_new: chex.Array, policy: Policy) -> chex.Array:
   """sum_a [pi_new(a) - pi_old(a)] Q_new(a) at one state (rank-1 inputs)."""
   chex.assert_rank([q_old, q_new], 1)
   chex.assert_equal_shape([q_old, q_new])
-  return jnp.sum((policy(q_new) - policy(q_old)) * q_new)
+  value = jnp.sum((policy(q_new) - policy(q_old)) * q_new)
+  # No change, no gain: exactly 0, not the ~1e-9 of two softmaxes that XLA
+  # may round differently (it would swamp the 1e-10 baseline gain).
+  return jnp.where(jnp.all(q_new == q_old), 0.0, value)
 
 
 def policy_transitions(model: ModelExpectations, policy: chex.Array
@@ -188,11 +191,31 @@ def one_step_targets(q: chex.Array, model: ModelExpectations, discount: float
   return model.reward + discount * (1.0 - model.terminal) * next_value
 
 
+# Changes of a Q-value below this (relative to max(1, |Q|)) are float32
+# rounding, not learning: see `resolved_update`.
+ROUNDING = 1e-6
+
+
+def resolved_update(old: chex.Array, target: chex.Array,
+                    learning_rate: float) -> chex.Array:
+  """old + alpha (target - old), or exactly `old` if the change is rounding.
+
+  The reference code runs in float64, where re-backing-up a converged value
+  changes it by ~1e-17 and its Gain stays far below the baseline gain
+  (1e-10). In float32 the same change is ~1e-8 and its Gain (first order in
+  the change) ~1e-9 would swamp the baseline gain and make replay repeat
+  one converged backup; so a change below ROUNDING is no change.
+  """
+  new = old + learning_rate * (target - old)
+  tiny = jnp.abs(new - old) <= ROUNDING * jnp.maximum(1.0, jnp.abs(old))
+  return jnp.where(tiny, old, new)
+
+
 def one_step_gains(q: chex.Array, targets: chex.Array, learning_rate: float,
                    policy: Policy) -> chex.Array:
   """[S, A] gain of backing up each (s, a) toward its target."""
   num_actions = q.shape[-1]
-  updated = q + learning_rate * (targets - q)  # [S, A] new Q(s, a)
+  updated = resolved_update(q, targets, learning_rate)  # [S, A] new Q(s, a)
   eye = jnp.eye(num_actions, dtype=bool)
   # q_new[s, a, :] = Q(s, :) with entry a replaced by the backed-up value.
   q_new = jnp.where(eye[None], updated[:, :, None], q[:, None, :])
@@ -355,7 +378,7 @@ def _sequence_backup(q, sequence: Sequence, hyper: ReplayHyper):
   states = jnp.maximum(sequence.states, 0)
   rows = q[states]  # [L, A]
   chosen = jnp.take_along_axis(rows, sequence.actions[:, None], 1)[:, 0]
-  new_value = chosen + hyper.learning_rate * (returns - chosen)
+  new_value = resolved_update(chosen, returns, hyper.learning_rate)
   new_rows = rows.at[jnp.arange(rows.shape[0]), sequence.actions].set(
       new_value)
   gains = jax.vmap(gain, (0, 0, None))(rows, new_rows, hyper.policy)
@@ -437,9 +460,9 @@ def replay(q: chex.Array, expected: ModelExpectations,
     stop = (hyper.mode == "prioritized") & (chosen_evb <= threshold)
 
     # One-step backup (and the one-step sequence it starts).
-    q_one = q.at[best_state, best_action].add(
-        hyper.learning_rate * (targets[best_state, best_action]
-                               - q[best_state, best_action]))
+    q_one = q.at[best_state, best_action].set(resolved_update(
+        q[best_state, best_action], targets[best_state, best_action],
+        hyper.learning_rate))
     outcome = jnp.argmax(
         expected.transitions[best_state, best_action]).astype(jnp.int32)
     one = _empty_sequence(sequence.states.shape[0])

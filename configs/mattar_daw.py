@@ -5,8 +5,10 @@ Presets: open_field (default), linear_track.
   python -m scripts.train --config=configs/mattar_daw.py:open_field \
       --workdir=runs/mattar_daw
 
-Values as in the paper's Methods as best known (gamma 0.9, alpha 1, softmax
-beta 5, 20 backups per replay phase, a tiny baseline gain, no EVB threshold).
+Values as the authors' reference code's setParams.m (github.com/
+marcelomattar/PrioritizedReplay): gamma 0.9, alpha 1, softmax beta 5, 20
+backups per replay phase (nPlan), baseline gain 1e-10, EVMthresh 0, T
+learned with rate 0.9 (TLearnRate).
 One environment and one step per learn call, so that replay happens exactly
 before each trial and after each reward.
 """

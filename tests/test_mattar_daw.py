@@ -307,3 +307,23 @@ def test_agent_learns_t_and_replays_from_where_it_left_the_goal():
   right = 3
   np.testing.assert_array_equal(log["state"][after[:2]], [1, 0])
   np.testing.assert_array_equal(log["action"][after[:2]], [right, right])
+
+
+@pytest.mark.slow
+def test_reward_increase_draws_each_trials_reward_and_has_its_keys():
+  settings = analysis.Settings(seeds=2, trials=6, max_steps=3_000)
+  summary = analysis.reward_increase(analysis.paper_config("softmax"),
+                                     settings, seed=0, workdir=None)
+  for name in ("same", "increased"):
+    spread = summary[name]["reverse_events_per_trial_after_reward"]
+    assert len(spread["per_seed"]) == 2  # every seed
+  assert isinstance(summary["reproduced"], bool)
+  # The rewards that ended the trials are 1 or 4 (noise sd .1), both drawn.
+  carry = analysis.run_trials(analysis.paper_config("softmax"),
+                              analysis._env("linear_track"), 6, [0, 1],  # pylint: disable=protected-access
+                              3_000, reward_noise_std=0.1, big_reward=4.0,
+                              big_reward_prob=0.5)
+  rewards = np.asarray(carry.trial_reward).ravel()
+  near = np.minimum(np.abs(rewards - 1.0), np.abs(rewards - 4.0))
+  assert (near < 0.6).all()
+  assert (rewards > 2.5).any() and (rewards < 2.5).any()

@@ -21,11 +21,15 @@ planning and hippocampal replay", Nat. Neurosci.) with agents/mattar_daw.py.
      replay before a run (at the start) and after it (at the goal), on the
      open field and the linear track (the paper: forward replay dominates
      before a run, reverse replay after reward).
-   * `reward_increase`: on the linear track, after `baseline_trials` trials
-     with reward 1 the reward becomes `increased_reward` (or stays 1 in the
-     control); the number of backups in reverse events after reward in the
-     following trials (the paper, after Ambrose et al. 2016: reverse
-     replay grows with the reward).
+   * `reward_increase`: on the linear track each trial's reward is 1 or
+     `increased_reward` (drawn, 1/2 each, as the reference's
+     genFig_rewIncrease_linearTrack.m); reverse events after reward per
+     trial, after 1x and after large rewards (the paper, after Ambrose et
+     al. 2016: reverse replay grows with the reward).
+   Events as the reference's analysis (genFig_FvsR_*.m): runs of >= 5
+   replayed backups linked in one direction, within one replay phase (its
+   permutation test is not run: a run of >= 4 same-direction links among
+   random backups is rare on these mazes).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class RunCarry:
   timestep: base.TimeStep
   key: jax.Array
   trial_steps: jax.Array  # [num_trials] int32 steps of each finished trial
+  trial_reward: jax.Array  # [num_trials] float32 reward that ended each
   completed: jax.Array  # int32 trials finished
   steps: jax.Array  # int32 env steps taken
 
@@ -74,12 +79,14 @@ def _make_cached(config_json: str, env):
 
 
 def _run(agent: types.Agent, env: base.Environment, num_trials: int,
-         max_steps: int, reward_noise_std: float, carry: RunCarry
-         ) -> RunCarry:
+         max_steps: int, reward_noise_std: float, big_reward: float,
+         big_reward_prob: float, carry: RunCarry) -> RunCarry:
   """Steps one seed until `num_trials` more trials end (or `max_steps`).
 
-  A terminal reward gets N(0, reward_noise_std^2) noise, truncated at 0
-  (Mattar & Daw's rewSTD 0.1, "rewOnlyPositive").
+  A terminal reward is multiplied by `big_reward` with probability
+  `big_reward_prob` (the reference's rewMag [1 4], rewProb [.5 .5] in
+  genFig_rewIncrease_linearTrack.m) and gets N(0, reward_noise_std^2)
+  noise, truncated at 0 (Mattar & Daw's rewSTD 0.1, "rewOnlyPositive").
   """
   target = carry.completed + num_trials
   step_limit = carry.steps + max_steps
@@ -88,11 +95,13 @@ def _run(agent: types.Agent, env: base.Environment, num_trials: int,
     return (c.completed < target) & (c.steps < step_limit)
 
   def body(c: RunCarry):
-    key, act_key, noise_key = jax.random.split(c.key, 3)
+    key, act_key, noise_key, big_key = jax.random.split(c.key, 4)
     action, _, _ = agent.act(agent.actor_params(c.agent_state), (),
                              c.timestep, act_key, False)
     env_state, timestep = env.step(c.env_state, action)
-    noisy = jnp.maximum(timestep.reward + reward_noise_std
+    scale = jnp.where(jax.random.uniform(big_key) < big_reward_prob,
+                      big_reward, 1.0)
+    noisy = jnp.maximum(timestep.reward * scale + reward_noise_std
                         * jax.random.normal(noise_key), 0.0)
     timestep = timestep.replace(reward=jnp.where(
         timestep.discount == 0, noisy, timestep.reward))
@@ -109,9 +118,12 @@ def _run(agent: types.Agent, env: base.Environment, num_trials: int,
     index = c.completed
     trial_steps = c.trial_steps.at[index].add(
         real.astype(jnp.int32), mode="drop")
+    trial_reward = c.trial_reward.at[index].set(
+        jnp.where(timestep.last(), timestep.reward, 0.0), mode="drop")
     completed = c.completed + timestep.last().astype(jnp.int32)
     return RunCarry(agent_state=agent_state, env_state=env_state,
                     timestep=timestep, key=key, trial_steps=trial_steps,
+                    trial_reward=trial_reward,
                     completed=completed,
                     steps=c.steps + real.astype(jnp.int32))
 
@@ -127,6 +139,7 @@ def init_carry(config, env, seed: int, num_trials_total: int) -> RunCarry:
       agent_state=agent.init(agent_key, specs), env_state=env_state,
       timestep=timestep, key=act_key,
       trial_steps=jnp.zeros((num_trials_total,), jnp.int32),
+      trial_reward=jnp.zeros((num_trials_total,), jnp.float32),
       completed=jnp.zeros((), jnp.int32), steps=jnp.zeros((), jnp.int32))
 
 
@@ -191,7 +204,8 @@ def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
                carry: RunCarry | None = None,
                num_trials_total: int | None = None,
                reward_noise_std: float = 0.0,
-               pre_explore: bool = False) -> RunCarry:
+               pre_explore: bool = False, big_reward: float = 1.0,
+               big_reward_prob: float = 0.0) -> RunCarry:
   """Runs every seed (vmapped) for `num_trials` trials; continues `carry`."""
   agent, specs = _make(config, env)
   if carry is None:
@@ -209,14 +223,17 @@ def run_trials(config: ml_collections.ConfigDict, env: base.Environment,
           model=model, transition_matrix=matrix))
   return jax.block_until_ready(
       _run_seeds(agent, env, jnp.int32(num_trials), jnp.int32(max_steps),
-                 jnp.float32(reward_noise_std), carry))
+                 jnp.float32(reward_noise_std), jnp.float32(big_reward),
+                 jnp.float32(big_reward_prob), carry))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _run_seeds(agent, env, num_trials, max_steps, reward_noise_std, carry):
-  """Compiled once per (agent, task); the counts and noise are traced."""
+def _run_seeds(agent, env, num_trials, max_steps, reward_noise_std,
+               big_reward, big_reward_prob, carry):
+  """Compiled once per (agent, task); the counts and rewards are traced."""
   return jax.vmap(lambda c: _run(agent, env, num_trials, max_steps,
-                                 reward_noise_std, c))(carry)
+                                 reward_noise_std, big_reward,
+                                 big_reward_prob, c))(carry)
 
 
 # ------------------------------------------------------- replay directions
@@ -322,13 +339,10 @@ class Settings:
   # Backups per counted replay event: the reference analysis's minNumCells
   # (5 replayed states, 4 links).
   min_backups: int = 5
-  baseline_trials: int = 10  # reward_increase: trials before the change
-  test_trials: int = 5  # reward_increase: trials after it
-  increased_reward: float = 4.0
+  increased_reward: float = 4.0  # reward_increase: the large reward
 
 
-QUICK = Settings(seeds=2, trials=4, max_steps=3_000, baseline_trials=3,
-                 test_trials=2)
+QUICK = Settings(seeds=2, trials=4, max_steps=3_000)
 
 
 def paper_config(policy: str) -> ml_collections.ConfigDict:
@@ -389,7 +403,11 @@ def forward_reverse(config: ml_collections.ConfigDict, settings: Settings,
   """Forward/reverse event fractions before and after a run, two mazes.
 
   Counted twice: over all backups (the paper's fixed 20 per phase) and over
-  informative backups only (EVB above the baseline-gain level).
+  informative backups only (EVB above the baseline-gain level; summary.json
+  only). The table reports all backups, as the reference does: its forward
+  replay before a run is made of n-step extensions that win by their summed
+  baseline gains (Need x n x baselineGain), which the informative count
+  excludes by construction.
   """
   seeds = list(range(seed, seed + settings.seeds))
   summary = {"min_backups_per_event": settings.min_backups,
@@ -434,49 +452,55 @@ def forward_reverse(config: ml_collections.ConfigDict, settings: Settings,
 
 def reward_increase(config: ml_collections.ConfigDict, settings: Settings,
                     seed: int, workdir: str | None) -> dict[str, Any]:
-  """Reverse replay after reward when the reward grows vs stays (linear
-  track): the same agents (same seeds, same first `baseline_trials`) go on
-  with reward 1 or with `increased_reward`. The measure is the number of
-  backups in reverse events after reward in the `test_trials` (the events
-  themselves, one per replay phase at most, barely change in number)."""
+  """Reverse replay after a large vs a baseline reward (linear track).
+
+  As the reference's Paper/Figure5_Asymmetry/Code/
+  genFig_rewIncrease_linearTrack.m: each trial's reward is 1 or
+  `increased_reward` (probability 1/2 each, noise 0.1), and the replay after
+  each reward is classified by that reward. Measured per seed: reverse
+  events after reward per trial (the reference figure's events/lap) and the
+  backups in them, over the 1x trials and over the large-reward trials.
+  """
   seeds = list(range(seed, seed + settings.seeds))
-  total = settings.baseline_trials + settings.test_trials
-  carry = run_trials(config, _env("linear_track"), settings.baseline_trials,
-                     seeds, settings.max_steps, num_trials_total=total,
+  carry = run_trials(config, _env("linear_track"), settings.trials, seeds,
+                     settings.max_steps,
                      reward_noise_std=settings.reward_noise_std,
-                     pre_explore=settings.pre_explore)
-  summary = {"baseline_trials": settings.baseline_trials,
-             "test_trials": settings.test_trials,
-             "increased_reward": settings.increased_reward}
-  reverse = {}
-  for name, reward in (("same", 1.0), ("increased",
-                                       settings.increased_reward)):
-    test = run_trials(config, _env("linear_track", goal_reward=reward),
-                      settings.test_trials, seeds, settings.max_steps,
-                      carry=carry,
-                      reward_noise_std=settings.reward_noise_std)
-    for counting, min_evb in (("all", None),
-                              ("informative", informative_evb(config))):
-      counts = [direction_counts(
-          replay_events(log, settings.min_backups, min_evb),
-          mattar_daw.PHASE_AFTER_RUN, (settings.baseline_trials, total))
-                for log in _seed_logs(test, len(seeds))]
-      backups = [c["reverse_backups"] for c in counts]
-      reverse.setdefault(counting, {})[name] = backups
-      summary.setdefault(counting, {})[name] = {
-          "reverse_events_after_reward": _spread(
-              [c["reverse"] for c in counts]),
-          "reverse_backups_after_reward": _spread(backups)}
-  for counting, counts in reverse.items():
-    difference = np.asarray(counts["increased"]) - np.asarray(counts["same"])
-    summary[counting]["increased_minus_same"] = _spread(difference)
-    # More on average AND in most seeds (one seed's outlier is not a result).
-    summary[counting]["reproduced"] = bool(
-        difference.mean() > 0 and (difference > 0).sum() > difference.size / 2)
+                     pre_explore=settings.pre_explore,
+                     big_reward=settings.increased_reward,
+                     big_reward_prob=0.5)
+  rewards = np.asarray(carry.trial_reward)
+  completed = np.asarray(carry.completed)
+  cut = 0.5 * (1.0 + settings.increased_reward)
+  per_trial = {"same": [], "increased": []}
+  backups = {"same": [], "increased": []}
+  for i, log in enumerate(_seed_logs(carry, len(seeds))):
+    events = [e for e in replay_events(log, settings.min_backups)
+              if e["phase"] == mattar_daw.PHASE_AFTER_RUN
+              and e["direction"] < 0]
+    big = rewards[i, :completed[i]] > cut
+    for name, trials in (("same", np.nonzero(~big)[0]),
+                         ("increased", np.nonzero(big)[0])):
+      chosen = [e for e in events if e["trial"] in set(trials.tolist())]
+      count = max(trials.size, 1)
+      per_trial[name].append(len(chosen) / count)
+      backups[name].append(sum(e["backups"] for e in chosen) / count)
+  summary = {"trials": settings.trials,
+             "increased_reward": settings.increased_reward,
+             "reward_probability": 0.5}
+  for name in ("same", "increased"):
+    summary[name] = {
+        "reverse_events_per_trial_after_reward": _spread(per_trial[name]),
+        "reverse_backups_per_trial_after_reward": _spread(backups[name])}
+  difference = (np.asarray(per_trial["increased"])
+                - np.asarray(per_trial["same"]))
+  summary["increased_minus_same"] = _spread(difference)
+  # More on average AND in most seeds (one seed's outlier is not a result).
+  summary["reproduced"] = bool(
+      difference.mean() > 0 and (difference > 0).sum() > difference.size / 2)
   if workdir:
     summary["figure"] = os.path.join(workdir,
                                      "mattar_daw_reward_increase.png")
-    _plot_reward_increase(reverse["all"], settings.increased_reward,
+    _plot_reward_increase(per_trial, settings.increased_reward,
                           summary["figure"])
   return summary
 
@@ -512,24 +536,31 @@ def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
       "prioritized < random < none (Mattar & Daw 2018, open field)",
       steps["reproduced"])]
   for layout in ("open_field", "linear_track"):
-    for counting in ("all", "informative"):
-      result = directions[layout][counting]
-      rows.append(_row(
-          f"forward fraction of replay events before a run / after reward, "
-          f"{layout}, {counting} backups",
-          f"{_pm(result['before']['forward_fraction'])} / "
-          f"{_pm(result['after']['forward_fraction'])}",
-          "> 0.5 before (forward), < 0.5 after (reverse) (Mattar & Daw 2018)",
-          result["reproduced"]))
-  for counting in ("all", "informative"):
-    result = increase[counting]
+    result = directions[layout]["all"]
     rows.append(_row(
-        f"backups in reverse events after reward, linear track, reward 1 "
-        f"vs x{settings.increased_reward:g}, {counting} backups",
-        f"{_pm(result['same']['reverse_backups_after_reward'], 1)} vs "
-        f"{_pm(result['increased']['reverse_backups_after_reward'], 1)}",
-        "more after the reward grows (Mattar & Daw 2018; Ambrose et al. 2016)",
+        f"forward fraction of replay events before a run / after reward, "
+        f"{layout}",
+        f"{_pm(result['before']['forward_fraction'])} / "
+        f"{_pm(result['after']['forward_fraction'])}",
+        "> 0.5 before (forward), < 0.5 after (reverse) (Mattar & Daw 2018)",
         result["reproduced"]))
+    rows.append(_row(
+        f"events per trial before a run / after reward, {layout} "
+        f"(forward, reverse)",
+        " / ".join(
+            f"{result[p]['forward_per_trial']['mean']:.2f}, "
+            f"{result[p]['reverse_per_trial']['mean']:.2f}"
+            for p in ("before", "after")),
+        "forward > reverse before, reverse > forward after "
+        "(Mattar & Daw 2018, events per lap)",
+        None))
+  rows.append(_row(
+      f"reverse replay events per trial after reward, linear track, reward "
+      f"1 vs x{settings.increased_reward:g} (drawn per trial)",
+      f"{_pm(increase['same']['reverse_events_per_trial_after_reward'])} vs "
+      f"{_pm(increase['increased']['reverse_events_per_trial_after_reward'])}",
+      "more after the larger reward (Mattar & Daw 2018; Ambrose et al. 2016)",
+      increase["reproduced"]))
   figures = [r["figure"] for r in (steps, directions, increase)
              if "figure" in r]
   return {"rows": rows, "figures": figures,
@@ -590,7 +621,7 @@ def _plot_reward_increase(reverse, increased_reward, path):
   for i, n in enumerate(names):
     ax.scatter(np.full(len(reverse[n]), i), reverse[n], color="k", s=8)
   ax.set_xticks([0, 1], ["reward 1", f"reward x{increased_reward:g}"])
-  ax.set_ylabel("backups in reverse events after reward")
+  ax.set_ylabel("reverse events per trial after reward")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
