@@ -232,7 +232,7 @@ def test_extension_breaks_greedy_ties_at_random():
       length=jnp.int32(1))
   outcomes = set()
   for i in range(30):
-    extended, allowed = mattar_daw._extension(  # pylint: disable=protected-access
+    extended, allowed = mattar_daw._extension(  # pylint: disable=W0212
         jnp.zeros((4, 2)), expected, sequence, jax.random.PRNGKey(i))
     outcomes.add((int(extended.actions[1]), bool(allowed)))
   assert outcomes == {(0, False), (1, True)}
@@ -247,11 +247,13 @@ def test_n_step_evb_is_need_of_the_appended_state_times_summed_gains():
       policy=mattar_daw.Policy(kind="softmax", inverse_temperature=5.0),
       min_gain=1e-10, evb_threshold=0.0, mode="prioritized", n_step=True)
   q = jnp.zeros((4, 2)).at[2, 1].set(1.0)
-  sequence = mattar_daw._empty_sequence(4).replace(  # pylint: disable=protected-access
+  sequence = mattar_daw._empty_sequence(4)  # pylint: disable=W0212
+  sequence = sequence.replace(
       states=jnp.array([0, 1, -1, -1]), actions=jnp.array([1, 1, 0, 0]),
       rewards=jnp.zeros(4), next_states=jnp.array([1, 2, -1, -1]),
       length=jnp.int32(2))
-  _, gains = mattar_daw._sequence_backup(q, sequence, hyper)  # pylint: disable=protected-access
+  backup = mattar_daw._sequence_backup  # pylint: disable=protected-access
+  _, gains = backup(q, sequence, hyper)
   # Softmax(beta 5) over (0, v) vs (0, 0): gain = (sigmoid(5 v) - 1/2) v.
   by_hand = [(1 / (1 + np.exp(-5 * v)) - 0.5) * v for v in (0.81, 0.9)]
   np.testing.assert_allclose(gains[:2], by_hand, rtol=1e-5)
@@ -287,10 +289,11 @@ def test_replay_before_a_run_follows_need_from_the_start():
 
 @pytest.mark.slow
 def test_agent_learns_t_and_replays_from_where_it_left_the_goal():
-  # A corridor 0 -> 1 -> 2 -> 3 (goal) above a wall row. Online Q-learning (alpha 1) has
-  # already valued (2, right) when the first reward comes, so the replay
-  # after it starts one step back and runs in reverse: (1, right), then
-  # (0, right), Need being taken from state 2 (where the agent was).
+  # A corridor 0 -> 1 -> 2 -> 3 (goal) above a wall row. Online
+  # Q-learning (alpha 1) has already valued (2, right) when the first
+  # reward comes, so the replay after it starts one step back and runs in
+  # reverse: (1, right), then (0, right), Need being taken from state 2
+  # (where the agent was).
   env = gridworld.GridWorld(layout="S..G;####", max_episode_steps=200)
   config = analysis.paper_config("softmax")
   carry = analysis.run_trials(config, env, 2, [0], 2_000, pre_explore=True)
@@ -319,10 +322,10 @@ def test_reward_increase_draws_each_trials_reward_and_has_its_keys():
     assert len(spread["per_seed"]) == 2  # every seed
   assert isinstance(summary["reproduced"], bool)
   # The rewards that ended the trials are 1 or 4 (noise sd .1), both drawn.
-  carry = analysis.run_trials(analysis.paper_config("softmax"),
-                              analysis._env("linear_track"), 6, [0, 1],  # pylint: disable=protected-access
-                              3_000, reward_noise_std=0.1, big_reward=4.0,
-                              big_reward_prob=0.5)
+  track = gridworld.GridWorld(layout="linear_track")
+  carry = analysis.run_trials(analysis.paper_config("softmax"), track, 6,
+                              [0, 1], 3_000, reward_noise_std=0.1,
+                              big_reward=4.0, big_reward_prob=0.5)
   rewards = np.asarray(carry.trial_reward).ravel()
   near = np.minimum(np.abs(rewards - 1.0), np.abs(rewards - 4.0))
   assert (near < 0.6).all()

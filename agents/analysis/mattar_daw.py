@@ -143,6 +143,26 @@ def init_carry(config, env, seed: int, num_trials_total: int) -> RunCarry:
       completed=jnp.zeros((), jnp.int32), steps=jnp.zeros((), jnp.int32))
 
 
+def _all_moves(env: gridworld.GridWorld, num_actions: int):
+  """Every (state, action) of the maze, stepped once: [S, A] outcomes
+  (position) and whether the move ended the episode (numpy)."""
+  num_states = env.num_states
+  positions = jnp.repeat(jnp.arange(num_states, dtype=jnp.int32),
+                         num_actions)
+  actions = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), num_states)
+
+  def step(position, action):
+    return env._step(  # pylint: disable=protected-access
+        gridworld.GridState(position=position,
+                            t=jnp.zeros((), jnp.int32)),
+        action, jax.random.PRNGKey(0))
+
+  inner, _, _, terminated = jax.vmap(step)(positions, actions)
+  shape = (num_states, num_actions)
+  return (np.asarray(inner.position).reshape(shape),
+          np.asarray(terminated).reshape(shape))
+
+
 def explored_model(env: gridworld.GridWorld, num_actions: int
                    ) -> tabular.Model:
   """The model after a reward-free exploration of the maze.
@@ -151,23 +171,13 @@ def explored_model(env: gridworld.GridWorld, num_actions: int
   every transition of the maze once, except those into a goal (which it
   learns, with their reward and ending, in the trials).
   """
-  num_states = env.num_states
-  positions = jnp.repeat(jnp.arange(num_states, dtype=jnp.int32),
-                         num_actions)
-  actions = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), num_states)
-  step = lambda p, a: env._step(  # pylint: disable=protected-access  # noqa: E731
-      gridworld.GridState(position=p, t=jnp.zeros((), jnp.int32)), a,
-      jax.random.PRNGKey(0))
-  inner, _, _, terminated = jax.vmap(step)(positions, actions)
+  outcome, terminated = _all_moves(env, num_actions)
   blocked = np.asarray(env.maze.walls | env.maze.goals).reshape(-1)
-  seen = ~np.asarray(terminated) & ~blocked[np.asarray(positions)]
-  model = tabular.init_state(num_states, num_actions, 1).model
+  seen = ~terminated & ~blocked[:, None]
+  model = tabular.init_state(env.num_states, num_actions, 1).model
   return model.replace(
-      next_state=jnp.where(
-          seen.reshape(num_states, num_actions),
-          inner.position.reshape(num_states, num_actions),
-          model.next_state),
-      tried=jnp.asarray(seen.reshape(num_states, num_actions)))
+      next_state=jnp.where(seen, jnp.asarray(outcome), model.next_state),
+      tried=jnp.asarray(seen))
 
 
 def explored_transitions(env: gridworld.GridWorld, num_actions: int
@@ -179,19 +189,11 @@ def explored_transitions(env: gridworld.GridWorld, num_actions: int
   blocked move stays put), rows normalised; a goal state leads to the
   starts (uniform over them: this grid world draws each trial's start).
   """
-  num_states = env.num_states
-  positions = jnp.repeat(jnp.arange(num_states, dtype=jnp.int32),
-                         num_actions)
-  actions = jnp.tile(jnp.arange(num_actions, dtype=jnp.int32), num_states)
-  step = lambda p, a: env._step(  # pylint: disable=protected-access  # noqa: E731
-      gridworld.GridState(position=p, t=jnp.zeros((), jnp.int32)), a,
-      jax.random.PRNGKey(0))
-  inner = jax.vmap(step)(positions, actions)[0]
+  outcome, _ = _all_moves(env, num_actions)
   walls = np.asarray(env.maze.walls).reshape(-1)
   goals = np.asarray(env.maze.goals).reshape(-1)
   starts = np.asarray(env.maze.starts, np.float32).reshape(-1)
-  outcome = np.asarray(inner.position).reshape(num_states, num_actions)
-  matrix = np.zeros((num_states, num_states), np.float32)
+  matrix = np.zeros((env.num_states, env.num_states), np.float32)
   for s in np.nonzero(~walls & ~goals)[0]:
     for a in range(num_actions):
       matrix[s, outcome[s, a]] += 1.0 / num_actions
