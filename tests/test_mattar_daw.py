@@ -185,7 +185,9 @@ def test_replay_directions_and_events():
 @pytest.mark.parametrize("key,value", [("replay_steps", 0),
                                        ("replay_mode", "sometimes"),
                                        ("policy", "greedyish"),
-                                       ("gamma", 1.0)])
+                                       ("gamma", 1.0),
+                                       ("need_model", "oracle"),
+                                       ("transition_learning_rate", 0.0)])
 def test_bad_config_is_a_user_error(key, value):
   config = mattar_daw_config.get_config()
   config[key] = value
