@@ -14,6 +14,8 @@ import os
 import time
 from typing import Callable
 
+from agents.analysis import mattar_daw
+from agents.analysis import movie_imagination
 from agents.analysis import planning
 from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
@@ -49,6 +51,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                "Sutton & Barto Ex. 8.4: backups until optimal, prioritized "
                "sweeping vs Dyna-Q",
                lambda w, q, s: planning.sweeping(w, _scale(q), s)),
+    Experiment("mattar_daw",
+               "Mattar & Daw 2018: steps to goal by replay kind, forward vs "
+               "reverse replay before/after a run, reward increase",
+               mattar_daw.experiment),
+    Experiment("movie_vs_imagination",
+               "Liu et al. 2019: movie vs imagination replay, value "
+               "propagation and TDLM sequenceness",
+               movie_imagination.experiment),
 ]}
 
 
