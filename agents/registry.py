@@ -22,6 +22,7 @@ AGENTS = {
     "dyna_q_plus": "agents.dyna_q_plus",
     "prioritized_sweeping": "agents.prioritized_sweeping",
     "r2d2": "agents.r2d2",
+    "mattar_daw": "agents.mattar_daw",  # Mattar & Daw 2018, gain x need
 }
 
 

@@ -2,12 +2,15 @@ r"""Throughput benchmark: prints a table (measured here, side by side).
 
   python -m scripts.benchmark            # everything (a few minutes on 2 cores)
   python -m scripts.benchmark --only=a2c_cartpole,gymnax
+  python -m scripts.benchmark --only=replay_vs_flashbax,replay_memory,\
+      dqn_catch_prioritized,dqn_cartpole_prioritized     # replay (issue 12)
 
 The issue's reference numbers for peers measured on the same 2-core machine
 (PureJaxRL PPO CartPole ~160k steps/s, PureJaxRL DQN CartPole ~48k, bsuite's
 JAX DQN on catch ~1.9k) are printed beside ours for context; gymnax's
 CartPole and a minimal fused DQN at PureJaxRL's DQN workload are measured in
-this run, with the same threefry lowering as ours (`--cpu_threefry`).
+this run, with the same threefry lowering as ours (`--cpu_threefry`); the
+minimal fused DQN and QR-DQN are timed in rounds interleaved with ours.
 """
 
 import json
@@ -19,6 +22,9 @@ from scripts import _cli
 
 _ONLY = flags.DEFINE_list("only", None, "rows to run (default: all)")
 _SECONDS = flags.DEFINE_float("seconds", 3.0, "timing window per row")
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 3, "interleaved rounds of the rows that compare our loop with "
+    "a minimal fused program (each program runs --seconds per round)")
 _JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
 _CPU_THREEFRY = flags.DEFINE_enum(
     "cpu_threefry", "unrolled", ["unrolled", "rolled"],
@@ -66,20 +72,34 @@ def main(argv):
              "PureJaxRL DQN ~48k (its own workload)")
     rows[-1] = rows[-1][:4] + ("the cartpole preset: 8 envs x 4 steps, 4 "
                                "updates x 64 items per call, 128-128 MLP",)
+  def against_minimal(name, config, peer):
+    # Ours beside the minimal fused program of the same workload, timed in
+    # interleaved rounds; the ratio is the median of the rounds' ratios.
+    r = bm.overhead_against_minimal(config, _ROUNDS.value, _SECONDS.value)
+    results[name] = r
+    per_round = ", ".join(
+        f"{bm.rate(o)}/{bm.rate(m)}={x:.2f}x" for o, m, x in zip(
+            r["rounds"]["ours"]["wall"], r["rounds"]["minimal"]["wall"],
+            r["ratio_wall"]))
+    rows.append((name, f"{bm.rate(r['ours_env_steps_per_second'])} steps/s",
+                 f"{peer}; target >= 0.9x minimal",
+                 f"{r['ours_compile_seconds']:.1f}",
+                 f"PureJaxRL's workload (10 envs, 1 update x 128 items per 10 "
+                 f"steps, 120-84 MLP); ours / minimal fused "
+                 f"{r['median_ratio_wall']:.2f}x (median of rounds: "
+                 f"{per_round}; CPU time "
+                 f"{r['median_ratio_cpu']:.2f}x)"))
+
   if want("dqn_cartpole_purejaxrl_workload"):
     c = dqn.get_config("cartpole")
     c.update(bm.PUREJAXRL_DQN_WORKLOAD)
-    compiled("dqn_cartpole_purejaxrl_workload", c, "60k",
-             "PureJaxRL DQN ~48k")
-    floor = bm.minimal_dqn_throughput()
-    results["minimal_dqn_cartpole"] = floor
-    ratio = (results["dqn_cartpole_purejaxrl_workload"]["env_steps_per_second"]
-             / floor["env_steps_per_second"])
-    rows[-1] = rows[-1][:4] + (
-        f"PureJaxRL's workload (10 envs, 1 update x 128 items per 10 steps, "
-        f"120-84 MLP); a minimal fused DQN on it in this run: "
-        f"{bm.rate(floor['env_steps_per_second'])} steps/s (ours "
-        f"{ratio:.2f}x)",)
+    against_minimal("dqn_cartpole_purejaxrl_workload", c,
+                    "PureJaxRL DQN ~48k")
+  if want("qr_dqn_cartpole_purejaxrl_workload"):
+    c = qr_dqn.get_config("cartpole")
+    c.update(bm.PUREJAXRL_DQN_WORKLOAD)
+    against_minimal("qr_dqn_cartpole_purejaxrl_workload", c,
+                    f"QR-DQN, N={c.num_quantiles}")
   if want("dqn_catch"):
     compiled("dqn_catch", dqn.get_config("catch"), "40k", "")
   def dqn_catch_rate():  # the baseline of the QR-DQN rows, measured once
@@ -188,11 +208,66 @@ def main(argv):
                   f"(ours/gymnax {r['ours'] / r['gymnax']:.2f}x)")
                  if "gymnax" in r else "gymnax not installed", "-",
                  "random actions, 1024 envs x 1000 steps"))
+  _replay_rows(want, rows, results, bm)
   print(f"threefry on CPU: {_CPU_THREEFRY.value}")
   print(bm.format_table(rows))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(results, f, indent=2)
+
+
+def _replay_rows(want, rows, results, bm):
+  """Issue 12's replay rows: prioritized buffer vs flashbax, the 1e6-item
+  buffer's memory, DQN with prioritized vs uniform replay."""
+  from agents.runtime import replay_benchmarks as rb  # pylint: disable=g-import-not-at-top
+  from configs import dqn  # pylint: disable=g-import-not-at-top
+  if want("replay_vs_flashbax"):
+    r = rb.prioritized_vs_flashbax()
+    results["replay_vs_flashbax"] = r
+    for size, by in r.items():
+      capacity, batch = size.split("/")
+      if by["flashbax"] is None:
+        peer = "flashbax not installed: no comparison"
+      else:
+        peer = ", ".join(f"{op} {by['ours'][op] / by['flashbax'][op]:.2f}x"
+                         for op in ("add", "sample", "update"))
+      rows.append((f"replay_vs_flashbax C={int(capacity):.0e} B={batch}",
+                   ", ".join(f"{op} {bm.rate(v)}/s"
+                             for op, v in by["ours"].items()),
+                   f"ours/flashbax: {peer}; target >= 1.0x", "-",
+                   "prioritized buffer, items per CPU second"))
+  if want("replay_memory"):
+    r = rb.replay_memory()
+    results["replay_memory"] = r
+    large = r["large"]
+    rows.append((
+        "replay_memory", f"{large['peak_rss_bytes'] / 2**20:,.0f} MiB peak",
+        f"1e3-item buffer: {r['small']['peak_rss_bytes'] / 2**20:,.0f} MiB "
+        f"peak (growth {r['rss_growth_over_buffer']:.2f}x the buffer); "
+        f"target: no second copy", "-",
+        f"DQN CartPole, {large['capacity']:,}-item {large['replay']} buffer "
+        f"{large['replay_bytes'] / 2**20:,.0f} MiB; XLA aliases "
+        f"{large['alias_bytes'] / 2**20:,.0f} MiB of the state in place, "
+        f"temporaries {large['temp_bytes'] / 2**20:,.1f} MiB"))
+  for task in ("catch", "cartpole"):
+    name = f"dqn_{task}_prioritized"
+    if not want(name):
+      continue
+    rates = {}
+    for kind in ("uniform", "prioritized"):
+      c = dqn.get_config(task)
+      c.replay = kind
+      rates[kind] = bm.compiled_throughput(c, _SECONDS.value)
+    ratio = (rates["prioritized"]["env_steps_per_second"]
+             / rates["uniform"]["env_steps_per_second"])
+    results[name] = dict(rates, ratio=ratio)
+    rows.append((name,
+                 f"{bm.rate(rates['prioritized']['env_steps_per_second'])} "
+                 f"steps/s", f"{ratio:.2f}x uniform "
+                 f"({bm.rate(rates['uniform']['env_steps_per_second'])}); "
+                 f"target >= 0.7x",
+                 f"{rates['prioritized']['compile_seconds']:.1f}",
+                 f"DQN {task} preset, replay=prioritized vs uniform"))
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def _table(summary) -> str:
   return "\n".join(lines)
 
 
-def _data_path(value: str, given: bool):
+def recordings_path(value: str, given: bool):
   """The recordings file to analyse, or None to skip the real data; UserError
   for a path that does not hold them."""
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -135,7 +135,7 @@ def check_inputs(flag: types.SimpleNamespace):
   if not 0 <= flag.seed.value < 2**31:
     raise UserError(f"--seed={flag.seed.value} is not allowed: it must be an integer in [0, 2147483647]")
   workdir_lib.ensure_writable_dir(flag.workdir.value)
-  return (Path(flag.workdir.value), _data_path(flag.data.value, flag.flag_values["data"].present),
+  return (Path(flag.workdir.value), recordings_path(flag.data.value, flag.flag_values["data"].present),
           num_splits)
 
 

@@ -9,9 +9,12 @@ call of `train.train`). Each run must end in success or in exactly one
 sha256. For train, every rejected command line is also given to the real
 `train.train`, which must raise the same error before touching anything.
 
-Adding a script: write a `define_flags(flag_values)` and a
-`run(flags, check_only=...)` like scripts/train.py, and add one entry to
-`SCRIPTS` (a strategy of argument lists) below.
+Adding a script (scripts/reproduce_wang2018.py, scripts/gap_distribution.py):
+give it a `define_flags(flag_values)` and a `run(flags, check_only=False)`
+like scripts/reproduce_dabney2020.py, then a test here like
+`test_reproduce_dabney2020_command_line`: draw an argument list, call
+`_call(module, argv, check_only=True)`, `_check_outcome(...)`, and compare
+`_digest(place)` before and after.
 """
 
 import contextlib

@@ -64,54 +64,56 @@ class UniformReplayTest(chex.TestCase):
 # ---- sum-tree against a brute-force reference --------------------------------
 
 
-def _check_tree(nodes, leaves):
+def _check_tree(tree, leaves):
   """Every internal node is the sum of its children; leaves as expected."""
-  nodes = np.asarray(nodes, np.float64)
-  p = nodes.shape[0] // 2
-  np.testing.assert_allclose(nodes[p:p + len(leaves)], leaves, rtol=1e-6)
-  assert not nodes[p + len(leaves):].any()  # slots past capacity stay 0
-  for k in range(1, p):
-    np.testing.assert_allclose(nodes[k], nodes[2 * k] + nodes[2 * k + 1],
-                               rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(tree[0][:len(leaves)], leaves, rtol=1e-6)
+  assert not np.asarray(tree[0][len(leaves):]).any()  # past capacity: 0
+  for below, level in zip(tree[:-1], tree[1:]):
+    sums = np.asarray(below, np.float64).reshape(-1, sum_tree.FANOUT).sum(1)
+    np.testing.assert_allclose(level, sums, rtol=1e-5, atol=1e-6)
+  assert tree[-1].shape == (1,)
 
 
-@pytest.mark.parametrize("capacity", [1, 5, 8, 37])
+@pytest.mark.parametrize("capacity", [1, 5, 32, 33, 1100])
 def test_sum_tree_totals_after_updates_with_duplicates(capacity):
   rng = np.random.default_rng(capacity)
-  nodes = sum_tree.init(capacity)
+  tree = sum_tree.init(capacity)
   reference = np.zeros(capacity)
   set_leaves = jax.jit(sum_tree.set_leaves, static_argnums=3)
   for _ in range(20):
     indices = rng.integers(0, capacity, size=16)  # many duplicates
     values = rng.uniform(0, 5, size=16).astype(np.float32)
-    nodes = set_leaves(nodes, jnp.asarray(indices, jnp.int32),
+    tree = set_leaves(tree, jnp.asarray(indices, jnp.int32),
                        jnp.asarray(values), capacity)
     for i, v in zip(indices, values):  # brute force: writes in order
       reference[i] = v
-    _check_tree(nodes, reference)
-    np.testing.assert_allclose(sum_tree.total(nodes), reference.sum(),
+    _check_tree(tree, reference)
+    np.testing.assert_allclose(sum_tree.total(tree), reference.sum(),
                                rtol=1e-5)
 
 
 def test_sum_tree_ignores_indices_outside_the_capacity():
-  nodes = sum_tree.set_leaves(sum_tree.init(5), jnp.array([0, 1]),
+  tree = sum_tree.set_leaves(sum_tree.init(5), jnp.array([0, 1]),
                               jnp.array([1.0, 2.0]), 5)
-  after = sum_tree.set_leaves(nodes, jnp.array([5, 7, -1, base.NO_INDEX]),
+  after = sum_tree.set_leaves(tree, jnp.array([5, 7, -1, base.NO_INDEX]),
                               jnp.array([9.0, 9.0, 9.0, 9.0]), 5)
-  np.testing.assert_array_equal(after, nodes)
+  jax.tree.map(np.testing.assert_array_equal, after, tree)
 
 
-def test_sum_tree_find_matches_prefix_sums():
+@pytest.mark.parametrize("capacity", [23, 1100])
+def test_sum_tree_find_matches_prefix_sums(capacity):
   rng = np.random.default_rng(0)
-  leaves = rng.uniform(0, 1, size=23) * (rng.uniform(size=23) > 0.3)
-  nodes = sum_tree.set_leaves(sum_tree.init(23), jnp.arange(23),
-                              jnp.asarray(leaves, jnp.float32), 23)
-  total = float(sum_tree.total(nodes))
+  leaves = rng.uniform(0, 1, size=capacity) * (
+      rng.uniform(size=capacity) > 0.3)
+  tree = sum_tree.set_leaves(sum_tree.init(capacity), jnp.arange(capacity),
+                              jnp.asarray(leaves, jnp.float32), capacity)
+  total = float(sum_tree.total(tree))
   targets = np.concatenate([rng.uniform(0, total, size=500), [0.0, total]])
-  found = np.asarray(sum_tree.find(nodes, jnp.asarray(targets, jnp.float32)))
-  cumsum = np.cumsum(np.asarray(sum_tree.get_leaves(nodes, jnp.arange(23)),
-                                np.float64))
-  expected = np.minimum(np.searchsorted(cumsum, targets, side="right"), 22)
+  found = np.asarray(sum_tree.find(tree, jnp.asarray(targets, jnp.float32)))
+  cumsum = np.cumsum(np.asarray(
+      sum_tree.get_leaves(tree, jnp.arange(capacity)), np.float64))
+  expected = np.minimum(np.searchsorted(cumsum, targets, side="right"),
+                        capacity - 1)
   expected = np.array([e if leaves[e] > 0 else np.flatnonzero(leaves)[-1]
                        for e in expected])  # past the end: last positive leaf
   # float32 sums may move a target lying within rounding of a boundary
@@ -199,7 +201,7 @@ def test_beta_anneals_to_one_and_masked_updates_do_not_count():
   masked = update(state, jnp.full((2,), base.NO_INDEX, jnp.int32),
                   jnp.array([50.0, 50.0]))
   assert int(masked.updates) == int(state.updates) == 1
-  np.testing.assert_array_equal(masked.tree, state.tree)
+  jax.tree.map(np.testing.assert_array_equal, masked.tree, state.tree)
   assert float(masked.max_priority) == float(state.max_priority)
   betas = []
   for _ in range(5):

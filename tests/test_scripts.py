@@ -250,13 +250,43 @@ def test_benchmark_script_prints_a_table(tmp_path):
   assert results["dqn_catch"]["env_steps_per_second"] > 0
 
 
-def test_purejaxrl_workload_is_a_valid_dqn_config_and_the_floor_runs():
+@pytest.mark.parametrize("agent", ["dqn", "qr_dqn"])
+def test_purejaxrl_workload_is_a_valid_config_and_the_minimal_program_runs(
+    agent):
+  import jax  # pylint: disable=g-import-not-at-top
   from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
   from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
-  from configs import dqn  # pylint: disable=g-import-not-at-top
-  c = dqn.get_config("cartpole")
+  from configs import dqn, qr_dqn  # pylint: disable=g-import-not-at-top
+  c = dict(dqn=dqn, qr_dqn=qr_dqn)[agent].get_config("cartpole")
   assert set(bm.PUREJAXRL_DQN_WORKLOAD) <= set(c.keys())
   c.update(bm.PUREJAXRL_DQN_WORKLOAD)
-  train_lib.validate_config(c)
-  floor = bm.minimal_dqn_throughput(num_iterations=20, repeats=1)
-  assert floor["env_steps_per_second"] > 0
+  _, loop = train_lib.build_loop(c)
+  init, run = bm.minimal_value_based_program(c, loop.env, num_iterations=3)
+  carry = init(jax.random.PRNGKey(0))
+  params = jax.tree.map(np.asarray, carry[0])
+  carry = run(carry)
+  # The same network as our agent's, and 3 gradient steps moved it.
+  ours = jax.tree.map(np.shape, loop.init([0]).agent_state.params)
+  assert jax.tree.map(lambda x: (1, 1, *np.shape(x)), params) == ours
+  moved = jax.tree.map(lambda a, b: np.any(a != np.asarray(b)), params,
+                       carry[0])
+  assert all(jax.tree.leaves(moved))
+  assert int(carry[-1]) == 3
+
+
+def test_interleaved_rates_times_every_program_in_every_round():
+  from agents.runtime import benchmarks as bm  # pylint: disable=g-import-not-at-top
+  calls = []
+
+  def program(name, steps):
+    def step():
+      calls.append(name)
+      return steps
+    return step
+
+  rates = bm.interleaved_rates(dict(a=program("a", 10), b=program("b", 20)),
+                               rounds=3, seconds=0.0)
+  assert calls == ["a", "b"] * 3  # one step each per round, in turn
+  for name in "ab":
+    assert len(rates[name]["wall"]) == len(rates[name]["cpu"]) == 3
+    assert all(r > 0 for r in rates[name]["wall"])

@@ -10,12 +10,14 @@ settings) goes into summary.json as is. Adding an experiment is one entry in
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Callable
 
+from agents.analysis import mattar_daw
+from agents.analysis import movie_imagination
 from agents.analysis import planning
+from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
 
 # run(workdir, quick, seed) -> {"rows": [...], "figures": [...], ...}
@@ -49,6 +51,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                "Sutton & Barto Ex. 8.4: backups until optimal, prioritized "
                "sweeping vs Dyna-Q",
                lambda w, q, s: planning.sweeping(w, _scale(q), s)),
+    Experiment("mattar_daw",
+               "Mattar & Daw 2018: steps to goal by replay kind, forward vs "
+               "reverse replay before/after a run, reward increase",
+               mattar_daw.experiment),
+    Experiment("movie_vs_imagination",
+               "Liu et al. 2019: movie vs imagination replay, value "
+               "propagation and TDLM sequenceness",
+               movie_imagination.experiment),
 ]}
 
 
@@ -66,7 +76,7 @@ def select(names: list[str] | None) -> list[str]:
 def run_all(names: list[str], workdir: str, quick: bool = False,
             seed: int = 0, progress: Callable[[str], None] = print) -> dict:
   """Runs the experiments, writing workdir/summary.json after each one."""
-  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.ensure_writable_dir(workdir)
   summary = {"seed": seed, "quick": quick, "experiments": {}}
   start = time.time()
   for name in names:
@@ -77,8 +87,8 @@ def run_all(names: list[str], workdir: str, quick: bool = False,
     result["wall_seconds"] = time.time() - began
     summary["experiments"][name] = result
     summary["wall_seconds"] = time.time() - start
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=1)
+    workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"),
+                                  summary)
     progress(f"[reproduce_replay] {name} done in "
              f"{result['wall_seconds']:.0f}s")
   return summary

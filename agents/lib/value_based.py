@@ -15,9 +15,10 @@ theirs, their network and their loss, and cannot drift apart in the rest
 * every item's loss is multiplied by its importance weight from the sample
   (ones for uniform replay; prioritized replay's (N P(i))^-beta / max w):
   L = sum_i w_i valid_i l_i / max(sum_i valid_i, 1);
-* after each gradient step the sampled items' priorities are handed back to
-  the buffer (`update`; a no-op for uniform replay), and once per learn call
-  the buffer may learn (`train`: imagination's model);
+* each gradient step's sampled items' priorities are handed back to the
+  buffer (`update`; a no-op for uniform replay) at the end of the learn call,
+  and once per learn call the buffer may learn (`train`: imagination's
+  model);
 * a target network theta^- copied from theta every `target_update_period`
   gradient steps;
 * epsilon-greedy acting, epsilon annealed linearly in environment steps
@@ -120,6 +121,28 @@ def _gate(ready: chex.Array, new: Any, old: Any) -> Any:
                       new, old)
 
 
+@jax.custom_batching.custom_vmap
+def every_seed(pred: chex.Array) -> chex.Array:
+  """`pred` (a scalar bool) held in every vmapped copy, as an unbatched bool.
+
+  The loop vmaps independent seeds; under `vmap` a `lax.cond` on a batched
+  predicate becomes a select that computes both branches and then selects
+  over every leaf they return. The learner's branch predicates (is the
+  buffer ready, is it a target-copy step) are the same for every seed, as
+  all seeds add the same number of items and take the same number of
+  gradient steps; `lax.cond(every_seed(pred), ...)` stays a real branch.
+  Without `vmap` it is `pred` itself.
+  """
+  return pred
+
+
+@every_seed.def_vmap
+def _every_seed_batched(axis_size, in_batched, pred):
+  del axis_size
+  # Again through every_seed, so that an enclosing vmap unbatches it too.
+  return every_seed(jnp.all(pred) if in_batched else pred), False
+
+
 def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
                           optimizer: optax.GradientTransformation,
                           objective: Callable[..., Any], carry: tuple, *,
@@ -131,37 +154,61 @@ def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
   Shared by every replay learner (the feed-forward one below, R2D2). Each
   step samples a batch, differentiates `objective(params, target_params,
   sample, key) -> (loss, (priorities, metrics))`, averages the gradient over
-  `types.DEVICE_AXIS`, applies the optimizer, copies theta to theta^- every
-  `target_update_period` steps and hands the priorities back to the buffer
-  (`update`); nothing changes unless `ready`.
+  `types.DEVICE_AXIS`, applies the optimizer and copies theta to theta^-
+  every `target_update_period` steps. Until `ready` (the buffer holds
+  `min_replay_size` items) nothing is updated and the loss is only
+  measured: a real branch, not a select over every parameter (see
+  `every_seed`).
+
+  Priorities go back to the buffer after the scan, one `update` per gradient
+  step in order (a later batch's priority for an item wins): written inside
+  the scan, after the sample's reads of the same sum-tree, they made XLA copy
+  the whole tree at every step. So a learn call's batches are drawn from the
+  priorities of its start (with num_updates = 1, no difference). Before
+  learning starts the updates are masked (NO_INDEX), not selected.
 
   carry: (params, target_params, opt_state, gradient_steps, replay_state).
   Returns (carry, metrics averaged over the steps, this device's).
   """
-  def update(carry, update_key):
-    params, target_params, opt_state, steps, replay_state = carry
+  *learner, replay_state = carry  # the buffer is only read by the steps
+
+  def update(learner, update_key, apply: bool):
+    params, target_params, opt_state, steps = learner
     sample_key, loss_key = jax.random.split(update_key)
     sample = buffer.sample(replay_state, sample_key, batch_size)
+    if not apply:  # the buffer is not ready: the loss is only measured
+      loss_value, (priorities, metrics) = objective(
+          params, target_params, sample, loss_key)
+      return learner, (dict(loss=loss_value, **metrics),
+                       (sample.indices, priorities))
     (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
         objective, has_aux=True)(params, target_params, sample, loss_key)
     grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
-    deltas, new_opt_state = optimizer.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, deltas)
-    new_steps = steps + 1
-    new_target = optax.periodic_update(new_params, target_params,
-                                       new_steps, target_update_period)
-    new_carry = (new_params, new_target, new_opt_state, new_steps)
-    params, target_params, opt_state, steps = _gate(
-        ready, new_carry, (params, target_params, opt_state, steps))
-    replay_state = buffer.update(
-        replay_state,
-        jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
-    carry = (params, target_params, opt_state, steps, replay_state)
-    return carry, dict(loss=loss_value, **metrics)
+    deltas, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, deltas)
+    steps = steps + 1
+    target_params = jax.lax.cond(  # optax.periodic_update, as a branch
+        every_seed(steps % target_update_period == 0),
+        lambda: params, lambda: target_params)
+    return ((params, target_params, opt_state, steps),
+            (dict(loss=loss_value, **metrics), (sample.indices, priorities)))
 
-  carry, metrics = jax.lax.scan(update, carry,
-                                jax.random.split(key, num_updates))
-  return carry, jax.tree.map(jnp.mean, metrics)
+  keys = jax.random.split(key, num_updates)
+
+  def train(learner):
+    return jax.lax.scan(functools.partial(update, apply=True), learner, keys)
+
+  def measure(learner):
+    return learner, jax.lax.scan(functools.partial(update, apply=False),
+                                 learner, keys)[1]
+
+  learner, (metrics, (indices, priorities)) = jax.lax.cond(
+      every_seed(ready), train, measure, tuple(learner))
+  for i in range(num_updates):
+    replay_state = buffer.update(
+        replay_state, jnp.where(ready, indices[i], replay_lib.NO_INDEX),
+        priorities[i])
+  return (*learner, replay_state), jax.tree.map(jnp.mean, metrics)
 
 
 def make_value_based_agent(

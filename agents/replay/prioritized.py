@@ -25,6 +25,10 @@ sorted by |delta| after every update, O(N log N) per gradient step (the
 paper amortises it with a heap re-sorted now and then), which is not cheap
 at 1e6 items in a compiled loop.
 
+The value-based learner hands back each gradient step's priorities in order
+after the learn call's `num_updates` steps (agents/lib/value_based.py), so a
+call's batches are drawn from the priorities at its start.
+
 `update` ignores indices outside [0, capacity) (`base.NO_INDEX`): the learner
 masks the updates of the calls made before learning starts this way, and
 such a call does not advance beta.
@@ -49,7 +53,7 @@ from agents.replay.base import ReplaySample
 @struct.dataclass
 class PrioritizedState:
   ring: uniform.ReplayState  # the items, FIFO
-  tree: chex.Array  # float32 [2P], sum-tree of p_i = (|delta| + eps)^alpha
+  tree: tuple  # sum_tree levels over p_i = (|delta| + eps)^alpha
   max_priority: chex.Array  # float32, the largest p_i seen (new items get it)
   updates: chex.Array  # int32, priority updates so far (t in beta's anneal)
 

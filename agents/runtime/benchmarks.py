@@ -9,10 +9,13 @@ comparable on a shared, noisy machine:
   * the host loop on a bsuite environment;
   * our functional CartPole step against gymnax's CartPole-v1 (random actions,
     same batch), when gymnax is installed;
-  * DQN at PureJaxRL's CartPole workload (`PUREJAXRL_DQN_WORKLOAD`) through
-    our loop and through `minimal_dqn_throughput`, a single fused scan with
-    nothing but that workload in it: the floor that any framework's
-    bookkeeping (replay validity, metrics, segments, devices) adds to.
+  * DQN and QR-DQN at PureJaxRL's CartPole workload
+    (`PUREJAXRL_DQN_WORKLOAD`) through our loop and through
+    `minimal_value_based_program`, a single fused scan with nothing but that
+    workload in it: the floor that any framework's bookkeeping (replay
+    validity, metrics, segments, seeds, devices) adds to. The two are timed
+    in interleaved rounds (`overhead_against_minimal`) and compared round by
+    round.
 
 DQN's CartPole preset is learner-bound on CPU (4 gradient steps on 64
 transitions per 32 env steps): `python -m scripts.benchmark
@@ -30,7 +33,6 @@ import tempfile
 import time
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -205,86 +207,197 @@ PUREJAXRL_DQN_WORKLOAD = dict(
     epsilon_decay_env_steps=250_000)
 
 
-class _MinimalQNetwork(nn.Module):
-  hidden_sizes: tuple[int, ...]
-  num_actions: int
+def minimal_value_based_program(config: ml_collections.ConfigDict, env,
+                                 num_iterations: int):
+  """The smallest fused program that does `config`'s DQN or QR-DQN workload.
 
-  @nn.compact
-  def __call__(self, x):
-    for size in self.hidden_sizes:
-      x = nn.relu(nn.Dense(size)(x))
-    return nn.Dense(self.num_actions)(x)
+  It is what our loop is measured against (`overhead_against_minimal`): a
+  timing floor, not an agent (nothing else uses it). Same as our agent on
+  `config`: the network (`networks.QNetwork` or, for `config.agent ==
+  "qr_dqn"`, `networks.DistributionalQNetwork` with `num_quantiles`
+  outputs per action), the loss (DQN: `rlax.q_learning` or
+  `rlax.double_q_learning` under `rlax.huber_loss(huber_delta)`; QR-DQN:
+  `distributional.quantile_q_learning` at the quantile midpoints with `huber_param`),
+  its batch mean, the optimizer (`optimizers.make_optimizer` on the config's
+  keys), `batch_size`, `num_updates` gradient steps per `num_envs *
+  rollout_length` env steps, the target copied every `target_update_period`
+  gradient steps (`optax.periodic_update`), epsilon-greedy acting on the
+  mean over quantiles with epsilon annealed linearly (`epsilon_start` ->
+  `epsilon_end` over `epsilon_decay_env_steps` env steps, the same optax
+  schedule) and a FIFO buffer of `replay_capacity` items.
 
+  Left out, as the floor that bookkeeping adds to: validity masks and
+  importance weights, the minimum replay size (the buffer starts full of
+  zeros, so every iteration pays for its gradient steps, as in steady
+  state), per-environment key streams, episode returns and metrics, the
+  seed and device axes, pmean. One seed, one device.
 
-def minimal_dqn_throughput(num_iterations: int = 20_000, repeats: int = 2
-                           ) -> dict[str, float]:
-  """Env steps/s of the smallest DQN that does `PUREJAXRL_DQN_WORKLOAD`.
-
-  One jitted scan over iterations, each: epsilon-greedy on 10 CartPoles,
-  write 10 transitions into a flat buffer, one Adam step on 128 sampled
-  transitions, periodic target copy. No validity masks, no metrics, no
-  segments, no device axis. It is a timing floor, not an agent: it learns
-  (the same workload solves CartPole through our loop), but nothing else
-  uses it. The buffer starts full of zeros so every iteration pays for a
-  gradient step, as in steady state.
+  Returns (init, run): `init(key) -> carry`; `run(carry) -> carry` (jitted,
+  donated) does `num_iterations` iterations.
   """
-  from environments import cartpole  # pylint: disable=g-import-not-at-top
-  w = PUREJAXRL_DQN_WORKLOAD
-  env = cartpole.CartPole()
-  num_envs, capacity, batch = w["num_envs"], w["replay_capacity"], w["batch_size"]
-  net = _MinimalQNetwork(tuple(w["hidden_sizes"]), 2)
-  opt = optax.adam(w["learning_rate"])
+  import rlax  # pylint: disable=g-import-not-at-top
+  from agents.lib import distributional  # pylint: disable=g-import-not-at-top
+  from agents.lib import networks  # pylint: disable=g-import-not-at-top
+  from agents.lib import optimizers  # pylint: disable=g-import-not-at-top
+  from agents.lib import value_based  # pylint: disable=g-import-not-at-top
+  c = config
+  num_actions = int(env.action_spec().num_values)
+  obs_shape = env.observation_spec().shape
+  capacity, batch = c.replay_capacity, c.batch_size
+  quantiles = c.agent == "qr_dqn"
+  if quantiles:
+    net = networks.DistributionalQNetwork(num_actions, c.num_quantiles,
+                                          tuple(c.hidden_sizes))
+    taus = distributional.midpoint_taus(c.num_quantiles)
+  else:
+    net = networks.QNetwork(num_actions, tuple(c.hidden_sizes))
+  opt = optimizers.make_optimizer(
+      c.optimizer, c.learning_rate, max_grad_norm=c.max_grad_norm,
+      anneal_steps=value_based.learning_rate_anneal_steps(c))
+  epsilon = optax.linear_schedule(c.epsilon_start, c.epsilon_end,
+                                  c.epsilon_decay_env_steps)
 
-  def run(key):
+  def q_values(params, obs):
+    out = net.apply(params, obs)
+    return jnp.mean(out, axis=-2) if quantiles else out
+
+  def loss(params, target, s):
+    if quantiles:
+      dist_t = net.apply(target, s["o2"])
+      selector = net.apply(params, s["o2"]) if c.double_q else dist_t
+      per_item = jax.vmap(distributional.quantile_q_learning,
+                          in_axes=(0, None, 0, 0, 0, 0, 0, None))(
+          net.apply(params, s["o"]), taus, s["a"], s["r"], s["d"], selector,
+          dist_t, c.huber_param)
+    else:
+      q_t = net.apply(target, s["o2"])
+      if c.double_q:
+        td = jax.vmap(rlax.double_q_learning)(
+            net.apply(params, s["o"]), s["a"], s["r"], s["d"], q_t,
+            net.apply(params, s["o2"]))
+      else:
+        td = jax.vmap(rlax.q_learning)(net.apply(params, s["o"]), s["a"],
+                                       s["r"], s["d"], q_t)
+      per_item = rlax.huber_loss(td, c.huber_delta)
+    return jnp.mean(per_item)
+
+  def init(key):
     net_key, env_key, key = jax.random.split(key, 3)
-    params = net.init(net_key, jnp.zeros(4))
-    env_state, ts = jax.vmap(env.reset)(jax.random.split(env_key, num_envs))
-    buffer = dict(o=jnp.zeros((capacity, 4)), a=jnp.zeros(capacity, jnp.int32),
-                  r=jnp.zeros(capacity), d=jnp.zeros(capacity),
-                  o2=jnp.zeros((capacity, 4)))
+    params = net.init(net_key, jnp.zeros(obs_shape))
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(env_key, c.num_envs))
+    buffer = dict(o=jnp.zeros((capacity, *obs_shape)),
+                  a=jnp.zeros(capacity, jnp.int32), r=jnp.zeros(capacity),
+                  d=jnp.zeros(capacity), o2=jnp.zeros((capacity, *obs_shape)))
+    return (params, params, opt.init(params), env_state, ts, buffer, key,
+            jnp.zeros((), jnp.int32))
 
-    def body(carry, i):
-      params, target, opt_state, env_state, ts, buffer, key = carry
-      key, explore_key, action_key, sample_key = jax.random.split(key, 4)
-      epsilon = jnp.maximum(1.0 - 0.95 * i * num_envs / 250_000, 0.05)
-      greedy = jnp.argmax(net.apply(params, ts.observation), -1)
-      random = jax.random.randint(action_key, (num_envs,), 0, 2)
-      explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
+  def iteration(carry, _):
+    params, target, opt_state, env_state, ts, buffer, key, i = carry
+    for t in range(c.rollout_length):
+      key, explore_key, action_key = jax.random.split(key, 3)
+      steps = (i * c.rollout_length + t) * c.num_envs
+      greedy = jnp.argmax(q_values(params, ts.observation), -1)
+      random = jax.random.randint(action_key, (c.num_envs,), 0, num_actions)
+      explore = jax.random.uniform(explore_key, (c.num_envs,)) < epsilon(steps)
       action = jnp.where(explore, random, greedy).astype(jnp.int32)
       env_state, next_ts = jax.vmap(env.step)(env_state, action)
-      slots = (i * num_envs + jnp.arange(num_envs)) % capacity
+      slots = (steps + jnp.arange(c.num_envs)) % capacity
       new = dict(o=ts.observation, a=action, r=next_ts.reward,
-                 d=0.99 * next_ts.discount, o2=next_ts.observation)
+                 d=c.gamma * next_ts.discount, o2=next_ts.observation)
       buffer = {k: buffer[k].at[slots].set(new[k]) for k in buffer}
+      ts = next_ts
+    for u in range(c.num_updates):
+      key, sample_key = jax.random.split(key)
       idx = jax.random.randint(sample_key, (batch,), 0, capacity)
-      s = {k: buffer[k][idx] for k in buffer}
-
-      def loss(p):
-        q = net.apply(p, s["o"])[jnp.arange(batch), s["a"]]
-        y = s["r"] + s["d"] * jnp.max(net.apply(target, s["o2"]), -1)
-        return jnp.mean((q - jax.lax.stop_gradient(y)) ** 2)
-
-      updates, opt_state = opt.update(jax.grad(loss)(params), opt_state)
+      grads = jax.grad(loss)(params, target,
+                             {k: buffer[k][idx] for k in buffer})
+      updates, opt_state = opt.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
-      target = optax.periodic_update(params, target, i + 1,
-                                     w["target_update_period"])
-      return (params, target, opt_state, env_state, next_ts, buffer, key), ()
+      target = optax.periodic_update(params, target,
+                                     i * c.num_updates + u + 1,
+                                     c.target_update_period)
+    return (params, target, opt_state, env_state, ts, buffer, key, i + 1), ()
 
-    carry = (params, params, opt.init(params), env_state, ts, buffer, key)
-    carry, _ = jax.lax.scan(body, carry, jnp.arange(num_iterations))
-    return carry[0]
+  def run(carry):
+    return jax.lax.scan(iteration, carry, None, length=num_iterations)[0]
 
+  return jax.jit(init), jax.jit(run, donate_argnums=0)
+
+
+def interleaved_rates(programs: dict[str, Any], rounds: int,
+                      seconds: float) -> dict[str, dict[str, list[float]]]:
+  """Env steps/s of several programs, timed in turn, round after round.
+
+  `programs`: name -> `step()`, which runs the compiled program once, blocks,
+  and returns the env steps it did. In each round every program runs for
+  `seconds` (at least one step), one after the other, so that a ratio taken
+  within a round compares them under the same machine load. Returns, per
+  name, the wall-clock rate (`wall`) and the rate per second of this
+  process's CPU time (`cpu`, all threads) of each round.
+  """
+  rates = {name: dict(wall=[], cpu=[]) for name in programs}
+  for _ in range(rounds):
+    for name, step in programs.items():
+      steps, wall, cpu = 0, time.perf_counter(), time.process_time()
+      while True:
+        steps += step()
+        if time.perf_counter() - wall >= seconds:
+          break
+      rates[name]["wall"].append(steps / (time.perf_counter() - wall))
+      rates[name]["cpu"].append(steps / (time.process_time() - cpu))
+  return rates
+
+
+def overhead_against_minimal(config: ml_collections.ConfigDict,
+                             rounds: int = 3, seconds: float = 3.0
+                             ) -> dict[str, Any]:
+  """Our compiled loop on `config` (a DQN or QR-DQN config, one seed) beside
+  `minimal_value_based_program` on the same config, in interleaved rounds.
+
+  Both run `iterations_per_segment` iterations per call (one segment of
+  ours), compile time excluded, after one warm-up call each. Returns each
+  round's rates, the per-round ratios ours / minimal (wall clock and CPU
+  time) and their medians.
+  """
+  import statistics  # pylint: disable=g-import-not-at-top
+  _, loop = train_lib.build_loop(config)
+  assert train_lib.loop_name(config) == "anakin" and config.num_seeds == 1
   t0 = time.perf_counter()
-  compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
-  compile_seconds = time.perf_counter() - t0
-  jax.block_until_ready(compiled(jax.random.PRNGKey(0)))
-  best = float("inf")
-  for i in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.PRNGKey(i + 1)))
-    best = min(best, time.perf_counter() - start)
-  return dict(env_steps_per_second=num_iterations * num_envs / best,
-              compile_seconds=compile_seconds)
+  state = loop.init([config.seed])
+  segment = loop.segment_fn().lower(state).compile()
+  ours_compile = time.perf_counter() - t0
+  init, run = minimal_value_based_program(config, loop.env,
+                                          loop.iterations_per_segment)
+  t0 = time.perf_counter()
+  carry = init(jax.random.PRNGKey(config.seed))
+  run = run.lower(carry).compile()
+  minimal_compile = time.perf_counter() - t0
+  held = dict(state=state, carry=carry)
+
+  def ours_step():
+    held["state"], metrics = segment(held["state"])
+    jax.block_until_ready(metrics)
+    return loop.env_steps_per_segment
+
+  def minimal_step():
+    held["carry"] = jax.block_until_ready(run(held["carry"]))
+    return loop.env_steps_per_segment
+
+  ours_step(), minimal_step()  # warm-up
+  rates = interleaved_rates(dict(ours=ours_step, minimal=minimal_step),
+                            rounds, seconds)
+  result = dict(rounds=rates, ours_compile_seconds=ours_compile,
+                minimal_compile_seconds=minimal_compile)
+  for clock in ("wall", "cpu"):
+    ratios = [a / b for a, b in zip(rates["ours"][clock],
+                                    rates["minimal"][clock])]
+    result[f"ratio_{clock}"] = ratios
+    result[f"median_ratio_{clock}"] = statistics.median(ratios)
+  result["ours_env_steps_per_second"] = statistics.median(
+      rates["ours"]["wall"])
+  result["minimal_env_steps_per_second"] = statistics.median(
+      rates["minimal"]["wall"])
+  return result
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:

@@ -4,9 +4,11 @@ Orbax writes each checkpoint into a temporary directory and renames it when
 complete, so a process killed mid-save (even by SIGKILL) leaves the previous
 checkpoints intact. `restore_latest` falls back to older steps when the newest
 one cannot be read (a damaged file), with one warning line per bad step. A
-training run (`move_corrupt=True`) also moves each unreadable step aside to
-`checkpoints/corrupt-<step>`: orbax never rewrites a step that exists, so
-leaving it in place would keep the damaged step as the run's newest.
+training run (`move_corrupt=True`) also moves each unreadable step newer than
+the one it resumes from aside to `checkpoints/corrupt-<step>`: orbax never
+rewrites a step that exists, so leaving it in place would keep the damaged
+step as the run's newest. When no step can be read at all, nothing is moved
+(the cause may be transient).
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ class Checkpointer:
                warn: Callable[[str], None] = _warn_stderr):
     self.directory = os.path.abspath(directory)
     self._warn = warn
-    self.moved_aside: list[str] = []
     self._closed = False
     self._manager = ocp.CheckpointManager(
         self.directory,
@@ -94,23 +95,27 @@ class Checkpointer:
 
     Args:
       abstract_state: the state's structure (shapes, dtypes, shardings).
-      move_corrupt: move each unreadable step to `corrupt-<step>` (a writer
-        does this, so that the step is written again; readers leave it).
+      move_corrupt: once an older step has been read, move each unreadable
+        newer one to `corrupt-<step>` (a writer does this, so that the step
+        is written again; readers leave it).
     """
+    failed = []
     for step in reversed(self.all_steps()):
       try:
         state = self._manager.restore(
             step, args=ocp.args.StandardRestore(abstract_state))
-        return step, state
       except Exception as e:  # pylint: disable=broad-except
-        reason = _one_line(e)
-        if move_corrupt:
-          aside = self._move_aside(step)
-          self._warn(f"checkpoint {step} in {self.directory} is unreadable "
-                     f"({reason}); moved to {aside}, trying an older one")
-        else:
-          self._warn(f"checkpoint {step} in {self.directory} is unreadable "
-                     f"({reason}); trying an older one")
+        failed.append((step, _one_line(e)))
+        continue
+      for bad, reason in failed:
+        where = (f"moved to {self._move_aside(bad)}" if move_corrupt
+                 else "left in place")
+        self._warn(f"checkpoint {bad} in {self.directory} is unreadable "
+                   f"({reason}); {where}; using checkpoint {step}")
+      return step, state
+    for bad, reason in failed:
+      self._warn(f"checkpoint {bad} in {self.directory} is unreadable "
+                 f"({reason})")
     return None
 
   def restore(self, step: int, abstract_state: Any) -> Any | None:
@@ -133,7 +138,6 @@ class Checkpointer:
       target = os.path.join(self.directory, f"{CORRUPT_PREFIX}{step}.{n}")
     os.rename(source, target)
     self._manager.reload()
-    self.moved_aside.append(target)
     return target
 
   def wait(self) -> None:

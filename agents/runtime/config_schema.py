@@ -10,16 +10,21 @@ Declaring a key is one line in `SCHEMA`, for example:
   "num_atoms": integer(min=2),
   "tau": number(min=0, max=1, min_open=True),
   "kind": choice("uniform", "prioritized"),
+  "n_step": either(integer(min=1), boolean()),
 
 Cross-key rules (batch within capacity, ...) live in
 `agents.runtime.train.validate_config`; rules that depend on the agent (ER-DQN's
 odd number of expectiles) stay with the agent.
 """
 
+# `min` and `max` name the bounds in SCHEMA's one-line declarations.
+# pylint: disable=redefined-builtin
+
 from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import math
 import os
 import re
@@ -64,7 +69,7 @@ def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
   return ""
 
 
-def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disable=redefined-builtin
+def integer(min: int | None = None, max: int | None = INT32_MAX,
             note: str = "") -> Spec:
   """An int (not a bool) in [min, max]."""
   def check(v):
@@ -74,7 +79,7 @@ def integer(min: int | None = None, max: int | None = INT32_MAX,  # pylint: disa
   return Spec(check, words + (f" ({note})" if note else ""))
 
 
-def number(min: float | None = None, max: float | None = None,  # pylint: disable=redefined-builtin
+def number(min: float | None = None, max: float | None = None,
            min_open: bool = False, max_open: bool = False,
            note: str = "") -> Spec:
   """A finite int or float (no NaN, no inf) in the given range."""
@@ -113,6 +118,12 @@ def sizes(min_len: int = 1) -> Spec:
       "a non-empty tuple of layer sizes, each an integer in [1, 65536]")
 
 
+def either(*specs: Spec) -> Spec:
+  """Any one of `specs` (a key whose meaning differs between agents)."""
+  return Spec(lambda v: any(s(v) for s in specs),
+              " or ".join(s.allowed for s in specs))
+
+
 def mapping(note: str) -> Spec:
   return Spec(lambda v: hasattr(v, "keys"), f"a mapping ({note})")
 
@@ -142,6 +153,7 @@ SCHEMA: dict[str, Spec] = {
     "eval_epsilon": number(**_PROBABILITY),
     "eval_greedy": boolean(),
     "eval_max_steps": integer(**_COUNT),
+    "evb_threshold": number(),
     "event_log_capacity": integer(**_COUNT),
     "forget_bias": number(note="the LSTM forget gate's initial bias"),
     "gae_lambda": number(min=0, max=1,
@@ -156,6 +168,7 @@ SCHEMA: dict[str, Spec] = {
     "imagination_ratio": number(**_PROBABILITY),
     "imagination_replay": choice("uniform", "prioritized"),
     "importance_exponent": number(**_PROBABILITY, note="beta_0, annealed to 1"),
+    "inverse_temperature": number(min=0, min_open=True),
     "kappa": number(min=0, note="Dyna-Q+'s exploration bonus weight"),
     "keep_checkpoints": integer(**_COUNT),
     "learning_rate": number(min=0, min_open=True),
@@ -163,10 +176,13 @@ SCHEMA: dict[str, Spec] = {
     "loop": choice("auto", "anakin", "host", "hogwild", "sebulba"),
     "lstm_size": integer(min=1, max=65536),
     "max_grad_norm": number(min=0, note="0 = no clipping"),
+    "min_gain": number(min=0),
     "min_replay_size": integer(**_COUNT),
     "model_hidden_sizes": sizes(),
     "model_learning_rate": number(min=0, min_open=True),
     "n_step": integer(min=1, max=10_000),
+    "n_step_extension": boolean(),
+    "need_model": choice("learned", "policy"),
     "num_actors": integer(min=1, max=1024, note="K threads"),
     "num_cosine_features": integer(min=1, max=65536),
     "num_devices": integer(min=0, note="0 = all devices"),
@@ -181,6 +197,7 @@ SCHEMA: dict[str, Spec] = {
     "optimizer": choice("adam", "rmsprop"),
     "optimizer_eps": number(min=0, min_open=True),
     "planning_steps": integer(min=1, max=1_000_000),
+    "policy": choice("softmax", "epsilon_greedy"),
     "priority_eps": number(min=0, min_open=True),
     "priority_eta": number(**_PROBABILITY, note="R2D2's max/mean mix"),
     "priority_exponent": number(**_PROBABILITY, note="alpha"),
@@ -189,6 +206,9 @@ SCHEMA: dict[str, Spec] = {
                           note="trajectories between actors and learner"),
     "replay": choice("uniform", "prioritized", "imagination", "sequence"),
     "replay_capacity": integer(**_COUNT),
+    "replay_log_size": integer(**_COUNT),
+    "replay_mode": choice("prioritized", "random", "none"),
+    "replay_steps": integer(min=1, max=1_000_000),
     "rmsprop_decay": number(min=0, max=1, max_open=True),
     "rollout_length": integer(**_COUNT),
     "seed": integer(min=0, max=2**30,
@@ -197,6 +217,7 @@ SCHEMA: dict[str, Spec] = {
     "sequence_period": integer(min=1, max=100_000),
     "target_update_period": integer(**_COUNT),
     "total_env_steps": integer(**_COUNT),
+    "transition_learning_rate": number(min=0, max=1, min_open=True),
     "use_reward_input": boolean(),
     "value_coef": number(min=0),
     "value_rescaling": boolean(),
@@ -227,17 +248,22 @@ def defines_get_config(path: str) -> bool:
 
 
 def presets_of(module) -> tuple[str, ...]:
-  """A config module's presets, the default first: its `PRESETS` tuple, or
-  the `Presets: a (default), b, c.` line of its docstring."""
+  """A config module's presets: its `PRESETS` tuple, else the names in the
+  `Presets: a (default), b, c.` line of its docstring, else only the default
+  of `get_config(preset=...)` (or () if it has none)."""
   presets = getattr(module, "PRESETS", None)
   if presets:
     return tuple(presets)
   found = re.search(r"Presets:\s*([^.]*)\.", module.__doc__ or "")
-  if not found:
-    return ()
-  names = [p.replace("(default)", "").strip()
-           for p in found.group(1).split(",")]
-  return tuple(n for n in names if n)
+  if found:
+    names = [p.replace("(default)", "").strip()
+             for p in found.group(1).split(",")]
+    if names and all(re.fullmatch(r"\w+", n) for n in names):
+      return tuple(names)
+  parameters = list(inspect.signature(module.get_config).parameters.values())
+  if parameters and parameters[0].default is not inspect.Parameter.empty:
+    return (parameters[0].default,)
+  return ()
 
 
 def validate(config) -> None:

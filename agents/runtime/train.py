@@ -44,7 +44,7 @@ from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import NonFiniteLossError, UserError
 from environments import registry as env_registry
 
-# ---- validation -----------------------------------------------------------------
+# ---- validation --------------------------------------------------------------
 
 REQUIRED_KEYS = ("agent", "env", "seed", "num_seeds", "num_envs",
                  "total_env_steps", "learning_rate")
@@ -70,7 +70,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                       f"{config.replay_capacity}")
 
 
-# ---- building -------------------------------------------------------------------
+# ---- building ----------------------------------------------------------------
 
 
 def _check_action_space(agent_name: str, specs: types.EnvSpecs, env_name):
@@ -120,7 +120,7 @@ def build_loop(config: ml_collections.ConfigDict):
   return loop.agent, loop
 
 
-# ---- workdir --------------------------------------------------------------------
+# ---- workdir -----------------------------------------------------------------
 
 # What a run writes into DIR (besides DIR/.lock); `--overwrite` moves these.
 RUN_FILES = ("config.json", "metrics.csv", "summary.json", "learning_curve.png",
@@ -203,7 +203,7 @@ def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
   return False
 
 
-# ---- the run --------------------------------------------------------------------
+# ---- the run -----------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -305,14 +305,10 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
                 if resuming else None)
     if restored is None and resuming and metrics_file.read():
       if not overwrite:
-        moved = (f" (unreadable ones were moved to "
-                 f"{', '.join(checkpointer.moved_aside)})"
-                 if checkpointer.moved_aside else "")
         raise UserError(
-            f"{workdir} has training metrics but no readable checkpoint"
-            f"{moved}; nothing was changed in metrics.csv. If the cause was "
-            "transient, run again; --overwrite moves this run aside and "
-            "starts from scratch")
+            f"{workdir} has training metrics but no readable checkpoint; "
+            "nothing was changed. If the cause was transient, run again; "
+            "--overwrite moves this run aside and starts from scratch")
       checkpointer.close()
       if is_writer:
         aside = move_run_aside(workdir)

@@ -1,0 +1,223 @@
+"""Replay benchmarks behind `python -m scripts.benchmark` (issue 12, item 5).
+
+Measured in the calling process, side by side, like `benchmarks.py`:
+
+* `prioritized_vs_flashbax`: add, sample and priority-update throughput
+  (items/s) of our prioritized buffer
+  (`agents/replay/prioritized.py`) and of flashbax's prioritised
+  item buffer, on the same items (DQN's CartPole transitions), the same alpha
+  and the same batches, at each capacity and batch size. Each operation is
+  timed as a jitted `lax.scan` of `NUM_OPS` calls (the buffer state donated
+  where it is written), best of `repeats`, compile excluded, in CPU seconds
+  of this process (`time.process_time`: on a shared machine other
+  processes' load inflates wall time, not this; both buffers run
+  single-threaded here); the buffers are
+  filled to capacity first. Adds write `batch` items per call; samples draw
+  `batch` items; updates set `batch` priorities at given indices. flashbax is
+  an optional, benchmark-only dependency, imported here only.
+* `replay_memory` (run in subprocesses, `memory_probe`): a DQN CartPole
+  learner holding a buffer of `capacity` transitions, its compiled segment's
+  memory analysis (bytes XLA aliases from the donated input state to the
+  output, and its temporaries) and the process's peak RSS (ru_maxrss)
+  against a tiny-buffer run of the same program: with the state donated the
+  peak grows by one buffer, not two. (Measured 2026-11-30: both peaks were
+  the same 760 MiB, set before the 54 MiB buffer existed, so RSS cannot
+  resolve it here; XLA's analysis is the evidence: the whole state aliased
+  input to output, temporaries 8.2 MiB = one copy of the 1e6-leaf sum-tree,
+  none of the 46 MiB of items.)
+* DQN with prioritized against uniform replay, env steps/s, is
+  `benchmarks.compiled_throughput` on two configs (scripts/benchmark.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+NUM_OPS = 64  # calls of one operation per timed program
+ALPHA = 0.6  # both buffers
+
+
+def _example_item():
+  """One DQN CartPole transition (agents/lib/value_based.py's item)."""
+  return dict(observation=jnp.zeros((4,), jnp.float32),
+              action=jnp.zeros((), jnp.int32),
+              reward=jnp.zeros((), jnp.float32),
+              discount=jnp.zeros((), jnp.float32),
+              next_observation=jnp.zeros((4,), jnp.float32),
+              valid=jnp.zeros((), jnp.float32))
+
+
+def _random_items(key, shape):
+  k1, k2, k3 = jax.random.split(key, 3)
+  return dict(observation=jax.random.normal(k1, (*shape, 4)),
+              action=jax.random.randint(k2, shape, 0, 2),
+              reward=jnp.ones(shape), discount=jnp.full(shape, 0.99),
+              next_observation=jax.random.normal(k3, (*shape, 4)),
+              valid=jnp.ones(shape))
+
+
+def make_ours(capacity: int):
+  """Our prioritized buffer (the class DQN builds), alpha = ALPHA."""
+  from agents.replay import prioritized  # pylint: disable=g-import-not-at-top
+  return prioritized.PrioritizedReplay(capacity, priority_exponent=ALPHA,
+                                       anneal_steps=1_000_000)
+
+
+def _best_seconds(fn, make_args, repeats):
+  """Best wall time of `fn(*make_args())` over `repeats` calls (the first,
+  compiling call excluded); `make_args` builds fresh (donatable) inputs."""
+  jax.block_until_ready(fn(*make_args()))
+  best = float("inf")
+  for _ in range(repeats):
+    args = make_args()
+    jax.block_until_ready(args)
+    start = time.process_time()
+    jax.block_until_ready(fn(*args))
+    best = min(best, time.process_time() - start)
+  return best
+
+
+def _ops(add, sample, update, state, capacity, batch, repeats):
+  """items/s of add, sample, update for one buffer (pure functions)."""
+  key = jax.random.PRNGKey(0)
+  adds = _random_items(key, (NUM_OPS, batch))
+  sample_keys = jax.random.split(key, NUM_OPS)
+  indices = jax.random.randint(key, (NUM_OPS, batch), 0, capacity)
+  priorities = jax.random.uniform(key, (NUM_OPS, batch), minval=0.01)
+
+  def scan_add(s, items):
+    return jax.lax.scan(lambda s, x: (add(s, x), None), s, items)[0]
+
+  def scan_sample(s, keys):
+    def body(acc, k):
+      items = sample(s, k)
+      return acc + jnp.sum(items["observation"]), None
+    return jax.lax.scan(body, jnp.zeros(()), keys)[0]
+
+  def scan_update(s, idx, prio):
+    return jax.lax.scan(lambda s, x: (update(s, *x), None), s, (idx, prio))[0]
+
+  copy = lambda: jax.tree.map(jnp.copy, state)  # donated calls consume it
+  out = {}
+  out["add"] = _best_seconds(jax.jit(scan_add, donate_argnums=0),
+                             lambda: (copy(), adds), repeats)
+  out["sample"] = _best_seconds(jax.jit(scan_sample),
+                                lambda: (state, sample_keys), repeats)
+  out["update"] = _best_seconds(jax.jit(scan_update, donate_argnums=0),
+                                lambda: (copy(), indices, priorities), repeats)
+  return {op: NUM_OPS * batch / seconds for op, seconds in out.items()}
+
+
+def ours_throughput(capacity: int, batch: int, repeats: int = 3
+                    ) -> dict[str, float]:
+  buffer = make_ours(capacity)
+  state = buffer.init(_example_item())
+  state = jax.jit(buffer.add)(state, _random_items(jax.random.PRNGKey(1),
+                                                   (capacity,)))
+  return _ops(buffer.add,
+              lambda s, k: buffer.sample(s, k, batch).items,
+              buffer.update, state, capacity, batch, repeats)
+
+
+def flashbax_throughput(capacity: int, batch: int, repeats: int = 3
+                        ) -> dict[str, float] | None:
+  """The same on flashbax's prioritised item buffer; None without flashbax."""
+  try:
+    import flashbax  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  fb = flashbax.make_prioritised_item_buffer(
+      max_length=capacity, min_length=1, sample_batch_size=batch,
+      add_batches=True, priority_exponent=ALPHA, device="cpu")
+  state = fb.init(jax.tree.map(np.asarray, _example_item()))
+  state = jax.jit(fb.add)(state, _random_items(jax.random.PRNGKey(1),
+                                               (capacity,)))
+  return _ops(fb.add, lambda s, k: fb.sample(s, k).experience,
+              fb.set_priorities, state, capacity, batch, repeats)
+
+
+def prioritized_vs_flashbax(capacities=(100_000, 1_000_000),
+                            batches=(64, 256), repeats: int = 3
+                            ) -> dict[str, Any]:
+  """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}."""
+  out = {}
+  for capacity in capacities:
+    for batch in batches:
+      out[f"{capacity}/{batch}"] = dict(
+          ours=ours_throughput(capacity, batch, repeats),
+          flashbax=flashbax_throughput(capacity, batch, repeats))
+  return out
+
+
+# ---- memory: a 1e6-transition buffer, donated ------------------------------
+
+
+def memory_probe(capacity: int, replay_kind: str = "prioritized",
+                 segments: int = 2) -> dict[str, Any]:
+  """In THIS process: a DQN CartPole learner with a `capacity`-transition
+  buffer; compiles its segment, reads XLA's memory analysis, runs
+  `segments` segments, and returns the buffer's bytes, the analysis and the
+  peak RSS. Meant to run in a fresh process (`replay_memory`)."""
+  import resource  # pylint: disable=g-import-not-at-top
+  from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
+  from configs import dqn  # pylint: disable=g-import-not-at-top
+  config = dqn.get_config("cartpole")
+  config.replay = replay_kind
+  config.replay_capacity = capacity
+  config.min_replay_size = min(config.min_replay_size, capacity)
+  _, loop = train_lib.build_loop(config)
+  state = loop.init([config.seed])
+  replay_bytes = sum(x.nbytes for x in
+                     jax.tree.leaves(state.agent_state.replay))
+  state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+  compiled = loop.segment_fn().lower(state).compile()
+  stats = compiled.memory_analysis()
+  aliased = "input_output_alias" in compiled.as_text().split("\n", 1)[0]
+  for _ in range(segments):
+    state, metrics = compiled(state)
+    jax.block_until_ready(metrics)
+  return dict(
+      capacity=capacity, replay=replay_kind, replay_bytes=int(replay_bytes),
+      state_bytes=int(state_bytes),
+      alias_bytes=int(stats.alias_size_in_bytes),
+      temp_bytes=int(stats.temp_size_in_bytes),
+      argument_bytes=int(stats.argument_size_in_bytes),
+      input_output_alias=bool(aliased),
+      peak_rss_bytes=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+      * 1024)
+
+
+def replay_memory(capacity: int = 1_000_000, small: int = 1_000,
+                  replay_kind: str = "prioritized") -> dict[str, Any]:
+  """`memory_probe` in two fresh processes, `capacity` and `small`
+  transitions, same program otherwise; the difference in peak RSS is what
+  the buffer costs (one copy if the donated state is updated in place)."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  out = {}
+  for name, size in (("large", capacity), ("small", small)):
+    code = ("import json, agents; from agents.runtime import replay_benchmarks"
+            f" as r; print(json.dumps(r.memory_probe({size}, "
+            f"{replay_kind!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root,
+                          env=dict(os.environ, PYTHONPATH=root),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+      raise RuntimeError(f"memory probe failed: {proc.stderr[-2000:]}")
+    out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+  large, small_run = out["large"], out["small"]
+  growth = large["peak_rss_bytes"] - small_run["peak_rss_bytes"]
+  extra_replay = large["replay_bytes"] - small_run["replay_bytes"]
+  out["rss_growth_bytes"] = int(growth)
+  out["rss_growth_over_buffer"] = growth / max(extra_replay, 1)
+  return out
