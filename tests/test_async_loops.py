@@ -127,7 +127,8 @@ def test_every_registered_agent_satisfies_the_contract(name):
   del env_state
   action, _, _ = agent.act(agent.actor_params(state),
                            agent.initial_actor_state(jax.random.PRNGKey(2)),
-                           timestep, jax.random.PRNGKey(3))
+                           timestep, jax.random.PRNGKey(3),
+                           evaluation=False)
   assert action.shape == specs.action.shape
   assert action.dtype == specs.action.dtype
   # learn: same state structure and shapes; finite scalar metrics.
