@@ -16,6 +16,10 @@ AGENTS = {
     "iqn": "agents.iqn",
     "er_dqn": "agents.er_dqn",
     "meta_a2c": "agents.meta_a2c",
+    "one_step_q": "agents.one_step_q",
+    "one_step_sarsa": "agents.one_step_sarsa",
+    "n_step_q": "agents.n_step_q",
+    "a3c": "agents.a3c",
 }
 
 
