@@ -227,7 +227,11 @@ def _on_device_axis(fn):
   return lambda *args: jax.tree.map(lambda x: x[0], vmapped(*map(add, args)))
 
 
-@pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.parametrize("name", [
+    # one-step Q and Sarsa share n-step Q's learner (lib/async_q.py): slow
+    pytest.param("one_step_q", marks=pytest.mark.slow),
+    pytest.param("one_step_sarsa", marks=pytest.mark.slow),
+    "n_step_q", "a3c"])
 def test_learn_is_apply_of_gradients_bitwise(name):
   agent, state, trajectory, _ = _agent_and_trajectory(name)
   key = jax.random.PRNGKey(5)
