@@ -79,6 +79,8 @@ from agents import types
 from agents.lib import actor_critic
 from agents.lib import networks
 from agents.lib import optimizers
+from agents.lib import recurrent
+from agents.lib.recurrent import ActorState
 
 
 @struct.dataclass
@@ -86,12 +88,6 @@ class MetaA2CState:
   params: chex.ArrayTree
   opt_state: chex.ArrayTree
   env_steps: chex.Array  # int32, env steps learned from (all devices)
-
-
-@struct.dataclass
-class ActorState:
-  core: tuple[chex.Array, chex.Array]  # LSTM (c, h), each [lstm_size]
-  previous_action: chex.Array  # float32 [num_actions], onehot(a_{t-1})
 
 
 class RecurrentActorCritic(nn.Module):
@@ -144,9 +140,7 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
 
   def initial_actor_state(key=None) -> ActorState:
     del key  # the initial core state is zeros
-    zeros = jnp.zeros((lstm_size,), jnp.float32)
-    return ActorState(core=(zeros, zeros),
-                      previous_action=jnp.zeros((num_actions,), jnp.float32))
+    return recurrent.initial_actor_state(lstm_size, num_actions)
 
   def network_inputs(timestep, previous_action):
     """x_t = [o_t, onehot(a_{t-1}), r_{t-1}] (any leading batch axes)."""
@@ -157,16 +151,9 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
       parts.append(timestep.reward.astype(jnp.float32)[..., None])
     return jnp.concatenate(parts, axis=-1)
 
-  def reset_at_first(actor_state: ActorState, first: chex.Array) -> ActorState:
-    """Zeros (the initial state) wherever `first`; works batched or not."""
-    def select(x):
-      mask = jnp.reshape(first, first.shape + (1,) * (x.ndim - first.ndim))
-      return jnp.where(mask, jnp.zeros_like(x), x)
-    return jax.tree.map(select, actor_state)
-
   def core_step(params, actor_state: ActorState, timestep):
     """Reset at FIRST, then one LSTM step: -> (core', logits, value)."""
-    actor_state = reset_at_first(actor_state, timestep.first())
+    actor_state = recurrent.reset_at_first(actor_state, timestep.first())
     inputs = network_inputs(timestep, actor_state.previous_action)
     return network.apply(params, actor_state.core, inputs)
 

@@ -16,6 +16,12 @@ AGENTS = {
     "iqn": "agents.iqn",
     "er_dqn": "agents.er_dqn",
     "meta_a2c": "agents.meta_a2c",
+    # Tabular agents (Sutton & Barto ch. 6, 8): grid worlds with state indices.
+    "q_learning": "agents.q_learning",
+    "dyna_q": "agents.dyna_q",
+    "dyna_q_plus": "agents.dyna_q_plus",
+    "prioritized_sweeping": "agents.prioritized_sweeping",
+    "r2d2": "agents.r2d2",
     "one_step_q": "agents.one_step_q",
     "one_step_sarsa": "agents.one_step_sarsa",
     "n_step_q": "agents.n_step_q",

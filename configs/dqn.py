@@ -1,4 +1,5 @@
-"""DQN (Mnih et al. 2015). Presets: catch (default), cartpole, gap.
+"""DQN (Mnih et al. 2015). Presets: catch (default), cartpole, gap,
+memory_len.
 
   python -m scripts.train --config=configs/dqn.py:cartpole --workdir=runs/x
 """
@@ -87,6 +88,17 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
     c.gamma = 0.9
     c.total_env_steps = 40_000
     c.epsilon_decay_env_steps = 10_000
+  elif preset == "memory_len":
+    # The feed-forward baseline of R2D2's memory task (configs/r2d2.py):
+    # the same task, steps and evaluation. It cannot remember the context.
+    c.env = "memory_len"
+    c.env_kwargs.memory_length = 10
+    c.num_envs = 16
+    c.rollout_length = 8
+    c.total_env_steps = 61_440
+    c.log_every_env_steps = 10_240
+    c.eval_episodes = 200
   else:
-    raise ValueError(f"unknown preset {preset!r} for dqn; allowed: catch, cartpole, gap")
+    raise ValueError(f"unknown preset {preset!r} for dqn; allowed: catch, "
+                     "cartpole, gap, memory_len")
   return c

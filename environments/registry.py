@@ -17,6 +17,8 @@ from environments import base
 from environments import cartpole
 from environments import catch
 from environments import dopamine_tasks
+from environments import gridworld
+from environments import memory_chain
 from environments import meta_rl_tasks
 from environments import pendulum
 
@@ -43,6 +45,20 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "harlow": meta_rl_tasks.Harlow,
     "harlow_test": functools.partial(meta_rl_tasks.Harlow, split="test"),
     "two_step": meta_rl_tasks.TwoStep,
+    # Grid worlds from ASCII layouts (Sutton & Barto ch. 8; Mattar & Daw 2018).
+    "gridworld": gridworld.GridWorld,  # any maze: env_kwargs.layout
+    "dyna_maze": functools.partial(gridworld.GridWorld, layout="dyna_maze"),
+    "blocking_maze": functools.partial(
+        gridworld.GridWorld, layout="blocking_maze",
+        switch_layout="blocking_maze_after", switch_step=1000),
+    "shortcut_maze": functools.partial(
+        gridworld.GridWorld, layout="shortcut_maze",
+        switch_layout="shortcut_maze_after", switch_step=3000),
+    "open_field": functools.partial(gridworld.GridWorld, layout="open_field"),
+    "linear_track": functools.partial(gridworld.GridWorld,
+                                      layout="linear_track"),
+    # bsuite's memory_len (one context bit remembered over memory_length).
+    "memory_len": functools.partial(memory_chain.MemoryChain, num_bits=1),
 }
 
 HOST_PREFIXES = ("bsuite:",)

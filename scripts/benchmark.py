@@ -141,6 +141,44 @@ def main(argv):
                  "bsuite JAX DQN ~1.9k; target >= 3k", "-",
                  f"DQN, host loop, 1 env; the bsuite env alone (random "
                  f"actions, no agent) {bm.rate(alone)} steps/s in this run"))
+  if want("async_loops"):
+    # Env steps/s against K (issue 14): A2C on Catch with one environment
+    # per actor thread and t_max = 5 (the paper's setting), the compiled
+    # loop with K vmapped environments beside it; 2 cores bound every
+    # wall-clock speed-up here.
+    for k in (1, 2, 4):
+      for loop in ("anakin", "hogwild", "sebulba"):
+        c = a2c.get_config("catch")
+        c.update(dict(loop=loop, num_actors=k, num_envs=k, rollout_length=5,
+                      log_every_env_steps=500 * k))
+        name = f"{loop}_a2c_catch_k{k}"
+        r = bm.loop_throughput(c, _SECONDS.value)
+        results[name] = r
+        base = results.get(f"{loop}_a2c_catch_k1", r)["env_steps_per_second"]
+        rows.append((name, f"{bm.rate(r['env_steps_per_second'])} steps/s",
+                     f"{r['env_steps_per_second'] / base:.2f}x K=1",
+                     f"{r['compile_seconds']:.1f}",
+                     f"{k} env(s) x 5 steps per update" + "".join(
+                         f", {key} {r[key]:.1f}" for key in
+                         ("cas_retries", "staleness", "queue_length")
+                         if key in r)))
+  if want("sebulba_bsuite_catch"):
+    # Sebulba's actor threads against the one-environment host loop (the
+    # host_bsuite_catch row's settings): DQN on bsuite catch.
+    for k in (1, 2):
+      c = dqn.get_config("catch")
+      c.update(dict(env="bsuite:catch/0", loop="sebulba", num_actors=k,
+                    num_envs=k, log_every_env_steps=1000))
+      name = f"sebulba_bsuite_catch_k{k}"
+      r = bm.loop_throughput(c, _SECONDS.value)
+      results[name] = r
+      host = results.get("host_bsuite_catch")
+      rows.append((name, f"{bm.rate(r['env_steps_per_second'])} steps/s",
+                   (f"{r['env_steps_per_second'] / host['env_steps_per_second']"
+                    f":.2f}x host loop; target >= 2x (K=2)") if host else
+                   "run with host_bsuite_catch for the ratio",
+                   f"{r['compile_seconds']:.1f}",
+                   f"DQN, {k} actor thread(s), 1 bsuite env each"))
   if want("gymnax"):
     r = bm.cartpole_vs_gymnax()
     results["cartpole_env_step"] = r

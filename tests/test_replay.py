@@ -120,7 +120,7 @@ def test_sum_tree_find_matches_prefix_sums():
   assert (leaves[found] > 0).all()  # never a zero-priority leaf
 
 
-# ---- prioritized replay ---------------------------------------------------------
+# ---- prioritized replay ------------------------------------------------------
 
 
 def _filled(buffer, priorities):
@@ -237,7 +237,7 @@ def test_prioritized_state_vmaps_over_seeds_and_jits():
   np.testing.assert_array_equal(states.updates, [1, 1, 1])
 
 
-# ---- configuration ----------------------------------------------------------------
+# ---- configuration -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -73,7 +73,7 @@ def _learner(agent):
       lambda x: x[0], learn(*jax.tree.map(lambda x: x[None], (s, t, k)))))
 
 
-# ---- importance weights reach every agent's loss ----------------------------------
+# ---- importance weights reach every agent's loss -----------------------------
 
 
 def _captured(agent_name, monkeypatch, **overrides):
@@ -153,7 +153,7 @@ def test_loss_gives_one_non_negative_priority_per_item(agent_name,
   np.testing.assert_allclose(moved[1:], priorities[1:], rtol=1e-5)
 
 
-# ---- the learner --------------------------------------------------------------------
+# ---- the learner -------------------------------------------------------------
 
 
 def test_invalid_items_weigh_nothing():

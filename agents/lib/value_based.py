@@ -42,6 +42,7 @@ An algorithm supplies
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import chex
@@ -119,6 +120,50 @@ def _gate(ready: chex.Array, new: Any, old: Any) -> Any:
                       new, old)
 
 
+def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
+                          optimizer: optax.GradientTransformation,
+                          objective: Callable[..., Any], carry: tuple, *,
+                          ready: chex.Array, key: chex.PRNGKey,
+                          batch_size: int, num_updates: int,
+                          target_update_period: int):
+  """`num_updates` gradient steps on batches sampled from replay (lax.scan).
+
+  Shared by every replay learner (the feed-forward one below, R2D2). Each
+  step samples a batch, differentiates `objective(params, target_params,
+  sample, key) -> (loss, (priorities, metrics))`, averages the gradient over
+  `types.DEVICE_AXIS`, applies the optimizer, copies theta to theta^- every
+  `target_update_period` steps and hands the priorities back to the buffer
+  (`update`); nothing changes unless `ready`.
+
+  carry: (params, target_params, opt_state, gradient_steps, replay_state).
+  Returns (carry, metrics averaged over the steps, this device's).
+  """
+  def update(carry, update_key):
+    params, target_params, opt_state, steps, replay_state = carry
+    sample_key, loss_key = jax.random.split(update_key)
+    sample = buffer.sample(replay_state, sample_key, batch_size)
+    (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
+        objective, has_aux=True)(params, target_params, sample, loss_key)
+    grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
+    deltas, new_opt_state = optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, deltas)
+    new_steps = steps + 1
+    new_target = optax.periodic_update(new_params, target_params,
+                                       new_steps, target_update_period)
+    new_carry = (new_params, new_target, new_opt_state, new_steps)
+    params, target_params, opt_state, steps = _gate(
+        ready, new_carry, (params, target_params, opt_state, steps))
+    replay_state = buffer.update(
+        replay_state,
+        jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
+    carry = (params, target_params, opt_state, steps, replay_state)
+    return carry, dict(loss=loss_value, **metrics)
+
+  carry, metrics = jax.lax.scan(update, carry,
+                                jax.random.split(key, num_updates))
+  return carry, jax.tree.map(jnp.mean, metrics)
+
+
 def make_value_based_agent(
     *,
     name: str,
@@ -192,34 +237,13 @@ def make_value_based_agent(
         replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM))
     replay_state = _gate(ready, trained, replay_state)
 
-    def update(carry, update_key):
-      params, target_params, opt_state, steps, replay_state = carry
-      sample_key, loss_key = jax.random.split(update_key)
-      sample = buffer.sample(replay_state, sample_key, batch_size)
-      (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
-          weighted_loss, argnums=1, has_aux=True)(
-              loss, params, target_params, sample, loss_key)
-      grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
-      deltas, new_opt_state = optimizer.update(grads, opt_state, params)
-      new_params = optax.apply_updates(params, deltas)
-      new_steps = steps + 1
-      new_target = optax.periodic_update(new_params, target_params,
-                                         new_steps, target_update_period)
-      new_carry = (new_params, new_target, new_opt_state, new_steps)
-      params, target_params, opt_state, steps = _gate(
-          ready, new_carry, (params, target_params, opt_state, steps))
-      replay_state = buffer.update(
-          replay_state,
-          jnp.where(ready, sample.indices, replay_lib.NO_INDEX), priorities)
-      carry = (params, target_params, opt_state, steps, replay_state)
-      return carry, dict(loss=loss_value, **metrics)
-
     carry = (state.params, state.target_params, state.opt_state,
              state.gradient_steps, replay_state)
-    carry, metrics = jax.lax.scan(update, carry,
-                                  jax.random.split(key, num_updates))
+    carry, metrics = replay_gradient_steps(
+        buffer, optimizer, functools.partial(weighted_loss, loss), carry,
+        ready=ready, key=key, batch_size=batch_size, num_updates=num_updates,
+        target_update_period=target_update_period)
     params, target_params, opt_state, steps, replay_state = carry
-    metrics = jax.tree.map(jnp.mean, metrics)
     metrics.update(buffer_metrics)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     metrics["epsilon"] = epsilon_schedule(env_steps)

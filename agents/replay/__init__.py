@@ -12,6 +12,9 @@
                imagination_ratio, imagination_model, imagination_replay
                (the kind of the real items' buffer), model_hidden_sizes,
                model_learning_rate.
+  sequence     `sequence.SequenceReplay`: windows of consecutive steps with
+               the recurrent state at their start (R2D2, Kapturowski et al.
+               2019), for recurrent learners only (agents/r2d2.py).
 
 Pick a kind with `--config.replay=<kind>` (configs/dqn.py holds each kind's
 keys and defaults); `make_replay(config, specs, gradient_steps=...)` builds it,
@@ -25,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.replay import models
+from agents.replay import sequence
 from agents.replay.base import NO_INDEX, ReplayBuffer, ReplaySample
 from agents.replay.imagination import ImaginationReplay
 from agents.replay.prioritized import PrioritizedReplay
@@ -35,7 +39,7 @@ __all__ = ["ImaginationReplay", "KINDS", "NO_INDEX", "PrioritizedReplay",
            "ReplayBuffer", "ReplaySample", "UniformReplay", "make_replay",
            "validate"]
 
-KINDS = ("uniform", "prioritized", "imagination")
+KINDS = ("uniform", "prioritized", "imagination", "sequence")
 IMAGINATION_MODELS = ("neural", "tabular")
 # the kinds that can hold imagination's real items
 IMAGINATION_INNER_KINDS = ("uniform", "prioritized")
@@ -101,8 +105,8 @@ def validate(config) -> None:
                       "the batch must fit in the buffer")
 
 
-def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
-                ) -> ReplayBuffer:
+def make_replay(config, specs: Any = None, *, gradient_steps: int = 0,
+                num_envs: int | None = None) -> ReplayBuffer:
   """The buffer `config.replay` names (default uniform), validated.
 
   Args:
@@ -111,9 +115,15 @@ def make_replay(config, specs: Any = None, *, gradient_steps: int = 0
     specs: the task's `types.EnvSpecs` (kinds that model the task need it).
     gradient_steps: the run's total gradient steps, computed once at build
       time by the learner (prioritized replay anneals beta over them).
+    num_envs: given by sequence learners only: the environments per device
+      whose time-major chunks they add (sequence replay keeps each one's
+      stream); a feed-forward learner asking for sequence replay is refused.
   """
   validate(config)
-  return _make(config, config.get("replay", "uniform"), specs, gradient_steps)
+  kind = config.get("replay", "uniform")
+  if kind == "sequence":
+    return sequence.from_config(config, num_envs)
+  return _make(config, kind, specs, gradient_steps)
 
 
 def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:

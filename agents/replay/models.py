@@ -41,7 +41,7 @@ from flax import struct
 from agents.runtime.errors import UserError
 
 
-# ---- tabular ------------------------------------------------------------------
+# ---- tabular -----------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +138,7 @@ class TabularCountsModel:
     return s_next.astype(jnp.int32), reward, z.astype(jnp.int32), known
 
 
-# ---- neural -------------------------------------------------------------------
+# ---- neural ------------------------------------------------------------------
 
 
 class TransitionNetwork(nn.Module):

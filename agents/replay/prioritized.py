@@ -94,7 +94,8 @@ class PrioritizedReplay(base.ReplayBuffer):
     fraction = jnp.minimum(
         state.updates.astype(jnp.float32) / max(int(self.anneal_steps), 1),
         1.0)
-    return self.importance_exponent + (1.0 - self.importance_exponent) * fraction
+    beta_0 = self.importance_exponent
+    return beta_0 + (1.0 - beta_0) * fraction
 
   def sample(self, state: PrioritizedState, key: chex.PRNGKey,
              batch_size: int) -> ReplaySample:

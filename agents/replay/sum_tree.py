@@ -7,8 +7,8 @@ leaves never written hold 0, so they are never sampled.
 
 Every operation is vectorised over a batch and costs O(batch * log P):
   * `find`: one descent for all targets at once, log2(P) gathers;
-  * `set_leaves`: the leaves are written in one scatter, then every level of their
-    ancestors is recomputed from its two children (not incremented by a
+  * `set_leaves`: the leaves are written in one scatter, then every level of
+    their ancestors is recomputed from its two children (not incremented by a
     difference), so the sums carry no drift and duplicate indices are exact:
     of several values for one leaf the last one in the batch wins, and two
     writes to one ancestor write the same sum.

@@ -245,7 +245,7 @@ class AnakinLoop:
 
 
 
-  # ---- the loop interface (agents/runtime/loops.py) ---------------------------
+  # ---- the loop interface (agents/runtime/loops.py) -------------------------
   def prepare(self, state: LoopState) -> None:
     """Compiles the segment for `state`; the greedy evaluation compiles on
     a second thread while the segments run (XLA releases the GIL)."""

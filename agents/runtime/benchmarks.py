@@ -60,6 +60,33 @@ def compiled_throughput(config: ml_collections.ConfigDict,
               compile_seconds=compile_seconds, env_steps=steps)
 
 
+def loop_throughput(config: ml_collections.ConfigDict,
+                    min_seconds: float = 3.0) -> dict[str, Any]:
+  """Env steps/s of whatever loop `config.loop` builds, through the loop
+  interface (agents/runtime/loops.py); the first segment (compiling) is not
+  timed."""
+  _, loop = train_lib.build_loop(config)
+  try:
+    t0 = time.perf_counter()
+    state = loop.init([config.seed + i for i in range(config.num_seeds)])
+    loop.prepare(state)
+    state, _ = loop.run_segment(state)  # warm-up: compiles what is left
+    compile_seconds = time.perf_counter() - t0
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+      state, metrics = loop.run_segment(state)
+      steps += loop.env_steps_per_segment * config.num_seeds
+    seconds = time.perf_counter() - start
+  finally:
+    loop.close()
+  result = dict(env_steps_per_second=steps / seconds,
+                compile_seconds=compile_seconds, env_steps=steps)
+  for key in ("cas_retries", "staleness", "queue_length"):
+    if key in metrics:
+      result[key] = float(metrics[key][0])
+  return result
+
+
 def host_loop_throughput(config: ml_collections.ConfigDict,
                          min_seconds: float = 3.0) -> dict[str, Any]:
   """Env steps/s of the host loop driving a stateful dm_env environment."""

@@ -164,7 +164,7 @@ class HogwildLoop:
     self._apply = jax.jit(apply_step)
     self._evaluate = {}
 
-  # ---- state ------------------------------------------------------------------
+  # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> HogwildState:
     agent_key, env_key, actor_key, learn_key = jax.random.split(
         jax.random.PRNGKey(seeds[0]), 4)
@@ -206,7 +206,7 @@ class HogwildLoop:
     b = self.envs_per_actor
     return jax.tree.map(lambda x: x[k * b:(k + 1) * b], carry)
 
-  # ---- one segment --------------------------------------------------------------
+  # ---- one segment -----------------------------------------------------------
   def run_segment(self, state: HogwildState):
     K = self.num_actors
     shared = SharedState((state.agent_state, state.applied),
@@ -278,7 +278,7 @@ class HogwildLoop:
     summary["staleness"] = float(np.mean([s for *_, s in flat]))
     return {k: np.asarray([v], np.float32) for k, v in summary.items()}
 
-  # ---- evaluation -----------------------------------------------------------------
+  # ---- evaluation ------------------------------------------------------------
   def agent_states(self, state: HogwildState):
     return jax.device_get(jax.tree.map(lambda x: x[None], state.agent_state))
 

@@ -17,12 +17,18 @@ learning", section 3.2).
            is one, jax.devices()[0]) and calls the agent's fused `learn`
            (jitted, the device axis of size 1), then publishes the new actor
            parameters (a reference swap, copied to the actors' device).
+Which parameters an actor uses: with K > 1, the newest published (Podracer's
+"recent copy"); with K = 1, exactly those after update j - 1 for its
+trajectory j (it waits for them: the actor steps trajectory j while the
+learner learns from trajectory j - 1), which makes a one-actor run
+deterministic while actor and learner still overlap.
 A segment is `iterations_per_segment` learn calls. The actors keep running
 between segments (their queue is not part of the checkpoint): a checkpoint
 holds the learner's agent state and keys, and a resumed run restarts every
 actor's episode, as the host loop does. Actor parameters are as stale as
-the queue is long (plus the rollout in progress), so Sebulba is not
-deterministic, even with K = 1, and resume is not bitwise.
+the queue is long (plus the rollout in progress), so with K > 1 Sebulba is
+not deterministic; with K = 1 it is, but resume is not bitwise (the actors'
+environments restart).
 
 Agents: any agent (it uses `learn`, not `gradients`/`apply`).
 Scope: one host, one learner device. Several learner devices (splitting
@@ -130,7 +136,11 @@ class SebulbaLoop:
     self._threads: list[threading.Thread] = []
     self._stop = threading.Event()
     self._errors: list[tuple[int, BaseException]] = []
-    self._published = None  # the newest actor params (on the actor device)
+    # Published actor params by version (on the actor device): version v is
+    # the params after the learner's v-th update since the actors started.
+    self._versions: dict[int, Any] = {}
+    self._version = 0
+    self._published = threading.Condition()
     self._evaluate = {}
     learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
     is_host = task.make_host is not None
@@ -150,7 +160,7 @@ class SebulbaLoop:
         jax.tree.map(lambda x: x[0], s)))
     self._restarts = -1
 
-  # ---- state ------------------------------------------------------------------
+  # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> SebulbaState:
     agent_key, _, actor_key, learn_key = jax.random.split(
         jax.random.PRNGKey(seeds[0]), 4)
@@ -170,7 +180,7 @@ class SebulbaLoop:
   def prepare(self, state: SebulbaState) -> None:
     del state  # act, rollouts and learn compile on first use
 
-  # ---- actors -----------------------------------------------------------------
+  # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
     if self.task.make_host is not None:
       environment = host_loop.host_task_environment(self.task,
@@ -192,7 +202,10 @@ class SebulbaLoop:
     sequence = 0
     try:
       while not self._stop.is_set():
-        trajectory, return_sum, episodes = actor.rollout(self._published)
+        actor_params = self._params_for(sequence)
+        if actor_params is None:  # stopped while waiting
+          return
+        trajectory, return_sum, episodes = actor.rollout(actor_params)
         item = (k, sequence, trajectory, return_sum, episodes)
         while not self._stop.is_set():
           try:
@@ -210,7 +223,7 @@ class SebulbaLoop:
     """Starts the actors (once; again after `close`) with the state's
     actor parameters."""
     self._restarts += 1
-    self._publish(self._actor_params(state.agent_state))
+    self._publish(self._actor_params(state.agent_state), restart=True)
     self._queue = queue.Queue(maxsize=self.queue_size)
     self._stop.clear()
     self._errors.clear()
@@ -225,8 +238,30 @@ class SebulbaLoop:
     for thread in self._threads:
       thread.start()
 
-  def _publish(self, actor_params) -> None:
-    self._published = jax.device_put(actor_params, self.actor_device)
+  def _publish(self, actor_params, restart: bool = False) -> None:
+    actor_params = jax.device_put(actor_params, self.actor_device)
+    with self._published:
+      self._version = 0 if restart else self._version + 1
+      if restart:
+        self._versions.clear()
+      self._versions[self._version] = actor_params
+      for old in [v for v in self._versions if v < self._version - 2]:
+        del self._versions[old]
+      self._published.notify_all()
+
+  def _params_for(self, sequence: int):
+    """The actor params for an actor's trajectory number `sequence`: the
+    newest (K > 1), or exactly version sequence - 1 (K = 1); None if the
+    loop stops meanwhile."""
+    with self._published:
+      if self.num_actors > 1:
+        return self._versions[self._version]
+      wanted = max(0, sequence - 1)
+      while self._version < wanted:
+        if self._stop.is_set():
+          return None
+        self._published.wait(POLL_SECONDS)
+      return self._versions[wanted]
 
   def _next_item(self):
     while True:
@@ -241,7 +276,7 @@ class SebulbaLoop:
       except queue.Empty:
         continue
 
-  # ---- the learner --------------------------------------------------------------
+  # ---- the learner -----------------------------------------------------------
   def run_segment(self, state: SebulbaState):
     if not self._threads:
       self._start(state)
@@ -277,7 +312,7 @@ class SebulbaLoop:
     self._threads = []
     self.left_in_queue = self._queue.qsize() if self._queue else 0
 
-  # ---- evaluation -----------------------------------------------------------------
+  # ---- evaluation ------------------------------------------------------------
   def agent_states(self, state: SebulbaState):
     return jax.device_get(state.agent_state)  # [seed = 1, ...]
 
