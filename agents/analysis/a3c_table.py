@@ -86,8 +86,7 @@ def make_config(algorithm: str, env: str, num_actors: int, loop: str,
   return config
 
 
-def run_curves(config, seed_groups: list[list[int]],
-               log: Callable[[str], None]) -> dict[str, Any]:
+def run_curves(config, seed_groups: list[list[int]]) -> dict[str, Any]:
   """Greedy evaluation return after every segment, per seed, through the
   loop interface (agents/runtime/loops.py); one build and compile for all
   seed groups. Returns env_steps [S], seconds [seed, S] (cumulative segment
@@ -187,7 +186,7 @@ def run_reproduction(workdir: str, *, algorithms=ALGORITHMS, envs=ENVS,
                     else [[s] for s in range(seeds)])
           config = make_config(algorithm, env, k, loop, len(groups[0]),
                                budgets[env], eval_episodes)
-          curves = run_curves(config, groups, log)
+          curves = run_curves(config, groups)
           cell = analyse(curves, env)
           cell["curves"] = curves
           cells[k] = cell
