@@ -27,7 +27,9 @@ threads). Speed-up = (data efficiency ratio) x (throughput ratio):
 Threshold: the greedy evaluation return (`eval_episodes` episodes, frozen
 weights, after every segment) first at or above `THRESHOLDS[env]`; a seed
 that never reaches it within the budget counts as failed (reported, and
-left out of that cell's mean). Stability (the paper's Section 5.3 claim,
+left out of that cell's mean). Steps and seconds are resolved to one
+segment (`BUDGETS[env] / SEGMENTS` env steps: 2,000 on Catch, ~6,700 on
+CartPole), so ratios between K closer than that are noise. Stability (the paper's Section 5.3 claim,
 "all four learn"): every seed at every K reaches the CartPole threshold.
 
 `run_reproduction` writes DIR/summary.json (every seed's numbers), the
