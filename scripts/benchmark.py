@@ -173,10 +173,11 @@ def main(argv):
       r = bm.loop_throughput(c, _SECONDS.value)
       results[name] = r
       host = results.get("host_bsuite_catch")
+      ratio = (r["env_steps_per_second"] / host["env_steps_per_second"]
+               if host else None)
       rows.append((name, f"{bm.rate(r['env_steps_per_second'])} steps/s",
-                   (f"{r['env_steps_per_second'] / host['env_steps_per_second']"
-                    f":.2f}x host loop; target >= 2x (K=2)") if host else
-                   "run with host_bsuite_catch for the ratio",
+                   f"{ratio:.2f}x host loop; target >= 2x (K=2)"
+                   if host else "run with host_bsuite_catch for the ratio",
                    f"{r['compile_seconds']:.1f}",
                    f"DQN, {k} actor thread(s), 1 bsuite env each"))
   if want("async_algorithms"):

@@ -425,10 +425,12 @@ def _start_and_signal(workdir, sig):
       text=True)
   deadline = time.time() + 400
   ckpts = workdir / "checkpoints"
-  wanted = len(_steps(workdir)) + 2 if ckpts.exists() else 2
+  # Two checkpoints newer than those of an earlier run (only the newest 3
+  # are kept, so count by step, not by number of folders).
+  wanted = (max(_steps(workdir), default=0) if ckpts.exists() else 0) + 2
   while time.time() < deadline and proc.poll() is None:
-    if ckpts.exists() and len([p for p in ckpts.iterdir()
-                               if p.name.isdigit()]) >= min(wanted, 3):
+    if ckpts.exists() and max([int(p.name) for p in ckpts.iterdir()
+                               if p.name.isdigit()], default=0) >= wanted:
       break
     time.sleep(0.05)
   assert proc.poll() is None, proc.communicate()

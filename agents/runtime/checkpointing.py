@@ -11,13 +11,42 @@ leaving it in place would keep the damaged step as the run's newest.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 import orbax.checkpoint as ocp
 
 CORRUPT_PREFIX = "corrupt-"
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+  """Ctrl-C and SIGTERM arriving inside the block take effect just after it.
+
+  `save` waits for the previous save inside orbax; interrupted there, orbax
+  logs its own traceback before the interrupt reaches the driver (whose
+  message is then not the only line). Held, the signal is raised again, with
+  the handlers of the run, once the save has been handed to orbax.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  pending = []
+  wanted = (signal.SIGINT, signal.SIGTERM)
+  previous = {sig: signal.getsignal(sig) for sig in wanted}
+  for sig in wanted:
+    signal.signal(sig, lambda signum, frame: pending.append(signum))
+  try:
+    yield
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+    if pending:
+      signal.raise_signal(pending[0])
 
 
 def _warn_stderr(message: str) -> None:
@@ -56,7 +85,8 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(state))
+    with _interrupts_held():
+      self._manager.save(step, args=ocp.args.StandardSave(state))
 
   def restore_latest(self, abstract_state: Any, *, move_corrupt: bool = False
                      ) -> tuple[int, Any] | None:
