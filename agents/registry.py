@@ -23,6 +23,10 @@ AGENTS = {
     "prioritized_sweeping": "agents.prioritized_sweeping",
     "r2d2": "agents.r2d2",
     "mattar_daw": "agents.mattar_daw",  # Mattar & Daw 2018, gain x need
+    "one_step_q": "agents.one_step_q",
+    "one_step_sarsa": "agents.one_step_sarsa",
+    "n_step_q": "agents.n_step_q",
+    "a3c": "agents.a3c",
 }
 
 

@@ -200,6 +200,12 @@ def main(argv):
                    if host else "run with host_bsuite_catch for the ratio",
                    f"{r['compile_seconds']:.1f}",
                    f"DQN, {k} actor thread(s), 1 bsuite env each"))
+  if want("async_algorithms"):
+    # Issue 14: the four algorithms of Mnih et al. 2016 against K in the
+    # synchronous and hogwild loops; asynchronous A3C vs synchronous A2C.
+    new_rows, new_results = bm.async_algorithm_rows(_SECONDS.value)
+    rows.extend(new_rows)
+    results.update(new_results)
   if want("gymnax"):
     r = bm.cartpole_vs_gymnax()
     results["cartpole_env_step"] = r

@@ -469,3 +469,45 @@ def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
               num_restarts=settings.imputation_restarts,
               num_candidates=settings.imputation_candidates,
               steps=settings.imputation_steps)
+
+
+def async_algorithm_rows(min_seconds: float = 3.0, actors=(1, 2, 4, 8),
+                         algorithms=("one_step_q", "one_step_sarsa",
+                                     "n_step_q", "a3c")
+                         ) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
+  """Issue 14's rows for the algorithms of Mnih et al. 2016 on Catch: env
+  steps/s of each algorithm in the synchronous compiled loop (K vmapped
+  actors, per-actor updates applied in turn) and the hogwild loop (K
+  threads) against K, one environment per actor and t_max = 5; then
+  asynchronous A3C (hogwild) against synchronous A2C (compiled loop, one
+  averaged update per K chunks) at the same K. Returns (rows, results)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  rows, results = [], {}
+
+  def measure(agent: str, loop: str, k: int) -> float:
+    c = importlib.import_module(f"configs.{agent}").get_config("catch")
+    c.update(dict(loop=loop, num_actors=k, num_envs=k, rollout_length=5,
+                  log_every_env_steps=500 * k, num_seeds=1))
+    r = loop_throughput(c, min_seconds)
+    results[f"{loop}_{agent}_catch_k{k}"] = r
+    return r["env_steps_per_second"]
+
+  for agent in algorithms:
+    for loop in ("anakin", "hogwild"):
+      rates = {k: measure(agent, loop, k) for k in actors}
+      rows.append((f"{loop}_{agent}_catch_vs_k", ", ".join(
+          f"K={k}: {rate(r)}" for k, r in rates.items()) + " steps/s",
+                   ", ".join(f"{rates[k] / rates[actors[0]]:.2f}x"
+                             for k in actors[1:]) + f" K={actors[0]}", "-",
+                   "1 env x 5 steps per actor; 2 cores bound hogwild"))
+  for k in actors[1:]:
+    a2c_rate = measure("a2c", "anakin", k)
+    a3c_rate = results.get(f"hogwild_a3c_catch_k{k}", {}).get(
+        "env_steps_per_second") or measure("a3c", "hogwild", k)
+    sync_a3c = results.get(f"anakin_a3c_catch_k{k}", {}).get(
+        "env_steps_per_second") or measure("a3c", "anakin", k)
+    rows.append((f"a3c_vs_a2c_catch_k{k}", f"{rate(a3c_rate)} steps/s",
+                 f"{a3c_rate / a2c_rate:.2f}x A2C ({rate(a2c_rate)})", "-",
+                 f"A3C hogwild {k} threads vs A2C compiled {k} envs; "
+                 f"A3C compiled (per-actor updates) {rate(sync_a3c)}"))
+  return rows, results
