@@ -246,11 +246,11 @@ class AnakinLoop:
 
 
   # ---- the loop interface (agents/runtime/loops.py) -------------------------
-  def prepare(self, state: LoopState) -> None:
+  def prepare(self, state: LoopState) -> bool:
     """Compiles the segment for `state`; the greedy evaluation compiles on
     a second thread while the segments run (XLA releases the GIL)."""
     if "segment" in self._cache:
-      return
+      return True
     self._cache["segment"] = self.segment_fn().lower(state).compile()
     shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
                           state.agent_state)
@@ -259,6 +259,7 @@ class AnakinLoop:
         evaluation.compile_for_seeds, self.agent, self.env,
         self.eval_episodes, self.eval_max_steps, shapes)
     compiler.shutdown(wait=False)
+    return True
 
   def run_segment(self, state: LoopState):
     self.prepare(state)

@@ -191,7 +191,7 @@ class HogwildLoop:
     del num_seeds  # one
     return jax.eval_shape(lambda: self.init([0]))
 
-  def prepare(self, state: HogwildState) -> None:
+  def prepare(self, state: HogwildState) -> bool:
     """Compiles the actor-learner step and `apply` (before the threads)."""
     carry = self._thread_carry(state.carry, 0)
     self._step.lower(state.agent_state, carry,
@@ -201,6 +201,7 @@ class HogwildLoop:
     )[2:4]
     self._apply.lower((state.agent_state, state.applied), grads,
                       aux).compile()
+    return True
 
   def _thread_carry(self, carry, k: int):
     b = self.envs_per_actor

@@ -138,6 +138,29 @@ def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
       lambda *xs: jnp.stack(xs)[:, None], *trajectory.extras))
 
 
+def make_learn_step(agent: types.Agent, *, stack: bool):
+  """The jitted `(agent_state [1, ...], trajectory, learn_key) -> (agent_state,
+  metrics, next learn_key, actor params)` of a loop that learns on the host's
+  thread (host loop, Sebulba): one dispatch per iteration. With `stack`, the
+  trajectory's `extras` is the list of `act` outputs, still on device, stacked
+  here rather than fetched to the host and sent back. The agent state is
+  donated; the device axis is a size-1 vmap.
+  """
+  learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+
+  def learn_step(agent_state, trajectory, learn_key):
+    if stack:
+      trajectory = stack_extras(trajectory)
+    learn_key, key = jax.random.split(learn_key)
+    agent_state, metrics = learn(
+        agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
+    actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
+                                                   agent_state))
+    return agent_state, metrics, learn_key, actor_params
+
+  return jax.jit(learn_step, donate_argnums=0)
+
+
 def segment_summary(metrics: list, returns: list) -> dict[str, np.ndarray]:
   """Per-learn-call metrics and finished episodes' returns -> the loop
   interface's per-seed metrics (one seed: arrays of shape [1])."""
@@ -171,21 +194,7 @@ class HostLoop:
                                               ACTOR_STATE_STREAM))
     self._actor_params = jax.jit(lambda s: agent.actor_params(
         jax.tree.map(lambda x: x[0], s)))
-    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
-
-    def learn_step(agent_state, trajectory, learn_key):
-      # One dispatch per iteration: learn, the next key and the new actor
-      # params. `extras` is the list of `act` outputs, still on device, stacked
-      # here rather than fetched to the host and sent back.
-      trajectory = stack_extras(trajectory)
-      learn_key, key = jax.random.split(learn_key)
-      agent_state, metrics = learn(
-          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
-      actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
-                                                     agent_state))
-      return agent_state, metrics, learn_key, actor_params
-
-    self._learn_step = jax.jit(learn_step, donate_argnums=0)
+    self._learn_step = make_learn_step(agent, stack=True)
 
   def init(self, seeds) -> HostState:
     seed = seeds[0] if isinstance(seeds, (list, tuple)) else seeds
@@ -202,8 +211,9 @@ class HostLoop:
     del num_seeds  # always one
     return jax.eval_shape(lambda: self.init([0]))
 
-  def prepare(self, state: HostState) -> None:
+  def prepare(self, state: HostState) -> bool:
     del state  # act and learn compile on the first segment
+    return False
 
   def run_segment(self, state: HostState):
     returns, metrics = [], []

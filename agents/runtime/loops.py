@@ -9,9 +9,10 @@ are written once for every loop:
       state is checkpointed).
   abstract_state(num_seeds) -> state
       Its shapes, dtypes (and shardings), for checkpoint restore.
-  prepare(state) -> None
+  prepare(state) -> bool
       Compiles what the loop compiles ahead of its segments (the driver times
       it as compile time); a no-op where compiling happens on first use.
+      True when it compiled (so the start line can say "compiled in").
   run_segment(state) -> (state, metrics)
       `env_steps_per_segment` env steps per seed; metrics: a dict of per-seed
       numpy arrays [num_seeds], with at least `episode_return_mean` and
@@ -67,7 +68,7 @@ class Loop(Protocol):
 
   def init(self, seeds: list[int]) -> Any: ...
   def abstract_state(self, num_seeds: int) -> Any: ...
-  def prepare(self, state: Any) -> None: ...
+  def prepare(self, state: Any) -> bool: ...
   def run_segment(self, state: Any) -> tuple[Any, dict[str, np.ndarray]]: ...
   def evaluate(self, state: Any, key: Any,
                episodes: int) -> tuple[np.ndarray, np.ndarray]: ...

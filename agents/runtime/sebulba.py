@@ -142,20 +142,8 @@ class SebulbaLoop:
     self._version = 0
     self._published = threading.Condition()
     self._evaluate = {}
-    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
-    is_host = task.make_host is not None
-
-    def learn_step(agent_state, trajectory, learn_key):
-      if is_host:
-        trajectory = host_loop.stack_extras(trajectory)
-      learn_key, key = jax.random.split(learn_key)
-      agent_state, metrics = learn(
-          agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
-      actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
-                                                     agent_state))
-      return agent_state, metrics, learn_key, actor_params
-
-    self._learn_step = jax.jit(learn_step, donate_argnums=0)
+    self._learn_step = host_loop.make_learn_step(
+        agent, stack=task.make_host is not None)
     self._actor_params = jax.jit(lambda s: agent.actor_params(
         jax.tree.map(lambda x: x[0], s)))
     self._restarts = -1
@@ -177,8 +165,9 @@ class SebulbaLoop:
     del num_seeds  # one
     return jax.eval_shape(lambda: self.init([0]))
 
-  def prepare(self, state: SebulbaState) -> None:
+  def prepare(self, state: SebulbaState) -> bool:
     del state  # act, rollouts and learn compile on first use
+    return False
 
   # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):

@@ -331,7 +331,7 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
     compile_seconds += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    loop.prepare(state)
+    compiled = loop.prepare(state)
     compile_seconds += time.perf_counter() - t0
 
     if done_segments == 0:
@@ -341,7 +341,9 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
       log(f"[{name}] training {total_steps:,} env steps per seed{rounded}, "
           f"{len(seeds)} seed(s), {config.num_envs} envs, "
           f"{loop.num_devices} device(s), {loop_name(config)} loop; "
-          f"compiled in {compile_seconds:.1f}s")
+          + (f"compiled in {compile_seconds:.1f}s" if compiled else
+             f"initialised in {compile_seconds:.1f}s (it compiles on its "
+             "first segment)"))
 
     train_start = time.perf_counter()
     steps_this_run = 0
