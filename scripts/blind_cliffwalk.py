@@ -76,6 +76,7 @@ def run() -> dict:
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   workdir = _WORKDIR.value
   workdir_lib.ensure_writable_dir(workdir)
+  os.makedirs(workdir, exist_ok=True)
   results = bc.run_all(ns, _SEEDS.value, _MAX_UPDATES.value, _ALPHA.value,
                        _EPSILON.value)
   summary = bc.summarize(results, alpha=_ALPHA.value, epsilon=_EPSILON.value,

@@ -80,6 +80,7 @@ def run() -> dict:
   thresholds = _thresholds(ra)
   workdir = _WORKDIR.value
   workdir_lib.ensure_writable_dir(workdir)
+  os.makedirs(workdir, exist_ok=True)
   results = {}
   for agent in _AGENTS.value:
     for task in _TASKS.value:

@@ -275,7 +275,7 @@ def test_forget_gate_starts_open():
 @pytest.mark.parametrize("args,message", [
     (["--config=configs/dqn.py:catch", "--config.replay=sequence"],
      "needs a recurrent agent"),
-    (["--config=configs/r2d2.py:memory_len", "--config.replay_capacity=100"],
+    (["--config=configs/r2d2.py:memory_len", "--config.replay_capacity=300"],
      "smaller than the sequence window"),
 ])
 def test_script_refuses_bad_sequence_replay_input(tmp_path, args, message):

@@ -54,7 +54,11 @@ def build(config: ml_collections.ConfigDict):
   """(agent, env) from a tabular agent's config."""
   env = env_registry.make(config.env, **config.env_kwargs.to_dict())
   specs = types.EnvSpecs(env.observation_spec(), env.action_spec())
-  agent = agent_registry.get_builder(config.agent)(config, specs)
+  # One learn call per time step (`make_run`); the tabular agents have no
+  # schedule over learn calls.
+  run = types.RunInfo(learn_calls=config.total_env_steps,
+                      env_steps_per_learn_call=1)
+  agent = agent_registry.get_builder(config.agent)(config, specs, run)
   return agent, env
 
 

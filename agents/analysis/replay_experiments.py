@@ -77,6 +77,7 @@ def run_all(names: list[str], workdir: str, quick: bool = False,
             seed: int = 0, progress: Callable[[str], None] = print) -> dict:
   """Runs the experiments, writing workdir/summary.json after each one."""
   workdir_lib.ensure_writable_dir(workdir)
+  os.makedirs(workdir, exist_ok=True)
   summary = {"seed": seed, "quick": quick, "experiments": {}}
   start = time.time()
   for name in names:

@@ -240,6 +240,7 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
   from agents.lib import networks  # pylint: disable=g-import-not-at-top
   from agents.lib import optimizers  # pylint: disable=g-import-not-at-top
   from agents.lib import value_based  # pylint: disable=g-import-not-at-top
+  from agents.runtime import loops  # pylint: disable=g-import-not-at-top
   c = config
   num_actions = int(env.action_spec().num_values)
   obs_shape = env.observation_spec().shape
@@ -251,9 +252,15 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
     taus = distributional.midpoint_taus(c.num_quantiles)
   else:
     net = networks.QNetwork(num_actions, tuple(c.hidden_sizes))
+  # The run our loop would build for this config (its learn calls set the
+  # learning-rate schedule), computed as the compiled loop computes it.
+  per_iteration = c.num_envs * c.rollout_length
+  iterations = loops.iterations_per_segment(c, per_iteration)
+  run = loops.run_info(c, env_steps_per_segment=per_iteration * iterations,
+                       learn_calls_per_segment=iterations)
   opt = optimizers.make_optimizer(
       c.optimizer, c.learning_rate, max_grad_norm=c.max_grad_norm,
-      anneal_steps=value_based.learning_rate_anneal_steps(c))
+      anneal_steps=value_based.learning_rate_anneal_steps(c, run))
   epsilon = optax.linear_schedule(c.epsilon_start, c.epsilon_end,
                                   c.epsilon_decay_env_steps)
 
