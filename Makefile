@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/requirements.lock.sha256
 WORKDIR ?= runs/dqn_catch
 
-.PHONY: run test bench clean-venv $(VENV)
+.PHONY: run test bench format clean-venv $(VENV)
 
 $(VENV):
 	@hash=$$(sha256sum requirements.lock | cut -d' ' -f1); \
@@ -31,6 +31,11 @@ test: $(VENV)
 
 bench: $(VENV)
 	$(PY) -m scripts.benchmark
+
+# The project's style (2-space, 80 columns; [tool.pyink] in pyproject.toml).
+# tests/test_formatting.py fails when a file is not formatted.
+format: $(VENV)
+	$(VENV)/bin/pyink .
 
 clean-venv:
 	rm -rf $(VENV)

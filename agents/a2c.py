@@ -41,25 +41,38 @@ class A2CState:
   env_steps: chex.Array
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   """`run.learn_calls`: the updates `anneal_learning_rate` anneals over, so
   the rate reaches 0 exactly at the run's last update."""
   optimizer = optimizers.make_optimizer(
-      config.optimizer, config.learning_rate, max_grad_norm=config.max_grad_norm,
-      rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps,
-      anneal_steps=run.learn_calls if config.anneal_learning_rate else 0)
+      config.optimizer,
+      config.learning_rate,
+      max_grad_norm=config.max_grad_norm,
+      rmsprop_decay=config.rmsprop_decay,
+      eps=config.optimizer_eps,
+      anneal_steps=run.learn_calls if config.anneal_learning_rate else 0,
+  )
   return make_actor_critic_agent(
-      "a2c", config, specs, optimizer,
-      lambda loss_fn: actor_critic.make_learner(loss_fn, optimizer))
+      "a2c",
+      config,
+      specs,
+      optimizer,
+      lambda loss_fn: actor_critic.make_learner(loss_fn, optimizer),
+  )
 
 
 def make_actor_critic_agent(
-    name: str, config: ml_collections.ConfigDict, specs: types.EnvSpecs,
+    name: str,
+    config: ml_collections.ConfigDict,
+    specs: types.EnvSpecs,
     optimizer: optax.GradientTransformation,
     make_learner: Callable[[Callable], tuple[Callable, Callable, Callable]],
-    init_opt_state: Callable[[chex.ArrayTree, chex.PRNGKey], chex.ArrayTree]
-    | None = None) -> types.Agent:
+    init_opt_state: (
+        Callable[[chex.ArrayTree, chex.PRNGKey], chex.ArrayTree] | None
+    ) = None,
+) -> types.Agent:
   """The actor-critic network, acting and loss of this module, updated by
   `make_learner(loss_fn) -> (gradients, apply, learn)` (A2C: one averaged
   gradient; A3C, agents/a3c.py: one per actor, applied in turn).
@@ -68,14 +81,19 @@ def make_actor_critic_agent(
   network = networks.ActorCritic(
       num_actions=int(specs.action.num_values),
       hidden_sizes=tuple(config.hidden_sizes),
-      observation_rank=len(specs.observation.shape))
+      observation_rank=len(specs.observation.shape),
+  )
 
   def init(key, specs):
     params = network.init(key, jnp.zeros(specs.observation.shape, jnp.float32))
-    opt_state = (optimizer.init(params) if init_opt_state is None
-                 else init_opt_state(params, key))
-    return A2CState(params=params, opt_state=opt_state,
-                    env_steps=jnp.zeros((), jnp.int32))
+    opt_state = (
+        optimizer.init(params)
+        if init_opt_state is None
+        else init_opt_state(params, key)
+    )
+    return A2CState(
+        params=params, opt_state=opt_state, env_steps=jnp.zeros((), jnp.int32)
+    )
 
   def actor_params(state: A2CState):
     return state.params
@@ -92,12 +110,24 @@ def make_actor_critic_agent(
     del state
     logits, values = network.apply(params, trajectory.timestep.observation)
     return actor_critic.actor_critic_loss(
-        logits, values, trajectory, gamma=config.gamma,
-        value_coef=config.value_coef, entropy_coef=config.entropy_coef,
-        gae_lambda=config.get("gae_lambda", 1.0))
+        logits,
+        values,
+        trajectory,
+        gamma=config.gamma,
+        value_coef=config.value_coef,
+        entropy_coef=config.entropy_coef,
+        gae_lambda=config.get("gae_lambda", 1.0),
+    )
 
   gradients, apply, learn = make_learner(loss_fn)
 
-  return types.Agent(name=name, init=init, actor_params=actor_params,
-                     initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn, gradients=gradients, apply=apply)
+  return types.Agent(
+      name=name,
+      init=init,
+      actor_params=actor_params,
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      learn=learn,
+      gradients=gradients,
+      apply=apply,
+  )

@@ -41,22 +41,29 @@ from agents.lib import async_updates
 from agents.lib import shared_rmsprop
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   per_actor = config.per_actor_updates
   optimizer = shared_rmsprop.from_config(
-      config, async_updates.optimizer_steps(run, config.rollout_length,
-                                            per_actor))
+      config,
+      async_updates.optimizer_steps(run, config.rollout_length, per_actor),
+  )
 
   def init_opt_state(params, key):
     return optimizer.init(params)._replace(
-        learning_rate=shared_rmsprop.initial_learning_rate(config, key))
+        learning_rate=shared_rmsprop.initial_learning_rate(config, key)
+    )
 
   def make_learner(loss_fn):
     return async_updates.make_learner(
-        lambda params, state, trajectory, key: loss_fn(params, trajectory,
-                                                       state),
-        optimizer, per_actor=per_actor)
+        lambda params, state, trajectory, key: loss_fn(
+            params, trajectory, state
+        ),
+        optimizer,
+        per_actor=per_actor,
+    )
 
-  return a2c.make_actor_critic_agent("a3c", config, specs, optimizer,
-                                     make_learner, init_opt_state)
+  return a2c.make_actor_critic_agent(
+      "a3c", config, specs, optimizer, make_learner, init_opt_state
+  )

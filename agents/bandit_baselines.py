@@ -129,16 +129,19 @@ def _probs_per_trial(probs: chex.Array, horizon: int) -> chex.Array:
   if probs.ndim == 2:
     num_episodes, num_arms = probs.shape
     return jnp.broadcast_to(
-        probs[:, None, :], (num_episodes, horizon, num_arms))
+        probs[:, None, :], (num_episodes, horizon, num_arms)
+    )
   if probs.ndim == 3:
     if probs.shape[1] != horizon:
       raise ValueError(
           f"time-varying probs have {probs.shape[1]} trials, horizon is "
-          f"{horizon}")
+          f"{horizon}"
+      )
     return probs
   raise ValueError(
       "probs must be (num_episodes, num_arms) or (num_episodes, horizon, "
-      f"num_arms); got shape {probs.shape}")
+      f"num_arms); got shape {probs.shape}"
+  )
 
 
 def _random_argmax(key: chex.PRNGKey, values: chex.Array) -> chex.Array:
@@ -151,19 +154,26 @@ def _random_argmax(key: chex.PRNGKey, values: chex.Array) -> chex.Array:
 # update(agent_state, arm, reward, trial_index) -> agent_state.
 ChooseFn = Callable[[chex.ArrayTree, chex.Array, chex.PRNGKey], chex.Array]
 UpdateFn = Callable[
-    [chex.ArrayTree, chex.Array, chex.Array, chex.Array], chex.ArrayTree]
+    [chex.ArrayTree, chex.Array, chex.Array, chex.Array], chex.ArrayTree
+]
 
 
-def _simulate(choose: ChooseFn, update: UpdateFn, init_state: chex.ArrayTree,
-              probs: chex.Array, horizon: int,
-              key: chex.PRNGKey) -> BanditRollout:
+def _simulate(
+    choose: ChooseFn,
+    update: UpdateFn,
+    init_state: chex.ArrayTree,
+    probs: chex.Array,
+    horizon: int,
+    key: chex.PRNGKey,
+) -> BanditRollout:
   """Plays `choose`/`update`: `lax.scan` over trials, `vmap` over episodes."""
   probs_per_trial = _probs_per_trial(probs, horizon)
   num_episodes = probs_per_trial.shape[0]
   outcome_key, policy_key = jax.random.split(key)
   # The reward tape: what each arm would pay at each trial of each episode.
-  outcomes = (jax.random.uniform(outcome_key, probs_per_trial.shape)
-              < probs_per_trial).astype(jnp.float32)
+  outcomes = (
+      jax.random.uniform(outcome_key, probs_per_trial.shape) < probs_per_trial
+  ).astype(jnp.float32)
   episode_keys = jax.random.split(policy_key, num_episodes)
 
   def play_episode(episode_outcomes, episode_key):
@@ -173,22 +183,28 @@ def _simulate(choose: ChooseFn, update: UpdateFn, init_state: chex.ArrayTree,
       reward = trial_outcomes[arm]
       return update(agent_state, arm, reward, trial_index), (arm, reward)
 
-    inputs = (jnp.arange(horizon, dtype=jnp.int32), episode_outcomes,
-              jax.random.split(episode_key, horizon))
+    inputs = (
+        jnp.arange(horizon, dtype=jnp.int32),
+        episode_outcomes,
+        jax.random.split(episode_key, horizon),
+    )
     _, (arms, rewards) = lax.scan(trial, init_state, inputs)
     return arms, rewards
 
   choices, rewards = jax.vmap(play_episode)(outcomes, episode_keys)
   chosen_probs = jnp.take_along_axis(
-      probs_per_trial, choices[..., None], axis=-1)[..., 0]
+      probs_per_trial, choices[..., None], axis=-1
+  )[..., 0]
   expected_regret = jnp.max(probs_per_trial, axis=-1) - chosen_probs
-  chex.assert_shape([choices, rewards, expected_regret],
-                    (num_episodes, horizon))
+  chex.assert_shape(
+      [choices, rewards, expected_regret], (num_episodes, horizon)
+  )
   return BanditRollout(choices, rewards, expected_regret)
 
 
 def cumulative_regret(
-    expected_regret: chex.Array) -> tuple[chex.Array, chex.Array]:
+    expected_regret: chex.Array,
+) -> tuple[chex.Array, chex.Array]:
   """Mean over episodes of the cumulative regret at each trial, and its s.e.m.
 
   Args:
@@ -214,8 +230,12 @@ def cumulative_regret(
 # ---------------------------------------------------------------------------
 
 
-def thompson_sampling(probs: chex.Array, horizon: int, key: chex.PRNGKey,
-                      decay: float | chex.Array = 1.0) -> BanditRollout:
+def thompson_sampling(
+    probs: chex.Array,
+    horizon: int,
+    key: chex.PRNGKey,
+    decay: float | chex.Array = 1.0,
+) -> BanditRollout:
   """Thompson sampling with Beta(1, 1) priors on every arm.
 
   Args:
@@ -229,8 +249,9 @@ def thompson_sampling(probs: chex.Array, horizon: int, key: chex.PRNGKey,
   Returns:
     BanditRollout with (num_episodes, horizon) fields.
   """
-  return _thompson_sampling(_probs_per_trial(probs, horizon), horizon, key,
-                            decay)
+  return _thompson_sampling(
+      _probs_per_trial(probs, horizon), horizon, key, decay
+  )
 
 
 @functools.partial(jax.jit, static_argnames=("horizon",))
@@ -247,8 +268,10 @@ def _thompson_sampling(probs, horizon, key, decay):
     del trial_index
     successes, failures = counts
     pulled = jax.nn.one_hot(arm, num_arms)
-    return (decay * successes + reward * pulled,
-            decay * failures + (1.0 - reward) * pulled)
+    return (
+        decay * successes + reward * pulled,
+        decay * failures + (1.0 - reward) * pulled,
+    )
 
   init_counts = (jnp.zeros(num_arms), jnp.zeros(num_arms))
   return _simulate(choose, update, init_counts, probs, horizon, key)
@@ -259,8 +282,7 @@ def _thompson_sampling(probs, horizon, key, decay):
 # ---------------------------------------------------------------------------
 
 
-def ucb1(probs: chex.Array, horizon: int,
-         key: chex.PRNGKey) -> BanditRollout:
+def ucb1(probs: chex.Array, horizon: int, key: chex.PRNGKey) -> BanditRollout:
   """UCB1 (Auer et al. 2002): each arm once, then mean + sqrt(2 ln n / n_a).
 
   Args:
@@ -282,8 +304,9 @@ def _ucb1(probs, horizon, key):
     pulls, reward_sums = stats
     safe_pulls = jnp.maximum(pulls, 1.0)
     plays_so_far = jnp.maximum(trial_index, 1).astype(jnp.float32)
-    index = (reward_sums / safe_pulls
-             + jnp.sqrt(2.0 * jnp.log(plays_so_far) / safe_pulls))
+    index = reward_sums / safe_pulls + jnp.sqrt(
+        2.0 * jnp.log(plays_so_far) / safe_pulls
+    )
     index = jnp.where(pulls == 0, jnp.inf, index)
     return _random_argmax(trial_key, index)
 
@@ -301,12 +324,14 @@ def _ucb1(probs, horizon, key):
 # ---------------------------------------------------------------------------
 
 
-def _rescorla_wagner_rollout(probs, horizon, key, alpha, beta, epsilon,
-                             initial_value):
+def _rescorla_wagner_rollout(
+    probs, horizon, key, alpha, beta, epsilon, initial_value
+):
   """Un-jitted body of `rescorla_wagner` (vmapped by the grid search too)."""
   if (beta is None) == (epsilon is None):
-    raise ValueError("give exactly one of beta (softmax) or epsilon "
-                     "(epsilon-greedy)")
+    raise ValueError(
+        "give exactly one of beta (softmax) or epsilon " "(epsilon-greedy)"
+    )
   num_arms = jnp.shape(probs)[-1]
 
   def choose_softmax(values, trial_index, trial_key):
@@ -330,15 +355,20 @@ def _rescorla_wagner_rollout(probs, horizon, key, alpha, beta, epsilon,
   return _simulate(choose, update, init_values, probs, horizon, key)
 
 
-_rescorla_wagner = jax.jit(_rescorla_wagner_rollout,
-                           static_argnames=("horizon",))
+_rescorla_wagner = jax.jit(
+    _rescorla_wagner_rollout, static_argnames=("horizon",)
+)
 
 
-def rescorla_wagner(probs: chex.Array, horizon: int, key: chex.PRNGKey,
-                    alpha: float | chex.Array,
-                    beta: float | chex.Array | None = None,
-                    epsilon: float | chex.Array | None = None,
-                    initial_value: float = 0.5) -> BanditRollout:
+def rescorla_wagner(
+    probs: chex.Array,
+    horizon: int,
+    key: chex.PRNGKey,
+    alpha: float | chex.Array,
+    beta: float | chex.Array | None = None,
+    epsilon: float | chex.Array | None = None,
+    initial_value: float = 0.5,
+) -> BanditRollout:
   """Rescorla-Wagner learner, Q_a += alpha (r - Q_a), softmax or epsilon-greedy.
 
   Args:
@@ -353,8 +383,15 @@ def rescorla_wagner(probs: chex.Array, horizon: int, key: chex.PRNGKey,
   Returns:
     BanditRollout with (num_episodes, horizon) fields.
   """
-  return _rescorla_wagner(_probs_per_trial(probs, horizon), horizon, key,
-                          alpha, beta, epsilon, initial_value)
+  return _rescorla_wagner(
+      _probs_per_trial(probs, horizon),
+      horizon,
+      key,
+      alpha,
+      beta,
+      epsilon,
+      initial_value,
+  )
 
 
 class BestFixedRescorlaWagner(NamedTuple):
@@ -368,11 +405,15 @@ class BestFixedRescorlaWagner(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("horizon", "grid_batch_size"))
-def best_fixed_rescorla_wagner(probs: chex.Array, horizon: int,
-                               alphas: chex.Array, betas: chex.Array,
-                               key: chex.PRNGKey, initial_value: float = 0.5,
-                               grid_batch_size: int = 8
-                               ) -> BestFixedRescorlaWagner:
+def best_fixed_rescorla_wagner(
+    probs: chex.Array,
+    horizon: int,
+    alphas: chex.Array,
+    betas: chex.Array,
+    key: chex.PRNGKey,
+    initial_value: float = 0.5,
+    grid_batch_size: int = 8,
+) -> BestFixedRescorlaWagner:
   """The softmax Rescorla-Wagner (alpha, beta) of least mean regret on `probs`.
 
   Every grid point plays the same episodes with the same key (common random
@@ -400,25 +441,35 @@ def best_fixed_rescorla_wagner(probs: chex.Array, horizon: int,
 
   def mean_total_regret(params):
     alpha, beta = params
-    rollout = _rescorla_wagner_rollout(probs, horizon, key, alpha, beta, None,
-                                       initial_value)
+    rollout = _rescorla_wagner_rollout(
+        probs, horizon, key, alpha, beta, None, initial_value
+    )
     return jnp.mean(jnp.sum(rollout.expected_regret, axis=1))
 
-  totals = lax.map(mean_total_regret, (grid_alpha.ravel(), grid_beta.ravel()),
-                   batch_size=grid_batch_size)
+  totals = lax.map(
+      mean_total_regret,
+      (grid_alpha.ravel(), grid_beta.ravel()),
+      batch_size=grid_batch_size,
+  )
   best = jnp.argmin(totals)
   alpha, beta = grid_alpha.ravel()[best], grid_beta.ravel()[best]
-  rollout = _rescorla_wagner_rollout(probs, horizon, key, alpha, beta, None,
-                                     initial_value)
+  rollout = _rescorla_wagner_rollout(
+      probs, horizon, key, alpha, beta, None, initial_value
+  )
   mean, stderr = cumulative_regret(rollout.expected_regret)
-  return BestFixedRescorlaWagner(alpha, beta, mean, stderr,
-                                 totals.reshape(grid_alpha.shape))
+  return BestFixedRescorlaWagner(
+      alpha, beta, mean, stderr, totals.reshape(grid_alpha.shape)
+  )
 
 
 @functools.partial(jax.jit, static_argnames=("num_arms",))
-def rescorla_wagner_values(choices: chex.Array, rewards: chex.Array,
-                           alpha: float | chex.Array, num_arms: int,
-                           initial_value: float = 0.5) -> chex.Array:
+def rescorla_wagner_values(
+    choices: chex.Array,
+    rewards: chex.Array,
+    alpha: float | chex.Array,
+    num_arms: int,
+    initial_value: float = 0.5,
+) -> chex.Array:
   """Q values of a Rescorla-Wagner learner BEFORE each trial of given episodes.
 
   Args:
@@ -454,11 +505,13 @@ def rescorla_wagner_values(choices: chex.Array, rewards: chex.Array,
   return values.reshape(batch_shape + (num_trials, num_arms))
 
 
-def _rescorla_wagner_nll(alpha, beta, choices, rewards, num_arms,
-                         initial_value):
+def _rescorla_wagner_nll(
+    alpha, beta, choices, rewards, num_arms, initial_value
+):
   """-sum log P(choice) of a softmax RW learner; choices/rewards (E, T)."""
-  values = rescorla_wagner_values(choices, rewards, alpha, num_arms,
-                                  initial_value)
+  values = rescorla_wagner_values(
+      choices, rewards, alpha, num_arms, initial_value
+  )
   log_policy = jax.nn.log_softmax(beta * values, axis=-1)
   chosen = jnp.take_along_axis(log_policy, choices[..., None], axis=-1)
   return -jnp.sum(chosen)
@@ -467,9 +520,11 @@ def _rescorla_wagner_nll(alpha, beta, choices, rewards, num_arms,
 @functools.partial(jax.jit, static_argnames=("num_arms",))
 def _nll_grid(alphas, betas, choices, rewards, num_arms, initial_value):
   """(A, B) negative log-likelihoods; values are computed once per alpha."""
+
   def per_alpha(alpha):
-    values = rescorla_wagner_values(choices, rewards, alpha, num_arms,
-                                    initial_value)
+    values = rescorla_wagner_values(
+        choices, rewards, alpha, num_arms, initial_value
+    )
 
     def per_beta(beta):
       log_policy = jax.nn.log_softmax(beta * values, axis=-1)
@@ -484,8 +539,10 @@ def _nll_grid(alphas, betas, choices, rewards, num_arms, initial_value):
 @functools.partial(jax.jit, static_argnames=("num_arms",))
 def _nll_and_grad(params, choices, rewards, num_arms, initial_value):
   return jax.value_and_grad(
-      lambda p: _rescorla_wagner_nll(p[0], p[1], choices, rewards, num_arms,
-                                     initial_value))(params)
+      lambda p: _rescorla_wagner_nll(
+          p[0], p[1], choices, rewards, num_arms, initial_value
+      )
+  )(params)
 
 
 class RescorlaWagnerFit(NamedTuple):
@@ -501,11 +558,14 @@ _DEFAULT_FIT_BETAS = np.geomspace(0.1, 100.0, 40)
 _FIT_BOUNDS = ((1e-4, 1.0), (0.0, 1e3))
 
 
-def fit_rescorla_wagner(choices: chex.Array, rewards: chex.Array,
-                        num_arms: int,
-                        alphas: Sequence[float] | None = None,
-                        betas: Sequence[float] | None = None,
-                        initial_value: float = 0.5) -> RescorlaWagnerFit:
+def fit_rescorla_wagner(
+    choices: chex.Array,
+    rewards: chex.Array,
+    num_arms: int,
+    alphas: Sequence[float] | None = None,
+    betas: Sequence[float] | None = None,
+    initial_value: float = 0.5,
+) -> RescorlaWagnerFit:
   """Maximum-likelihood (alpha, beta) of a softmax RW model of given choices.
 
   The likelihood is the product over trials of the softmax probability of the
@@ -530,33 +590,54 @@ def fit_rescorla_wagner(choices: chex.Array, rewards: chex.Array,
   choices = np.asarray(choices)
   rewards = np.asarray(rewards, np.float32)
   if choices.shape != rewards.shape or choices.ndim not in (1, 2):
-    raise ValueError("choices and rewards must both be (T,) or (E, T); got "
-                     f"{choices.shape} and {rewards.shape}")
+    raise ValueError(
+        "choices and rewards must both be (T,) or (E, T); got "
+        f"{choices.shape} and {rewards.shape}"
+    )
   if np.any(choices < 0) or np.any(choices >= num_arms):
     raise ValueError(f"choices must lie in [0, {num_arms})")
   choices = jnp.asarray(np.atleast_2d(choices), jnp.int32)
   rewards = jnp.asarray(np.atleast_2d(rewards))
-  alphas = np.asarray(_DEFAULT_FIT_ALPHAS if alphas is None else alphas,
-                      np.float32)
-  betas = np.asarray(_DEFAULT_FIT_BETAS if betas is None else betas,
-                     np.float32)
+  alphas = np.asarray(
+      _DEFAULT_FIT_ALPHAS if alphas is None else alphas, np.float32
+  )
+  betas = np.asarray(_DEFAULT_FIT_BETAS if betas is None else betas, np.float32)
 
-  grid = np.asarray(_nll_grid(jnp.asarray(alphas), jnp.asarray(betas),
-                              choices, rewards, num_arms, initial_value))
+  grid = np.asarray(
+      _nll_grid(
+          jnp.asarray(alphas),
+          jnp.asarray(betas),
+          choices,
+          rewards,
+          num_arms,
+          initial_value,
+      )
+  )
   best_alpha_index, best_beta_index = np.unravel_index(
-      np.nanargmin(grid), grid.shape)
-  best = (float(alphas[best_alpha_index]), float(betas[best_beta_index]),
-          float(grid[best_alpha_index, best_beta_index]))
+      np.nanargmin(grid), grid.shape
+  )
+  best = (
+      float(alphas[best_alpha_index]),
+      float(betas[best_beta_index]),
+      float(grid[best_alpha_index, best_beta_index]),
+  )
 
   def objective(params):
-    value, grad = _nll_and_grad(jnp.asarray(params, jnp.float32), choices,
-                                rewards, num_arms, initial_value)
+    value, grad = _nll_and_grad(
+        jnp.asarray(params, jnp.float32),
+        choices,
+        rewards,
+        num_arms,
+        initial_value,
+    )
     return float(value), np.asarray(grad, np.float64)
 
-  start = np.clip(best[:2], [b[0] for b in _FIT_BOUNDS],
-                  [b[1] for b in _FIT_BOUNDS])
-  result = scipy.optimize.minimize(objective, start, jac=True,
-                                   method="L-BFGS-B", bounds=_FIT_BOUNDS)
+  start = np.clip(
+      best[:2], [b[0] for b in _FIT_BOUNDS], [b[1] for b in _FIT_BOUNDS]
+  )
+  result = scipy.optimize.minimize(
+      objective, start, jac=True, method="L-BFGS-B", bounds=_FIT_BOUNDS
+  )
   if np.isfinite(result.fun) and result.fun < best[2]:
     best = (float(result.x[0]), float(result.x[1]), float(result.fun))
   return RescorlaWagnerFit(*best)
@@ -585,22 +666,31 @@ class BayesOptimalTable:
   block_offsets: np.ndarray
   root_value: float
 
-  def state_index(self, successes_0: int, failures_0: int, successes_1: int,
-                  failures_1: int) -> int:
+  def state_index(
+      self, successes_0: int, failures_0: int, successes_1: int, failures_1: int
+  ) -> int:
     """Flat index of the state (s1, f1, s2, f2) (0-based arms 0 and 1)."""
     trial = successes_0 + failures_0 + successes_1 + failures_1
     if min(successes_0, failures_0, successes_1, failures_1) < 0 or not (
-        0 <= trial < self.horizon):
+        0 <= trial < self.horizon
+    ):
       raise ValueError("not a decision state of this table")
     pulls_0 = successes_0 + failures_0
-    return int(self.block_offsets[trial, pulls_0]
-               + successes_0 * (trial - pulls_0 + 1) + successes_1)
+    return int(
+        self.block_offsets[trial, pulls_0]
+        + successes_0 * (trial - pulls_0 + 1)
+        + successes_1
+    )
 
-  def action(self, successes_0: int, failures_0: int, successes_1: int,
-             failures_1: int) -> int:
+  def action(
+      self, successes_0: int, failures_0: int, successes_1: int, failures_1: int
+  ) -> int:
     """Optimal arm (0 or 1) at a state, or TIE when both are optimal."""
-    return int(self.actions[self.state_index(successes_0, failures_0,
-                                             successes_1, failures_1)])
+    return int(
+        self.actions[
+            self.state_index(successes_0, failures_0, successes_1, failures_1)
+        ]
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -627,14 +717,22 @@ def build_bayes_optimal_table(horizon: int) -> BayesOptimalTable:
     mean_0 = (successes_0 + 1.0) / (pulls_0 + 2.0)
     mean_1 = (successes_1 + 1.0) / (pulls_1 + 2.0)
     v = next_values
-    q_0 = (mean_0 * (1.0 + v[1:size + 1, 1:size + 1, :size])
-           + (1.0 - mean_0) * v[1:size + 1, :size, :size])
-    q_1 = (mean_1 * (1.0 + v[:size, :size, 1:size + 1])
-           + (1.0 - mean_1) * v[:size, :size, :size])
-    valid = np.broadcast_to((successes_0 <= pulls_0) & (successes_1 <= pulls_1),
-                            q_0.shape)
-    action = np.where(q_0 > q_1 + _TIE_TOLERANCE, 0,
-                      np.where(q_1 > q_0 + _TIE_TOLERANCE, 1, TIE))
+    q_0 = (
+        mean_0 * (1.0 + v[1 : size + 1, 1 : size + 1, :size])
+        + (1.0 - mean_0) * v[1 : size + 1, :size, :size]
+    )
+    q_1 = (
+        mean_1 * (1.0 + v[:size, :size, 1 : size + 1])
+        + (1.0 - mean_1) * v[:size, :size, :size]
+    )
+    valid = np.broadcast_to(
+        (successes_0 <= pulls_0) & (successes_1 <= pulls_1), q_0.shape
+    )
+    action = np.where(
+        q_0 > q_1 + _TIE_TOLERANCE,
+        0,
+        np.where(q_1 > q_0 + _TIE_TOLERANCE, 1, TIE),
+    )
     layers.append(action[valid].astype(np.int8))  # row-major (n1, s1, s2).
     next_values = np.where(valid, np.maximum(q_0, q_1), 0.0)
   root_value = float(next_values[0, 0, 0])
@@ -645,8 +743,9 @@ def build_bayes_optimal_table(horizon: int) -> BayesOptimalTable:
   for trial in range(horizon):
     pulls_0 = np.arange(trial + 1)
     block_sizes = (pulls_0 + 1) * (trial - pulls_0 + 1)
-    block_offsets[trial, :trial + 1] = layer_start + np.concatenate(
-        [[0], np.cumsum(block_sizes)[:-1]])
+    block_offsets[trial, : trial + 1] = layer_start + np.concatenate(
+        [[0], np.cumsum(block_sizes)[:-1]]
+    )
     layer_start += int(block_sizes.sum())
   assert layer_start == actions.size
   block_offsets = block_offsets.astype(np.int32)
@@ -669,8 +768,11 @@ def _bayes_optimal_rollout(probs, horizon, key, actions, block_offsets):
   def choose(counts, trial_index, trial_key):
     successes, failures = counts
     pulls_0 = successes[0] + failures[0]
-    index = (block_offsets[trial_index, pulls_0]
-             + successes[0] * (trial_index - pulls_0 + 1) + successes[1])
+    index = (
+        block_offsets[trial_index, pulls_0]
+        + successes[0] * (trial_index - pulls_0 + 1)
+        + successes[1]
+    )
     action = actions[index].astype(jnp.int32)
     random_arm = jax.random.bernoulli(trial_key).astype(jnp.int32)
     return jnp.where(action == TIE, random_arm, action)
@@ -685,8 +787,12 @@ def _bayes_optimal_rollout(probs, horizon, key, actions, block_offsets):
   return _simulate(choose, update, init_counts, probs, horizon, key)
 
 
-def bayes_optimal(probs: chex.Array, horizon: int, key: chex.PRNGKey,
-                  table: BayesOptimalTable | None = None) -> BanditRollout:
+def bayes_optimal(
+    probs: chex.Array,
+    horizon: int,
+    key: chex.PRNGKey,
+    table: BayesOptimalTable | None = None,
+) -> BanditRollout:
   """Plays the Bayes-optimal policy (table lookup by state index, ties random).
 
   Args:
@@ -700,13 +806,20 @@ def bayes_optimal(probs: chex.Array, horizon: int, key: chex.PRNGKey,
     BanditRollout with (num_episodes, horizon) fields.
   """
   if jnp.shape(probs)[-1] != 2:
-    raise ValueError("the Bayes-optimal table is for two-armed bandits; got "
-                     f"probs of shape {jnp.shape(probs)}")
+    raise ValueError(
+        "the Bayes-optimal table is for two-armed bandits; got "
+        f"probs of shape {jnp.shape(probs)}"
+    )
   if table is None:
     table = build_bayes_optimal_table(horizon)
   if table.horizon != horizon:
-    raise ValueError(f"table built for horizon {table.horizon}, asked to play "
-                     f"{horizon}")
-  return _bayes_optimal_rollout(_probs_per_trial(probs, horizon), horizon,
-                                key, jnp.asarray(table.actions),
-                                jnp.asarray(table.block_offsets))
+    raise ValueError(
+        f"table built for horizon {table.horizon}, asked to play " f"{horizon}"
+    )
+  return _bayes_optimal_rollout(
+      _probs_per_trial(probs, horizon),
+      horizon,
+      key,
+      jnp.asarray(table.actions),
+      jnp.asarray(table.block_offsets),
+  )

@@ -115,12 +115,16 @@ class Trials:
   mask: chex.Array  # float32, 1 for a real transition, 0 for padding.
 
 
-def make_population(num_units: int, kind: str,
-                    key: chex.PRNGKey | None = None, *,
-                    step_size: float = 0.01,
-                    taus: chex.ArrayLike | None = None,
-                    step_size_noise: float = 0.0,
-                    value_noise: float = 0.0) -> Population:
+def make_population(
+    num_units: int,
+    kind: str,
+    key: chex.PRNGKey | None = None,
+    *,
+    step_size: float = 0.01,
+    taus: chex.ArrayLike | None = None,
+    step_size_noise: float = 0.0,
+    value_noise: float = 0.0,
+) -> Population:
   """A population of `num_units` units.
 
   Args:
@@ -145,7 +149,9 @@ def make_population(num_units: int, kind: str,
   distributional TD.
   """
   if kind not in KINDS:
-    raise ValueError(f"unknown population kind {kind!r}; expected one of {KINDS}")
+    raise ValueError(
+        f"unknown population kind {kind!r}; expected one of {KINDS}"
+    )
   if kind == "classical":
     if taus is not None:
       raise ValueError("a classical population has tau = 1/2; do not pass taus")
@@ -156,55 +162,83 @@ def make_population(num_units: int, kind: str,
     if key is not None:
       step_key, value_key = jax.random.split(key)
       alpha = alpha * jnp.exp(
-          step_size_noise * jax.random.normal(step_key, (num_units,)))
+          step_size_noise * jax.random.normal(step_key, (num_units,))
+      )
       offset = value_noise * jax.random.normal(value_key, (num_units,))
-    return Population(alpha_plus=alpha, alpha_minus=alpha,
-                      value_offset=offset.astype(jnp.float32), rule="expectile")
+    return Population(
+        alpha_plus=alpha,
+        alpha_minus=alpha,
+        value_offset=offset.astype(jnp.float32),
+        rule="expectile",
+    )
   if step_size_noise or value_noise:
     raise ValueError("step_size_noise and value_noise are for kind='classical'")
   if taus is None:
     taus = distributional.midpoint_taus(num_units)
   taus = jnp.asarray(taus, jnp.float32)
   chex.assert_shape(taus, (num_units,))
-  return Population(alpha_plus=2.0 * step_size * taus,
-                    alpha_minus=2.0 * step_size * (1.0 - taus),
-                    value_offset=jnp.zeros((num_units,), jnp.float32),
-                    rule=kind)
+  return Population(
+      alpha_plus=2.0 * step_size * taus,
+      alpha_minus=2.0 * step_size * (1.0 - taus),
+      value_offset=jnp.zeros((num_units,), jnp.float32),
+      rule=kind,
+  )
 
 
 # ---- the update, for one unit and one transition (rlax style) ---------------
-def td_error(v_tm1: chex.Array, r_t: chex.Array, discount_t: chex.Array,
-             v_t: chex.Array) -> chex.Array:
+def td_error(
+    v_tm1: chex.Array, r_t: chex.Array, discount_t: chex.Array, v_t: chex.Array
+) -> chex.Array:
   """delta = r_t + discount_t * v_t - v_tm1 (discount_t includes gamma)."""
   return r_t + discount_t * v_t - v_tm1
 
 
-def value_increment(delta: chex.Array, alpha_plus: chex.Array,
-                    alpha_minus: chex.Array, rule: str) -> chex.Array:
+def value_increment(
+    delta: chex.Array,
+    alpha_plus: chex.Array,
+    alpha_minus: chex.Array,
+    rule: str,
+) -> chex.Array:
   """The change of V(s): expectile (delta-scaled) or quantile (sign) rule."""
   if rule == "expectile":
     return jnp.where(delta > 0, alpha_plus * delta, alpha_minus * delta)
   if rule == "quantile":
-    return jnp.where(delta > 0, alpha_plus,
-                     jnp.where(delta < 0, -alpha_minus, 0.0))
+    return jnp.where(
+        delta > 0, alpha_plus, jnp.where(delta < 0, -alpha_minus, 0.0)
+    )
   raise ValueError(f"unknown update rule {rule!r}; expected one of {RULES}")
 
 
-def _trial_update(values: chex.Array, alpha_plus: chex.Array,
-                  alpha_minus: chex.Array, trial: Trials, gamma: float,
-                  rule: str) -> chex.Array:
+def _trial_update(
+    values: chex.Array,
+    alpha_plus: chex.Array,
+    alpha_minus: chex.Array,
+    trial: Trials,
+    gamma: float,
+    rule: str,
+) -> chex.Array:
   """One unit's (num_states,) table after one trial ((L,) arrays in `trial`)."""
-  delta = td_error(values[trial.states], trial.rewards,
-                   gamma * trial.discounts, values[trial.next_states])
+  delta = td_error(
+      values[trial.states],
+      trial.rewards,
+      gamma * trial.discounts,
+      values[trial.next_states],
+  )
   increment = value_increment(delta, alpha_plus, alpha_minus, rule)
   return values.at[trial.states].add(trial.mask * increment)
 
 
 # ---- simulation -------------------------------------------------------------
 @functools.partial(jax.jit, static_argnames=("num_states", "history_every"))
-def simulate(population: Population, trials: Trials, num_states: int, *,
-             gamma: float = 1.0, initial_values: chex.Array | None = None,
-             history_every: int = 0):
+def simulate(
+    population: Population,
+    trials: Trials,
+    num_states: int,
+    *,
+    gamma: float = 1.0,
+    initial_values: chex.Array | None = None,
+    history_every: int = 0,
+):
   """Runs the population through `trials` in order.
 
   Args:
@@ -227,19 +261,33 @@ def simulate(population: Population, trials: Trials, num_states: int, *,
   update_units = jax.vmap(_trial_update, in_axes=(0, 0, 0, None, None, None))
 
   def one_trial(values, trial):
-    return update_units(values, population.alpha_plus, population.alpha_minus,
-                        trial, gamma, population.rule), None
+    return (
+        update_units(
+            values,
+            population.alpha_plus,
+            population.alpha_minus,
+            trial,
+            gamma,
+            population.rule,
+        ),
+        None,
+    )
 
   if history_every <= 0:
     values, _ = jax.lax.scan(one_trial, initial_values, trials)
     return values
   num_trials = trials.states.shape[0]
   if num_trials % history_every:
-    raise ValueError(f"history_every ({history_every}) must divide the number "
-                     f"of trials ({num_trials})")
+    raise ValueError(
+        f"history_every ({history_every}) must divide the number "
+        f"of trials ({num_trials})"
+    )
   chunks = jax.tree.map(
-      lambda x: x.reshape((num_trials // history_every, history_every)
-                          + x.shape[1:]), trials)
+      lambda x: x.reshape(
+          (num_trials // history_every, history_every) + x.shape[1:]
+      ),
+      trials,
+  )
 
   def one_chunk(values, chunk):
     values, _ = jax.lax.scan(one_trial, values, chunk)
@@ -249,9 +297,13 @@ def simulate(population: Population, trials: Trials, num_states: int, *,
 
 
 @functools.partial(jax.jit, static_argnames=("unroll",))
-def simulate_rewards(population: Population, rewards: chex.Array, *,
-                     initial_values: chex.Array | None = None,
-                     unroll: int = 1) -> chex.Array:
+def simulate_rewards(
+    population: Population,
+    rewards: chex.Array,
+    *,
+    initial_values: chex.Array | None = None,
+    unroll: int = 1,
+) -> chex.Array:
   """Fast path for one-step trials: V_i += increment(r_k - V_i) over rewards.
 
   Args:
@@ -266,22 +318,32 @@ def simulate_rewards(population: Population, rewards: chex.Array, *,
   if initial_values is None:
     initial_values = jnp.zeros((population.num_units,), jnp.float32)
   update = jax.vmap(
-      lambda v, r, a_plus, a_minus: v + value_increment(
-          td_error(v, r, 0.0, 0.0), a_plus, a_minus, population.rule),
-      in_axes=(0, None, 0, 0))
+      lambda v, r, a_plus, a_minus: v
+      + value_increment(
+          td_error(v, r, 0.0, 0.0), a_plus, a_minus, population.rule
+      ),
+      in_axes=(0, None, 0, 0),
+  )
 
   def one_trial(values, reward):
-    return update(values, reward, population.alpha_plus,
-                  population.alpha_minus), None
+    return (
+        update(values, reward, population.alpha_plus, population.alpha_minus),
+        None,
+    )
 
-  values, _ = jax.lax.scan(one_trial, initial_values,
-                           jnp.asarray(rewards, jnp.float32), unroll=unroll)
+  values, _ = jax.lax.scan(
+      one_trial,
+      initial_values,
+      jnp.asarray(rewards, jnp.float32),
+      unroll=unroll,
+  )
   return values
 
 
 # ---- trials -----------------------------------------------------------------
-def _categorical(key: chex.PRNGKey, probs: chex.Array,
-                 shape: tuple[int, ...]) -> chex.Array:
+def _categorical(
+    key: chex.PRNGKey, probs: chex.Array, shape: tuple[int, ...]
+) -> chex.Array:
   """Indices drawn by inverse CDF from normalised probs (..., K) (cheaper on
   CPU than `jax.random.categorical`'s K Gumbel draws per sample)."""
   cdf = jnp.cumsum(probs, axis=-1)[..., :-1]
@@ -294,8 +356,9 @@ def _normalised(probs) -> np.ndarray:
   return probs / probs.sum(axis=-1, keepdims=True)
 
 
-def sample_rewards(reward_sizes, reward_probs, num_trials: int,
-                   key: chex.PRNGKey) -> chex.Array:
+def sample_rewards(
+    reward_sizes, reward_probs, num_trials: int, key: chex.PRNGKey
+) -> chex.Array:
   """(num_trials,) rewards drawn i.i.d. from sizes with (normalised) probs."""
   probs = jnp.asarray(_normalised(reward_probs), jnp.float32)
   index = _categorical(key, probs, (num_trials,))
@@ -316,28 +379,37 @@ def trials_from_task(task, num_trials: int, key: chex.PRNGKey) -> Trials:
   steps = states_per_line.shape[1]
   line_probs = jnp.asarray(_normalised(task.line_probabilities()), jnp.float32)
   lines = _categorical(line_key, line_probs, (num_trials,))
-  outcome_probs = jnp.asarray(_normalised(task.outcome_probabilities()),
-                              jnp.float32)[lines]
+  outcome_probs = jnp.asarray(
+      _normalised(task.outcome_probabilities()), jnp.float32
+  )[lines]
   outcome = _categorical(reward_key, outcome_probs, (num_trials,))
   reward = jnp.asarray(task.outcomes(), jnp.float32)[outcome]
   states = states_per_line[lines]
   last = jnp.arange(steps) == steps - 1
   next_states = jnp.concatenate(
       [states[:, 1:], jnp.full((num_trials, 1), task.end_state, jnp.int32)],
-      axis=1)
+      axis=1,
+  )
   return Trials(
       states=states.astype(jnp.int32),
       rewards=jnp.where(last, reward[:, None], 0.0).astype(jnp.float32),
-      discounts=jnp.broadcast_to(jnp.where(last, 0.0, 1.0), (num_trials, steps)
-                                 ).astype(jnp.float32),
+      discounts=jnp.broadcast_to(
+          jnp.where(last, 0.0, 1.0), (num_trials, steps)
+      ).astype(jnp.float32),
       next_states=next_states.astype(jnp.int32),
-      mask=jnp.ones((num_trials, steps), jnp.float32))
+      mask=jnp.ones((num_trials, steps), jnp.float32),
+  )
 
 
-def trials_from_env(env, num_trials: int, key: chex.PRNGKey, *,
-                    max_steps: int | None = None,
-                    policy: Callable[[chex.Array], chex.Array] | None = None,
-                    block_size: int = 4096) -> Trials:
+def trials_from_env(
+    env,
+    num_trials: int,
+    key: chex.PRNGKey,
+    *,
+    max_steps: int | None = None,
+    policy: Callable[[chex.Array], chex.Array] | None = None,
+    block_size: int = 4096,
+) -> Trials:
   """Samples trials (episodes) by stepping a functional environment.
 
   Each trial is `env.reset` then `max_steps` calls of `env.step` (action 0, or
@@ -354,11 +426,14 @@ def trials_from_env(env, num_trials: int, key: chex.PRNGKey, *,
   """
   if max_steps is None:
     max_steps = env.max_trial_steps
-  trials, complete = _trials_from_env(env, num_trials, key, max_steps, policy,
-                                      block_size)
+  trials, complete = _trials_from_env(
+      env, num_trials, key, max_steps, policy, block_size
+  )
   if not isinstance(complete, jax.core.Tracer) and not bool(jnp.all(complete)):
-    raise ValueError(f"some episodes of {env.name} did not end within "
-                     f"max_steps={max_steps}")
+    raise ValueError(
+        f"some episodes of {env.name} did not end within "
+        f"max_steps={max_steps}"
+    )
   return trials
 
 
@@ -370,33 +445,54 @@ def _trials_from_env(env, num_trials, key, max_steps, policy, block_size):
 
     def one_step(carry, _):
       state, timestep, done = carry
-      action = (jnp.zeros((), jnp.int32) if policy is None
-                else policy(timestep.observation))
+      action = (
+          jnp.zeros((), jnp.int32)
+          if policy is None
+          else policy(timestep.observation)
+      )
       state, next_timestep = env.step(state, action)
-      transition = (jnp.argmax(timestep.observation), next_timestep.reward,
-                    next_timestep.discount,
-                    jnp.argmax(next_timestep.observation),
-                    jnp.logical_not(done))
+      transition = (
+          jnp.argmax(timestep.observation),
+          next_timestep.reward,
+          next_timestep.discount,
+          jnp.argmax(next_timestep.observation),
+          jnp.logical_not(done),
+      )
       done = done | next_timestep.last()
       return (state, next_timestep, done), transition
 
     (_, _, done), transition = jax.lax.scan(
-        one_step, (state, timestep, jnp.zeros((), bool)), None,
-        length=max_steps)
+        one_step, (state, timestep, jnp.zeros((), bool)), None, length=max_steps
+    )
     return transition, done
 
   keys = jax.random.split(key, num_trials)
   (states, rewards, discounts, next_states, valid), done = jax.lax.map(
-      one_trial, keys, batch_size=min(block_size, num_trials))
+      one_trial, keys, batch_size=min(block_size, num_trials)
+  )
   mask = valid.astype(jnp.float32)
-  return Trials(states=states.astype(jnp.int32), rewards=rewards * mask,
-                discounts=discounts, next_states=next_states.astype(jnp.int32),
-                mask=mask), done
+  return (
+      Trials(
+          states=states.astype(jnp.int32),
+          rewards=rewards * mask,
+          discounts=discounts,
+          next_states=next_states.astype(jnp.int32),
+          mask=mask,
+      ),
+      done,
+  )
 
 
-def simulate_task(task, population: Population, num_trials: int,
-                  key: chex.PRNGKey, *, gamma: float = 1.0,
-                  source: str = "task", **kwargs) -> chex.Array:
+def simulate_task(
+    task,
+    population: Population,
+    num_trials: int,
+    key: chex.PRNGKey,
+    *,
+    gamma: float = 1.0,
+    source: str = "task",
+    **kwargs,
+) -> chex.Array:
   """Samples `num_trials` trials of `task` and simulates; returns (N, S).
 
   source: "task" (`trials_from_task`) or "env" (`trials_from_env`; kwargs such
@@ -412,8 +508,9 @@ def simulate_task(task, population: Population, num_trials: int,
 
 
 # ---- readouts for the analysis -----------------------------------------------
-def reversal_points(population: Population, values: chex.Array,
-                    state: int | None = None) -> chex.Array:
+def reversal_points(
+    population: Population, values: chex.Array, state: int | None = None
+) -> chex.Array:
   """(N,) each unit's value of `state` plus its readout offset: the reward at
   which its prediction error at that state is zero. `values` is (N, S), or (N,)
   from `simulate_rewards` (then leave `state` None)."""
@@ -421,18 +518,25 @@ def reversal_points(population: Population, values: chex.Array,
   return value + population.value_offset
 
 
-def reward_prediction_errors(population: Population, values: chex.Array,
-                             rewards: chex.ArrayLike,
-                             reward_state: int | None = None) -> chex.Array:
+def reward_prediction_errors(
+    population: Population,
+    values: chex.Array,
+    rewards: chex.ArrayLike,
+    reward_state: int | None = None,
+) -> chex.Array:
   """(N, K): delta_i(r_k) = r_k - V_i(reward state) (minus the readout offset)."""
   rewards = jnp.asarray(rewards, jnp.float32)
   reversal = reversal_points(population, values, reward_state)
   return rewards[None, :] - reversal[:, None]
 
 
-def cue_prediction_errors(values: chex.Array, cue_states, *,
-                          baseline_state: int | None = None,
-                          gamma: float = 1.0) -> chex.Array:
+def cue_prediction_errors(
+    values: chex.Array,
+    cue_states,
+    *,
+    baseline_state: int | None = None,
+    gamma: float = 1.0,
+) -> chex.Array:
   """(N, C): the RPE at cue onset, gamma V_i(cue) - V_i(pre-cue state).
 
   With `baseline_state` None the cue follows the inter-trial interval, whose
@@ -443,10 +547,15 @@ def cue_prediction_errors(values: chex.Array, cue_states, *,
   return gamma * cue_values - baseline
 
 
-def trial_responses(population: Population, prediction_errors: chex.Array,
-                    num_trials: int, key: chex.PRNGKey | None = None, *,
-                    response_noise: float = 0.0,
-                    asymmetric_scaling: bool = True) -> chex.Array:
+def trial_responses(
+    population: Population,
+    prediction_errors: chex.Array,
+    num_trials: int,
+    key: chex.PRNGKey | None = None,
+    *,
+    response_noise: float = 0.0,
+    asymmetric_scaling: bool = True,
+) -> chex.Array:
   """(N, K, num_trials) simulated responses to K conditions.
 
   response = g_i(delta) delta + noise, with g_i = 2 tau_i above zero and
@@ -462,5 +571,6 @@ def trial_responses(population: Population, prediction_errors: chex.Array,
     if key is None:
       raise ValueError("response noise needs a key")
     responses = responses + response_noise * jax.random.normal(
-        key, responses.shape)
+        key, responses.shape
+    )
   return responses

@@ -26,12 +26,14 @@ from agents.lib import networks
 from agents.lib import value_based
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   network = networks.QNetwork(
       num_actions=int(specs.action.num_values),
       hidden_sizes=tuple(config.hidden_sizes),
-      observation_rank=len(specs.observation.shape))
+      observation_rank=len(specs.observation.shape),
+  )
 
   def action_values(params, observation, key):
     del key
@@ -44,16 +46,30 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     if config.double_q:
       q_t_online = network.apply(params, batch["next_observation"])
       td_error = jax.vmap(rlax.double_q_learning)(
-          q_tm1, batch["action"], batch["reward"], batch["discount"],
-          q_t_target, q_t_online)
+          q_tm1,
+          batch["action"],
+          batch["reward"],
+          batch["discount"],
+          q_t_target,
+          q_t_online,
+      )
     else:
       td_error = jax.vmap(rlax.q_learning)(
-          q_tm1, batch["action"], batch["reward"], batch["discount"],
-          q_t_target)
+          q_tm1, batch["action"], batch["reward"], batch["discount"], q_t_target
+      )
     # priority for prioritized replay: |delta| (Schaul et al. 2016)
-    return (rlax.huber_loss(td_error, config.huber_delta), jnp.abs(td_error),
-            {})
+    return (
+        rlax.huber_loss(td_error, config.huber_delta),
+        jnp.abs(td_error),
+        {},
+    )
 
   return value_based.make_from_config(
-      config, specs=specs, run=run, name="dqn", network=network,
-      action_values=action_values, loss=loss)
+      config,
+      specs=specs,
+      run=run,
+      name="dqn",
+      network=network,
+      action_values=action_values,
+      loss=loss,
+  )

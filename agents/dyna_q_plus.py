@@ -21,13 +21,18 @@ from agents.lib import tabular
 from agents.runtime.errors import UserError
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   del run  # no schedule over learn calls
   if not config.kappa >= 0:
-    raise UserError(f"config.kappa={config.kappa!r} is not allowed: it must "
-                    "be a number >= 0")
-  update = dyna_q.dyna_update(config, name="dyna_q_plus",
-                              kappa=float(config.kappa), all_actions=True)
-  return tabular.make_tabular_agent(config, specs, name="dyna_q_plus",
-                                    update=update)
+    raise UserError(
+        f"config.kappa={config.kappa!r} is not allowed: it must "
+        "be a number >= 0"
+    )
+  update = dyna_q.dyna_update(
+      config, name="dyna_q_plus", kappa=float(config.kappa), all_actions=True
+  )
+  return tabular.make_tabular_agent(
+      config, specs, name="dyna_q_plus", update=update
+  )

@@ -49,18 +49,21 @@ from agents.lib import value_based
 RETURN_DISTRIBUTION_IMPUTATION_STEPS = 100
 
 
-def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
-                 ) -> networks.DistributionalQNetwork:
+def make_network(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs
+) -> networks.DistributionalQNetwork:
   if config.num_expectiles % 2 != 1:
     raise ValueError(
         f"config.num_expectiles={config.num_expectiles} must be odd: ER-DQN "
         "acts on the tau = 1/2 expectile (the mean), the middle of the taus "
-        "(i + 0.5) / N")
+        "(i + 0.5) / N"
+    )
   return networks.DistributionalQNetwork(
       num_actions=int(specs.action.num_values),
       num_statistics=int(config.num_expectiles),
       hidden_sizes=tuple(config.hidden_sizes),
-      observation_rank=len(specs.observation.shape))
+      observation_rank=len(specs.observation.shape),
+  )
 
 
 def mean_of_expectiles(dist_q: chex.Array) -> chex.Array:
@@ -68,21 +71,34 @@ def mean_of_expectiles(dist_q: chex.Array) -> chex.Array:
   return dist_q[..., dist_q.shape[-2] // 2, :]
 
 
-def expectile_q_learning(dist_q_tm1, taus, a_tm1, r_t, discount_t,
-                         dist_q_t_selector, dist_q_t, num_imputation_steps):
+def expectile_q_learning(
+    dist_q_tm1,
+    taus,
+    a_tm1,
+    r_t,
+    discount_t,
+    dist_q_t_selector,
+    dist_q_t,
+    num_imputation_steps,
+):
   """ER-DQN's loss for one transition (the rlax quantile_q_learning layout)."""
-  chex.assert_rank([dist_q_tm1, taus, a_tm1, r_t, discount_t,
-                    dist_q_t_selector, dist_q_t], [2, 1, 0, 0, 0, 2, 2])
+  chex.assert_rank(
+      [dist_q_tm1, taus, a_tm1, r_t, discount_t, dist_q_t_selector, dist_q_t],
+      [2, 1, 0, 0, 0, 2, 2],
+  )
   a_t = jnp.argmax(mean_of_expectiles(dist_q_t_selector))
-  samples_t = expectiles.impute_samples(taus, dist_q_t[:, a_t],
-                                        num_imputation_steps)
+  samples_t = expectiles.impute_samples(
+      taus, dist_q_t[:, a_t], num_imputation_steps
+  )
   target_samples = jax.lax.stop_gradient(r_t + discount_t * samples_t)
-  return distributional.expectile_regression_loss(dist_q_tm1[:, a_tm1], taus,
-                                                  target_samples)
+  return distributional.expectile_regression_loss(
+      dist_q_tm1[:, a_tm1], taus, target_samples
+  )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   network = make_network(config, specs)
   taus = distributional.midpoint_taus(config.num_expectiles)
 
@@ -91,17 +107,28 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     return mean_of_expectiles(network.apply(params, observation))
 
   loss = value_based.fixed_statistics_loss(
-      network, expectile_q_learning, taus, config.num_imputation_steps,
-      config.double_q)
+      network,
+      expectile_q_learning,
+      taus,
+      config.num_imputation_steps,
+      config.double_q,
+  )
 
   def return_distribution(params, observation):
     dist = network.apply(params, observation)  # [N, num_actions]
     greedy = jnp.argmax(mean_of_expectiles(dist))
     samples = expectiles.impute_samples(
-        taus, dist[:, greedy], num_steps=RETURN_DISTRIBUTION_IMPUTATION_STEPS)
+        taus, dist[:, greedy], num_steps=RETURN_DISTRIBUTION_IMPUTATION_STEPS
+    )
     return distributional.equally_weighted(samples)
 
   agent = value_based.make_from_config(
-      config, specs=specs, run=run, name="er_dqn", network=network,
-      action_values=action_values, loss=loss)
+      config,
+      specs=specs,
+      run=run,
+      name="er_dqn",
+      network=network,
+      action_values=action_values,
+      loss=loss,
+  )
   return dataclasses.replace(agent, return_distribution=return_distribution)

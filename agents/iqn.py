@@ -70,8 +70,9 @@ class ImplicitQuantileNetwork(nn.Module):
     self.torso = networks.MLP(tuple(self.hidden_sizes[:-1]))
     # phi(tau) has the torso's width (needs >= 2 hidden layers; see make_network).
     self.tau_embedding = nn.Dense(int(self.hidden_sizes[-2]))
-    self.head = networks.MLP((self.hidden_sizes[-1], self.num_actions),
-                             activate_final=False)
+    self.head = networks.MLP(
+        (self.hidden_sizes[-1], self.num_actions), activate_final=False
+    )
 
   def quantiles(self, observation: chex.Array, taus: chex.Array) -> chex.Array:
     """observation [*B, *obs], taus [*B, T] -> quantiles [*B, T, num_actions]."""
@@ -82,31 +83,41 @@ class ImplicitQuantileNetwork(nn.Module):
     tau_embedding = nn.relu(self.tau_embedding(cosines))  # phi(tau): [*B, T, D]
     return self.head(state_embedding[..., None, :] * tau_embedding)
 
-  def __call__(self, observation: chex.Array, key: chex.PRNGKey,
-               num_taus: int | None = None) -> tuple[chex.Array, chex.Array]:
+  def __call__(
+      self,
+      observation: chex.Array,
+      key: chex.PRNGKey,
+      num_taus: int | None = None,
+  ) -> tuple[chex.Array, chex.Array]:
     """Samples taus ~ U[0, 1] per item; returns (quantiles, taus)."""
-    batch_shape = observation.shape[:observation.ndim - self.observation_rank]
+    batch_shape = observation.shape[: observation.ndim - self.observation_rank]
     taus = jax.random.uniform(
-        key, (*batch_shape, num_taus or self.default_num_taus))
+        key, (*batch_shape, num_taus or self.default_num_taus)
+    )
     return self.quantiles(observation, taus), taus
 
 
-def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
-                 ) -> ImplicitQuantileNetwork:
+def make_network(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs
+) -> ImplicitQuantileNetwork:
   if len(config.hidden_sizes) < 2:
-    raise ValueError("IQN needs config.hidden_sizes with at least two layers "
-                     "(a state torso before the tau embedding, then f); got "
-                     f"{tuple(config.hidden_sizes)}")
+    raise ValueError(
+        "IQN needs config.hidden_sizes with at least two layers "
+        "(a state torso before the tau embedding, then f); got "
+        f"{tuple(config.hidden_sizes)}"
+    )
   return ImplicitQuantileNetwork(
       num_actions=int(specs.action.num_values),
       hidden_sizes=tuple(config.hidden_sizes),
       observation_rank=len(specs.observation.shape),
       num_cosine_features=int(config.num_cosine_features),
-      default_num_taus=int(config.num_tau_act_samples))
+      default_num_taus=int(config.num_tau_act_samples),
+  )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   network = make_network(config, specs)
   num_taus, num_act_taus = config.num_tau_samples, config.num_tau_act_samples
 
@@ -117,28 +128,47 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
   def loss(params, target_params, batch, key):
     online_key, target_key, selector_key = jax.random.split(key, 3)
     dist_q_tm1, tau_q_tm1 = network.apply(
-        params, batch["observation"], online_key, num_taus)
+        params, batch["observation"], online_key, num_taus
+    )
     dist_q_t, _ = network.apply(
-        target_params, batch["next_observation"], target_key, num_taus)
+        target_params, batch["next_observation"], target_key, num_taus
+    )
     dist_q_t_selector, _ = network.apply(
         params if config.double_q else target_params,
-        batch["next_observation"], selector_key, num_act_taus)
+        batch["next_observation"],
+        selector_key,
+        num_act_taus,
+    )
     per_item = jax.vmap(
-        distributional.quantile_q_learning,
-        in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
-            dist_q_tm1, tau_q_tm1, batch["action"], batch["reward"],
-            batch["discount"], dist_q_t_selector, dist_q_t,
-            config.huber_param)
+        distributional.quantile_q_learning, in_axes=(0, 0, 0, 0, 0, 0, 0, None)
+    )(
+        dist_q_tm1,
+        tau_q_tm1,
+        batch["action"],
+        batch["reward"],
+        batch["discount"],
+        dist_q_t_selector,
+        dist_q_t,
+        config.huber_param,
+    )
     return per_item, per_item, {}  # priority: the item's own loss
 
   def return_distribution(params, observation):
     taus = distributional.midpoint_taus(RETURN_DISTRIBUTION_TAUS)
-    dist = network.apply(params, observation, taus,
-                         method=ImplicitQuantileNetwork.quantiles)
+    dist = network.apply(
+        params, observation, taus, method=ImplicitQuantileNetwork.quantiles
+    )
     greedy = jnp.argmax(jnp.mean(dist, axis=0))
     return distributional.equally_weighted(dist[:, greedy])
 
   agent = value_based.make_from_config(
-      config, specs=specs, run=run, name="iqn", network=network,
-      action_values=action_values, loss=loss, network_takes_key=True)
+      config,
+      specs=specs,
+      run=run,
+      name="iqn",
+      network=network,
+      action_values=action_values,
+      loss=loss,
+      network_takes_key=True,
+  )
   return dataclasses.replace(agent, return_distribution=return_distribution)

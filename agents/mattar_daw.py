@@ -103,6 +103,7 @@ PHASE_BEFORE_RUN, PHASE_AFTER_RUN = 0, 1
 
 # ----------------------------------------------------------------- the model
 
+
 @struct.dataclass
 class ModelExpectations:
   """What replay reads from the learned model, as arrays over (s, a)."""
@@ -115,8 +116,9 @@ class ModelExpectations:
   terminal_state: chex.Array  # [S] bool, s was reached as a trial's end
 
 
-def expectations(model: tabular.Model, start_count: chex.Array,
-                 terminal_state: chex.Array) -> ModelExpectations:
+def expectations(
+    model: tabular.Model, start_count: chex.Array, terminal_state: chex.Array
+) -> ModelExpectations:
   """The deterministic model of agents/lib/tabular.py as distributions."""
   num_states = model.next_state.shape[0]
   known = model.tried
@@ -127,10 +129,12 @@ def expectations(model: tabular.Model, start_count: chex.Array,
       terminal=jnp.where(known, 1.0 - model.discount, 0.0),
       known=known,
       start=start_count / jnp.maximum(start_count.sum(), 1.0),
-      terminal_state=terminal_state)
+      terminal_state=terminal_state,
+  )
 
 
 # ------------------------------------------------------- gain, need, targets
+
 
 @struct.dataclass
 class Policy:
@@ -162,8 +166,9 @@ def gain(q_old: chex.Array, q_new: chex.Array, policy: Policy) -> chex.Array:
   return jnp.where(jnp.all(q_new == q_old), 0.0, value)
 
 
-def policy_transitions(model: ModelExpectations, policy: chex.Array
-                       ) -> chex.Array:
+def policy_transitions(
+    model: ModelExpectations, policy: chex.Array
+) -> chex.Array:
   """T_pi [S, S]: one step of the policy in the learned model.
 
   A terminal state steps to the learned start distribution (a new trial).
@@ -174,8 +179,9 @@ def policy_transitions(model: ModelExpectations, policy: chex.Array
   return jnp.where(model.terminal_state[:, None], model.start[None, :], step)
 
 
-def need(transitions: chex.Array, state: chex.Array, discount: float
-         ) -> chex.Array:
+def need(
+    transitions: chex.Array, state: chex.Array, discount: float
+) -> chex.Array:
   """Row `state` of the successor representation (I - gamma T)^-1."""
   chex.assert_rank(transitions, 2)
   num_states = transitions.shape[0]
@@ -184,8 +190,9 @@ def need(transitions: chex.Array, state: chex.Array, discount: float
   return jnp.linalg.solve(system.T, unit)
 
 
-def one_step_targets(q: chex.Array, model: ModelExpectations, discount: float
-                     ) -> chex.Array:
+def one_step_targets(
+    q: chex.Array, model: ModelExpectations, discount: float
+) -> chex.Array:
   """[S, A] expected r + gamma (1 - terminal) max_a' Q(s', a') under the model."""
   next_value = jnp.einsum("sat,t->sa", model.transitions, q.max(-1))
   return model.reward + discount * (1.0 - model.terminal) * next_value
@@ -196,8 +203,9 @@ def one_step_targets(q: chex.Array, model: ModelExpectations, discount: float
 ROUNDING = 1e-6
 
 
-def resolved_update(old: chex.Array, target: chex.Array,
-                    learning_rate: float) -> chex.Array:
+def resolved_update(
+    old: chex.Array, target: chex.Array, learning_rate: float
+) -> chex.Array:
   """old + alpha (target - old), or exactly `old` if the change is rounding.
 
   The reference code runs in float64, where re-backing-up a converged value
@@ -211,8 +219,9 @@ def resolved_update(old: chex.Array, target: chex.Array,
   return jnp.where(tiny, old, new)
 
 
-def one_step_gains(q: chex.Array, targets: chex.Array, learning_rate: float,
-                   policy: Policy) -> chex.Array:
+def one_step_gains(
+    q: chex.Array, targets: chex.Array, learning_rate: float, policy: Policy
+) -> chex.Array:
   """[S, A] gain of backing up each (s, a) toward its target."""
   num_actions = q.shape[-1]
   updated = resolved_update(q, targets, learning_rate)  # [S, A] new Q(s, a)
@@ -224,8 +233,12 @@ def one_step_gains(q: chex.Array, targets: chex.Array, learning_rate: float,
   return per_state(q_old, q_new, policy)
 
 
-def sequence_returns(rewards: chex.Array, length: chex.Array,
-                     bootstrap: chex.Array, discount: float) -> chex.Array:
+def sequence_returns(
+    rewards: chex.Array,
+    length: chex.Array,
+    bootstrap: chex.Array,
+    discount: float,
+) -> chex.Array:
   """n-step returns G_j = sum_{j<=i<length} gamma^{i-j} r_i + gamma^{length-j} b.
 
   `rewards` [L] (entries from `length` on are ignored); entries j >= length
@@ -239,12 +252,12 @@ def sequence_returns(rewards: chex.Array, length: chex.Array,
     return value, value
 
   positions = jnp.arange(rewards.shape[0])
-  _, returns = jax.lax.scan(back, bootstrap, (positions, rewards),
-                            reverse=True)
+  _, returns = jax.lax.scan(back, bootstrap, (positions, rewards), reverse=True)
   return returns
 
 
 # ------------------------------------------------------------------- replay
+
 
 @struct.dataclass
 class ReplayLog:
@@ -263,14 +276,29 @@ class ReplayLog:
 
 def log_init(capacity: int) -> ReplayLog:
   ints = jnp.full((capacity,), -1, jnp.int32)
-  return ReplayLog(state=ints, action=ints, next_state=ints, step=ints,
-                   trial=ints, phase=ints, sequence_length=ints,
-                   evb=jnp.zeros((capacity,), jnp.float32),
-                   size=jnp.zeros((), jnp.int32))
+  return ReplayLog(
+      state=ints,
+      action=ints,
+      next_state=ints,
+      step=ints,
+      trial=ints,
+      phase=ints,
+      sequence_length=ints,
+      evb=jnp.zeros((capacity,), jnp.float32),
+      size=jnp.zeros((), jnp.int32),
+  )
 
 
-LOG_FIELDS = ("state", "action", "next_state", "step", "trial", "phase",
-              "sequence_length", "evb")
+LOG_FIELDS = (
+    "state",
+    "action",
+    "next_state",
+    "step",
+    "trial",
+    "phase",
+    "sequence_length",
+    "evb",
+)
 
 
 def _entries_init(max_backups: int) -> dict[str, chex.Array]:
@@ -280,14 +308,17 @@ def _entries_init(max_backups: int) -> dict[str, chex.Array]:
   return entries
 
 
-def log_append(log: ReplayLog, entries: dict[str, chex.Array],
-               count: chex.Array) -> ReplayLog:
+def log_append(
+    log: ReplayLog, entries: dict[str, chex.Array], count: chex.Array
+) -> ReplayLog:
   """Appends the first `count` of `entries` (past the capacity: dropped)."""
   positions = jnp.arange(entries["state"].shape[0])
   capacity = log.state.shape[0]
   index = jnp.where(positions < count, log.size + positions, capacity)
-  fields = {k: getattr(log, k).at[index].set(entries[k], mode="drop")
-            for k in LOG_FIELDS}
+  fields = {
+      k: getattr(log, k).at[index].set(entries[k], mode="drop")
+      for k in LOG_FIELDS
+  }
   return log.replace(size=log.size + count, **fields)
 
 
@@ -304,12 +335,14 @@ class Sequence:
 
 
 def _empty_sequence(capacity: int) -> Sequence:
-  return Sequence(states=jnp.full((capacity,), -1, jnp.int32),
-                  actions=jnp.zeros((capacity,), jnp.int32),
-                  rewards=jnp.zeros((capacity,), jnp.float32),
-                  next_states=jnp.full((capacity,), -1, jnp.int32),
-                  terminal=jnp.zeros((), jnp.float32),
-                  length=jnp.zeros((), jnp.int32))
+  return Sequence(
+      states=jnp.full((capacity,), -1, jnp.int32),
+      actions=jnp.zeros((capacity,), jnp.int32),
+      rewards=jnp.zeros((capacity,), jnp.float32),
+      next_states=jnp.full((capacity,), -1, jnp.int32),
+      terminal=jnp.zeros((), jnp.float32),
+      length=jnp.zeros((), jnp.int32),
+  )
 
 
 @struct.dataclass
@@ -334,8 +367,12 @@ def argmax_random_ties(key: chex.PRNGKey, values: chex.Array) -> chex.Array:
   return jnp.argmax(jnp.where(flat == flat.max(), noise, -1.0))
 
 
-def _extension(q, model: ModelExpectations, sequence: Sequence,
-               key: chex.PRNGKey | None = None):
+def _extension(
+    q,
+    model: ModelExpectations,
+    sequence: Sequence,
+    key: chex.PRNGKey | None = None,
+):
   """The last sequence extended one greedy step, and whether it is allowed.
 
   The greedy action breaks ties at random with `key` (first index without).
@@ -349,44 +386,58 @@ def _extension(q, model: ModelExpectations, sequence: Sequence,
   else:
     action = argmax_random_ties(key, q[safe_state]).astype(jnp.int32)
   outcome = jnp.argmax(model.transitions[safe_state, action]).astype(jnp.int32)
-  in_sequence = (jnp.any((sequence.states == outcome)
-                         & (jnp.arange(capacity) < sequence.length))
-                 | jnp.any((sequence.next_states == outcome)
-                           & (jnp.arange(capacity) < sequence.length)))
-  allowed = ((sequence.length > 0) & (sequence.length < capacity)
-             & (sequence.terminal == 0) & model.known[safe_state, action]
-             & ~model.terminal_state[safe_state] & ~in_sequence)
+  in_sequence = jnp.any(
+      (sequence.states == outcome) & (jnp.arange(capacity) < sequence.length)
+  ) | jnp.any(
+      (sequence.next_states == outcome)
+      & (jnp.arange(capacity) < sequence.length)
+  )
+  allowed = (
+      (sequence.length > 0)
+      & (sequence.length < capacity)
+      & (sequence.terminal == 0)
+      & model.known[safe_state, action]
+      & ~model.terminal_state[safe_state]
+      & ~in_sequence
+  )
   index = sequence.length
   extended = Sequence(
       states=sequence.states.at[index].set(state, mode="drop"),
       actions=sequence.actions.at[index].set(action, mode="drop"),
       rewards=sequence.rewards.at[index].set(
-          model.reward[safe_state, action], mode="drop"),
+          model.reward[safe_state, action], mode="drop"
+      ),
       next_states=sequence.next_states.at[index].set(outcome, mode="drop"),
       terminal=model.terminal[safe_state, action],
-      length=sequence.length + 1)
+      length=sequence.length + 1,
+  )
   return extended, allowed
 
 
 def _sequence_backup(q, sequence: Sequence, hyper: ReplayHyper):
   """New Q rows [L, A] and gains [L] of an n-step backup along `sequence`."""
   last = jnp.maximum(sequence.length - 1, 0)
-  bootstrap = ((1.0 - sequence.terminal)
-               * q[jnp.maximum(sequence.next_states[last], 0)].max())
-  returns = sequence_returns(sequence.rewards, sequence.length, bootstrap,
-                             hyper.discount)
+  bootstrap = (1.0 - sequence.terminal) * q[
+      jnp.maximum(sequence.next_states[last], 0)
+  ].max()
+  returns = sequence_returns(
+      sequence.rewards, sequence.length, bootstrap, hyper.discount
+  )
   states = jnp.maximum(sequence.states, 0)
   rows = q[states]  # [L, A]
   chosen = jnp.take_along_axis(rows, sequence.actions[:, None], 1)[:, 0]
   new_value = resolved_update(chosen, returns, hyper.learning_rate)
-  new_rows = rows.at[jnp.arange(rows.shape[0]), sequence.actions].set(
-      new_value)
+  new_rows = rows.at[jnp.arange(rows.shape[0]), sequence.actions].set(new_value)
   gains = jax.vmap(gain, (0, 0, None))(rows, new_rows, hyper.policy)
   return new_rows, gains
 
 
-def sequence_evb(need_row: chex.Array, sequence: Sequence,
-                 gains: chex.Array, min_gain: chex.Array) -> chex.Array:
+def sequence_evb(
+    need_row: chex.Array,
+    sequence: Sequence,
+    gains: chex.Array,
+    min_gain: chex.Array,
+) -> chex.Array:
   """EVB of an n-step backup along `sequence` (its gains [L] per step).
 
   The reference code's (replaySim.m: `EVM(i) = sum(need{i}(end) .*
@@ -396,14 +447,21 @@ def sequence_evb(need_row: chex.Array, sequence: Sequence,
   valid = jnp.arange(sequence.states.shape[0]) < sequence.length
   appended = jnp.maximum(sequence.states[sequence.length - 1], 0)
   return need_row[appended] * jnp.sum(
-      jnp.where(valid, jnp.maximum(gains, min_gain), 0.0))
+      jnp.where(valid, jnp.maximum(gains, min_gain), 0.0)
+  )
 
 
-def replay(q: chex.Array, expected: ModelExpectations,
-           current_state: chex.Array, transition_matrix: chex.Array,
-           num_backups: chex.Array, max_backups: int, key: chex.PRNGKey,
-           hyper: ReplayHyper, threshold: chex.Array | None = None
-           ) -> tuple[chex.Array, dict[str, chex.Array], chex.Array]:
+def replay(
+    q: chex.Array,
+    expected: ModelExpectations,
+    current_state: chex.Array,
+    transition_matrix: chex.Array,
+    num_backups: chex.Array,
+    max_backups: int,
+    key: chex.PRNGKey,
+    hyper: ReplayHyper,
+    threshold: chex.Array | None = None,
+) -> tuple[chex.Array, dict[str, chex.Array], chex.Array]:
   """Up to `num_backups` (<= `max_backups`) backups chosen by EVB.
 
   Need is the row `current_state` of (I - gamma T)^-1, T the learned
@@ -434,8 +492,11 @@ def replay(q: chex.Array, expected: ModelExpectations,
     if hyper.need_model == "learned":
       need_row = fixed_need
     else:
-      need_row = need(policy_transitions(expected, hyper.policy(q)),
-                      current_state, hyper.discount)
+      need_row = need(
+          policy_transitions(expected, hyper.policy(q)),
+          current_state,
+          hyper.discount,
+      )
     if hyper.mode == "random":
       logits = jnp.where(expected.known, 0.0, -jnp.inf).reshape(-1)
       flat = jax.random.categorical(pick_key, logits)
@@ -453,49 +514,69 @@ def replay(q: chex.Array, expected: ModelExpectations,
     new_rows, seq_gains = _sequence_backup(q, extended, hyper)
     valid = jnp.arange(extended.states.shape[0]) < extended.length
     seq_evb = sequence_evb(need_row, extended, seq_gains, floor)
-    use_sequence = (allowed & (seq_evb > best_evb)
-                    & (hyper.mode == "prioritized") & hyper.n_step)
+    use_sequence = (
+        allowed
+        & (seq_evb > best_evb)
+        & (hyper.mode == "prioritized")
+        & hyper.n_step
+    )
     chosen_evb = jnp.where(use_sequence, seq_evb, best_evb)
     # The reference continues while max EVM > threshold (`EVMthresh`).
     stop = (hyper.mode == "prioritized") & (chosen_evb <= threshold)
 
     # One-step backup (and the one-step sequence it starts).
-    q_one = q.at[best_state, best_action].set(resolved_update(
-        q[best_state, best_action], targets[best_state, best_action],
-        hyper.learning_rate))
-    outcome = jnp.argmax(
-        expected.transitions[best_state, best_action]).astype(jnp.int32)
+    q_one = q.at[best_state, best_action].set(
+        resolved_update(
+            q[best_state, best_action],
+            targets[best_state, best_action],
+            hyper.learning_rate,
+        )
+    )
+    outcome = jnp.argmax(expected.transitions[best_state, best_action]).astype(
+        jnp.int32
+    )
     one = _empty_sequence(sequence.states.shape[0])
     one = one.replace(
         states=one.states.at[0].set(best_state),
         actions=one.actions.at[0].set(best_action),
-        rewards=one.rewards.at[0].set(expected.reward[best_state,
-                                                      best_action]),
+        rewards=one.rewards.at[0].set(expected.reward[best_state, best_action]),
         next_states=one.next_states.at[0].set(outcome),
         terminal=expected.terminal[best_state, best_action],
-        length=jnp.ones((), jnp.int32))
+        length=jnp.ones((), jnp.int32),
+    )
     # n-step backup along the extended sequence (states are distinct).
     seq_states = jnp.where(valid, extended.states, num_states)  # OOB: dropped
     q_seq = q.at[seq_states].set(new_rows, mode="drop")
 
     new_q = jnp.where(use_sequence, q_seq, q_one)
     new_sequence = jax.tree_util.tree_map(
-        lambda a, b: jnp.where(use_sequence, a, b), extended, one)
+        lambda a, b: jnp.where(use_sequence, a, b), extended, one
+    )
     last = extended.length - 1
     entry = dict(
         state=jnp.where(use_sequence, extended.states[last], best_state),
         action=jnp.where(use_sequence, extended.actions[last], best_action),
-        next_state=jnp.where(use_sequence, extended.next_states[last],
-                             outcome),
+        next_state=jnp.where(use_sequence, extended.next_states[last], outcome),
         sequence_length=jnp.where(use_sequence, extended.length, 1),
-        evb=chosen_evb)
-    entries = {k: v.at[jnp.where(stop, max_backups, count)].set(
-        entry[k], mode="drop") if k in entry else v
-               for k, v in entries.items()}
+        evb=chosen_evb,
+    )
+    entries = {
+        k: v.at[jnp.where(stop, max_backups, count)].set(entry[k], mode="drop")
+        if k in entry
+        else v
+        for k, v in entries.items()
+    }
     keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
-        lambda a, b: jnp.where(stop, b, a), new, old)
-    return (keep(new_q, q), keep(new_sequence, sequence), entries,
-            count + jnp.where(stop, 0, 1), stop, key)
+        lambda a, b: jnp.where(stop, b, a), new, old
+    )
+    return (
+        keep(new_q, q),
+        keep(new_sequence, sequence),
+        entries,
+        count + jnp.where(stop, 0, 1),
+        stop,
+        key,
+    )
 
   def cond(carry):
     _, _, _, count, stop, _ = carry
@@ -504,13 +585,20 @@ def replay(q: chex.Array, expected: ModelExpectations,
   # At most one backup per experienced (s, a) is not a limit of the paper;
   # with nothing experienced there is nothing to replay.
   num_backups = jnp.where(moves.any(), num_backups, 0)
-  carry = (q, _empty_sequence(num_states), _entries_init(max_backups),
-           jnp.zeros((), jnp.int32), jnp.zeros((), bool), key)
+  carry = (
+      q,
+      _empty_sequence(num_states),
+      _entries_init(max_backups),
+      jnp.zeros((), jnp.int32),
+      jnp.zeros((), bool),
+      key,
+  )
   q, _, entries, count, _, _ = jax.lax.while_loop(cond, body, carry)
   return q, entries, count
 
 
 # -------------------------------------------------------------------- agent
+
 
 @struct.dataclass
 class MattarDawState:
@@ -528,54 +616,78 @@ class MattarDawState:
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.replay_mode not in REPLAY_MODES:
-    raise UserError(f"replay_mode={config.replay_mode!r} is not allowed: it "
-                    f"must be one of {', '.join(REPLAY_MODES)}")
+    raise UserError(
+        f"replay_mode={config.replay_mode!r} is not allowed: it "
+        f"must be one of {', '.join(REPLAY_MODES)}"
+    )
   if config.replay_mode != "none" and int(config.replay_steps) < 1:
-    raise UserError(f"replay_steps={config.replay_steps} is not allowed: the "
-                    "number of planning steps must be an integer >= 1 (use "
-                    "replay_mode='none' for no replay)")
+    raise UserError(
+        f"replay_steps={config.replay_steps} is not allowed: the "
+        "number of planning steps must be an integer >= 1 (use "
+        "replay_mode='none' for no replay)"
+    )
   if not 0.0 < float(config.learning_rate) <= 1.0:
-    raise UserError(f"learning_rate={config.learning_rate} is not allowed: "
-                    "it must be in (0, 1]")
+    raise UserError(
+        f"learning_rate={config.learning_rate} is not allowed: "
+        "it must be in (0, 1]"
+    )
   if not 0.0 <= float(config.gamma) < 1.0:
-    raise UserError(f"gamma={config.gamma} is not allowed: it must be "
-                    "in [0, 1) (the successor representation needs < 1)")
+    raise UserError(
+        f"gamma={config.gamma} is not allowed: it must be "
+        "in [0, 1) (the successor representation needs < 1)"
+    )
   if config.policy not in POLICIES:
-    raise UserError(f"policy={config.policy!r} is not allowed: it must be "
-                    f"one of {', '.join(POLICIES)}")
+    raise UserError(
+        f"policy={config.policy!r} is not allowed: it must be "
+        f"one of {', '.join(POLICIES)}"
+    )
   if not 0.0 <= float(config.epsilon) <= 1.0:
-    raise UserError(f"epsilon={config.epsilon} is not allowed: it must be "
-                    "in [0, 1]")
+    raise UserError(
+        f"epsilon={config.epsilon} is not allowed: it must be " "in [0, 1]"
+    )
   if float(config.inverse_temperature) <= 0:
-    raise UserError(f"inverse_temperature={config.inverse_temperature} is not "
-                    "allowed: it must be > 0")
+    raise UserError(
+        f"inverse_temperature={config.inverse_temperature} is not "
+        "allowed: it must be > 0"
+    )
   if config.need_model not in NEED_MODELS:
-    raise UserError(f"need_model={config.need_model!r} is not allowed: it "
-                    f"must be one of {', '.join(NEED_MODELS)}")
+    raise UserError(
+        f"need_model={config.need_model!r} is not allowed: it "
+        f"must be one of {', '.join(NEED_MODELS)}"
+    )
   if not 0.0 < float(config.transition_learning_rate) <= 1.0:
-    raise UserError(f"transition_learning_rate="
-                    f"{config.transition_learning_rate} is not allowed: it "
-                    "must be in (0, 1]")
+    raise UserError(
+        f"transition_learning_rate="
+        f"{config.transition_learning_rate} is not allowed: it "
+        "must be in (0, 1]"
+    )
   if int(config.replay_log_size) < 1:
-    raise UserError(f"replay_log_size={config.replay_log_size} is not "
-                    "allowed: it must be an integer >= 1")
+    raise UserError(
+        f"replay_log_size={config.replay_log_size} is not "
+        "allowed: it must be an integer >= 1"
+    )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   del run  # no schedule over learn calls
   validate_config(config)
   num_states, num_actions = tabular.check_specs("mattar_daw", specs)
   hyper = ReplayHyper(
       learning_rate=float(config.learning_rate),
       discount=float(config.gamma),
-      policy=Policy(kind=str(config.policy),
-                    inverse_temperature=float(config.inverse_temperature),
-                    epsilon=float(config.epsilon)),
+      policy=Policy(
+          kind=str(config.policy),
+          inverse_temperature=float(config.inverse_temperature),
+          epsilon=float(config.epsilon),
+      ),
       min_gain=float(config.min_gain),
       evb_threshold=float(config.evb_threshold),
-      mode=str(config.replay_mode), n_step=bool(config.n_step_extension),
-      need_model=str(config.need_model))
+      mode=str(config.replay_mode),
+      n_step=bool(config.n_step_extension),
+      need_model=str(config.need_model),
+  )
   transition_rate = float(config.transition_learning_rate)
   replay_steps = 0 if hyper.mode == "none" else int(config.replay_steps)
 
@@ -589,8 +701,10 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
         transition_matrix=jnp.zeros((num_states, num_states), jnp.float32),
         reward_sum=jnp.zeros((), jnp.float32),
         log=log_init(int(config.replay_log_size)),
-        step=jnp.zeros((), jnp.int32), trial=jnp.zeros((), jnp.int32),
-        key=key)
+        step=jnp.zeros((), jnp.int32),
+        trial=jnp.zeros((), jnp.int32),
+        key=key,
+    )
 
   def actor_params(state):
     return state.q
@@ -609,29 +723,38 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     is_reset = ~transition.valid  # LAST -> FIRST: a trial starts at s_next
     terminal = transition.discount == 0
     # Online Q-learning and model update (a real transition only).
-    q, _ = tabular.q_backup(state.q, transition.state, transition.action,
-                            transition.reward, transition.discount, s_next,
-                            hyper.learning_rate, hyper.discount,
-                            valid=transition.valid)
+    q, _ = tabular.q_backup(
+        state.q,
+        transition.state,
+        transition.action,
+        transition.reward,
+        transition.discount,
+        s_next,
+        hyper.learning_rate,
+        hyper.discount,
+        valid=transition.valid,
+    )
     step = state.step + jnp.where(is_reset, 0, 1)
     model = tabular.update_model(state.model, transition, step)
-    start_count = state.start_count.at[s_next].add(
-        is_reset.astype(jnp.float32))
+    start_count = state.start_count.at[s_next].add(is_reset.astype(jnp.float32))
     terminal_state = state.terminal_state.at[s_next].set(
-        state.terminal_state[s_next] | (terminal & transition.valid))
+        state.terminal_state[s_next] | (terminal & transition.valid)
+    )
     trial = state.trial + is_reset.astype(jnp.int32)
     # The learned T (reference: replaySim.m, `TLearnRate`): each real step
     # moves row s toward s'; a trial's end (goal -> next start, the reset)
     # too, the reference's `Tgoal2start`.
-    moved = transition.valid | (is_reset
-                                & state.terminal_state[transition.state])
+    moved = transition.valid | (
+        is_reset & state.terminal_state[transition.state]
+    )
     row = state.transition_matrix[transition.state]
-    row = row + transition_rate * (
-        jax.nn.one_hot(s_next, num_states) - row)
+    row = row + transition_rate * (jax.nn.one_hot(s_next, num_states) - row)
     transition_matrix = state.transition_matrix.at[transition.state].set(
-        jnp.where(moved, row, state.transition_matrix[transition.state]))
-    reward_sum = state.reward_sum + jnp.where(transition.valid,
-                                              transition.reward, 0.0)
+        jnp.where(moved, row, state.transition_matrix[transition.state])
+    )
+    reward_sum = state.reward_sum + jnp.where(
+        transition.valid, transition.reward, 0.0
+    )
     replay_now = is_reset | ends_trial
     phase = jnp.where(is_reset, PHASE_BEFORE_RUN, PHASE_AFTER_RUN)
     # Need is taken from where the agent is when it replays (the reference's
@@ -640,22 +763,42 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     need_state = jnp.where(is_reset, s_next, transition.state)
     # The reference's threshold: min(opportunity cost, EVMthresh), the
     # opportunity cost being the mean reward per experienced step.
-    threshold = jnp.minimum(reward_sum / jnp.maximum(step, 1),
-                            hyper.evb_threshold)
+    threshold = jnp.minimum(
+        reward_sum / jnp.maximum(step, 1), hyper.evb_threshold
+    )
     key, replay_key = jax.random.split(state.key)
     q, entries, count = replay(
-        q, expectations(model, start_count, terminal_state), need_state,
-        transition_matrix, jnp.where(replay_now, replay_steps, 0),
-        max(replay_steps, 1), replay_key, hyper, threshold)
-    entries.update(step=jnp.full_like(entries["step"], step),
-                   trial=jnp.full_like(entries["trial"], trial),
-                   phase=jnp.full_like(entries["phase"], phase))
+        q,
+        expectations(model, start_count, terminal_state),
+        need_state,
+        transition_matrix,
+        jnp.where(replay_now, replay_steps, 0),
+        max(replay_steps, 1),
+        replay_key,
+        hyper,
+        threshold,
+    )
+    entries.update(
+        step=jnp.full_like(entries["step"], step),
+        trial=jnp.full_like(entries["trial"], trial),
+        phase=jnp.full_like(entries["phase"], phase),
+    )
     log = log_append(state.log, entries, count)
-    return MattarDawState(q=q, model=model, start_count=start_count,
-                          terminal_state=terminal_state,
-                          transition_matrix=transition_matrix,
-                          reward_sum=reward_sum, log=log, step=step,
-                          trial=trial, key=key), ()
+    return (
+        MattarDawState(
+            q=q,
+            model=model,
+            start_count=start_count,
+            terminal_state=terminal_state,
+            transition_matrix=transition_matrix,
+            reward_sum=reward_sum,
+            log=log,
+            step=step,
+            trial=trial,
+            key=key,
+        ),
+        (),
+    )
 
   def learn(state, trajectory: types.Trajectory, key):
     del key  # the agent's own key stream lives in its state
@@ -664,12 +807,18 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     ends_trial = trajectory.timestep.last()[1:].reshape(-1)
     size_before = state.log.size
     state, _ = jax.lax.scan(process, state, (transitions, ends_trial))
-    metrics = {"replay_backups": (state.log.size - size_before
-                                  ).astype(jnp.float32),
-               "trials": state.trial.astype(jnp.float32)}
+    metrics = {
+        "replay_backups": (state.log.size - size_before).astype(jnp.float32),
+        "trials": state.trial.astype(jnp.float32),
+    }
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     return state, metrics
 
-  return types.Agent(name="mattar_daw", init=init, actor_params=actor_params,
-                     initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn)
+  return types.Agent(
+      name="mattar_daw",
+      init=init,
+      actor_params=actor_params,
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      learn=learn,
+  )

@@ -99,30 +99,39 @@ class RecurrentActorCritic(nn.Module):
   @nn.compact
   def __call__(self, core, inputs):
     core, hidden = nn.OptimizedLSTMCell(self.lstm_size, name="lstm")(
-        core, inputs)
-    logits = nn.Dense(self.num_actions, name="policy",
-                      kernel_init=nn.initializers.orthogonal(0.01))(hidden)
-    value = nn.Dense(1, name="value",
-                     kernel_init=nn.initializers.orthogonal(1.0))(hidden)
+        core, inputs
+    )
+    logits = nn.Dense(
+        self.num_actions,
+        name="policy",
+        kernel_init=nn.initializers.orthogonal(0.01),
+    )(hidden)
+    value = nn.Dense(
+        1, name="value", kernel_init=nn.initializers.orthogonal(1.0)
+    )(hidden)
     return core, logits, jnp.squeeze(value, -1)
 
 
-def entropy_coefficient(config: ml_collections.ConfigDict,
-                        env_steps: chex.Array) -> chex.Array:
+def entropy_coefficient(
+    config: ml_collections.ConfigDict, env_steps: chex.Array
+) -> chex.Array:
   """beta_e: linear from entropy_start to entropy_end, then constant."""
   anneal = config.get("entropy_anneal_env_steps", 0) or config.total_env_steps
   fraction = jnp.clip(env_steps.astype(jnp.float32) / float(anneal), 0.0, 1.0)
-  return config.entropy_start + fraction * (config.entropy_end
-                                            - config.entropy_start)
+  return config.entropy_start + fraction * (
+      config.entropy_end - config.entropy_start
+  )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   return make_agent_and_unroll(config, specs, run)[0]
 
 
-def make_agent_and_unroll(config: ml_collections.ConfigDict,
-                          specs: types.EnvSpecs, run: types.RunInfo):
+def make_agent_and_unroll(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+):
   """(agent, unroll); `unroll(params, trajectory) -> (logits [T+1, B, A],
   values [T+1, B])` is what `learn` differentiates (exposed for tests)."""
   num_actions = int(specs.action.num_values)
@@ -135,8 +144,13 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
   if config.get("anneal_learning_rate", False):  # to 0 at the last update
     anneal["anneal_steps"] = run.learn_calls
   optimizer = optimizers.make_optimizer(
-      config.optimizer, config.learning_rate, max_grad_norm=config.max_grad_norm,
-      rmsprop_decay=config.rmsprop_decay, eps=config.optimizer_eps, **anneal)
+      config.optimizer,
+      config.learning_rate,
+      max_grad_norm=config.max_grad_norm,
+      rmsprop_decay=config.rmsprop_decay,
+      eps=config.optimizer_eps,
+      **anneal,
+  )
 
   def initial_actor_state(key=None) -> ActorState:
     del key  # the initial core state is zeros
@@ -144,8 +158,9 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
 
   def network_inputs(timestep, previous_action):
     """x_t = [o_t, onehot(a_{t-1}), r_{t-1}] (any leading batch axes)."""
-    observation = networks.flatten_observation(timestep.observation,
-                                               observation_rank)
+    observation = networks.flatten_observation(
+        timestep.observation, observation_rank
+    )
     parts = [observation, previous_action]
     if use_reward_input:
       parts.append(timestep.reward.astype(jnp.float32)[..., None])
@@ -161,18 +176,25 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
     state = initial_actor_state()
     dummy = jnp.zeros(specs.observation.shape, jnp.float32)
     inputs = jnp.concatenate(
-        [networks.flatten_observation(dummy, observation_rank),
-         state.previous_action] + ([jnp.zeros((1,))] if use_reward_input
-                                   else []))
+        [
+            networks.flatten_observation(dummy, observation_rank),
+            state.previous_action,
+        ]
+        + ([jnp.zeros((1,))] if use_reward_input else [])
+    )
     params = network.init(key, state.core, inputs)
-    return MetaA2CState(params=params, opt_state=optimizer.init(params),
-                        env_steps=jnp.zeros((), jnp.int32))
+    return MetaA2CState(
+        params=params,
+        opt_state=optimizer.init(params),
+        env_steps=jnp.zeros((), jnp.int32),
+    )
 
   def actor_params(state: MetaA2CState):
     return state.params
 
-  def act(params, actor_state: ActorState, timestep, key,
-          evaluation: bool = False):
+  def act(
+      params, actor_state: ActorState, timestep, key, evaluation: bool = False
+  ):
     core, logits, value = core_step(params, actor_state, timestep)
     if evaluation and eval_greedy:
       action = jnp.argmax(logits, axis=-1)
@@ -180,8 +202,9 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
       action = jax.random.categorical(key, logits)
     action = action.astype(jnp.int32)
     new_state = ActorState(
-        core=core, previous_action=jax.nn.one_hot(action, num_actions,
-                                                  dtype=jnp.float32))
+        core=core,
+        previous_action=jax.nn.one_hot(action, num_actions, dtype=jnp.float32),
+    )
     return action, new_state, dict(logits=logits, value=value)
 
   def unroll(params, trajectory: types.Trajectory):
@@ -195,32 +218,53 @@ def make_agent_and_unroll(config: ml_collections.ConfigDict,
     timesteps = trajectory.timestep
     # The action after the chunk's last step is not in the chunk (nor needed).
     next_actions = jnp.concatenate(
-        [trajectory.action, jnp.zeros_like(trajectory.action[:1])], axis=0)
+        [trajectory.action, jnp.zeros_like(trajectory.action[:1])], axis=0
+    )
 
     def step(actor_state, inputs):
       timestep, action = inputs
       core, logits, value = core_step(params, actor_state, timestep)
-      new_state = ActorState(core=core, previous_action=jax.nn.one_hot(
-          action, num_actions, dtype=jnp.float32))
+      new_state = ActorState(
+          core=core,
+          previous_action=jax.nn.one_hot(
+              action, num_actions, dtype=jnp.float32
+          ),
+      )
       return new_state, (logits, value)
 
     _, (logits, values) = jax.lax.scan(
-        step, trajectory.actor_state, (timesteps, next_actions))
+        step, trajectory.actor_state, (timesteps, next_actions)
+    )
     return logits, values
 
   def loss_fn(params, trajectory: types.Trajectory, state: MetaA2CState):
     logits, values = unroll(params, trajectory)
     return actor_critic.actor_critic_loss(
-        logits, values, trajectory, gamma=config.gamma,
+        logits,
+        values,
+        trajectory,
+        gamma=config.gamma,
         value_coef=config.value_coef,
         entropy_coef=entropy_coefficient(config, state.env_steps),
-        gae_lambda=config.get("gae_lambda", 1.0))
+        gae_lambda=config.get("gae_lambda", 1.0),
+    )
 
   gradients, apply, learn = actor_critic.make_learner(
-      loss_fn, optimizer, extra_metrics=lambda state: dict(
-          entropy_coef=entropy_coefficient(config, state.env_steps)))
+      loss_fn,
+      optimizer,
+      extra_metrics=lambda state: dict(
+          entropy_coef=entropy_coefficient(config, state.env_steps)
+      ),
+  )
 
-  agent = types.Agent(name="meta_a2c", init=init, actor_params=actor_params,
-                      initial_actor_state=initial_actor_state, act=act,
-                      learn=learn, gradients=gradients, apply=apply)
+  agent = types.Agent(
+      name="meta_a2c",
+      init=init,
+      actor_params=actor_params,
+      initial_actor_state=initial_actor_state,
+      act=act,
+      learn=learn,
+      gradients=gradients,
+      apply=apply,
+  )
   return agent, unroll

@@ -29,17 +29,21 @@ from agents.lib import async_q
 from agents.lib import returns
 
 
-def n_step_targets(q_target: chex.Array, trajectory: types.Trajectory,
-                   gamma: float) -> chex.Array:
+def n_step_targets(
+    q_target: chex.Array, trajectory: types.Trajectory, gamma: float
+) -> chex.Array:
   """R_i [T, B]: forward-view n-step returns bootstrapped from theta^-."""
   bootstrap = jnp.max(q_target, axis=-1)
   return returns.n_step_returns(trajectory.timestep, bootstrap, gamma, 1.0)
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   def errors(q, q_target, trajectory, state, epsilon, key):
     del state, epsilon, key
-    return (n_step_targets(q_target, trajectory, config.gamma)
-            - async_q.network_q_values(q, trajectory.action))
+    return n_step_targets(
+        q_target, trajectory, config.gamma
+    ) - async_q.network_q_values(q, trajectory.action)
+
   return async_q.make_async_q_agent("n_step_q", config, specs, run, errors)

@@ -30,18 +30,20 @@ from agents.lib import async_q
 from agents.lib import returns
 
 
-def td_errors(q, q_target, trajectory: types.Trajectory, gamma: float
-              ) -> chex.Array:
+def td_errors(
+    q, q_target, trajectory: types.Trajectory, gamma: float
+) -> chex.Array:
   """delta_t = r + gamma d max_a' Q(s', a'; theta^-) - Q(s, a; theta)."""
-  r_t, discount_t, _, _ = returns.chunk_transitions(trajectory.timestep,
-                                                    gamma)
+  r_t, discount_t, _, _ = returns.chunk_transitions(trajectory.timestep, gamma)
   q_learning = jax.vmap(jax.vmap(rlax.q_learning))
   return q_learning(q[:-1], trajectory.action, r_t, discount_t, q_target[1:])
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   def errors(q, q_target, trajectory, state, epsilon, key):
     del state, epsilon, key
     return td_errors(q, q_target, trajectory, config.gamma)
+
   return async_q.make_async_q_agent("one_step_q", config, specs, run, errors)

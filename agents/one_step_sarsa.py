@@ -31,28 +31,37 @@ from agents.lib import async_q
 from agents.lib import returns
 
 
-def td_errors(q, q_target, trajectory: types.Trajectory, gamma: float,
-              last_next_action: chex.Array) -> chex.Array:
+def td_errors(
+    q,
+    q_target,
+    trajectory: types.Trajectory,
+    gamma: float,
+    last_next_action: chex.Array,
+) -> chex.Array:
   """delta_t = r + gamma d Q(s', a'; theta^-) - Q(s, a; theta);
   `last_next_action` [B]: a' of the chunk's last step."""
-  r_t, discount_t, _, _ = returns.chunk_transitions(trajectory.timestep,
-                                                    gamma)
-  next_actions = jnp.concatenate([trajectory.action[1:],
-                                  last_next_action[None]])
+  r_t, discount_t, _, _ = returns.chunk_transitions(trajectory.timestep, gamma)
+  next_actions = jnp.concatenate(
+      [trajectory.action[1:], last_next_action[None]]
+  )
   sarsa = jax.vmap(jax.vmap(rlax.sarsa))
-  return sarsa(q[:-1], trajectory.action, r_t, discount_t, q_target[1:],
-               next_actions)
+  return sarsa(
+      q[:-1], trajectory.action, r_t, discount_t, q_target[1:], next_actions
+  )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   def errors(q, q_target, trajectory, state, epsilon, key):
     del state
     keys = jax.random.split(key, epsilon.shape[0])
     last_q = jax.lax.stop_gradient(q[-1])
     last_next_action = jax.vmap(
-        lambda k, e, qs: rlax.epsilon_greedy(e).sample(k, qs))(
-            keys, epsilon, last_q).astype(trajectory.action.dtype)
+        lambda k, e, qs: rlax.epsilon_greedy(e).sample(k, qs)
+    )(keys, epsilon, last_q).astype(trajectory.action.dtype)
     return td_errors(q, q_target, trajectory, config.gamma, last_next_action)
-  return async_q.make_async_q_agent("one_step_sarsa", config, specs, run,
-                                    errors)
+
+  return async_q.make_async_q_agent(
+      "one_step_sarsa", config, specs, run, errors
+  )

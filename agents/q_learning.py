@@ -21,19 +21,30 @@ def direct_update(config):
   """The real-experience backup every tabular agent but sweeping shares."""
   alpha, gamma = float(config.learning_rate), float(config.gamma)
 
-  def update(state: tabular.TabularState, transition: tabular.Transition,
-             key) -> tabular.TabularState:
+  def update(
+      state: tabular.TabularState, transition: tabular.Transition, key
+  ) -> tabular.TabularState:
     del key
     return tabular.backup(
-        state, transition.state, transition.action, transition.reward,
-        transition.discount, transition.next_state, alpha=alpha, gamma=gamma,
-        kind=tabular.REAL, valid=transition.valid)
+        state,
+        transition.state,
+        transition.action,
+        transition.reward,
+        transition.discount,
+        transition.next_state,
+        alpha=alpha,
+        gamma=gamma,
+        kind=tabular.REAL,
+        valid=transition.valid,
+    )
 
   return update
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   del run  # no schedule over learn calls
-  return tabular.make_tabular_agent(config, specs, name="q_learning",
-                                    update=direct_update(config))
+  return tabular.make_tabular_agent(
+      config, specs, name="q_learning", update=direct_update(config)
+  )

@@ -47,17 +47,20 @@ from agents.lib import networks
 from agents.lib import value_based
 
 
-def make_network(config: ml_collections.ConfigDict, specs: types.EnvSpecs
-                 ) -> networks.DistributionalQNetwork:
+def make_network(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs
+) -> networks.DistributionalQNetwork:
   return networks.DistributionalQNetwork(
       num_actions=int(specs.action.num_values),
       num_statistics=int(config.num_quantiles),
       hidden_sizes=tuple(config.hidden_sizes),
-      observation_rank=len(specs.observation.shape))
+      observation_rank=len(specs.observation.shape),
+  )
 
 
-def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
-               run: types.RunInfo) -> types.Agent:
+def make_agent(
+    config: ml_collections.ConfigDict, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   network = make_network(config, specs)
   taus = distributional.midpoint_taus(config.num_quantiles)
 
@@ -66,8 +69,12 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     return jnp.mean(network.apply(params, observation), axis=-2)
 
   loss = value_based.fixed_statistics_loss(
-      network, distributional.quantile_q_learning, taus, config.huber_param,
-      config.double_q)
+      network,
+      distributional.quantile_q_learning,
+      taus,
+      config.huber_param,
+      config.double_q,
+  )
 
   def return_distribution(params, observation):
     dist = network.apply(params, observation)  # [N, num_actions]
@@ -75,6 +82,12 @@ def make_agent(config: ml_collections.ConfigDict, specs: types.EnvSpecs,
     return distributional.equally_weighted(dist[:, greedy])
 
   agent = value_based.make_from_config(
-      config, specs=specs, run=run, name="qr_dqn", network=network,
-      action_values=action_values, loss=loss)
+      config,
+      specs=specs,
+      run=run,
+      name="qr_dqn",
+      network=network,
+      action_values=action_values,
+      loss=loss,
+  )
   return dataclasses.replace(agent, return_distribution=return_distribution)

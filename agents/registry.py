@@ -38,5 +38,6 @@ def get_builder(name: str):
 
 def action_spaces(name: str) -> tuple[str, ...]:
   """The action spaces ("discrete", "continuous") an agent module declares."""
-  return getattr(importlib.import_module(AGENTS[name]), "ACTION_SPACES",
-                 ("discrete",))
+  return getattr(
+      importlib.import_module(AGENTS[name]), "ACTION_SPACES", ("discrete",)
+  )

@@ -97,6 +97,7 @@ class RunInfo:
     learn call.
   num_devices: devices each learn call's gradients are averaged over.
   """
+
   learn_calls: int
   env_steps_per_learn_call: int
   num_devices: int = 1
@@ -111,14 +112,18 @@ class Agent:
   actor_params: Callable[[AgentState], ActorParams]
   initial_actor_state: Callable[[chex.PRNGKey], ActorState]
   act: Callable[..., tuple[chex.Array, ActorState, Any]]
-  learn: Callable[[AgentState, Trajectory, chex.PRNGKey],
-                  tuple[AgentState, Metrics]]
+  learn: Callable[
+      [AgentState, Trajectory, chex.PRNGKey], tuple[AgentState, Metrics]
+  ]
   return_distribution: (
-      Callable[[Any, chex.Array], tuple[chex.Array, chex.Array]] | None) = None
-  gradients: (Callable[[AgentState, Trajectory, chex.PRNGKey],
-                       tuple[Any, Any]] | None) = None
-  apply: (Callable[[AgentState, Any, Any], tuple[AgentState, Metrics]]
-          | None) = None
+      Callable[[Any, chex.Array], tuple[chex.Array, chex.Array]] | None
+  ) = None
+  gradients: (
+      Callable[[AgentState, Trajectory, chex.PRNGKey], tuple[Any, Any]] | None
+  ) = None
+  apply: Callable[[AgentState, Any, Any], tuple[AgentState, Metrics]] | None = (
+      None
+  )
 
 
 def no_actor_state(key: chex.PRNGKey | None = None) -> ActorState:

@@ -1,6 +1,6 @@
 """A2C (synchronous A3C, Mnih et al. 2016). Presets: cartpole (default), catch.
 
-  python -m scripts.train --config=configs/a2c.py:cartpole --workdir=runs/x
+python -m scripts.train --config=configs/a2c.py:cartpole --workdir=runs/x
 """
 
 import ml_collections
@@ -32,5 +32,7 @@ def get_config(preset: str = "cartpole") -> ml_collections.ConfigDict:
     c.total_env_steps = 200_000
     c.log_every_env_steps = 20_480
   else:
-    raise ValueError(f"unknown preset {preset!r} for a2c; allowed: cartpole, catch")
+    raise ValueError(
+        f"unknown preset {preset!r} for a2c; allowed: cartpole, catch"
+    )
   return c

@@ -1,6 +1,6 @@
 """A3C (Mnih et al. 2016), agents/a3c.py. Presets: catch (default), cartpole.
 
-  python -m scripts.train --config=configs/a3c.py:catch --workdir=runs/x
+python -m scripts.train --config=configs/a3c.py:catch --workdir=runs/x
 """
 
 import ml_collections

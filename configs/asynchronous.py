@@ -40,8 +40,9 @@ def base_config(agent: str, preset: str) -> ml_collections.ConfigDict:
     c.total_env_steps = 200_000
     c.log_every_env_steps = 20_000
   else:
-    raise ValueError(f"unknown preset {preset!r} for {agent}; allowed: "
-                     + ", ".join(PRESETS))
+    raise ValueError(
+        f"unknown preset {preset!r} for {agent}; allowed: " + ", ".join(PRESETS)
+    )
   return c
 
 

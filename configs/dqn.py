@@ -99,6 +99,8 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
     c.log_every_env_steps = 10_240
     c.eval_episodes = 200
   else:
-    raise ValueError(f"unknown preset {preset!r} for dqn; allowed: catch, "
-                     "cartpole, gap, memory_len")
+    raise ValueError(
+        f"unknown preset {preset!r} for dqn; allowed: catch, "
+        "cartpole, gap, memory_len"
+    )
   return c

@@ -1,6 +1,6 @@
 """Dyna-Q (Sutton & Barto 8.2). Presets: any maze (configs/tabular.py).
 
-  python -m scripts.train --config=configs/dyna_q.py:dyna_maze --workdir=r
+python -m scripts.train --config=configs/dyna_q.py:dyna_maze --workdir=r
 """
 
 import ml_collections

@@ -35,9 +35,16 @@ import ml_collections
 
 from configs import common
 
-PRESETS = ("bandit_independent", "bandit_dependent_uniform", "bandit_easy",
-           "bandit_medium", "bandit_hard", "restless_bandit", "harlow",
-           "two_step")
+PRESETS = (
+    "bandit_independent",
+    "bandit_dependent_uniform",
+    "bandit_easy",
+    "bandit_medium",
+    "bandit_hard",
+    "restless_bandit",
+    "harlow",
+    "two_step",
+)
 
 
 def episode_env_steps(env: str, env_kwargs) -> int:
@@ -55,8 +62,10 @@ def episode_env_steps(env: str, env_kwargs) -> int:
 
 def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r} for meta_a2c; allowed: "
-                     f"{', '.join(PRESETS)}")
+    raise ValueError(
+        f"unknown preset {preset!r} for meta_a2c; allowed: "
+        f"{', '.join(PRESETS)}"
+    )
   c = common.base_config("meta_a2c", preset)
   # Network and inputs.
   c.lstm_size = 48

@@ -32,8 +32,9 @@ PRESETS = ("memory_len", "memory_len_30")
 
 def get_config(preset: str = "memory_len") -> ml_collections.ConfigDict:
   if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r} for r2d2; allowed: "
-                     f"{', '.join(PRESETS)}")
+    raise ValueError(
+        f"unknown preset {preset!r} for r2d2; allowed: " f"{', '.join(PRESETS)}"
+    )
   c = common.base_config("r2d2", "memory_len")
   c.env_kwargs.memory_length = 10
   # Network.

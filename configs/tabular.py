@@ -12,8 +12,13 @@ import ml_collections
 
 from configs import common
 
-GRID_TASKS = ("dyna_maze", "blocking_maze", "shortcut_maze", "open_field",
-              "linear_track")
+GRID_TASKS = (
+    "dyna_maze",
+    "blocking_maze",
+    "shortcut_maze",
+    "open_field",
+    "linear_track",
+)
 # Agent time steps per run for each built-in task (the book's figures: the
 # changing mazes run 3000 and 6000 steps; the others ~50 episodes or more).
 STEPS = {"blocking_maze": 3000, "shortcut_maze": 6000}

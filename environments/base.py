@@ -95,8 +95,9 @@ class Environment:
   def _reset(self, key: chex.PRNGKey) -> tuple[Any, Any]:
     raise NotImplementedError
 
-  def _step(self, inner: Any, action: chex.Array,
-            key: chex.PRNGKey) -> tuple[Any, Any, chex.Array, chex.Array]:
+  def _step(
+      self, inner: Any, action: chex.Array, key: chex.PRNGKey
+  ) -> tuple[Any, Any, chex.Array, chex.Array]:
     raise NotImplementedError
 
   def observation_spec(self) -> Any:
@@ -113,41 +114,54 @@ class Environment:
   def reset(self, key: chex.PRNGKey) -> tuple[EnvState, TimeStep]:
     key, reset_key = jax.random.split(key)
     inner, observation = self._reset(reset_key)
-    state = EnvState(inner=inner, key=key,
-                     episode_step=jnp.zeros((), jnp.int32),
-                     last=jnp.zeros((), bool))
-    timestep = TimeStep(step_type=jnp.asarray(FIRST, jnp.int32),
-                        reward=_float(0.0), discount=_float(1.0),
-                        observation=observation)
+    state = EnvState(
+        inner=inner,
+        key=key,
+        episode_step=jnp.zeros((), jnp.int32),
+        last=jnp.zeros((), bool),
+    )
+    timestep = TimeStep(
+        step_type=jnp.asarray(FIRST, jnp.int32),
+        reward=_float(0.0),
+        discount=_float(1.0),
+        observation=observation,
+    )
     return state, timestep
 
-  def step(self, state: EnvState, action: chex.Array
-           ) -> tuple[EnvState, TimeStep]:
+  def step(
+      self, state: EnvState, action: chex.Array
+  ) -> tuple[EnvState, TimeStep]:
     key, step_key, reset_key = jax.random.split(state.key, 3)
     # The ordinary transition.
     inner, observation, reward, terminated = self._step(
-        state.inner, action, step_key)
+        state.inner, action, step_key
+    )
     episode_step = state.episode_step + 1
     terminated = jnp.asarray(terminated, bool)
     if self.max_episode_steps > 0:
-      truncated = jnp.logical_and(episode_step >= self.max_episode_steps,
-                                  jnp.logical_not(terminated))
+      truncated = jnp.logical_and(
+          episode_step >= self.max_episode_steps, jnp.logical_not(terminated)
+      )
     else:
       truncated = jnp.zeros((), bool)
     is_last = jnp.logical_or(terminated, truncated)
-    stepped_state = EnvState(inner=inner, key=key, episode_step=episode_step,
-                             last=is_last)
+    stepped_state = EnvState(
+        inner=inner, key=key, episode_step=episode_step, last=is_last
+    )
     stepped = TimeStep(
         step_type=jnp.where(is_last, LAST, MID).astype(jnp.int32),
         reward=_float(reward),
         discount=jnp.where(terminated, 0.0, 1.0).astype(jnp.float32),
-        observation=observation)
+        observation=observation,
+    )
     # The step after LAST starts a new episode (dm_env semantics).
     reset_state, reset_timestep = self.reset(reset_key)
     reset_state = reset_state.replace(key=key)
-    return jax.tree.map(lambda r, s: jnp.where(state.last, r, s),
-                        (reset_state, reset_timestep),
-                        (stepped_state, stepped))
+    return jax.tree.map(
+        lambda r, s: jnp.where(state.last, r, s),
+        (reset_state, reset_timestep),
+        (stepped_state, stepped),
+    )
 
   # ---- conveniences ---------------------------------------------------------
   def num_actions(self) -> int:

@@ -50,7 +50,8 @@ class CartPole(base.Environment):
 
   def _reset(self, key):
     x, x_dot, theta, theta_dot = jax.random.uniform(
-        key, (4,), jnp.float32, -0.05, 0.05)
+        key, (4,), jnp.float32, -0.05, 0.05
+    )
     s = CartPoleState(x, x_dot, theta, theta_dot)
     return s, self._observation(s)
 
@@ -62,16 +63,22 @@ class CartPole(base.Environment):
     costheta, sintheta = jnp.cos(s.theta), jnp.sin(s.theta)
     temp = (force + polemass_length * s.theta_dot**2 * sintheta) / total_mass
     thetaacc = (self.gravity * sintheta - costheta * temp) / (
-        self.length * (4.0 / 3.0 - self.masspole * costheta**2 / total_mass))
+        self.length * (4.0 / 3.0 - self.masspole * costheta**2 / total_mass)
+    )
     xacc = temp - polemass_length * thetaacc * costheta / total_mass
     # Euler integration, as in Gym's default.
-    s = CartPoleState(x=s.x + self.tau * s.x_dot,
-                      x_dot=s.x_dot + self.tau * xacc,
-                      theta=s.theta + self.tau * s.theta_dot,
-                      theta_dot=s.theta_dot + self.tau * thetaacc)
-    terminated = ((s.x < -self.x_threshold) | (s.x > self.x_threshold)
-                  | (s.theta < -self.theta_threshold_radians)
-                  | (s.theta > self.theta_threshold_radians))
+    s = CartPoleState(
+        x=s.x + self.tau * s.x_dot,
+        x_dot=s.x_dot + self.tau * xacc,
+        theta=s.theta + self.tau * s.theta_dot,
+        theta_dot=s.theta_dot + self.tau * thetaacc,
+    )
+    terminated = (
+        (s.x < -self.x_threshold)
+        | (s.x > self.x_threshold)
+        | (s.theta < -self.theta_threshold_radians)
+        | (s.theta > self.theta_threshold_radians)
+    )
     return s, self._observation(s), 1.0, terminated
 
   def observation_spec(self):

@@ -41,9 +41,11 @@ class Catch(base.Environment):
     return board.at[self.rows - 1, s.paddle_x].set(1.0)
 
   def _reset(self, key):
-    s = CatchState(ball_x=jax.random.randint(key, (), 0, self.columns),
-                   ball_y=jnp.zeros((), jnp.int32),
-                   paddle_x=jnp.asarray(self.columns // 2, jnp.int32))
+    s = CatchState(
+        ball_x=jax.random.randint(key, (), 0, self.columns),
+        ball_y=jnp.zeros((), jnp.int32),
+        paddle_x=jnp.asarray(self.columns // 2, jnp.int32),
+    )
     return s, self._observation(s)
 
   def _step(self, s: CatchState, action, key):
@@ -53,13 +55,19 @@ class Catch(base.Environment):
     ball_y = s.ball_y + 1
     s = CatchState(ball_x=s.ball_x, ball_y=ball_y, paddle_x=paddle_x)
     terminated = ball_y == self.rows - 1
-    reward = jnp.where(terminated,
-                       jnp.where(paddle_x == s.ball_x, 1.0, -1.0), 0.0)
+    reward = jnp.where(
+        terminated, jnp.where(paddle_x == s.ball_x, 1.0, -1.0), 0.0
+    )
     return s, self._observation(s), reward, terminated
 
   def observation_spec(self):
-    return specs.BoundedArray((self.rows, self.columns), jnp.float32,
-                              minimum=0.0, maximum=1.0, name="observation")
+    return specs.BoundedArray(
+        (self.rows, self.columns),
+        jnp.float32,
+        minimum=0.0,
+        maximum=1.0,
+        name="observation",
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(3, dtype=jnp.int32, name="action")

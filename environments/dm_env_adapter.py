@@ -31,8 +31,12 @@ class AsDmEnv(dm_env.Environment):
     observation = jax.tree.map(np.asarray, timestep.observation)
     if step_type == dm_env.StepType.FIRST:
       return dm_env.TimeStep(step_type, None, None, observation)
-    return dm_env.TimeStep(step_type, np.float32(timestep.reward),
-                           np.float32(timestep.discount), observation)
+    return dm_env.TimeStep(
+        step_type,
+        np.float32(timestep.reward),
+        np.float32(timestep.discount),
+        observation,
+    )
 
   def reset(self) -> dm_env.TimeStep:
     self._key, key = jax.random.split(self._key)
@@ -55,5 +59,6 @@ class AsDmEnv(dm_env.Environment):
     return dm_env.specs.Array((), np.float32, name="reward")
 
   def discount_spec(self):
-    return dm_env.specs.BoundedArray((), np.float32, minimum=0.0, maximum=1.0,
-                                     name="discount")
+    return dm_env.specs.BoundedArray(
+        (), np.float32, minimum=0.0, maximum=1.0, name="discount"
+    )

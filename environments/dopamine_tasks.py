@@ -93,7 +93,8 @@ class PavlovianTask(base.Environment):
     if self.delay_steps < 0 or self.pre_cue_steps < 0:
       raise ValueError(
           f"{self.name}: delay_steps ({self.delay_steps}) and pre_cue_steps "
-          f"({self.pre_cue_steps}) must be >= 0.")
+          f"({self.pre_cue_steps}) must be >= 0."
+      )
 
   # ---- to implement (static, numpy) ---------------------------------------
   def line_probabilities(self) -> np.ndarray:
@@ -129,8 +130,11 @@ class PavlovianTask(base.Environment):
 
   def state_index(self, line, t):
     """Index of the state at time step t of a trial on `line` (traceable)."""
-    on_line = self.pre_cue_steps + line * (self.delay_steps + 1) + (
-        t - self.pre_cue_steps)
+    on_line = (
+        self.pre_cue_steps
+        + line * (self.delay_steps + 1)
+        + (t - self.pre_cue_steps)
+    )
     index = jnp.where(t < self.pre_cue_steps, t, on_line)
     return jnp.where(t >= self.trial_steps, self.end_state, index)
 
@@ -150,8 +154,12 @@ class PavlovianTask(base.Environment):
     """(num_lines, trial_steps) int32: the states a trial on each line visits."""
     pre = list(range(self.pre_cue_steps))
     return np.asarray(
-        [pre + [self.cue_state(c) + k for k in range(self.delay_steps + 1)]
-         for c in range(self.num_lines)], np.int32)
+        [
+            pre + [self.cue_state(c) + k for k in range(self.delay_steps + 1)]
+            for c in range(self.num_lines)
+        ],
+        np.int32,
+    )
 
   def reward_distribution(self, line: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(values, probabilities) of the reward at the end of a trial on `line`."""
@@ -159,13 +167,16 @@ class PavlovianTask(base.Environment):
 
   # ---- the contract ---------------------------------------------------------
   def _observation(self, s: TrialState) -> chex.Array:
-    return jax.nn.one_hot(self.state_index(s.line, s.t), self.num_states,
-                          dtype=jnp.float32)
+    return jax.nn.one_hot(
+        self.state_index(s.line, s.t), self.num_states, dtype=jnp.float32
+    )
 
   def _reset(self, key):
     line_logits = jnp.log(jnp.asarray(self.line_probabilities(), jnp.float32))
-    s = TrialState(line=jax.random.categorical(key, line_logits).astype(
-        jnp.int32), t=jnp.zeros((), jnp.int32))
+    s = TrialState(
+        line=jax.random.categorical(key, line_logits).astype(jnp.int32),
+        t=jnp.zeros((), jnp.int32),
+    )
     return s, self._observation(s)
 
   def _step(self, s: TrialState, action, key):
@@ -173,15 +184,22 @@ class PavlovianTask(base.Environment):
     s = TrialState(line=s.line, t=s.t + 1)
     terminated = s.t >= self.trial_steps
     outcome_logits = jnp.log(
-        jnp.asarray(self.outcome_probabilities(), jnp.float32))[s.line]
+        jnp.asarray(self.outcome_probabilities(), jnp.float32)
+    )[s.line]
     outcome = jnp.asarray(self.outcomes(), jnp.float32)[
-        jax.random.categorical(key, outcome_logits)]
+        jax.random.categorical(key, outcome_logits)
+    ]
     reward = jnp.where(terminated, outcome, 0.0)
     return s, self._observation(s), reward, terminated
 
   def observation_spec(self):
-    return specs.BoundedArray((self.num_states,), jnp.float32, minimum=0.0,
-                              maximum=1.0, name="observation")
+    return specs.BoundedArray(
+        (self.num_states,),
+        jnp.float32,
+        minimum=0.0,
+        maximum=1.0,
+        name="observation",
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(1, dtype=jnp.int32, name="action")
@@ -207,17 +225,25 @@ class VariableMagnitude(PavlovianTask):
     super().__post_init__()
     object.__setattr__(self, "reward_sizes", _as_float_tuple(self.reward_sizes))
     object.__setattr__(self, "reward_probs", _as_float_tuple(self.reward_probs))
-    if len(self.reward_sizes) != len(self.reward_probs) or not self.reward_sizes:
+    if (
+        len(self.reward_sizes) != len(self.reward_probs)
+        or not self.reward_sizes
+    ):
       raise ValueError(
           f"{self.name}: reward_sizes ({len(self.reward_sizes)}) and "
           f"reward_probs ({len(self.reward_probs)}) need the same, non-zero "
-          "length.")
+          "length."
+      )
     if min(self.reward_probs) < 0 or sum(self.reward_probs) <= 0:
-      raise ValueError(f"{self.name}: reward_probs must be >= 0 with a "
-                       f"positive sum, got {self.reward_probs}.")
+      raise ValueError(
+          f"{self.name}: reward_probs must be >= 0 with a "
+          f"positive sum, got {self.reward_probs}."
+      )
     if not 0.0 <= self.cued_fraction <= 1.0:
-      raise ValueError(f"{self.name}: cued_fraction must lie in [0, 1], got "
-                       f"{self.cued_fraction}.")
+      raise ValueError(
+          f"{self.name}: cued_fraction must lie in [0, 1], got "
+          f"{self.cued_fraction}."
+      )
 
   def line_probabilities(self):
     return np.asarray([1.0 - self.cued_fraction, self.cued_fraction])
@@ -241,12 +267,16 @@ class VariableProbability(PavlovianTask):
 
   def __post_init__(self):
     super().__post_init__()
-    object.__setattr__(self, "reward_probabilities",
-                       _as_float_tuple(self.reward_probabilities))
+    object.__setattr__(
+        self, "reward_probabilities", _as_float_tuple(self.reward_probabilities)
+    )
     if not self.reward_probabilities or not all(
-        0.0 <= p <= 1.0 for p in self.reward_probabilities):
-      raise ValueError(f"{self.name}: reward_probabilities must be a non-empty "
-                       f"tuple in [0, 1], got {self.reward_probabilities}.")
+        0.0 <= p <= 1.0 for p in self.reward_probabilities
+    ):
+      raise ValueError(
+          f"{self.name}: reward_probabilities must be a non-empty "
+          f"tuple in [0, 1], got {self.reward_probabilities}."
+      )
 
   def line_probabilities(self):
     n = len(self.reward_probabilities)
@@ -312,10 +342,13 @@ class JumpTheGap(base.Environment):
       raise ValueError(
           f"{self.name}: need 0 <= edge_position and num_positions >= "
           f"edge_position + 3 (edge, gap, landing cell), got num_positions="
-          f"{self.num_positions}, edge_position={self.edge_position}.")
+          f"{self.num_positions}, edge_position={self.edge_position}."
+      )
     if not 0.0 <= self.landing_probability <= 1.0:
-      raise ValueError(f"{self.name}: landing_probability must lie in [0, 1], "
-                       f"got {self.landing_probability}.")
+      raise ValueError(
+          f"{self.name}: landing_probability must lie in [0, 1], "
+          f"got {self.landing_probability}."
+      )
 
   @property
   def gap_position(self) -> int:
@@ -347,21 +380,34 @@ class JumpTheGap(base.Environment):
     at_edge = position == self.edge_position
     before_edge = position < self.edge_position
     lands = jax.random.uniform(key) < self.landing_probability
-    falls = jnp.where(at_edge, jnp.logical_not(jump & lands),
-                      before_edge & jump)
+    falls = jnp.where(
+        at_edge, jnp.logical_not(jump & lands), before_edge & jump
+    )
     new_position = jnp.where(
-        falls, self.gap_position,
-        jnp.where(at_edge, self.edge_position + 2, position + 1))
+        falls,
+        self.gap_position,
+        jnp.where(at_edge, self.edge_position + 2, position + 1),
+    )
     reached_goal = jnp.logical_not(falls) & (new_position == self.goal_position)
-    reward = jnp.where(falls, self.fall_reward,
-                       jnp.where(reached_goal, self.goal_reward, 0.0))
+    reward = jnp.where(
+        falls, self.fall_reward, jnp.where(reached_goal, self.goal_reward, 0.0)
+    )
     terminated = falls | reached_goal
-    return (RunnerState(position=new_position.astype(jnp.int32)),
-            self._observation(new_position), reward, terminated)
+    return (
+        RunnerState(position=new_position.astype(jnp.int32)),
+        self._observation(new_position),
+        reward,
+        terminated,
+    )
 
   def observation_spec(self):
-    return specs.BoundedArray((self.num_positions,), jnp.float32, minimum=0.0,
-                              maximum=1.0, name="observation")
+    return specs.BoundedArray(
+        (self.num_positions,),
+        jnp.float32,
+        minimum=0.0,
+        maximum=1.0,
+        name="observation",
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(2, dtype=jnp.int32, name="action")
@@ -371,14 +417,16 @@ class JumpTheGap(base.Environment):
     at_edge = jnp.argmax(observation, axis=-1) == self.edge_position
     return jnp.where(at_edge, self.JUMP, self.RUN).astype(jnp.int32)
 
-  def true_return_distribution(self, gamma: float
-                               ) -> tuple[np.ndarray, np.ndarray]:
+  def true_return_distribution(
+      self, gamma: float
+  ) -> tuple[np.ndarray, np.ndarray]:
     """(values, probs), values ascending: the optimal policy's discounted
     return from the start state (two atoms; see the class docstring)."""
-    fall = gamma ** self.edge_position * self.fall_reward
+    fall = gamma**self.edge_position * self.fall_reward
     land = gamma ** (self.num_positions - 3) * self.goal_reward
     values = np.asarray([fall, land], np.float64)
-    probs = np.asarray([1.0 - self.landing_probability,
-                        self.landing_probability], np.float64)
+    probs = np.asarray(
+        [1.0 - self.landing_probability, self.landing_probability], np.float64
+    )
     order = np.argsort(values, kind="stable")
     return values[order], probs[order]

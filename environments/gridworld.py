@@ -98,9 +98,11 @@ class Layout:
 def read_layout_text(layout: str) -> str:
   """The maze text of a built-in name, a file path or the layout itself."""
   if not isinstance(layout, str) or not layout.strip():
-    raise UserError(f"maze layout {layout!r} is not allowed: give a built-in "
-                    f"maze ({', '.join(builtin_mazes())}), a path to a text "
-                    "file, or the rows themselves")
+    raise UserError(
+        f"maze layout {layout!r} is not allowed: give a built-in "
+        f"maze ({', '.join(builtin_mazes())}), a path to a text "
+        "file, or the rows themselves"
+    )
   if "\n" in layout:
     return layout
   builtin = os.path.join(MAZE_DIR, layout + ".txt")
@@ -110,9 +112,11 @@ def read_layout_text(layout: str) -> str:
         return f.read()
   if ";" in layout:
     return layout.replace(";", "\n")
-  raise UserError(f"unknown maze {layout!r}: give a built-in maze "
-                  f"({', '.join(builtin_mazes())}), a path to a text file, or "
-                  "the rows themselves (separated by newlines or ';')")
+  raise UserError(
+      f"unknown maze {layout!r}: give a built-in maze "
+      f"({', '.join(builtin_mazes())}), a path to a text file, or "
+      "the rows themselves (separated by newlines or ';')"
+  )
 
 
 def parse_layout(text: str, goal_reward: float = 1.0) -> Layout:
@@ -124,12 +128,16 @@ def parse_layout(text: str, goal_reward: float = 1.0) -> Layout:
   for i, row in enumerate(rows):
     bad = sorted(set(row) - ALLOWED)
     if bad:
-      raise UserError(f"maze row {i} {row!r} has unknown character(s) "
-                      f"{''.join(bad)!r}; allowed: '#' wall, '.' free, "
-                      "'S' start, 'G' goal, '1'-'9' goal with that reward")
+      raise UserError(
+          f"maze row {i} {row!r} has unknown character(s) "
+          f"{''.join(bad)!r}; allowed: '#' wall, '.' free, "
+          "'S' start, 'G' goal, '1'-'9' goal with that reward"
+      )
     if len(row) != len(rows[0]):
-      raise UserError(f"maze row {i} {row!r} has {len(row)} cells but row 0 "
-                      f"has {len(rows[0])}; every row needs the same width")
+      raise UserError(
+          f"maze row {i} {row!r} has {len(row)} cells but row 0 "
+          f"has {len(rows[0])}; every row needs the same width"
+      )
   grid = np.array([list(r) for r in rows])
   walls = grid == WALL
   starts = grid == START
@@ -141,15 +149,20 @@ def parse_layout(text: str, goal_reward: float = 1.0) -> Layout:
   if not starts.any():
     raise UserError("the maze has no start: mark at least one cell 'S'")
   if not goals.any():
-    raise UserError("the maze has no goal: mark at least one cell 'G' (or a "
-                    "reward digit '1'-'9')")
-  layout = Layout(walls=walls, starts=starts, goal_rewards=goal_rewards,
-                  goals=goals)
+    raise UserError(
+        "the maze has no goal: mark at least one cell 'G' (or a "
+        "reward digit '1'-'9')"
+    )
+  layout = Layout(
+      walls=walls, starts=starts, goal_rewards=goal_rewards, goals=goals
+  )
   distances = shortest_distances(layout)
   for r, c in zip(*np.nonzero(starts)):
     if distances[r, c] < 0:
-      raise UserError(f"no goal of the maze can be reached from the start at "
-                      f"row {r}, column {c}: the walls cut it off")
+      raise UserError(
+          f"no goal of the maze can be reached from the start at "
+          f"row {r}, column {c}: the walls cut it off"
+      )
   return layout
 
 
@@ -165,8 +178,13 @@ def shortest_distances(layout: Layout) -> np.ndarray:
     r, c = queue.popleft()
     for dr, dc in MOVES:
       pr, pc = r + dr, c + dc  # moves are reversible on a grid
-      if (0 <= pr < h and 0 <= pc < w and not layout.walls[pr, pc]
-          and not layout.goals[pr, pc] and dist[pr, pc] < 0):
+      if (
+          0 <= pr < h
+          and 0 <= pc < w
+          and not layout.walls[pr, pc]
+          and not layout.goals[pr, pc]
+          and dist[pr, pc] < 0
+      ):
         dist[pr, pc] = dist[r, c] + 1
         queue.append((pr, pc))
   return dist
@@ -197,25 +215,37 @@ class GridWorld(base.Environment):
 
   def __post_init__(self):
     if self.observation not in ("index", "onehot"):
-      raise UserError(f"gridworld observation={self.observation!r} is not "
-                      "allowed: it must be 'index' or 'onehot'")
+      raise UserError(
+          f"gridworld observation={self.observation!r} is not "
+          "allowed: it must be 'index' or 'onehot'"
+      )
     if self.max_episode_steps < 0:
-      raise UserError(f"max_episode_steps={self.max_episode_steps} is not "
-                      "allowed: it must be >= 0 (0 = no limit)")
+      raise UserError(
+          f"max_episode_steps={self.max_episode_steps} is not "
+          "allowed: it must be >= 0 (0 = no limit)"
+      )
     first = self.maze  # parses, so a bad layout fails at construction
     if self.switch_layout:
       if self.switch_step < 1:
-        raise UserError(f"switch_step={self.switch_step} is not allowed with "
-                        "a switch_layout: it must be an integer >= 1")
+        raise UserError(
+            f"switch_step={self.switch_step} is not allowed with "
+            "a switch_layout: it must be an integer >= 1"
+        )
       second = self.switched_maze
       if second.shape != first.shape:
-        raise UserError(f"switch_layout is {second.shape[0]}x"
-                        f"{second.shape[1]} but layout is {first.shape[0]}x"
-                        f"{first.shape[1]}; both must have the same size")
-      if not (np.array_equal(second.starts, first.starts) and
-              np.array_equal(second.goal_rewards, first.goal_rewards)):
-        raise UserError("switch_layout must keep the starts and goals of "
-                        "layout (only the walls may change)")
+        raise UserError(
+            f"switch_layout is {second.shape[0]}x"
+            f"{second.shape[1]} but layout is {first.shape[0]}x"
+            f"{first.shape[1]}; both must have the same size"
+        )
+      if not (
+          np.array_equal(second.starts, first.starts)
+          and np.array_equal(second.goal_rewards, first.goal_rewards)
+      ):
+        raise UserError(
+            "switch_layout must keep the starts and goals of "
+            "layout (only the walls may change)"
+        )
 
   @functools.cached_property
   def maze(self) -> Layout:
@@ -241,7 +271,8 @@ class GridWorld(base.Environment):
   def _reset(self, key):
     starts = jnp.asarray(self.maze.starts.reshape(-1))
     position = jax.random.categorical(
-        key, jnp.where(starts, 0.0, -jnp.inf)).astype(jnp.int32)
+        key, jnp.where(starts, 0.0, -jnp.inf)
+    ).astype(jnp.int32)
     inner = GridState(position=position, t=jnp.zeros((), jnp.int32))
     return inner, self._observation(position)
 
@@ -249,8 +280,9 @@ class GridWorld(base.Environment):
     """[H, W] walls in force at agent time step t (traceable)."""
     walls = jnp.asarray(self.maze.walls)
     if self.switch_layout:
-      walls = jnp.where(t >= self.switch_step,
-                        jnp.asarray(self.switched_maze.walls), walls)
+      walls = jnp.where(
+          t >= self.switch_step, jnp.asarray(self.switched_maze.walls), walls
+      )
     return walls
 
   def _step(self, inner: GridState, action, key):
@@ -261,10 +293,13 @@ class GridWorld(base.Environment):
     new_row, new_col = row + move[0], col + move[1]
     inside = (new_row >= 0) & (new_row < h) & (new_col >= 0) & (new_col < w)
     walls = self.walls_at(inner.t)
-    blocked = ~inside | walls[jnp.clip(new_row, 0, h - 1),
-                              jnp.clip(new_col, 0, w - 1)]
-    position = jnp.where(blocked, inner.position,
-                         new_row * w + new_col).astype(jnp.int32)
+    blocked = (
+        ~inside
+        | walls[jnp.clip(new_row, 0, h - 1), jnp.clip(new_col, 0, w - 1)]
+    )
+    position = jnp.where(blocked, inner.position, new_row * w + new_col).astype(
+        jnp.int32
+    )
     goals = jnp.asarray(self.maze.goals.reshape(-1))
     rewards = jnp.asarray(self.maze.goal_rewards.reshape(-1))
     terminated = goals[position]
@@ -280,10 +315,16 @@ class GridWorld(base.Environment):
 
   def observation_spec(self):
     if self.observation == "onehot":
-      return specs.BoundedArray((self.num_states,), jnp.float32, minimum=0.0,
-                                maximum=1.0, name="observation")
-    return specs.DiscreteArray(self.num_states, dtype=jnp.int32,
-                               name="observation")
+      return specs.BoundedArray(
+          (self.num_states,),
+          jnp.float32,
+          minimum=0.0,
+          maximum=1.0,
+          name="observation",
+      )
+    return specs.DiscreteArray(
+        self.num_states, dtype=jnp.int32, name="observation"
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(4, dtype=jnp.int32, name="action")

@@ -61,10 +61,12 @@ class MemoryChain(base.Environment):
 
   def _observation(self, s: MemoryChainState) -> chex.Array:
     # (L - t) / L, rounded once: bsuite's float64 1 - t / L cast to float32.
-    time_left = ((self.memory_length - s.time).astype(jnp.float32)
-                 / self.memory_length)
-    query = jnp.where(s.time == self.memory_length - 1,
-                      s.query, 0).astype(jnp.float32)
+    time_left = (self.memory_length - s.time).astype(
+        jnp.float32
+    ) / self.memory_length
+    query = jnp.where(s.time == self.memory_length - 1, s.query, 0).astype(
+        jnp.float32
+    )
     context = jnp.where(s.time == 0, 2 * s.context - 1, 0).astype(jnp.float32)
     row = jnp.concatenate([time_left[None], query[None], context])
     return row[None, :]
@@ -73,9 +75,11 @@ class MemoryChain(base.Environment):
     context_key, query_key = jax.random.split(key)
     s = MemoryChainState(
         time=jnp.zeros((), jnp.int32),
-        context=jax.random.bernoulli(
-            context_key, 0.5, (self.num_bits,)).astype(jnp.int32),
-        query=jax.random.randint(query_key, (), 0, self.num_bits))
+        context=jax.random.bernoulli(context_key, 0.5, (self.num_bits,)).astype(
+            jnp.int32
+        ),
+        query=jax.random.randint(query_key, (), 0, self.num_bits),
+    )
     return s, self._observation(s)
 
   def _step(self, s: MemoryChainState, action, key):
@@ -87,8 +91,7 @@ class MemoryChain(base.Environment):
     return s.replace(time=s.time + 1), observation, reward, terminated
 
   def observation_spec(self):
-    return specs.Array((1, self.num_bits + 2), jnp.float32,
-                       name="observation")
+    return specs.Array((1, self.num_bits + 2), jnp.float32, name="observation")
 
   def action_spec(self):
     return specs.DiscreteArray(2, dtype=jnp.int32, name="action")

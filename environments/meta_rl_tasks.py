@@ -115,11 +115,19 @@ from flax import struct
 
 from environments import base
 
-ARM_DISTRIBUTIONS = ("independent", "dependent_uniform", "easy", "medium",
-                     "hard")
+ARM_DISTRIBUTIONS = (
+    "independent",
+    "dependent_uniform",
+    "easy",
+    "medium",
+    "hard",
+)
 # p_0 for the dependent two-point distributions; p_1 = 1 - p_0.
-_TWO_POINT_ARMS = {"easy": (0.1, 0.9), "medium": (0.25, 0.75),
-                   "hard": (0.4, 0.6)}
+_TWO_POINT_ARMS = {
+    "easy": (0.1, 0.9),
+    "medium": (0.25, 0.75),
+    "hard": (0.4, 0.6),
+}
 DRIFT_PROCESSES = ("switch", "random_walk")
 HARLOW_SPLITS = ("train", "test")
 
@@ -173,8 +181,9 @@ class _BanditMixin:
   """Observation, specs and analysis helpers shared by the two bandits."""
 
   def observation_spec(self):
-    return specs.BoundedArray((1,), jnp.float32, minimum=0.0, maximum=1.0,
-                              name="observation")
+    return specs.BoundedArray(
+        (1,), jnp.float32, minimum=0.0, maximum=1.0, name="observation"
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(2, dtype=jnp.int32, name="action")
@@ -212,8 +221,10 @@ class TwoArmedBandit(_BanditMixin, base.Environment):
   def __post_init__(self):
     _check_num_trials(self.num_trials)
     if self.arm_distribution not in ARM_DISTRIBUTIONS:
-      raise ValueError(f"arm_distribution must be one of {ARM_DISTRIBUTIONS},"
-                       f" got {self.arm_distribution!r}")
+      raise ValueError(
+          f"arm_distribution must be one of {ARM_DISTRIBUTIONS},"
+          f" got {self.arm_distribution!r}"
+      )
 
   def _draw_arm_probabilities(self, key) -> chex.Array:
     if self.arm_distribution == "independent":
@@ -226,8 +237,10 @@ class TwoArmedBandit(_BanditMixin, base.Environment):
     return jnp.stack([p0, 1.0 - p0])
 
   def _reset(self, key):
-    s = BanditState(arm_probabilities=self._draw_arm_probabilities(key),
-                    trial=jnp.zeros((), jnp.int32))
+    s = BanditState(
+        arm_probabilities=self._draw_arm_probabilities(key),
+        trial=jnp.zeros((), jnp.int32),
+    )
     return s, self._observation(s.trial)
 
   def _step(self, s: BanditState, action, key):
@@ -258,8 +271,10 @@ class RestlessBandit(_BanditMixin, base.Environment):
   def __post_init__(self):
     _check_num_trials(self.num_trials)
     if self.drift_process not in DRIFT_PROCESSES:
-      raise ValueError(f"drift_process must be one of {DRIFT_PROCESSES}, got "
-                       f"{self.drift_process!r}")
+      raise ValueError(
+          f"drift_process must be one of {DRIFT_PROCESSES}, got "
+          f"{self.drift_process!r}"
+      )
     if not self.volatilities:
       raise ValueError("volatilities must not be empty")
     for v in self.volatilities:
@@ -287,17 +302,22 @@ class RestlessBandit(_BanditMixin, base.Environment):
     if self.drift_process == "switch":
       high, low = self.switch_reward_probabilities
       arm_0_high = jax.random.bernoulli(arm_key)
-      p = jnp.where(arm_0_high, jnp.array([high, low], jnp.float32),
-                    jnp.array([low, high], jnp.float32))
+      p = jnp.where(
+          arm_0_high,
+          jnp.array([high, low], jnp.float32),
+          jnp.array([low, high], jnp.float32),
+      )
     elif self.dependent_arms:
       p0 = jax.random.uniform(arm_key, (), jnp.float32)
       p = jnp.stack([p0, 1.0 - p0])
     else:
       p = jax.random.uniform(arm_key, (2,), jnp.float32)
-    s = RestlessBanditState(arm_probabilities=p,
-                            trial=jnp.zeros((), jnp.int32),
-                            volatility=volatility,
-                            volatility_index=index.astype(jnp.int32))
+    s = RestlessBanditState(
+        arm_probabilities=p,
+        trial=jnp.zeros((), jnp.int32),
+        volatility=volatility,
+        volatility_index=index.astype(jnp.int32),
+    )
     return s, self._observation(s.trial)
 
   def _drift(self, p, volatility, key):
@@ -314,9 +334,11 @@ class RestlessBandit(_BanditMixin, base.Environment):
     reward_key, drift_key = jax.random.split(key)
     reward = self._pull(s.arm_probabilities, action, reward_key)
     s = s.replace(
-        arm_probabilities=self._drift(s.arm_probabilities, s.volatility,
-                                      drift_key),
-        trial=s.trial + 1)
+        arm_probabilities=self._drift(
+            s.arm_probabilities, s.volatility, drift_key
+        ),
+        trial=s.trial + 1,
+    )
     return s, self._observation(s.trial), reward, s.trial >= self.num_trials
 
 
@@ -326,8 +348,9 @@ class RestlessBandit(_BanditMixin, base.Environment):
 
 
 @functools.lru_cache(maxsize=16)
-def harlow_object_pool(num_objects: int, object_dim: int,
-                       object_seed: int) -> np.ndarray:
+def harlow_object_pool(
+    num_objects: int, object_dim: int, object_seed: int
+) -> np.ndarray:
   """The (num_objects, object_dim) float32 U[0, 1) features (read-only)."""
   rng = np.random.default_rng(object_seed)
   pool = rng.random((num_objects, object_dim), dtype=np.float32)
@@ -358,20 +381,24 @@ class Harlow(base.Environment):
   def __post_init__(self):
     _check_num_trials(self.num_trials)
     if self.split not in HARLOW_SPLITS:
-      raise ValueError(f"split must be one of {HARLOW_SPLITS}, got "
-                       f"{self.split!r}")
+      raise ValueError(
+          f"split must be one of {HARLOW_SPLITS}, got " f"{self.split!r}"
+      )
     if not 2 <= self.num_train_objects <= self.num_objects - 2:
-      raise ValueError("each split needs at least two objects: need 2 <= "
-                       f"num_train_objects ({self.num_train_objects}) <= "
-                       f"num_objects - 2 ({self.num_objects - 2})")
+      raise ValueError(
+          "each split needs at least two objects: need 2 <= "
+          f"num_train_objects ({self.num_train_objects}) <= "
+          f"num_objects - 2 ({self.num_objects - 2})"
+      )
     if self.object_dim < 1:
       raise ValueError(f"object_dim must be >= 1, got {self.object_dim}")
 
   # ---- static facts ---------------------------------------------------------
   def object_pool(self) -> np.ndarray:
     """All objects' features, (num_objects, object_dim), both splits."""
-    return harlow_object_pool(self.num_objects, self.object_dim,
-                              self.object_seed)
+    return harlow_object_pool(
+        self.num_objects, self.object_dim, self.object_seed
+    )
 
   def object_index_range(self) -> tuple[int, int]:
     """[start, stop) of the pool indices this split draws from."""
@@ -386,8 +413,7 @@ class Harlow(base.Environment):
 
   def is_choice_step(self, state) -> chex.Array:
     """Whether the action taken from `state` chooses an object."""
-    return jnp.logical_and(_inner(state).choice_phase,
-                           _is_trial_state(state))
+    return jnp.logical_and(_inner(state).choice_phase, _is_trial_state(state))
 
   def correct_action(self, state) -> chex.Array:
     """The action choosing the rewarded object (0 left, 1 right)."""
@@ -409,8 +435,7 @@ class Harlow(base.Environment):
     left = pool[s.objects[s.left_slot]]
     right = pool[s.objects[1 - s.left_slot]]
     shown = s.choice_phase.astype(jnp.float32)
-    return jnp.concatenate([left * shown, right * shown,
-                            (1.0 - shown)[None]])
+    return jnp.concatenate([left * shown, right * shown, (1.0 - shown)[None]])
 
   def _reset(self, key):
     first_key, second_key, rewarded_key = jax.random.split(key, 3)
@@ -424,7 +449,8 @@ class Harlow(base.Environment):
         rewarded_slot=jax.random.randint(rewarded_key, (), 0, 2),
         left_slot=jnp.zeros((), jnp.int32),
         trial=jnp.zeros((), jnp.int32),
-        choice_phase=jnp.zeros((), bool))
+        choice_phase=jnp.zeros((), bool),
+    )
     return s, self._observation(s)
 
   def _step(self, s: HarlowState, action, key):
@@ -436,16 +462,23 @@ class Harlow(base.Environment):
     chosen_slot = jnp.where(action == 0, s.left_slot, 1 - s.left_slot)
     choice_reward = jnp.where(chosen_slot == s.rewarded_slot, 1.0, -1.0)
     trial = jnp.where(choosing, s.trial + 1, s.trial)
-    s = s.replace(left_slot=jnp.where(choosing, s.left_slot, new_left_slot),
-                  trial=trial,
-                  choice_phase=jnp.logical_not(choosing))
+    s = s.replace(
+        left_slot=jnp.where(choosing, s.left_slot, new_left_slot),
+        trial=trial,
+        choice_phase=jnp.logical_not(choosing),
+    )
     reward = jnp.where(choosing, choice_reward, 0.0)
     terminated = jnp.logical_and(choosing, trial >= self.num_trials)
     return s, self._observation(s), reward, terminated
 
   def observation_spec(self):
-    return specs.BoundedArray((2 * self.object_dim + 1,), jnp.float32,
-                              minimum=0.0, maximum=1.0, name="observation")
+    return specs.BoundedArray(
+        (2 * self.object_dim + 1,),
+        jnp.float32,
+        minimum=0.0,
+        maximum=1.0,
+        name="observation",
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(2, dtype=jnp.int32, name="action")
@@ -516,15 +549,17 @@ class TwoStep(base.Environment):
     At such a state, the action taken is a "stay" iff it equals
     `previous_trial(state).stage1_action`.
     """
-    return jnp.logical_and(self.is_stage1_step(state),
-                           _inner(state).trial >= 1)
+    return jnp.logical_and(self.is_stage1_step(state), _inner(state).trial >= 1)
 
   def state_reward_probabilities(self, state) -> chex.Array:
     """(p_A, p_B) in force for the current trial."""
     better, worse = self.reward_probabilities
     better_is_a = _inner(state).better_state == 0
-    return jnp.where(better_is_a, jnp.array([better, worse], jnp.float32),
-                     jnp.array([worse, better], jnp.float32))
+    return jnp.where(
+        better_is_a,
+        jnp.array([better, worse], jnp.float32),
+        jnp.array([worse, better], jnp.float32),
+    )
 
   def better_state(self, state) -> chex.Array:
     """0 if A, 1 if B is the better stage-2 state for the current trial."""
@@ -540,11 +575,14 @@ class TwoStep(base.Environment):
     zero = jnp.zeros((), jnp.int32)
     false = jnp.zeros((), bool)
     s = TwoStepState(
-        trial=zero, stage=zero, stage2_state=zero, stage1_action=zero,
+        trial=zero,
+        stage=zero,
+        stage2_state=zero,
+        stage1_action=zero,
         common=false,
         better_state=jax.random.randint(key, (), 0, 2),
-        previous=TwoStepTrial(stage1_action=zero, common=false,
-                              rewarded=false))
+        previous=TwoStepTrial(stage1_action=zero, common=false, rewarded=false),
+    )
     return s, self._observation(s)
 
   def _step(self, s: TwoStepState, action, key):
@@ -559,32 +597,42 @@ class TwoStep(base.Environment):
     p_reward = jnp.where(s.stage2_state == s.better_state, better, worse)
     rewarded = jax.random.bernoulli(reward_key, p_reward)
     swap = jax.random.bernoulli(swap_key, self.swap_probability)
-    completed = TwoStepTrial(stage1_action=s.stage1_action, common=s.common,
-                             rewarded=rewarded)
-    after_stage1 = s.replace(stage=jnp.ones((), jnp.int32),
-                             stage2_state=stage2_state.astype(jnp.int32),
-                             stage1_action=action, common=common)
+    completed = TwoStepTrial(
+        stage1_action=s.stage1_action, common=s.common, rewarded=rewarded
+    )
+    after_stage1 = s.replace(
+        stage=jnp.ones((), jnp.int32),
+        stage2_state=stage2_state.astype(jnp.int32),
+        stage1_action=action,
+        common=common,
+    )
     after_stage2 = s.replace(
-        trial=s.trial + 1, stage=jnp.zeros((), jnp.int32),
+        trial=s.trial + 1,
+        stage=jnp.zeros((), jnp.int32),
         better_state=jnp.where(swap, 1 - s.better_state, s.better_state),
-        previous=completed)
-    s = jax.tree.map(lambda a, b: jnp.where(in_stage1, a, b),
-                     after_stage1, after_stage2)
+        previous=completed,
+    )
+    s = jax.tree.map(
+        lambda a, b: jnp.where(in_stage1, a, b), after_stage1, after_stage2
+    )
     reward = jnp.where(in_stage1, 0.0, rewarded.astype(jnp.float32))
-    terminated = jnp.logical_and(jnp.logical_not(in_stage1),
-                                 s.trial >= self.num_trials)
+    terminated = jnp.logical_and(
+        jnp.logical_not(in_stage1), s.trial >= self.num_trials
+    )
     return s, self._observation(s), reward, terminated
 
   def observation_spec(self):
-    return specs.BoundedArray((3,), jnp.float32, minimum=0.0, maximum=1.0,
-                              name="observation")
+    return specs.BoundedArray(
+        (3,), jnp.float32, minimum=0.0, maximum=1.0, name="observation"
+    )
 
   def action_spec(self):
     return specs.DiscreteArray(2, dtype=jnp.int32, name="action")
 
 
-def trials_from_episode(observations: chex.Array, actions: chex.Array,
-                        rewards: chex.Array) -> TwoStepTrial:
+def trials_from_episode(
+    observations: chex.Array, actions: chex.Array, rewards: chex.Array
+) -> TwoStepTrial:
   """Rebuilds the trials of one TwoStep episode from a time-major log.
 
   Args:
@@ -600,6 +648,8 @@ def trials_from_episode(observations: chex.Array, actions: chex.Array,
   chex.assert_rank([observations, actions, rewards], [2, 1, 1])
   stage1_action = jnp.asarray(actions[0::2], jnp.int32)
   stage2_state = jnp.argmax(observations[1::2, STATE_A:], axis=-1)
-  return TwoStepTrial(stage1_action=stage1_action,
-                      common=stage2_state == stage1_action,
-                      rewarded=rewards[1::2] > 0)
+  return TwoStepTrial(
+      stage1_action=stage1_action,
+      common=stage2_state == stage1_action,
+      rewarded=rewards[1::2] > 0,
+  )

@@ -43,8 +43,9 @@ class Pendulum(base.Environment):
 
   @staticmethod
   def _observation(s: PendulumState) -> chex.Array:
-    return jnp.stack([jnp.cos(s.theta), jnp.sin(s.theta),
-                      s.theta_dot]).astype(jnp.float32)
+    return jnp.stack([jnp.cos(s.theta), jnp.sin(s.theta), s.theta_dot]).astype(
+        jnp.float32
+    )
 
   def _reset(self, key):
     high = jnp.array([jnp.pi, 1.0], jnp.float32)
@@ -55,11 +56,15 @@ class Pendulum(base.Environment):
   def _step(self, s: PendulumState, action, key):
     del key
     u = jnp.clip(jnp.reshape(action, ()), -self.max_torque, self.max_torque)
-    cost = (angle_normalize(s.theta) ** 2 + 0.1 * s.theta_dot ** 2
-            + 0.001 * u ** 2)
-    theta_dot = s.theta_dot + (
-        3 * self.g / (2 * self.l) * jnp.sin(s.theta)
-        + 3.0 / (self.m * self.l ** 2) * u) * self.dt
+    cost = angle_normalize(s.theta) ** 2 + 0.1 * s.theta_dot**2 + 0.001 * u**2
+    theta_dot = (
+        s.theta_dot
+        + (
+            3 * self.g / (2 * self.l) * jnp.sin(s.theta)
+            + 3.0 / (self.m * self.l**2) * u
+        )
+        * self.dt
+    )
     theta_dot = jnp.clip(theta_dot, -self.max_speed, self.max_speed)
     s = PendulumState(theta=s.theta + theta_dot * self.dt, theta_dot=theta_dot)
     return s, self._observation(s), -cost, jnp.zeros((), bool)
@@ -68,5 +73,10 @@ class Pendulum(base.Environment):
     return specs.Array((3,), jnp.float32, name="observation")
 
   def action_spec(self):
-    return specs.BoundedArray((1,), jnp.float32, minimum=-self.max_torque,
-                              maximum=self.max_torque, name="action")
+    return specs.BoundedArray(
+        (1,),
+        jnp.float32,
+        minimum=-self.max_torque,
+        maximum=self.max_torque,
+        name="action",
+    )

@@ -32,15 +32,20 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "jump_the_gap": dopamine_tasks.JumpTheGap,
     # Meta-RL (Wang et al. 2018): one episode = one task instance.
     "bandit_independent": functools.partial(
-        meta_rl_tasks.TwoArmedBandit, arm_distribution="independent"),
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="independent"
+    ),
     "bandit_dependent_uniform": functools.partial(
-        meta_rl_tasks.TwoArmedBandit, arm_distribution="dependent_uniform"),
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="dependent_uniform"
+    ),
     "bandit_easy": functools.partial(
-        meta_rl_tasks.TwoArmedBandit, arm_distribution="easy"),
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="easy"
+    ),
     "bandit_medium": functools.partial(
-        meta_rl_tasks.TwoArmedBandit, arm_distribution="medium"),
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="medium"
+    ),
     "bandit_hard": functools.partial(
-        meta_rl_tasks.TwoArmedBandit, arm_distribution="hard"),
+        meta_rl_tasks.TwoArmedBandit, arm_distribution="hard"
+    ),
     "restless_bandit": meta_rl_tasks.RestlessBandit,
     "harlow": meta_rl_tasks.Harlow,
     "harlow_test": functools.partial(meta_rl_tasks.Harlow, split="test"),
@@ -49,14 +54,21 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "gridworld": gridworld.GridWorld,  # any maze: env_kwargs.layout
     "dyna_maze": functools.partial(gridworld.GridWorld, layout="dyna_maze"),
     "blocking_maze": functools.partial(
-        gridworld.GridWorld, layout="blocking_maze",
-        switch_layout="blocking_maze_after", switch_step=1000),
+        gridworld.GridWorld,
+        layout="blocking_maze",
+        switch_layout="blocking_maze_after",
+        switch_step=1000,
+    ),
     "shortcut_maze": functools.partial(
-        gridworld.GridWorld, layout="shortcut_maze",
-        switch_layout="shortcut_maze_after", switch_step=3000),
+        gridworld.GridWorld,
+        layout="shortcut_maze",
+        switch_layout="shortcut_maze_after",
+        switch_step=3000,
+    ),
     "open_field": functools.partial(gridworld.GridWorld, layout="open_field"),
-    "linear_track": functools.partial(gridworld.GridWorld,
-                                      layout="linear_track"),
+    "linear_track": functools.partial(
+        gridworld.GridWorld, layout="linear_track"
+    ),
     # bsuite's memory_len (one context bit remembered over memory_length).
     "memory_len": functools.partial(memory_chain.MemoryChain, num_bits=1),
 }
@@ -80,7 +92,8 @@ def make(name: str, **kwargs: Any) -> base.Environment:
   """Builds a functional task by name, with static parameters as kwargs."""
   if name not in FUNCTIONAL_TASKS:
     raise UnknownTaskError(
-        f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}")
+        f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}"
+    )
   try:
     return FUNCTIONAL_TASKS[name](**kwargs)
   except (TypeError, ValueError) as e:
@@ -91,15 +104,17 @@ def make_host(name: str, seed: int = 0):
   """Builds a stateful `dm_env.Environment` (bsuite) for the host loop."""
   if not name.startswith("bsuite:"):
     raise UnknownTaskError(f"unknown host task {name!r}; expected bsuite:<id>")
-  bsuite_id = name[len("bsuite:"):]
+  bsuite_id = name[len("bsuite:") :]
   try:
     import bsuite  # pylint: disable=g-import-not-at-top
     from bsuite import sweep  # pylint: disable=g-import-not-at-top
   except ImportError:
     raise UnknownTaskError(
-        "bsuite tasks need the bsuite package (pip install bsuite)") from None
+        "bsuite tasks need the bsuite package (pip install bsuite)"
+    ) from None
   if bsuite_id not in sweep.SETTINGS:
     raise UnknownTaskError(
-        f"unknown bsuite id {bsuite_id!r}; e.g. {', '.join(sweep.TESTING[:6])}")
+        f"unknown bsuite id {bsuite_id!r}; e.g. {', '.join(sweep.TESTING[:6])}"
+    )
   del seed  # bsuite ids fix their own seeds.
   return bsuite.load_from_id(bsuite_id)

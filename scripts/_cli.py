@@ -11,23 +11,35 @@ import sys
 
 from absl import flags
 
-from agents.runtime.errors import (LoopCrashed, NonFiniteLossError,
-                                   Terminated, UserError)
+from agents.runtime.errors import (
+    LoopCrashed,
+    NonFiniteLossError,
+    Terminated,
+    UserError,
+)
 
 _COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None,
-    "host:port of process 0 for multi-host runs (jax.distributed.initialize)")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None,
-                                      "number of processes (multi-host runs)")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None,
-                                   "this process's index (multi-host runs)")
+    "coordinator_address",
+    None,
+    "host:port of process 0 for multi-host runs (jax.distributed.initialize)",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "number of processes (multi-host runs)"
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "this process's index (multi-host runs)"
+)
 _CPU_COLLECTIVES = flags.DEFINE_string(
-    "cpu_collectives", None,
-    "cross-process collectives on CPU ('gloo'), for multi-process CPU runs")
+    "cpu_collectives",
+    None,
+    "cross-process collectives on CPU ('gloo'), for multi-process CPU runs",
+)
 
 HELP_FLAGS = ("-h", "-help", "--help", "--helpshort", "--helpfull", "-?")
-HINT = ("Pass --help to see the flags, agents and presets (with --config, the "
-        "preset's keys).")
+HINT = (
+    "Pass --help to see the flags, agents and presets (with --config, the "
+    "preset's keys)."
+)
 
 
 def _fail(message: str) -> None:
@@ -40,7 +52,7 @@ def _config_arg(argv: list[str]) -> str | None:
   """The value of --config in argv (`--config=X` or `--config X`), if any."""
   for i, arg in enumerate(argv):
     if arg.startswith("--config="):
-      return arg[len("--config="):]
+      return arg[len("--config=") :]
     if arg == "--config" and i + 1 < len(argv):
       return argv[i + 1]
   return None
@@ -50,23 +62,31 @@ def check_config_file(value: str) -> None:
   """UserError unless `value` (PATH[:preset]) names a config file whose
   module defines get_config."""
   from agents.runtime import config_schema  # pylint: disable=g-import-not-at-top
+
   path = value.split(":", 1)[0]
   known = ", ".join(f"configs/{n}.py" for n in config_schema.config_modules())
   if not path:
-    raise UserError(f"--config is empty; give configs/<agent>.py[:preset], "
-                    f"one of: {known}")
+    raise UserError(
+        f"--config is empty; give configs/<agent>.py[:preset], "
+        f"one of: {known}"
+    )
   if os.path.isdir(path):
-    raise UserError(f"--config={path} is a directory; give a config file, "
-                    f"one of: {known}")
+    raise UserError(
+        f"--config={path} is a directory; give a config file, "
+        f"one of: {known}"
+    )
   if not os.path.isfile(path):
     raise UserError(f"--config={path}: no such file; config files: {known}")
   if not config_schema.defines_get_config(path):
-    raise UserError(f"--config={path} defines no get_config(preset) (it is "
-                    f"not an agent's config); config files: {known}")
+    raise UserError(
+        f"--config={path} defines no get_config(preset) (it is "
+        f"not an agent's config); config files: {known}"
+    )
 
 
-def parse_flags(argv: list[str],
-                flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
+def parse_flags(
+    argv: list[str], flag_values: flags.FlagValues = flags.FLAGS
+) -> list[str]:
   """absl flags parser for `app.run`: `--help` prints the help and exits 0; a
   bad flag, config file or override (unknown key, wrong type, missing preset)
   is one message and exit code 2."""
@@ -100,13 +120,18 @@ def parse_flags(argv: list[str],
   _fail(message)
 
 
-def help_text(argv: list[str],
-              flag_values: flags.FlagValues = flags.FLAGS) -> str:
+def help_text(
+    argv: list[str], flag_values: flags.FlagValues = flags.FLAGS
+) -> str:
   """The script's docstring and flags; for scripts with --config, the agents
   and presets, and with --config given, that preset's keys and ranges."""
   main = sys.modules.get("__main__")
-  parts = [(getattr(main, "__doc__", None) or "").strip(), "",
-           "flags:", flag_values.main_module_help().strip() or "  (none)"]
+  parts = [
+      (getattr(main, "__doc__", None) or "").strip(),
+      "",
+      "flags:",
+      flag_values.main_module_help().strip() or "  (none)",
+  ]
   if "config" in flag_values:
     parts += ["", *_agents_and_presets()]
     value = _config_arg(argv[1:])
@@ -117,7 +142,8 @@ def help_text(argv: list[str],
 
 def _load_config_module(path: str):
   spec = importlib.util.spec_from_file_location(
-      "_help_config_" + os.path.basename(path)[:-3], path)
+      "_help_config_" + os.path.basename(path)[:-3], path
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -126,9 +152,12 @@ def _load_config_module(path: str):
 def _agents_and_presets() -> list[str]:
   from agents import registry  # pylint: disable=g-import-not-at-top
   from agents.runtime import config_schema  # pylint: disable=g-import-not-at-top
-  lines = [f"agents: {', '.join(sorted(registry.AGENTS))}",
-           "presets (--config=configs/<agent>.py:<preset>; the first is the "
-           "default):"]
+
+  lines = [
+      f"agents: {', '.join(sorted(registry.AGENTS))}",
+      "presets (--config=configs/<agent>.py:<preset>; the first is the "
+      "default):",
+  ]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for name in config_schema.config_modules():
     module = _load_config_module(os.path.join(root, "configs", f"{name}.py"))
@@ -139,6 +168,7 @@ def _agents_and_presets() -> list[str]:
 
 def _preset_keys(value: str) -> list[str]:
   from agents.runtime import config_schema  # pylint: disable=g-import-not-at-top
+
   try:
     check_config_file(value)
     path, _, preset = value.partition(":")
@@ -161,13 +191,17 @@ def maybe_initialize_distributed() -> None:
   """Multi-host: jax.distributed.initialize from flags (or the environment
   on TPU pods/SLURM, where JAX finds the coordinator itself)."""
   import jax  # pylint: disable=g-import-not-at-top
+
   if _CPU_COLLECTIVES.value:
-    jax.config.update("jax_cpu_collectives_implementation",
-                      _CPU_COLLECTIVES.value)
+    jax.config.update(
+        "jax_cpu_collectives_implementation", _CPU_COLLECTIVES.value
+    )
   if _COORDINATOR.value or _NUM_PROCESSES.value:
-    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                               num_processes=_NUM_PROCESSES.value,
-                               process_id=_PROCESS_ID.value)
+    jax.distributed.initialize(
+        coordinator_address=_COORDINATOR.value,
+        num_processes=_NUM_PROCESSES.value,
+        process_id=_PROCESS_ID.value,
+    )
 
 
 def _raise_terminated(signum, frame):
@@ -183,6 +217,7 @@ def run_main(main_fn) -> None:
   interrupt during the imports is handled too.
   """
   from absl import logging  # pylint: disable=g-import-not-at-top
+
   if not flags.FLAGS["verbosity"].present:
     # orbax logs every save at INFO, and slow saves at WARNING.
     logging.set_verbosity(logging.ERROR)
@@ -204,8 +239,12 @@ def run_main(main_fn) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     terminated = isinstance(e, Terminated)
     detail = e.args[0] if e.args else "stopped"
-    print(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: "
-          f"{detail}", file=sys.stderr, flush=True)
+    print(
+        f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: "
+        f"{detail}",
+        file=sys.stderr,
+        flush=True,
+    )
     sys.stdout.flush()
     # The run has finished its saves and released its lock. Skip interpreter
     # teardown: a compile still running on a background thread can crash it,

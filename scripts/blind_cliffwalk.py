@@ -29,20 +29,27 @@ _MAX_N = flags.DEFINE_integer("max_n", 16, "largest number of states")
 _NS = flags.DEFINE_list("ns", None, "the n to run (default: min_n .. max_n)")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "seeds per method and n")
 _MAX_UPDATES = flags.DEFINE_integer(
-    "max_updates", 100_000_000, "cap on the updates of one run (a run that "
-    "hits it is reported as not converged)")
+    "max_updates",
+    100_000_000,
+    "cap on the updates of one run (a run that "
+    "hits it is reported as not converged)",
+)
 _ALPHA = flags.DEFINE_float("alpha", 1.0, "prioritization exponent, in [0, 1]")
-_EPSILON = flags.DEFINE_float("epsilon", 1e-4,
-                              "priority offset: p = (|delta| + eps)^alpha")
+_EPSILON = flags.DEFINE_float(
+    "epsilon", 1e-4, "priority offset: p = (|delta| + eps)^alpha"
+)
 flags.mark_flags_as_required(["workdir"])
 
-ANCHOR = ("Schaul et al. 2016, Fig. 1 right and Fig. 2 left (log-log): "
-          "uniform replay needs exponentially many updates in n; the oracle "
-          "and TD-error prioritization need orders of magnitude fewer.")
+ANCHOR = (
+    "Schaul et al. 2016, Fig. 1 right and Fig. 2 left (log-log): "
+    "uniform replay needs exponentially many updates in n; the oracle "
+    "and TD-error prioritization need orders of magnitude fewer."
+)
 
 
 def _ns():
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   if _NS.value is not None:
     try:
       ns = sorted({int(n) for n in _NS.value})
@@ -52,14 +59,17 @@ def _ns():
       raise UserError(f"--ns must lie in [2, 24], got {_NS.value}")
     return ns
   if not 2 <= _MIN_N.value <= _MAX_N.value <= 24:
-    raise UserError(f"need 2 <= min_n <= max_n <= 24 (the memory holds "
-                    f"2^(n+1) items), got min_n={_MIN_N.value}, "
-                    f"max_n={_MAX_N.value}")
+    raise UserError(
+        f"need 2 <= min_n <= max_n <= 24 (the memory holds "
+        f"2^(n+1) items), got min_n={_MIN_N.value}, "
+        f"max_n={_MAX_N.value}"
+    )
   return list(range(_MIN_N.value, _MAX_N.value + 1))
 
 
 def _validate_settings():
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   if _SEEDS.value < 1 or _MAX_UPDATES.value < 1:
     raise UserError("seeds and max_updates must be >= 1")
   if not 0.0 <= _ALPHA.value <= 1.0:
@@ -74,19 +84,27 @@ def run() -> dict:
   from agents.analysis import blind_cliffwalk as bc  # pylint: disable=g-import-not-at-top
   from agents.runtime.benchmarks import format_table  # pylint: disable=g-import-not-at-top
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+
   workdir = _WORKDIR.value
   workdir_lib.ensure_writable_dir(workdir)
   os.makedirs(workdir, exist_ok=True)
-  results = bc.run_all(ns, _SEEDS.value, _MAX_UPDATES.value, _ALPHA.value,
-                       _EPSILON.value)
-  summary = bc.summarize(results, alpha=_ALPHA.value, epsilon=_EPSILON.value,
-                         max_updates=_MAX_UPDATES.value)
+  results = bc.run_all(
+      ns, _SEEDS.value, _MAX_UPDATES.value, _ALPHA.value, _EPSILON.value
+  )
+  summary = bc.summarize(
+      results,
+      alpha=_ALPHA.value,
+      epsilon=_EPSILON.value,
+      max_updates=_MAX_UPDATES.value,
+  )
   summary["anchor"] = ANCHOR
   bc.plot(results, os.path.join(workdir, "blind_cliffwalk.png"))
   workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
   print(format_table(bc.table_rows(summary)))
-  print(f"goal (prioritized >= 10x fewer updates than uniform at n >= 10, "
-        f"gap growing with n): {summary['goal']}")
+  print(
+      f"goal (prioritized >= 10x fewer updates than uniform at n >= 10, "
+      f"gap growing with n): {summary['goal']}"
+  )
   print(f"wrote {workdir}/blind_cliffwalk.png and summary.json")
   return summary
 

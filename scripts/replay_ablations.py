@@ -28,34 +28,45 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "directory for the results")
 _AGENTS = flags.DEFINE_list("agents", ["dqn", "qr_dqn"], "agents")
 _TASKS = flags.DEFINE_list("tasks", ["catch", "cartpole"], "tasks (presets)")
 _VARIANTS = flags.DEFINE_list(
-    "variants", ["no_replay", "uniform", "prioritized", "imagination"],
-    "replay variants")
+    "variants",
+    ["no_replay", "uniform", "prioritized", "imagination"],
+    "replay variants",
+)
 _NUM_SEEDS = flags.DEFINE_integer("num_seeds", 4, "seeds per run (vmapped)")
 _SEED = flags.DEFINE_integer("seed", 0, "first seed")
 _TOTAL_ENV_STEPS = flags.DEFINE_integer(
-    "total_env_steps", None, "override the presets' training length")
-_EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", None,
-                                      "override the presets' eval episodes")
+    "total_env_steps", None, "override the presets' training length"
+)
+_EVAL_EPISODES = flags.DEFINE_integer(
+    "eval_episodes", None, "override the presets' eval episodes"
+)
 _THRESHOLDS = flags.DEFINE_list(
-    "thresholds", None, "task=return pairs overriding the default training-"
-    "return thresholds (catch=0.8, cartpole=400)")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False,
-                               "delete runs with a different config")
+    "thresholds",
+    None,
+    "task=return pairs overriding the default training-"
+    "return thresholds (catch=0.8, cartpole=400)",
+)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "delete runs with a different config"
+)
 flags.mark_flags_as_required(["workdir"])
 
 
 def _check(values, allowed, what):
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   bad = [v for v in values if v not in allowed]
   if bad or not values:
-    raise UserError(f"unknown {what} {bad or values!r}; allowed: "
-                    f"{', '.join(allowed)}")
+    raise UserError(
+        f"unknown {what} {bad or values!r}; allowed: " f"{', '.join(allowed)}"
+    )
 
 
 def _thresholds(ra) -> dict[str, float]:
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   thresholds = dict(ra.THRESHOLDS)
   for pair in _THRESHOLDS.value or []:
     task, _, value = pair.partition("=")
@@ -72,6 +83,7 @@ def run() -> dict:
   from agents.runtime.benchmarks import format_table  # pylint: disable=g-import-not-at-top
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   _check(_AGENTS.value, ra.AGENTS, "agents")
   _check(_TASKS.value, ra.TASKS, "tasks")
   _check(_VARIANTS.value, ra.VARIANTS, "variants")
@@ -86,19 +98,27 @@ def run() -> dict:
     for task in _TASKS.value:
       for variant in _VARIANTS.value:
         config = ra.variant_config(
-            agent, task, variant, num_seeds=_NUM_SEEDS.value,
-            seed=_SEED.value, total_env_steps=_TOTAL_ENV_STEPS.value)
+            agent,
+            task,
+            variant,
+            num_seeds=_NUM_SEEDS.value,
+            seed=_SEED.value,
+            total_env_steps=_TOTAL_ENV_STEPS.value,
+        )
         if _EVAL_EPISODES.value is not None:
           config.eval_episodes = _EVAL_EPISODES.value
         run_dir = os.path.join(workdir, f"{agent}_{task}_{variant}")
-        summary = train.train(config, run_dir,
-                              overwrite=_OVERWRITE.value).summary
+        summary = train.train(
+            config, run_dir, overwrite=_OVERWRITE.value
+        ).summary
         results[f"{agent}/{task}/{variant}"] = ra.run_result(
-            config, run_dir, summary, thresholds[task])
+            config, run_dir, summary, thresholds[task]
+        )
   ra.plot(results, os.path.join(workdir, "replay_ablations.png"))
   workdir_lib.write_json_atomic(
       os.path.join(workdir, "summary.json"),
-      dict(variants=ra.DESCRIPTIONS, thresholds=thresholds, runs=results))
+      dict(variants=ra.DESCRIPTIONS, thresholds=thresholds, runs=results),
+  )
   print(format_table(ra.table_rows(results)))
   print(f"wrote {workdir}/replay_ablations.png and summary.json")
   return results

@@ -22,7 +22,13 @@ from absl import flags
 
 from scripts import _cli
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dabney2020" / "variable_magnitude.npz"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "dabney2020"
+    / "variable_magnitude.npz"
+)
 
 # Arrays the analysis reads, with their number of dimensions.
 _DATA_KEYS = {"responses": 3, "utility_axis": 1, "magnitudes_ul": 1}
@@ -31,17 +37,32 @@ _DATA_KEYS = {"responses": 3, "utility_axis": 1, "magnitudes_ul": 1}
 def define_flags(fv: flags.FlagValues = flags.FLAGS):
   """This script's flags, defined on `fv` (tests pass a fresh one)."""
   holders = types.SimpleNamespace(
-      workdir=flags.DEFINE_string("workdir", None, "directory for summary.json, cells.csv and the figures",
-                                  flag_values=fv),
-      data=flags.DEFINE_string("data", str(DEFAULT_DATA),
-                               "the recordings (variable_magnitude.npz, or its folder); empty: simulations only",
-                               flag_values=fv),
-      num_splits=flags.DEFINE_integer("num_splits", 1000,
-                                      "random split halves, real and simulated (--quick without it: 100)",
-                                      flag_values=fv),
-      quick=flags.DEFINE_bool("quick", False, "smaller settings (smoke test)", flag_values=fv),
-      seed=flags.DEFINE_integer("seed", 0, "seed of every random choice", flag_values=fv),
-      flag_values=fv)
+      workdir=flags.DEFINE_string(
+          "workdir",
+          None,
+          "directory for summary.json, cells.csv and the figures",
+          flag_values=fv,
+      ),
+      data=flags.DEFINE_string(
+          "data",
+          str(DEFAULT_DATA),
+          "the recordings (variable_magnitude.npz, or its folder); empty: simulations only",
+          flag_values=fv,
+      ),
+      num_splits=flags.DEFINE_integer(
+          "num_splits",
+          1000,
+          "random split halves, real and simulated (--quick without it: 100)",
+          flag_values=fv,
+      ),
+      quick=flags.DEFINE_bool(
+          "quick", False, "smaller settings (smoke test)", flag_values=fv
+      ),
+      seed=flags.DEFINE_integer(
+          "seed", 0, "seed of every random choice", flag_values=fv
+      ),
+      flag_values=fv,
+  )
   flags.mark_flags_as_required(["workdir"], flag_values=fv)
   return holders
 
@@ -57,33 +78,103 @@ def _table(summary) -> str:
     r = {}
   else:
     r = real
-  rows.append(("split-half reversal-point r", _fmt(r.get("reversal_split_half_r")),
-               _fmt(sim["distributional"]["reversal_split_half_r"]),
-               _fmt(sim["classical"]["reversal_split_half_r"])))
-  rows.append(("asymmetry vs reversal r (split halves)", _fmt(r.get("asymmetry_vs_reversal_r")),
-               _fmt(sim["distributional"]["asymmetry_vs_reversal_r"]),
-               _fmt(sim["classical"]["asymmetry_vs_reversal_r"])))
-  rows.append(("  its p (median over splits)", _fmt(r.get("asymmetry_vs_reversal_p"), ".2g"),
-               _fmt(sim["distributional"]["asymmetry_vs_reversal_p_median"], ".2g"),
-               _fmt(sim["classical"]["asymmetry_vs_reversal_p_median"], ".2g")))
-  rows.append(("decoded W1 to true (ul; real: seed mean)", _fmt(r.get("decoded_w1_ul")),
-               _fmt(sim["distributional"]["decoded_w1"]), _fmt(sim["classical"]["decoded_w1"])))
+  rows.append(
+      (
+          "split-half reversal-point r",
+          _fmt(r.get("reversal_split_half_r")),
+          _fmt(sim["distributional"]["reversal_split_half_r"]),
+          _fmt(sim["classical"]["reversal_split_half_r"]),
+      )
+  )
+  rows.append(
+      (
+          "asymmetry vs reversal r (split halves)",
+          _fmt(r.get("asymmetry_vs_reversal_r")),
+          _fmt(sim["distributional"]["asymmetry_vs_reversal_r"]),
+          _fmt(sim["classical"]["asymmetry_vs_reversal_r"]),
+      )
+  )
+  rows.append(
+      (
+          "  its p (median over splits)",
+          _fmt(r.get("asymmetry_vs_reversal_p"), ".2g"),
+          _fmt(sim["distributional"]["asymmetry_vs_reversal_p_median"], ".2g"),
+          _fmt(sim["classical"]["asymmetry_vs_reversal_p_median"], ".2g"),
+      )
+  )
+  rows.append(
+      (
+          "decoded W1 to true (ul; real: seed mean)",
+          _fmt(r.get("decoded_w1_ul")),
+          _fmt(sim["distributional"]["decoded_w1"]),
+          _fmt(sim["classical"]["decoded_w1"]),
+      )
+  )
   if r:
     spread = r["decoded_w1_ul_over_seeds"]
-    rows.append(("  over imputation seeds (min..max)", f"{spread['min']:.3f}..{spread['max']:.3f}", "", ""))
-    rows.append(("  39 finite-tau cells instead of all 40", _fmt(r["decoded_w1_ul_finite_cells"]), "", ""))
+    rows.append(
+        (
+            "  over imputation seeds (min..max)",
+            f"{spread['min']:.3f}..{spread['max']:.3f}",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  39 finite-tau cells instead of all 40",
+            _fmt(r["decoded_w1_ul_finite_cells"]),
+            "",
+            "",
+        )
+    )
     tnc = r["decoded_w1_ul_paper_tnc_over_seeds"]
-    rows.append(("  cross-check: paper's TNC optimiser", f"{tnc['mean']:.3f} ({tnc['min']:.3f}..{tnc['max']:.3f})",
-                 "", ""))
-  rows.append(("matched Gaussian W1 (ul)", _fmt(r.get("gaussian_w1_ul")), _fmt(sim["gaussian_w1"]), ""))
-  rows.append(("uniform W1 (ul)", _fmt(r.get("uniform_w1_ul")), _fmt(sim["uniform_w1"]), ""))
-  rows.append(("point mass W1 (ul)", _fmt(r.get("point_mass_w1_ul")), _fmt(sim["point_mass_w1"]), ""))
+    rows.append(
+        (
+            "  cross-check: paper's TNC optimiser",
+            f"{tnc['mean']:.3f} ({tnc['min']:.3f}..{tnc['max']:.3f})",
+            "",
+            "",
+        )
+    )
+  rows.append(
+      (
+          "matched Gaussian W1 (ul)",
+          _fmt(r.get("gaussian_w1_ul")),
+          _fmt(sim["gaussian_w1"]),
+          "",
+      )
+  )
+  rows.append(
+      (
+          "uniform W1 (ul)",
+          _fmt(r.get("uniform_w1_ul")),
+          _fmt(sim["uniform_w1"]),
+          "",
+      )
+  )
+  rows.append(
+      (
+          "point mass W1 (ul)",
+          _fmt(r.get("point_mass_w1_ul")),
+          _fmt(sim["point_mass_w1"]),
+          "",
+      )
+  )
   prob = sim["probability_task"]
-  rows.append(("50% cue: optimistic / pessimistic", "",
-               f"{prob['fraction_optimistic']:.2f} / {prob['fraction_pessimistic']:.2f}",
-               f"{prob['classical_fraction_optimistic']:.2f} / {prob['classical_fraction_pessimistic']:.2f}"))
+  rows.append(
+      (
+          "50% cue: optimistic / pessimistic",
+          "",
+          f"{prob['fraction_optimistic']:.2f} / {prob['fraction_pessimistic']:.2f}",
+          f"{prob['classical_fraction_optimistic']:.2f} / {prob['classical_fraction_pessimistic']:.2f}",
+      )
+  )
   widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
-  lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+  lines = [
+      "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+      for row in rows
+  ]
   lines.insert(1, "-" * len(lines[0]))
   return "\n".join(lines)
 
@@ -93,6 +184,7 @@ def recordings_path(value: str, given: bool):
   for a path that does not hold them."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   if not value:
     return None
   path = Path(value)
@@ -103,22 +195,42 @@ def recordings_path(value: str, given: bool):
   elif not path.exists():
     if not given:  # the default location, absent on this machine
       return None
-    raise UserError(f"--data={value} does not exist; give the recordings ({DEFAULT_DATA.name}) or their "
-                    "folder, or --data= for the simulations only")
+    raise UserError(
+        f"--data={value} does not exist; give the recordings ({DEFAULT_DATA.name}) or their "
+        "folder, or --data= for the simulations only"
+    )
   try:
     data = np.load(path)
     arrays = {k: data[k] for k in getattr(data, "files", ()) if k in _DATA_KEYS}
   except Exception as e:  # pylint: disable=broad-except
     # np.load's errors on a truncated or foreign file vary (BadZipFile, EOFError, ValueError, pickle errors).
-    detail = "not an .npz archive" if "pickled" in str(e) else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
-    raise UserError(f"--data={value} is not a readable .npz of the recordings ({detail})") from None
-  problems = [f"{k} (missing)" if k not in arrays else f"{k} ({arrays[k].ndim}-d, want {ndim}-d)"
-              for k, ndim in _DATA_KEYS.items() if k not in arrays or arrays[k].ndim != ndim]
-  if not problems and arrays["responses"].shape[1] != arrays["utility_axis"].shape[0]:
-    problems = ["responses and utility_axis (disagree on the number of magnitudes)"]
+    detail = (
+        "not an .npz archive"
+        if "pickled" in str(e)
+        else f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
+    )
+    raise UserError(
+        f"--data={value} is not a readable .npz of the recordings ({detail})"
+    ) from None
+  problems = [
+      f"{k} (missing)"
+      if k not in arrays
+      else f"{k} ({arrays[k].ndim}-d, want {ndim}-d)"
+      for k, ndim in _DATA_KEYS.items()
+      if k not in arrays or arrays[k].ndim != ndim
+  ]
+  if (
+      not problems
+      and arrays["responses"].shape[1] != arrays["utility_axis"].shape[0]
+  ):
+    problems = [
+        "responses and utility_axis (disagree on the number of magnitudes)"
+    ]
   if problems:
-    raise UserError(f"--data={value} is not the recordings: bad arrays {', '.join(problems)}; "
-                    f"expected {', '.join(_DATA_KEYS)}")
+    raise UserError(
+        f"--data={value} is not the recordings: bad arrays {', '.join(problems)}; "
+        f"expected {', '.join(_DATA_KEYS)}"
+    )
   return path
 
 
@@ -127,16 +239,24 @@ def check_inputs(flag: types.SimpleNamespace):
   a bad one. Writes nothing."""
   from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
   num_splits = flag.num_splits.value
   if flag.quick.value and not flag.flag_values["num_splits"].present:
     num_splits = 100
   if not 1 <= num_splits <= 1_000_000:
-    raise UserError(f"--num_splits={num_splits} is not allowed: it must be an integer in [1, 1000000]")
+    raise UserError(
+        f"--num_splits={num_splits} is not allowed: it must be an integer in [1, 1000000]"
+    )
   if not 0 <= flag.seed.value < 2**31:
-    raise UserError(f"--seed={flag.seed.value} is not allowed: it must be an integer in [0, 2147483647]")
+    raise UserError(
+        f"--seed={flag.seed.value} is not allowed: it must be an integer in [0, 2147483647]"
+    )
   workdir_lib.ensure_writable_dir(flag.workdir.value)
-  return (Path(flag.workdir.value), recordings_path(flag.data.value, flag.flag_values["data"].present),
-          num_splits)
+  return (
+      Path(flag.workdir.value),
+      recordings_path(flag.data.value, flag.flag_values["data"].present),
+      num_splits,
+  )
 
 
 def run(flag: types.SimpleNamespace, *, check_only: bool = False):
@@ -145,22 +265,36 @@ def run(flag: types.SimpleNamespace, *, check_only: bool = False):
   if check_only:
     return
   from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
-  summary = dabney2020.run_reproduction(data, workdir, num_splits=num_splits,
-                                        quick=flag.quick.value, seed=flag.seed.value)
+
+  summary = dabney2020.run_reproduction(
+      data,
+      workdir,
+      num_splits=num_splits,
+      quick=flag.quick.value,
+      seed=flag.seed.value,
+  )
   real = summary["real"]
   print(f"Dabney et al. 2020 reproduction -> {workdir}")
   if real["skipped"]:
     print(f"real data: SKIPPED ({real['skip_reason']}); simulations only.")
   else:
     spread = real["decoded_w1_ul_over_seeds"]
-    print(f"real data: {real['num_cells']} cells, {real['num_trials']} trials, {real['num_splits']} split halves; "
-          f"decoded from {real['num_cells_decoded']} cells; decoded beats matched Gaussian: "
-          f"{real['decoded_beats_gaussian']} (mean W1 over {len(spread['per_seed'])} imputation seeds; "
-          f"below it on {spread['fraction_below_gaussian']:.0%} of seeds)")
+    print(
+        f"real data: {real['num_cells']} cells, {real['num_trials']} trials, {real['num_splits']} split halves; "
+        f"decoded from {real['num_cells_decoded']} cells; decoded beats matched Gaussian: "
+        f"{real['decoded_beats_gaussian']} (mean W1 over {len(spread['per_seed'])} imputation seeds; "
+        f"below it on {spread['fraction_below_gaussian']:.0%} of seeds)"
+    )
   print(_table(summary))
-  print(f"total {summary['timings_s']['total']:.1f} s; files: summary.json, " + ", ".join(summary["figures"]))
+  print(
+      f"total {summary['timings_s']['total']:.1f} s; files: summary.json, "
+      + ", ".join(summary["figures"])
+  )
 
 
 if __name__ == "__main__":
   _FLAGS = define_flags()
-  app.run(lambda argv: _cli.run_main(lambda: run(_FLAGS)), flags_parser=_cli.parse_flags)
+  app.run(
+      lambda argv: _cli.run_main(lambda: run(_FLAGS)),
+      flags_parser=_cli.parse_flags,
+  )

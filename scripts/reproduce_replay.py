@@ -17,8 +17,9 @@ from absl import flags
 from scripts import _cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "output directory")
-_EXPERIMENTS = flags.DEFINE_list("experiments", None,
-                                 "experiments to run (default: all)")
+_EXPERIMENTS = flags.DEFINE_list(
+    "experiments", None, "experiments to run (default: all)"
+)
 _QUICK = flags.DEFINE_bool("quick", False, "tiny runs for a smoke test")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the runs' keys")
 flags.mark_flags_as_required(["workdir"])
@@ -30,12 +31,16 @@ def main(argv):
   def run():
     # pylint: disable-next=g-import-not-at-top
     from agents.analysis import replay_experiments
+
     names = replay_experiments.select(_EXPERIMENTS.value)
-    summary = replay_experiments.run_all(names, _WORKDIR.value, _QUICK.value,
-                                         _SEED.value)
+    summary = replay_experiments.run_all(
+        names, _WORKDIR.value, _QUICK.value, _SEED.value
+    )
     print(replay_experiments.table(summary))
-    print(f"[reproduce_replay] {summary['wall_seconds']:.0f}s; "
-          f"{_WORKDIR.value}/summary.json")
+    print(
+        f"[reproduce_replay] {summary['wall_seconds']:.0f}s; "
+        f"{_WORKDIR.value}/summary.json"
+    )
 
   _cli.run_main(run)
 

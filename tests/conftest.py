@@ -17,11 +17,18 @@ def run_script(args, *, env=None, timeout=600, check=False):
   full_env["PYTHONPATH"] = str(ROOT)
   full_env.setdefault("JAX_PLATFORMS", "cpu")
   full_env.update(env or {})
-  proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env,
-                        capture_output=True, text=True, timeout=timeout)
+  proc = subprocess.run(
+      [sys.executable, *args],
+      cwd=ROOT,
+      env=full_env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
   if check and proc.returncode != 0:
-    raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}"
-                         f"\n{proc.stderr}")
+    raise AssertionError(
+        f"{args} failed ({proc.returncode}):\n{proc.stdout}" f"\n{proc.stderr}"
+    )
   return proc
 
 

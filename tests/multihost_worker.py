@@ -14,8 +14,11 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 def main():
   port, process_id, workdir, out = sys.argv[1:5]
-  jax.distributed.initialize(coordinator_address=f"localhost:{port}",
-                             num_processes=2, process_id=int(process_id))
+  jax.distributed.initialize(
+      coordinator_address=f"localhost:{port}",
+      num_processes=2,
+      process_id=int(process_id),
+  )
   import numpy as np  # pylint: disable=g-import-not-at-top
   from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
@@ -26,11 +29,19 @@ def main():
   result = train.train(config, workdir, log=print)
   assert result.summary["num_devices"] == 2, result.summary
   params = anakin.fetch_replicated(result.state.agent_state.params)
-  flat = {jax.tree_util.keystr(k): np.asarray(v)
-          for k, v in jax.tree_util.tree_leaves_with_path(params)}
+  flat = {
+      jax.tree_util.keystr(k): np.asarray(v)
+      for k, v in jax.tree_util.tree_leaves_with_path(params)
+  }
   np.savez(out, **flat)
-  print("process", process_id, "devices", jax.device_count(), "local",
-        jax.local_device_count())
+  print(
+      "process",
+      process_id,
+      "devices",
+      jax.device_count(),
+      "local",
+      jax.local_device_count(),
+  )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,12 @@ def _curves(returns, seconds):
 def test_analyse_speedups_and_table():
   cells = {}
   # K=1 reaches 0.8 at 300 steps on both seeds, K=2 at 100 and never.
-  cells[1] = a3c_table.analyse(_curves(
-      [[0, 0, 1], [0, 0, 1]], [[1, 2, 3], [1, 2, 3]]), "catch")
-  cells[2] = a3c_table.analyse(_curves(
-      [[1, 1, 1], [0, 0, 0]], [[0.5, 1, 1.5], [0.5, 1, 1.5]]), "catch")
+  cells[1] = a3c_table.analyse(
+      _curves([[0, 0, 1], [0, 0, 1]], [[1, 2, 3], [1, 2, 3]]), "catch"
+  )
+  cells[2] = a3c_table.analyse(
+      _curves([[1, 1, 1], [0, 0, 0]], [[0.5, 1, 1.5], [0.5, 1, 1.5]]), "catch"
+  )
   assert cells[2]["steps"]["reached"] == 1
   assert cells[2]["steps"]["per_seed"] == [100.0, None]
   ratios = a3c_table.speedups(cells, "steps")
@@ -36,8 +38,9 @@ def test_analyse_speedups_and_table():
     cells[k]["steps_speedup"] = ratios[k]
     cells[k]["ideal_speedup"] = k * ratios[k]
     cells[k]["curves"] = _curves([[0, 0, 1]], [[1, 2, 3]])
-  summary = dict(data_efficiency={"catch": {"a3c": cells}}, wall_clock={},
-                 actors=[1, 2])
+  summary = dict(
+      data_efficiency={"catch": {"a3c": cells}}, wall_clock={}, actors=[1, 2]
+  )
   summary["stability"] = a3c_table.stability(summary)
   table = a3c_table.format_table(summary)
   assert "3.00x" in table and "6.00x" in table and "(1/2)" in table
@@ -51,13 +54,16 @@ def _flags(*argv):
   return holders
 
 
-@pytest.mark.parametrize("argv, word", [
-    (["--algorithms=dqn"], "--algorithms"),
-    (["--envs=pong"], "--envs"),
-    (["--actors=2,4"], "--actors"),
-    (["--actors=1,x"], "--actors"),
-    (["--seeds=0"], "--seeds"),
-])
+@pytest.mark.parametrize(
+    "argv, word",
+    [
+        (["--algorithms=dqn"], "--algorithms"),
+        (["--envs=pong"], "--envs"),
+        (["--actors=2,4"], "--actors"),
+        (["--actors=1,x"], "--actors"),
+        (["--seeds=0"], "--seeds"),
+    ],
+)
 def test_bad_input_is_a_user_error(argv, word, tmp_path):
   flag = _flags(f"--workdir={tmp_path}/w", *argv)
   with pytest.raises(UserError, match=word):

@@ -33,8 +33,15 @@ from tests.conftest import ROOT
 
 def _small_a2c(**overrides):
   c = a2c.get_config("catch")
-  c.update(dict(num_envs=4, rollout_length=4, total_env_steps=4 * 4 * 6,
-                log_every_env_steps=4 * 4 * 3, eval_episodes=3))
+  c.update(
+      dict(
+          num_envs=4,
+          rollout_length=4,
+          total_env_steps=4 * 4 * 6,
+          log_every_env_steps=4 * 4 * 3,
+          eval_episodes=3,
+      )
+  )
   c.update(overrides)
   return c
 
@@ -44,9 +51,13 @@ def _small_a2c(**overrides):
 
 def _set_counts(opt_state, count):
   return jax.tree_util.tree_map_with_path(
-      lambda path, x: (jnp.full_like(x, count)
-                       if "count" in jax.tree_util.keystr(path) else x),
-      opt_state)
+      lambda path, x: (
+          jnp.full_like(x, count)
+          if "count" in jax.tree_util.keystr(path)
+          else x
+      ),
+      opt_state,
+  )
 
 
 def test_a2c_cartpole_anneals_to_zero_exactly_at_its_last_update():
@@ -55,8 +66,11 @@ def test_a2c_cartpole_anneals_to_zero_exactly_at_its_last_update():
   # 1,000,000 env steps in 10 whole segments of 200 learn calls: 2,000
   # updates (the old computation, total // (num_envs * T), said 1,953, so
   # the last 47 updates ran at learning rate 0).
-  assert loop.iterations_per_segment * loops.num_segments(
-      config, loop.env_steps_per_segment) == 2000
+  assert (
+      loop.iterations_per_segment
+      * loops.num_segments(config, loop.env_steps_per_segment)
+      == 2000
+  )
   state = agent.init(jax.random.PRNGKey(0), loop.specs())
   grads = jax.tree.map(jnp.ones_like, state.params)
   apply = jax.jit(agent.apply)
@@ -69,9 +83,13 @@ def test_a2c_cartpole_anneals_to_zero_exactly_at_its_last_update():
     return new_state.params
 
   def step_size(count):
-    return max(float(np.max(np.abs(a - b))) for a, b in zip(
-        jax.tree.leaves(params_after_update(count)),
-        jax.tree.leaves(state.params)))
+    return max(
+        float(np.max(np.abs(a - b)))
+        for a, b in zip(
+            jax.tree.leaves(params_after_update(count)),
+            jax.tree.leaves(state.params),
+        )
+    )
 
   # The last update still moves the parameters (lr = 3e-3 / 2000, times
   # Adam's ~3); after it the rate is 0 (up to XLA's rounding of count / 2000:
@@ -85,18 +103,23 @@ def _aux_for(agent, state, loop):
   trajectory = _trajectory(agent, loop.env, state, num_envs=2, length=3)
   add = lambda t: jax.tree.map(lambda x: x[None], t)
   _, aux = jax.vmap(agent.gradients, axis_name=types.DEVICE_AXIS)(
-      add(state), add(trajectory), jax.random.PRNGKey(0)[None])
+      add(state), add(trajectory), jax.random.PRNGKey(0)[None]
+  )
   return jax.tree.map(lambda x: x[0], aux)
 
 
 def _trajectory(agent, env, state, num_envs, length, seed=0):
   keys = jax.random.split(jax.random.PRNGKey(seed), 3 * num_envs)
-  carry = rollout_lib.initial_carry(agent, env, keys[:num_envs],
-                                    keys[num_envs:2 * num_envs],
-                                    keys[2 * num_envs:])
+  carry = rollout_lib.initial_carry(
+      agent,
+      env,
+      keys[:num_envs],
+      keys[num_envs : 2 * num_envs],
+      keys[2 * num_envs :],
+  )
   _, trajectory, _, _ = jax.jit(
-      lambda p, c: rollout_lib.rollout(agent, env, length, p, c))(
-          agent.actor_params(state), carry)
+      lambda p, c: rollout_lib.rollout(agent, env, length, p, c)
+  )(agent.actor_params(state), carry)
   return trajectory
 
 
@@ -109,8 +132,11 @@ def _small_config(name):
   c.loop = "anakin"  # the contract is checked on the compiled loop's task
   c.num_envs, c.rollout_length = 4, 4
   c.total_env_steps, c.log_every_env_steps = 64, 32
-  for key, value in (("min_replay_size", 8), ("batch_size", 8),
-                     ("num_updates", 1)):
+  for key, value in (
+      ("min_replay_size", 8),
+      ("batch_size", 8),
+      ("num_updates", 1),
+  ):
     if key in c:
       c[key] = value
   return c
@@ -125,10 +151,13 @@ def test_every_registered_agent_satisfies_the_contract(name):
   # act: one unbatched environment -> an action of the spec's shape.
   env_state, timestep = loop.env.reset(jax.random.PRNGKey(1))
   del env_state
-  action, _, _ = agent.act(agent.actor_params(state),
-                           agent.initial_actor_state(jax.random.PRNGKey(2)),
-                           timestep, jax.random.PRNGKey(3),
-                           evaluation=False)
+  action, _, _ = agent.act(
+      agent.actor_params(state),
+      agent.initial_actor_state(jax.random.PRNGKey(2)),
+      timestep,
+      jax.random.PRNGKey(3),
+      evaluation=False,
+  )
   assert action.shape == specs.action.shape
   assert action.dtype == specs.action.dtype
   # learn: same state structure and shapes; finite scalar metrics.
@@ -139,8 +168,9 @@ def test_every_registered_agent_satisfies_the_contract(name):
   learn = jax.jit(jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS))
   new_state, metrics = drop(learn(add(state), add(trajectory), key[None]))
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
-  shapes = lambda t: [(np.shape(x), np.asarray(x).dtype)
-                      for x in jax.tree.leaves(t)]
+  shapes = lambda t: [
+      (np.shape(x), np.asarray(x).dtype) for x in jax.tree.leaves(t)
+  ]
   assert shapes(new_state) == shapes(state)
   for value in jax.tree.leaves(metrics):
     assert np.shape(value) == () and np.isfinite(value)
@@ -149,9 +179,11 @@ def test_every_registered_agent_satisfies_the_contract(name):
     # learn == apply . gradients, bitwise.
     def composed(s, t, k):
       return agent.apply(s, *agent.gradients(s, t, k))
+
     composed = jax.jit(jax.vmap(composed, axis_name=types.DEVICE_AXIS))
-    other_state, other_metrics = drop(composed(add(state), add(trajectory),
-                                               key[None]))
+    other_state, other_metrics = drop(
+        composed(add(state), add(trajectory), key[None])
+    )
     jax.tree.map(np.testing.assert_array_equal, other_state, new_state)
     jax.tree.map(np.testing.assert_array_equal, other_metrics, metrics)
   loop.close()
@@ -184,6 +216,7 @@ def test_compare_and_swap_loses_no_update_under_contention():
 def _counting_agent():
   """An agent whose gradient is 1 and whose `apply` adds it to a counter:
   the final count is the number of gradients applied."""
+
   def init(key, specs):
     del key, specs
     return dict(count=jnp.zeros((), jnp.int32))
@@ -203,16 +236,29 @@ def _counting_agent():
   def learn(state, trajectory, key):
     return apply(state, *gradients(state, trajectory, key))
 
-  return types.Agent(name="counting", init=init, actor_params=lambda s: (),
-                     initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn, gradients=gradients, apply=apply)
+  return types.Agent(
+      name="counting",
+      init=init,
+      actor_params=lambda s: (),
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      learn=learn,
+      gradients=gradients,
+      apply=apply,
+  )
 
 
 @pytest.mark.parametrize("lock", [False, True])
 def test_hogwild_two_threads_apply_every_gradient_exactly_once(lock):
   loop = hogwild.HogwildLoop(
-      agent=_counting_agent(), env=catch.Catch(), num_envs=4, num_actors=2,
-      rollout_length=3, iterations_per_segment=40, lock=lock)
+      agent=_counting_agent(),
+      env=catch.Catch(),
+      num_envs=4,
+      num_actors=2,
+      rollout_length=3,
+      iterations_per_segment=40,
+      lock=lock,
+  )
   state = loop.init([0])
   loop.prepare(state)
   applied = 0
@@ -237,8 +283,11 @@ def test_hogwild_with_one_thread_is_deterministic_and_resumes_bitwise():
   # Again, through a host copy of the state after one segment (a resume).
   halfway = jax.device_get(loop.run_segment(loop.init([0]))[0])
   resumed, _ = loop.run_segment(jax.tree.map(jnp.asarray, halfway))
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
-               jax.device_get(straight))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(resumed),
+      jax.device_get(straight),
+  )
 
 
 def test_a_crashed_hogwild_thread_stops_the_run_with_a_clear_error():
@@ -254,19 +303,29 @@ def test_a_crashed_hogwild_thread_stops_the_run_with_a_clear_error():
     return step(*args)
 
   loop._step = failing_step
-  with pytest.raises(LoopCrashed, match=r"thread \d of 2 crashed: "
-                     r"ValueError: boom in the environment"):
+  with pytest.raises(
+      LoopCrashed,
+      match=r"thread \d of 2 crashed: " r"ValueError: boom in the environment",
+  ):
     loop.run_segment(state)
-  assert not [t for t in threading.enumerate()
-              if t.name.startswith("hogwild-")]  # joined
+  assert not [
+      t for t in threading.enumerate() if t.name.startswith("hogwild-")
+  ]  # joined
 
 
 @pytest.mark.slow
 def test_a_two_thread_hogwild_run_learns_catch(tmp_path):
   config = a2c.get_config("catch")
-  config.update(dict(loop="hogwild", num_actors=2, num_envs=8,
-                     total_env_steps=25_000, log_every_env_steps=5_000,
-                     eval_episodes=20))
+  config.update(
+      dict(
+          loop="hogwild",
+          num_actors=2,
+          num_envs=8,
+          total_env_steps=25_000,
+          log_every_env_steps=5_000,
+          eval_episodes=20,
+      )
+  )
   summary = train.train(config, str(tmp_path), log=lambda _: None).summary
   assert summary["loop"] == "hogwild"
   assert summary["eval_return_mean"] >= 0.8, summary  # random: about -0.6
@@ -329,34 +388,52 @@ class _RaisingEnv(dm_env.Environment):
 
 def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
   env = _RaisingEnv()
-  task = loops.Task(name="raising", specs=types.EnvSpecs(
-      env.observation_spec(), env.action_spec()),
-                    make_host=lambda seed: _RaisingEnv())
+  task = loops.Task(
+      name="raising",
+      specs=types.EnvSpecs(env.observation_spec(), env.action_spec()),
+      make_host=lambda seed: _RaisingEnv(),
+  )
   config = _small_a2c(loop="sebulba", num_actors=2, num_envs=2)
   loop = sebulba.build(config, task, registry.get_builder("a2c"))
-  with pytest.raises(LoopCrashed, match="actor thread . of 2 crashed: "
-                     "RuntimeError: the simulator died"):
+  with pytest.raises(
+      LoopCrashed,
+      match="actor thread . of 2 crashed: " "RuntimeError: the simulator died",
+  ):
     loop.run_segment(loop.init([0]))
   loop.close()
-  assert not [t for t in threading.enumerate()
-              if t.name.startswith("sebulba-") and t.is_alive()]
+  assert not [
+      t
+      for t in threading.enumerate()
+      if t.name.startswith("sebulba-") and t.is_alive()
+  ]
 
 
 # ---- bad input ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(loop="hogwild", num_actors=0), "num_actors=0 is not allowed"),
-    (dict(loop="sebulba", num_actors=0), "num_actors=0 is not allowed"),
-    (dict(loop="podracer"), "config.loop='podracer' is not allowed"),
-    (dict(loop="sebulba", queue_size=0), "queue_size=0 is not allowed"),
-    (dict(loop="sebulba", env="bsuite:catch/0", num_envs=4, num_actors=2),
-     "one stateful dm_env task .* per actor thread"),
-    (dict(loop="hogwild", env="bsuite:catch/0", num_envs=2, num_actors=2),
-     "'hogwild' steps functional tasks"),
-    (dict(loop="hogwild", num_envs=5, num_actors=2), "multiple of"),
-    (dict(loop="hogwild", num_seeds=2), "one seed"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(loop="hogwild", num_actors=0), "num_actors=0 is not allowed"),
+        (dict(loop="sebulba", num_actors=0), "num_actors=0 is not allowed"),
+        (dict(loop="podracer"), "config.loop='podracer' is not allowed"),
+        (dict(loop="sebulba", queue_size=0), "queue_size=0 is not allowed"),
+        (
+            dict(
+                loop="sebulba", env="bsuite:catch/0", num_envs=4, num_actors=2
+            ),
+            "one stateful dm_env task .* per actor thread",
+        ),
+        (
+            dict(
+                loop="hogwild", env="bsuite:catch/0", num_envs=2, num_actors=2
+            ),
+            "'hogwild' steps functional tasks",
+        ),
+        (dict(loop="hogwild", num_envs=5, num_actors=2), "multiple of"),
+        (dict(loop="hogwild", num_seeds=2), "one seed"),
+    ],
+)
 def test_bad_loop_input_is_a_user_error(overrides, message, tmp_path):
   with pytest.raises(UserError, match=message):
     train.check_run(_small_a2c(**overrides), str(tmp_path / "run"))
@@ -365,6 +442,7 @@ def test_bad_loop_input_is_a_user_error(overrides, message, tmp_path):
 
 def test_hogwild_refuses_an_agent_without_gradients_and_apply(tmp_path):
   from configs import dqn  # pylint: disable=g-import-not-at-top
+
   c = dqn.get_config("catch")
   c.loop = "hogwild"
   with pytest.raises(UserError, match="gradients separately"):
@@ -375,37 +453,60 @@ def test_hogwild_refuses_an_agent_without_gradients_and_apply(tmp_path):
 
 
 def _hogwild_command(workdir, *extra):
-  return [sys.executable, "-m", "scripts.train", f"--workdir={workdir}",
-          "--config=configs/a2c.py:catch", "--config.loop=hogwild",
-          "--config.num_actors=2", "--config.num_envs=4",
-          "--config.total_env_steps=5000000",
-          "--config.log_every_env_steps=1024", "--config.eval_episodes=2",
-          *extra]
+  return [
+      sys.executable,
+      "-m",
+      "scripts.train",
+      f"--workdir={workdir}",
+      "--config=configs/a2c.py:catch",
+      "--config.loop=hogwild",
+      "--config.num_actors=2",
+      "--config.num_envs=4",
+      "--config.total_env_steps=5000000",
+      "--config.log_every_env_steps=1024",
+      "--config.eval_episodes=2",
+      *extra,
+  ]
 
 
 @pytest.mark.slow
 def test_bad_queue_size_is_one_error_line_and_exit_2(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
   proc = subprocess.run(
-      _hogwild_command(tmp_path / "run", "--config.loop=sebulba",
-                       "--config.queue_size=0"),
-      cwd=ROOT, env=env, capture_output=True, text=True)
+      _hogwild_command(
+          tmp_path / "run", "--config.loop=sebulba", "--config.queue_size=0"
+      ),
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+  )
   assert proc.returncode == 2, proc.stderr
   assert proc.stderr.startswith("error: config.queue_size=0 is not allowed")
   assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, code, word", [
-    (signal.SIGINT, 130, "interrupted:"),
-    (signal.SIGTERM, 143, "terminated (SIGTERM):")])
+@pytest.mark.parametrize(
+    "sig, code, word",
+    [
+        (signal.SIGINT, 130, "interrupted:"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM):"),
+    ],
+)
 def test_an_interrupted_hogwild_run_joins_its_threads_and_keeps_a_checkpoint(
-    tmp_path, sig, code, word):
+    tmp_path, sig, code, word
+):
   env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
   workdir = tmp_path / "run"
-  proc = subprocess.Popen(_hogwild_command(workdir), cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  proc = subprocess.Popen(
+      _hogwild_command(workdir),
+      cwd=ROOT,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
   ckpts = workdir / "checkpoints"
   deadline = time.time() + 400
   while time.time() < deadline and proc.poll() is None:

@@ -30,10 +30,18 @@ def _brute_force_action_values(s0, f0, s1, f1, remaining):
     after_failure = [list(c) for c in counts]
     after_failure[arm][1] += 1
     action_values.append(
-        mean * (1 + _brute_force_value(*after_success[0], *after_success[1],
-                                       remaining - 1))
-        + (1 - mean) * _brute_force_value(*after_failure[0], *after_failure[1],
-                                          remaining - 1))
+        mean
+        * (
+            1
+            + _brute_force_value(
+                *after_success[0], *after_success[1], remaining - 1
+            )
+        )
+        + (1 - mean)
+        * _brute_force_value(
+            *after_failure[0], *after_failure[1], remaining - 1
+        )
+    )
   return action_values
 
 
@@ -46,8 +54,9 @@ def _brute_force_value(s0, f0, s1, f1, remaining):
 
 def _beta_function(a, b):
   """B(a, b) for positive integers, exactly."""
-  return Fraction(math.factorial(a - 1) * math.factorial(b - 1),
-                  math.factorial(a + b - 1))
+  return Fraction(
+      math.factorial(a - 1) * math.factorial(b - 1), math.factorial(a + b - 1)
+  )
 
 
 def _table_policy_value_by_enumeration(table, tie_arm):
@@ -63,8 +72,9 @@ def _table_policy_value_by_enumeration(table, tie_arm):
   def recurse(counts, trial):
     nonlocal total_probability, expected_reward
     if trial == horizon:
-      probability = (_beta_function(counts[0] + 1, counts[1] + 1)
-                     * _beta_function(counts[2] + 1, counts[3] + 1))
+      probability = _beta_function(
+          counts[0] + 1, counts[1] + 1
+      ) * _beta_function(counts[2] + 1, counts[3] + 1)
       total_probability += probability
       expected_reward += probability * (counts[0] + counts[2])
       return
@@ -96,8 +106,9 @@ def test_bayes_optimal_hand_computed_values():
   # H=1: pull either arm, 1/2. H=2: 1/2 + 1/2 * 2/3 (stay after a success)
   # + 1/2 * 1/2 (switch after a failure) = 13/12.
   assert bb.bayes_optimal_expected_reward(1) == pytest.approx(0.5, abs=1e-15)
-  assert bb.bayes_optimal_expected_reward(2) == pytest.approx(13 / 12,
-                                                              abs=1e-15)
+  assert bb.bayes_optimal_expected_reward(2) == pytest.approx(
+      13 / 12, abs=1e-15
+  )
 
 
 @pytest.mark.parametrize("horizon", range(1, 7))
@@ -112,7 +123,8 @@ def test_table_policy_achieves_the_optimum_over_all_histories(horizon):
   exact = _brute_force_value(0, 0, 0, 0, horizon)
   for tie_arm in (0, 1):
     value, total_probability = _table_policy_value_by_enumeration(
-        table, tie_arm)
+        table, tie_arm
+    )
     assert total_probability == 1
     assert value == exact
 
@@ -173,7 +185,8 @@ def test_dp_expected_reward_beats_thompson_and_ucb():
   for policy in (bb.thompson_sampling, bb.ucb1):
     rollout = policy(probs, horizon, jax.random.PRNGKey(3))
     chosen_probs = np.asarray(
-        jnp.max(probs, axis=-1)[:, None] - rollout.expected_regret)
+        jnp.max(probs, axis=-1)[:, None] - rollout.expected_regret
+    )
     total = chosen_probs.sum(axis=1)
     estimate = total.mean()
     stderr = total.std(ddof=1) / np.sqrt(num_episodes)
@@ -204,8 +217,9 @@ def test_ucb_plays_each_arm_once_first():
   probs = jax.random.uniform(jax.random.PRNGKey(0), (num_episodes, num_arms))
   rollout = bb.ucb1(probs, 10, jax.random.PRNGKey(1))
   first = np.asarray(rollout.choices[:, :num_arms])
-  np.testing.assert_array_equal(np.sort(first, axis=1),
-                                np.tile(np.arange(num_arms), (num_episodes, 1)))
+  np.testing.assert_array_equal(
+      np.sort(first, axis=1), np.tile(np.arange(num_arms), (num_episodes, 1))
+  )
   # Which untried arm goes first is random.
   assert len(np.unique(first[:, 0])) == num_arms
 
@@ -232,8 +246,9 @@ class RescorlaWagnerValuesTest(chex.TestCase):
   @chex.variants(with_jit=True, without_jit=True)
   def test_delta_rule_hand_computed(self):
     values_fn = self.variant(bb.rescorla_wagner_values, static_argnums=(3,))
-    values = values_fn(jnp.array([0, 0, 1, 0]), jnp.array([1.0, 1.0, 0.0, 0.0]),
-                       0.5, 2)
+    values = values_fn(
+        jnp.array([0, 0, 1, 0]), jnp.array([1.0, 1.0, 0.0, 0.0]), 0.5, 2
+    )
     expected = [[0.5, 0.5], [0.75, 0.5], [0.875, 0.5], [0.875, 0.25]]
     np.testing.assert_allclose(values, expected, atol=1e-7)
 
@@ -250,8 +265,9 @@ class RescorlaWagnerValuesTest(chex.TestCase):
 
 
 def test_alpha_zero_softmax_plays_at_chance():
-  rollout = bb.rescorla_wagner(_EASY, _HORIZON, jax.random.PRNGKey(0), 0.0,
-                               beta=10.0)
+  rollout = bb.rescorla_wagner(
+      _EASY, _HORIZON, jax.random.PRNGKey(0), 0.0, beta=10.0
+  )
   assert abs(float(jnp.mean(rollout.choices)) - 0.5) < 0.02
   assert abs(float(jnp.mean(rollout.expected_regret)) - 0.4) < 0.02
 
@@ -269,15 +285,17 @@ def test_fit_rescorla_wagner_recovers_planted_parameters():
   fitted = {}
   for seed, alpha in enumerate((0.1, 0.5)):
     probs = _prior_probs(jax.random.PRNGKey(10 + seed))
-    rollout = bb.rescorla_wagner(probs, _HORIZON, jax.random.PRNGKey(20 + seed),
-                                 alpha, beta=beta)
+    rollout = bb.rescorla_wagner(
+        probs, _HORIZON, jax.random.PRNGKey(20 + seed), alpha, beta=beta
+    )
     choices = rollout.choices[:num_episodes]
     rewards = rollout.rewards[:num_episodes]
     fit = bb.fit_rescorla_wagner(choices, rewards, 2)
     assert abs(fit.alpha - alpha) < 0.06, (alpha, fit)
     assert abs(fit.beta - beta) < 0.25 * beta, (beta, fit)
-    truth_nll = float(bb._rescorla_wagner_nll(alpha, beta, choices, rewards, 2,
-                                              0.5))
+    truth_nll = float(
+        bb._rescorla_wagner_nll(alpha, beta, choices, rewards, 2, 0.5)
+    )
     assert fit.negative_log_likelihood <= truth_nll + 1e-3
     fitted[alpha] = fit.alpha
   assert fitted[0.1] + 0.2 < fitted[0.5]
@@ -296,16 +314,19 @@ def test_fit_rescorla_wagner_single_episode_and_bad_input():
 def test_best_fixed_rescorla_wagner_is_the_grid_minimum():
   probs = _prior_probs(jax.random.PRNGKey(0))
   alphas, betas = jnp.array([0.0, 0.1, 0.5]), jnp.array([1.0, 10.0])
-  best = bb.best_fixed_rescorla_wagner(probs, _HORIZON, alphas, betas,
-                                       jax.random.PRNGKey(1))
+  best = bb.best_fixed_rescorla_wagner(
+      probs, _HORIZON, alphas, betas, jax.random.PRNGKey(1)
+  )
   chex.assert_shape(best.mean_total_regret, (3, 2))
-  chex.assert_shape([best.cumulative_regret, best.cumulative_regret_stderr],
-                    (_HORIZON,))
+  chex.assert_shape(
+      [best.cumulative_regret, best.cumulative_regret_stderr], (_HORIZON,)
+  )
   i, j = np.unravel_index(np.argmin(best.mean_total_regret), (3, 2))
   assert float(best.alpha) == float(alphas[i])
   assert float(best.beta) == float(betas[j])
-  np.testing.assert_allclose(best.cumulative_regret[-1],
-                             best.mean_total_regret[i, j], rtol=1e-5)
+  np.testing.assert_allclose(
+      best.cumulative_regret[-1], best.mean_total_regret[i, j], rtol=1e-5
+  )
   # A learner beats one that never learns.
   assert float(best.alpha) > 0.0
 
@@ -319,8 +340,7 @@ _POLICIES = {
     "thompson_decay": functools.partial(bb.thompson_sampling, decay=0.9),
     "ucb1": bb.ucb1,
     "rw_softmax": functools.partial(bb.rescorla_wagner, alpha=0.2, beta=5.0),
-    "rw_epsilon": functools.partial(bb.rescorla_wagner, alpha=0.2,
-                                    epsilon=0.1),
+    "rw_epsilon": functools.partial(bb.rescorla_wagner, alpha=0.2, epsilon=0.1),
     "bayes_optimal": bb.bayes_optimal,
 }
 
@@ -334,8 +354,10 @@ def test_shapes_and_determinism(name):
   again = policy(probs, horizon, jax.random.PRNGKey(1))
   other = policy(probs, horizon, jax.random.PRNGKey(2))
   chex.assert_shape(list(rollout), (num_episodes, horizon))
-  chex.assert_type([rollout.choices, rollout.rewards, rollout.expected_regret],
-                   [jnp.int32, jnp.float32, jnp.float32])
+  chex.assert_type(
+      [rollout.choices, rollout.rewards, rollout.expected_regret],
+      [jnp.int32, jnp.float32, jnp.float32],
+  )
   chex.assert_trees_all_equal(rollout, again)
   assert not np.array_equal(rollout.choices, other.choices)
   assert set(np.unique(rollout.rewards)) <= {0.0, 1.0}
@@ -349,27 +371,32 @@ def test_same_key_gives_same_outcomes_to_every_policy():
   b = bb.ucb1(probs, _HORIZON, key)
   same_arm = np.asarray(a.choices == b.choices)
   assert same_arm.mean() > 0.3
-  np.testing.assert_array_equal(np.asarray(a.rewards)[same_arm],
-                                np.asarray(b.rewards)[same_arm])
+  np.testing.assert_array_equal(
+      np.asarray(a.rewards)[same_arm], np.asarray(b.rewards)[same_arm]
+  )
 
 
-@pytest.mark.parametrize("name", ["thompson", "ucb1", "rw_softmax",
-                                  "bayes_optimal"])
+@pytest.mark.parametrize(
+    "name", ["thompson", "ucb1", "rw_softmax", "bayes_optimal"]
+)
 def test_time_varying_probs_regret_is_per_trial(name):
   num_episodes, horizon = _NUM_EPISODES, _HORIZON
-  probs = np.asarray(jax.random.uniform(jax.random.PRNGKey(0),
-                                        (num_episodes, horizon, 2)))
+  probs = np.asarray(
+      jax.random.uniform(jax.random.PRNGKey(0), (num_episodes, horizon, 2))
+  )
   rollout = _POLICIES[name](probs, horizon, jax.random.PRNGKey(1))
   chex.assert_shape(list(rollout), (num_episodes, horizon))
   choices = np.asarray(rollout.choices)
   chosen = np.take_along_axis(probs, choices[..., None], axis=-1)[..., 0]
-  np.testing.assert_allclose(rollout.expected_regret,
-                             probs.max(-1) - chosen, atol=1e-7)
+  np.testing.assert_allclose(
+      rollout.expected_regret, probs.max(-1) - chosen, atol=1e-7
+  )
 
 
 def test_cumulative_regret_hand_computed():
-  mean, stderr = bb.cumulative_regret(jnp.array([[1.0, 0.0, 1.0],
-                                                 [0.0, 0.0, 1.0]]))
+  mean, stderr = bb.cumulative_regret(
+      jnp.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+  )
   np.testing.assert_allclose(mean, [0.5, 0.5, 1.5])
   np.testing.assert_allclose(stderr, [0.5, 0.5, 0.5], rtol=1e-6)
 

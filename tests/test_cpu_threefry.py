@@ -24,7 +24,8 @@ def _draws(seed):
       uniform=jax.vmap(lambda k: jax.random.uniform(k, (5,)))(keys),
       randint=jax.random.randint(keys[0], (33,), 0, 1000),
       normal=jax.random.normal(keys[1], (4, 3)),
-      fold=jax.random.fold_in(keys[2], 12345))
+      fold=jax.random.fold_in(keys[2], 12345),
+  )
 
 
 def _compile():
@@ -66,8 +67,9 @@ def test_unrolled_and_rolled_threefry_give_the_same_bits():
     a = rolled(jnp.int32(seed))
     b = unrolled(jnp.int32(seed))
     for name in a:
-      np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]),
-                                    err_msg=name)
+      np.testing.assert_array_equal(
+          np.asarray(a[name]), np.asarray(b[name]), err_msg=name
+      )
 
 
 @pytest.mark.parametrize("unrolled", [True, False])
@@ -80,16 +82,24 @@ def test_install_is_idempotent(unrolled):
 
 
 def test_importing_agents_installs_nothing():
-  code = ("import agents, agents.dqn, agents.runtime.train; "
-          "from agents.lib import cpu_threefry; "
-          "print(cpu_threefry._installed)")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                       text=True, check=True, timeout=300).stdout
+  code = (
+      "import agents, agents.dqn, agents.runtime.train; "
+      "from agents.lib import cpu_threefry; "
+      "print(cpu_threefry._installed)"
+  )
+  out = subprocess.run(
+      [sys.executable, "-c", code],
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=300,
+  ).stdout
   assert out.strip() == "None"
 
 
-def test_the_runtime_installs_the_environment_variables_form(fresh_state,
-                                                             monkeypatch):
+def test_the_runtime_installs_the_environment_variables_form(
+    fresh_state, monkeypatch
+):
   del fresh_state
   assert cpu_threefry.install_for_runtime()  # default: unrolled
   assert cpu_threefry._installed is True  # pylint: disable=protected-access
@@ -97,8 +107,9 @@ def test_the_runtime_installs_the_environment_variables_form(fresh_state,
   monkeypatch.setattr(cpu_threefry, "_installed", None)
   monkeypatch.setenv(cpu_threefry.ENV_VAR, "rolled")
   calls = []
-  monkeypatch.setattr(mlir, "register_lowering",
-                      lambda *a, **k: calls.append(a))
+  monkeypatch.setattr(
+      mlir, "register_lowering", lambda *a, **k: calls.append(a)
+  )
   assert not cpu_threefry.install_for_runtime()  # the off switch ...
   assert not calls  # ... leaves JAX untouched
 
@@ -119,18 +130,21 @@ def test_the_loop_installs_it(fresh_state):
   del fresh_state
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
   from configs import dqn  # pylint: disable=g-import-not-at-top
+
   assert cpu_threefry._installed is None  # pylint: disable=protected-access
   train.build_loop(dqn.get_config("catch"))
   assert cpu_threefry._installed is True  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize("change", ["missing", "not_callable", "rejected"])
-def test_an_unknown_jax_falls_back_to_its_default(fresh_state, monkeypatch,
-                                                  caplog, change):
+def test_an_unknown_jax_falls_back_to_its_default(
+    fresh_state, monkeypatch, caplog, change
+):
   """JAX's private rules moved, changed, or refused: JAX's own lowering
   stays, one log line says so, and random numbers are still right."""
   del fresh_state
   from jax._src.random import threefry2x32  # pylint: disable=g-import-not-at-top
+
   expected, _ = _compiled(unrolled=False)  # JAX's default, the reference
   monkeypatch.setattr(cpu_threefry, "_installed", None)
   if change == "missing":
@@ -138,8 +152,10 @@ def test_an_unknown_jax_falls_back_to_its_default(fresh_state, monkeypatch,
   elif change == "not_callable":
     monkeypatch.setattr(threefry2x32, "_threefry2x32_lowering_rule", 42)
   else:
+
     def rejected(*args, **kwargs):
       raise TypeError("register_lowering() got an unexpected argument")
+
     monkeypatch.setattr(mlir, "register_lowering", rejected)
   with caplog.at_level(logging.WARNING):
     assert not cpu_threefry.install_for_runtime()

@@ -30,18 +30,30 @@ CATCH_OVERRIDES = {"iqn": dict(num_tau_samples=16, num_tau_act_samples=8)}
 
 @pytest.mark.parametrize("agent", DISTRIBUTIONAL)
 def test_learns_catch(agent, tmp_path):
-  summary = _train(agent, "catch", tmp_path,
-                   total_env_steps=CATCH_STEPS[agent],
-                   log_every_env_steps=10_240, eval_episodes=50, seed=0,
-                   **CATCH_OVERRIDES.get(agent, {}))
+  summary = _train(
+      agent,
+      "catch",
+      tmp_path,
+      total_env_steps=CATCH_STEPS[agent],
+      log_every_env_steps=10_240,
+      eval_episodes=50,
+      seed=0,
+      **CATCH_OVERRIDES.get(agent, {}),
+  )
   assert summary["eval_return_mean"] >= 0.9, summary
 
 
 def test_gap_distribution_script(tmp_path):
   """QR-DQN learns both peaks of the gap task's return; DQN learns the mean."""
-  proc = run_script(["-m", "scripts.gap_distribution",
-                     f"--workdir={tmp_path}", "--agents=qr_dqn,dqn",
-                     "--eval_episodes=10"])
+  proc = run_script(
+      [
+          "-m",
+          "scripts.gap_distribution",
+          f"--workdir={tmp_path}",
+          "--agents=qr_dqn,dqn",
+          "--eval_episodes=10",
+      ]
+  )
   assert proc.returncode == 0, proc.stdout + proc.stderr
   with open(tmp_path / "gap_distribution.json") as f:
     result = json.load(f)

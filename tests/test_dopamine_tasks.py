@@ -25,7 +25,8 @@ def _run_episodes(env, num_episodes, key, num_steps, policy=None):
   state's trace (episodes, num_steps).
   """
   return _episode_runner(env, num_steps, policy)(
-      jax.random.split(key, num_episodes))
+      jax.random.split(key, num_episodes)
+  )
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,16 +38,22 @@ def _episode_runner(env, num_steps, policy):
 
     def step(carry, _):
       state, timestep = carry
-      action = (jnp.zeros((), jnp.int32) if policy is None
-                else policy(timestep.observation))
+      action = (
+          jnp.zeros((), jnp.int32)
+          if policy is None
+          else policy(timestep.observation)
+      )
       state, timestep = env.step(state, action)
       return (state, timestep), (timestep, state.inner)
 
-    _, (timesteps, inners) = jax.lax.scan(step, (state, timestep), None,
-                                          length=num_steps)
+    _, (timesteps, inners) = jax.lax.scan(
+        step, (state, timestep), None, length=num_steps
+    )
     timesteps = jax.tree.map(
         lambda first, rest: jnp.concatenate([first[None], rest]),
-        timestep, timesteps)
+        timestep,
+        timesteps,
+    )
     return timesteps, inners
 
   return jax.jit(jax.vmap(one))
@@ -64,8 +71,9 @@ def _chi_square_pvalue(counts, probs):
 # ---- VariableMagnitude ------------------------------------------------------
 def test_variable_magnitude_reward_frequencies_match_probabilities():
   env = dt.VariableMagnitude()
-  timesteps, _ = _run_episodes(env, 20_000, jax.random.PRNGKey(0),
-                               env.trial_steps)
+  timesteps, _ = _run_episodes(
+      env, 20_000, jax.random.PRNGKey(0), env.trial_steps
+  )
   rewards = np.asarray(timesteps.reward[:, -1])
   sizes = np.asarray(env.reward_sizes, np.float32)
   index = np.argmin(np.abs(rewards[:, None] - sizes[None, :]), axis=1)
@@ -78,8 +86,9 @@ def test_variable_magnitude_reward_frequencies_match_probabilities():
 
 def test_variable_magnitude_cued_fraction_and_rewards_per_line():
   env = dt.VariableMagnitude(cued_fraction=0.3, delay_steps=2)
-  timesteps, _ = _run_episodes(env, 20_000, jax.random.PRNGKey(1),
-                               env.trial_steps)
+  timesteps, _ = _run_episodes(
+      env, 20_000, jax.random.PRNGKey(1), env.trial_steps
+  )
   first_state = np.asarray(jnp.argmax(timesteps.observation[:, 0], axis=-1))
   cued = first_state == env.cue_state(env.CUED)
   assert np.all(cued | (first_state == env.cue_state(env.UNCUED)))
@@ -94,13 +103,15 @@ def test_variable_magnitude_cued_fraction_and_rewards_per_line():
 
 @pytest.mark.parametrize("delay_steps,pre_cue_steps", [(0, 0), (2, 2)])
 def test_pavlovian_trial_structure(delay_steps, pre_cue_steps):
-  env = dt.VariableMagnitude(cued_fraction=0.5, delay_steps=delay_steps,
-                             pre_cue_steps=pre_cue_steps)
+  env = dt.VariableMagnitude(
+      cued_fraction=0.5, delay_steps=delay_steps, pre_cue_steps=pre_cue_steps
+  )
   steps = env.trial_steps
   assert steps == pre_cue_steps + delay_steps + 1
   # Two trials' worth of steps: checks the auto-reset after LAST too.
-  timesteps, inners = _run_episodes(env, 64, jax.random.PRNGKey(2),
-                                    2 * steps + 1)
+  timesteps, inners = _run_episodes(
+      env, 64, jax.random.PRNGKey(2), 2 * steps + 1
+  )
   step_type = np.asarray(timesteps.step_type)
   reward = np.asarray(timesteps.reward)
   discount = np.asarray(timesteps.discount)
@@ -127,8 +138,9 @@ def test_pavlovian_trial_structure(delay_steps, pre_cue_steps):
 
 def test_variable_probability_cues_and_reward_probabilities():
   env = dt.VariableProbability()
-  timesteps, inners = _run_episodes(env, 30_000, jax.random.PRNGKey(3),
-                                    env.trial_steps)
+  timesteps, inners = _run_episodes(
+      env, 30_000, jax.random.PRNGKey(3), env.trial_steps
+  )
   lines = np.asarray(inners.line)[:, 0]
   cue_state = np.asarray(jnp.argmax(timesteps.observation[:, 0], axis=-1))
   cue_states = np.asarray([env.cue_state(line) for line in range(3)])
@@ -139,8 +151,10 @@ def test_variable_probability_cues_and_reward_probabilities():
   assert set(np.unique(rewards)) <= {0.0, env.reward_magnitude}
   for line, p in enumerate(env.reward_probabilities):
     rewarded = rewards[lines == line] > 0
-    assert scipy.stats.binomtest(int(rewarded.sum()), rewarded.size,
-                                 p).pvalue > 1e-3
+    assert (
+        scipy.stats.binomtest(int(rewarded.sum()), rewarded.size, p).pvalue
+        > 1e-3
+    )
     assert abs(rewarded.mean() - p) < 0.02
   assert np.all(np.asarray(timesteps.step_type[:, -1]) == base.LAST)
   assert np.all(np.asarray(timesteps.discount[:, -1]) == 0.0)
@@ -149,8 +163,9 @@ def test_variable_probability_cues_and_reward_probabilities():
 def test_pavlovian_layout_and_specs():
   env = dt.VariableProbability(delay_steps=2, pre_cue_steps=1)
   assert env.num_states == 1 + 3 * 3 + 1
-  np.testing.assert_array_equal(env.trial_states(),
-                                [[0, 1, 2, 3], [0, 4, 5, 6], [0, 7, 8, 9]])
+  np.testing.assert_array_equal(
+      env.trial_states(), [[0, 1, 2, 3], [0, 4, 5, 6], [0, 7, 8, 9]]
+  )
   assert env.baseline_state() == 0
   assert dt.VariableProbability().baseline_state() is None
   assert env.observation_spec().shape == (env.num_states,)
@@ -165,7 +180,8 @@ def test_pavlovian_layout_and_specs():
 def test_fields_are_static_and_validated():
   env = dt.VariableMagnitude(reward_sizes=[1, 2], reward_probs=[1, 3])
   assert env.reward_sizes == (1.0, 2.0) and hash(env) == hash(
-      dt.VariableMagnitude(reward_sizes=(1.0, 2.0), reward_probs=(1.0, 3.0)))
+      dt.VariableMagnitude(reward_sizes=(1.0, 2.0), reward_probs=(1.0, 3.0))
+  )
   np.testing.assert_allclose(env.outcome_probabilities()[0], [0.25, 0.75])
   with pytest.raises(ValueError):
     dt.VariableMagnitude(reward_sizes=(1.0,), reward_probs=(0.5, 0.5))
@@ -194,18 +210,24 @@ def _discounted_returns(rewards, step_type, gamma):
   end = np.argmax(step_type[:, 1:] == base.LAST, axis=1) + 1  # steps taken
   t = np.arange(rewards.shape[1] - 1)
   in_episode = t[None, :] < end[:, None]
-  return np.sum(np.where(in_episode, gamma ** t * rewards[:, 1:], 0.0), axis=1)
+  return np.sum(np.where(in_episode, gamma**t * rewards[:, 1:], 0.0), axis=1)
 
 
 @pytest.mark.parametrize("gamma", [0.9, 1.0])
 def test_jump_the_gap_true_return_distribution_matches_monte_carlo(gamma):
   env = dt.JumpTheGap()
-  timesteps, _ = _run_episodes(env, 20_000, jax.random.PRNGKey(4),
-                               env.max_trial_steps, policy=env.optimal_action)
+  timesteps, _ = _run_episodes(
+      env,
+      20_000,
+      jax.random.PRNGKey(4),
+      env.max_trial_steps,
+      policy=env.optimal_action,
+  )
   step_type = np.asarray(timesteps.step_type)
   assert np.all((step_type == base.LAST).sum(axis=1) == 1)  # ends in time
-  returns = _discounted_returns(np.asarray(timesteps.reward, np.float64),
-                                step_type, gamma)
+  returns = _discounted_returns(
+      np.asarray(timesteps.reward, np.float64), step_type, gamma
+  )
   values, probs = env.true_return_distribution(gamma)
   atom = np.argmin(np.abs(returns[:, None] - values[None]), axis=1)
   np.testing.assert_allclose(returns, values[atom], atol=1e-5)
@@ -222,19 +244,31 @@ def test_jump_the_gap_dynamics():
 
   def positions(actions):
     state, timestep = env.reset(jax.random.PRNGKey(0))
-    out = [(int(jnp.argmax(timestep.observation)), 0.0, int(timestep.step_type))]
+    out = [
+        (int(jnp.argmax(timestep.observation)), 0.0, int(timestep.step_type))
+    ]
     for a in actions:
       state, timestep = step(state, a)
-      out.append((int(jnp.argmax(timestep.observation)),
-                  float(timestep.reward), int(timestep.step_type)))
+      out.append(
+          (
+              int(jnp.argmax(timestep.observation)),
+              float(timestep.reward),
+              int(timestep.step_type),
+          )
+      )
     return out
 
   run, jump = env.RUN, env.JUMP
   # Optimal: run to the edge (3), jump over the gap (4) to 5, run to goal 7.
   assert positions([run, run, run, jump, run, run]) == [
-      (0, 0.0, base.FIRST), (1, 0.0, base.MID), (2, 0.0, base.MID),
-      (3, 0.0, base.MID), (5, 0.0, base.MID), (6, 0.0, base.MID),
-      (7, 1.0, base.LAST)]
+      (0, 0.0, base.FIRST),
+      (1, 0.0, base.MID),
+      (2, 0.0, base.MID),
+      (3, 0.0, base.MID),
+      (5, 0.0, base.MID),
+      (6, 0.0, base.MID),
+      (7, 1.0, base.LAST),
+  ]
   # Running off the edge falls into the gap; so does jumping too early.
   assert positions([run, run, run, run])[-1] == (4, -1.0, base.LAST)
   assert positions([run, jump])[-1] == (4, -1.0, base.LAST)
@@ -261,34 +295,40 @@ def test_jump_the_gap_optimal_action_is_optimal(landing_probability):
       if next_position == goal:
         return env.goal_reward
       return gamma * value[next_position]
+
     if position < edge:
       return [arrive(position + 1), env.fall_reward]
     if position == edge:
-      return [env.fall_reward,
-              p * arrive(edge + 2) + (1 - p) * env.fall_reward]
+      return [env.fall_reward, p * arrive(edge + 2) + (1 - p) * env.fall_reward]
     return [arrive(position + 1)] * 2
 
-  for position in reversed([x for x in range(env.num_positions)
-                            if x not in (env.gap_position, goal)]):
+  for position in reversed(
+      [x for x in range(env.num_positions) if x not in (env.gap_position, goal)]
+  ):
     value[position] = max(q(position))
   for position in range(edge + 1):
-    chosen = int(env.optimal_action(jax.nn.one_hot(position, env.num_positions)))
+    chosen = int(
+        env.optimal_action(jax.nn.one_hot(position, env.num_positions))
+    )
     assert q(position)[chosen] == max(q(position))
   values, probs = env.true_return_distribution(gamma)
   np.testing.assert_allclose(value[0], np.dot(values, probs), atol=1e-6)
 
 
 # ---- dm_env semantics through dm_env's own test mixin ------------------------
-class VariableMagnitudeDmEnvTest(test_utils.EnvironmentTestMixin,
-                                 absltest.TestCase):
+class VariableMagnitudeDmEnvTest(
+    test_utils.EnvironmentTestMixin, absltest.TestCase
+):
 
   def make_object_under_test(self):
     return dm_env_adapter.AsDmEnv(
-        dt.VariableMagnitude(cued_fraction=0.5, delay_steps=1))
+        dt.VariableMagnitude(cued_fraction=0.5, delay_steps=1)
+    )
 
 
-class VariableProbabilityDmEnvTest(test_utils.EnvironmentTestMixin,
-                                   absltest.TestCase):
+class VariableProbabilityDmEnvTest(
+    test_utils.EnvironmentTestMixin, absltest.TestCase
+):
 
   def make_object_under_test(self):
     return dm_env_adapter.AsDmEnv(dt.VariableProbability())

@@ -30,7 +30,8 @@ def _dqn_loss(monkeypatch, double_q):
   config.huber_delta = 1.0
   specs = types.EnvSpecs(
       observation=dm_specs.Array((2,), np.float32),
-      action=dm_specs.DiscreteArray(2))
+      action=dm_specs.DiscreteArray(2),
+  )
   dqn.make_agent(config, specs, types.RunInfo(1, 1))
   return captured["network"], captured["loss"]
 
@@ -38,8 +39,9 @@ def _dqn_loss(monkeypatch, double_q):
 def _linear_params(network, kernel):
   params = network.init(jax.random.PRNGKey(0), jnp.zeros((2,)))
   (dense,) = params["params"].values()
-  dense = dict(kernel=jnp.asarray(kernel, jnp.float32),
-               bias=jnp.zeros((2,), jnp.float32))
+  dense = dict(
+      kernel=jnp.asarray(kernel, jnp.float32), bias=jnp.zeros((2,), jnp.float32)
+  )
   return {"params": {next(iter(params["params"])): dense}}
 
 
@@ -59,11 +61,13 @@ BATCH = dict(
     action=jnp.array([0, 1], jnp.int32),
     reward=jnp.array([0.5, -1.0]),
     discount=jnp.array([0.9, 0.5]),
-    next_observation=jnp.array([[3.0, 1.0], [2.0, 0.5]]))
+    next_observation=jnp.array([[3.0, 1.0], [2.0, 0.5]]),
+)
 
 
-@pytest.mark.parametrize("double_q, expected",
-                         [(False, [1.7, 0.5]), (True, [0.08, 1.25])])
+@pytest.mark.parametrize(
+    "double_q, expected", [(False, [1.7, 0.5]), (True, [0.08, 1.25])]
+)
 def test_dqn_loss_by_hand(monkeypatch, double_q, expected):
   network, loss = _dqn_loss(monkeypatch, double_q)
   params = _linear_params(network, np.eye(2))
@@ -72,14 +76,17 @@ def test_dqn_loss_by_hand(monkeypatch, double_q, expected):
   chex.assert_shape(per_item, (2,))
   np.testing.assert_allclose(per_item, expected, rtol=1e-6)
   # Only Q(s, a) is trained: the gradient reaches the taken actions' rows.
-  grads = jax.grad(lambda p: jnp.sum(loss(p, target_params, BATCH,
-                                          jax.random.PRNGKey(0))[0]))(params)
+  grads = jax.grad(
+      lambda p: jnp.sum(loss(p, target_params, BATCH, jax.random.PRNGKey(0))[0])
+  )(params)
   (dense,) = grads["params"].values()
   # d/dW_a. of huber(td): -huber'(td) * s for the item with action a.
-  slope = np.clip(np.array([2.2, -1.0] if not double_q else [0.4, -1.75]),
-                  -1.0, 1.0)
+  slope = np.clip(
+      np.array([2.2, -1.0] if not double_q else [0.4, -1.75]), -1.0, 1.0
+  )
   expected_kernel = np.zeros((2, 2))
   expected_kernel[:, 0] = -slope[0] * np.array([1.0, 2.0])
   expected_kernel[:, 1] = -slope[1] * np.array([0.0, 1.0])
-  np.testing.assert_allclose(dense["kernel"], expected_kernel, rtol=1e-6,
-                             atol=1e-7)
+  np.testing.assert_allclose(
+      dense["kernel"], expected_kernel, rtol=1e-6, atol=1e-7
+  )

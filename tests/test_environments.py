@@ -15,8 +15,11 @@ from environments import dm_env_adapter
 from environments import pendulum
 from environments import registry
 
-TASKS = {"catch": catch.Catch, "cartpole": cartpole.CartPole,
-         "pendulum": pendulum.Pendulum}
+TASKS = {
+    "catch": catch.Catch,
+    "cartpole": cartpole.CartPole,
+    "pendulum": pendulum.Pendulum,
+}
 
 
 class CatchDmEnvTest(test_utils.EnvironmentTestMixin, absltest.TestCase):
@@ -99,8 +102,10 @@ def test_cartpole_terminates_with_discount_zero():
 def test_same_key_same_episode_stream():
   env = catch.Catch()
   run = lambda key: jax.lax.scan(
-      lambda s, a: env.step(s, a)[::-1][::-1], env.reset(key)[0],
-      jnp.ones(40, jnp.int32))[0]
+      lambda s, a: env.step(s, a)[::-1][::-1],
+      env.reset(key)[0],
+      jnp.ones(40, jnp.int32),
+  )[0]
   a = run(jax.random.PRNGKey(5))
   b = run(jax.random.PRNGKey(5))
   chex.assert_trees_all_equal(a, b)
@@ -108,6 +113,7 @@ def test_same_key_same_episode_stream():
 
 def test_catch_matches_bsuite_move_for_move():
   from bsuite.environments import catch as bsuite_catch
+
   rng = np.random.default_rng(0)
   for seed in range(5):
     reference = bsuite_catch.Catch(seed=seed)
@@ -115,10 +121,12 @@ def test_catch_matches_bsuite_move_for_move():
     ball_x = int(np.argmax(ref_ts.observation[0]))
     env = catch.Catch()
     state, ts = env.reset(jax.random.PRNGKey(0))
-    state = state.replace(inner=state.inner.replace(
-        ball_x=jnp.asarray(ball_x, jnp.int32)))
-    np.testing.assert_array_equal(env._observation(state.inner),
-                                  ref_ts.observation)
+    state = state.replace(
+        inner=state.inner.replace(ball_x=jnp.asarray(ball_x, jnp.int32))
+    )
+    np.testing.assert_array_equal(
+        env._observation(state.inner), ref_ts.observation
+    )
     while not ref_ts.last():
       action = int(rng.integers(3))
       ref_ts = reference.step(action)
@@ -132,6 +140,7 @@ def test_catch_matches_bsuite_move_for_move():
 def test_cartpole_matches_gymnax_step_by_step():
   gymnax = pytest.importorskip("gymnax")
   from gymnax.environments.classic_control import cartpole as gx_cartpole
+
   gx_env = gx_cartpole.CartPole()
   gx_params = gx_env.default_params
   env = cartpole.CartPole()
@@ -140,12 +149,17 @@ def test_cartpole_matches_gymnax_step_by_step():
     state, ts = env.reset(jax.random.PRNGKey(seed))
     inner = state.inner
     gx_state = gx_cartpole.EnvState(
-        x=inner.x, x_dot=inner.x_dot, theta=inner.theta,
-        theta_dot=inner.theta_dot, time=0)
+        x=inner.x,
+        x_dot=inner.x_dot,
+        theta=inner.theta,
+        theta_dot=inner.theta_dot,
+        time=0,
+    )
     for _ in range(200):
       action = int(rng.integers(2))
       obs_gx, gx_state, reward_gx, done_gx, _ = gx_env.step_env(
-          jax.random.PRNGKey(0), gx_state, action, gx_params)
+          jax.random.PRNGKey(0), gx_state, action, gx_params
+      )
       state, ts = env.step(state, jnp.int32(action))
       np.testing.assert_allclose(ts.observation, obs_gx, rtol=1e-5, atol=1e-6)
       assert bool(ts.last()) == bool(done_gx)

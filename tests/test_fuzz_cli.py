@@ -40,26 +40,72 @@ from scripts import reproduce_dabney2020 as dabney_script
 from scripts import train as train_script
 
 # Values as a user might type them after `--config.key=` or `--flag=`.
-WEIRD = ["nan", "inf", "-inf", "-1", "0", "-0.0", "1e308", "1e-320",
-         "99999999999999999999999", "-99999999999999999999", "", " ", "True",
-         "False", "None", "()", "(0,)", "(1, -2)", "(1.5, 2)", "'adam'", "abc",
-         "[1, 2]", "{}", "1,2", "0x10", "1_000", "\u00e9", "../x"]
-PLAUSIBLE = ["1", "2", "8", "64", "0.5", "0.99", "1e-3", "(64, 64)",
-             "'rmsprop'", "'catch'", "'cartpole'", "'a2c'"]
-values = st.one_of(st.sampled_from(PLAUSIBLE), st.sampled_from(PLAUSIBLE),
-                   st.sampled_from(WEIRD),
-                   st.integers(-2**70, 2**70).map(str),
-                   st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                   st.text(max_size=8))
+WEIRD = [
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "-0.0",
+    "1e308",
+    "1e-320",
+    "99999999999999999999999",
+    "-99999999999999999999",
+    "",
+    " ",
+    "True",
+    "False",
+    "None",
+    "()",
+    "(0,)",
+    "(1, -2)",
+    "(1.5, 2)",
+    "'adam'",
+    "abc",
+    "[1, 2]",
+    "{}",
+    "1,2",
+    "0x10",
+    "1_000",
+    "\u00e9",
+    "../x",
+]
+PLAUSIBLE = [
+    "1",
+    "2",
+    "8",
+    "64",
+    "0.5",
+    "0.99",
+    "1e-3",
+    "(64, 64)",
+    "'rmsprop'",
+    "'catch'",
+    "'cartpole'",
+    "'a2c'",
+]
+values = st.one_of(
+    st.sampled_from(PLAUSIBLE),
+    st.sampled_from(PLAUSIBLE),
+    st.sampled_from(WEIRD),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=8),
+)
 PRESET_KEYS = {}  # "configs/<agent>.py:<preset>" -> that preset's keys
 for _name in config_schema.config_modules():
   _module = __import__(f"configs.{_name}", fromlist=["get_config"])
   for _preset in config_schema.presets_of(_module):
     PRESET_KEYS[f"configs/{_name}.py:{_preset}"] = sorted(
-        _module.get_config(_preset).keys())
+        _module.get_config(_preset).keys()
+    )
 PRESETS = sorted(PRESET_KEYS)
-KEYS = sorted(config_schema.SCHEMA) + ["nosuch", "learnin_rate",
-                                       "env_kwargs.num_trials", ""]
+KEYS = sorted(config_schema.SCHEMA) + [
+    "nosuch",
+    "learnin_rate",
+    "env_kwargs.num_trials",
+    "",
+]
 
 
 def _digest(directory) -> dict[str, str]:
@@ -71,7 +117,8 @@ def _digest(directory) -> dict[str, str]:
       path = os.path.join(dirpath, name)
       with open(path, "rb") as f:
         out[os.path.relpath(path, directory)] = hashlib.sha256(
-            f.read()).hexdigest()
+            f.read()
+        ).hexdigest()
   return out
 
 
@@ -84,8 +131,9 @@ def place(tmp_path_factory):
   (run / "checkpoints" / "3" / "state").write_bytes(b"\x00\x01state")
   (run / "metrics.csv").write_text("env_steps,episode_return_mean\n512,0.5\n")
   config = dqn.get_config("catch")
-  (run / "config.json").write_text(json.dumps(
-      train_lib.config_to_dict(config), indent=2, sort_keys=True))
+  (run / "config.json").write_text(
+      json.dumps(train_lib.config_to_dict(config), indent=2, sort_keys=True)
+  )
   (run / "summary.json").write_text('{"env_steps": 1536}')
   (root / "a_file").write_text("not a directory")
   return root
@@ -113,8 +161,11 @@ def _call(module, argv, **run_kwargs):
   holders = _define(module, flag_values, ["prog", *argv])
   out, err = io.StringIO(), io.StringIO()
   code = 0
-  with _sigterm_kept(), contextlib.redirect_stdout(out), \
-      contextlib.redirect_stderr(err):
+  with (
+      _sigterm_kept(),
+      contextlib.redirect_stdout(out),
+      contextlib.redirect_stderr(err),
+  ):
     try:
       _cli.parse_flags(["prog", *argv], flag_values)
       _cli.run_main(lambda: module.run(holders, **run_kwargs))
@@ -131,31 +182,55 @@ def _check_outcome(code, stdout, stderr):
   else:
     assert code == 2, (code, stdout, stderr)
     assert len(errors) == 1, stderr
-  return errors[0][len("error: "):] if errors else None
+  return errors[0][len("error: ") :] if errors else None
 
 
 def _workdirs(place):
-  return st.sampled_from([str(place / "run"), str(place / "fresh" / "x"),
-                          str(place / "a_file"), str(place / "a_file" / "x"),
-                          "/proc/fuzz", "", " "])
+  return st.sampled_from(
+      [
+          str(place / "run"),
+          str(place / "fresh" / "x"),
+          str(place / "a_file"),
+          str(place / "a_file" / "x"),
+          "/proc/fuzz",
+          "",
+          " ",
+      ]
+  )
 
 
-@hypothesis.settings(max_examples=120, deadline=None, derandomize=True,
-                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
 @hypothesis.given(data=st.data())
 def test_train_command_line(place, data):
-  preset = data.draw(st.sampled_from(PRESETS + ["configs/dqn.py:nope",
-                                                "configs/common.py",
-                                                "configs", "configs/x.py"]))
+  preset = data.draw(
+      st.sampled_from(
+          PRESETS
+          + [
+              "configs/dqn.py:nope",
+              "configs/common.py",
+              "configs",
+              "configs/x.py",
+          ]
+      )
+  )
   keys = st.sampled_from(KEYS)
   if preset in PRESET_KEYS:  # mostly the preset's own keys
     keys = st.one_of(st.sampled_from(PRESET_KEYS[preset]), keys)
   overrides = data.draw(st.lists(st.tuples(keys, values), max_size=3))
-  workdir = data.draw(st.one_of(st.just(str(place / "fresh" / "x")),
-                                _workdirs(place)))
+  workdir = data.draw(
+      st.one_of(st.just(str(place / "fresh" / "x")), _workdirs(place))
+  )
   overwrite = data.draw(st.booleans())
-  argv = [f"--config={preset}", f"--workdir={workdir}",
-          *(f"--config.{k}={v}" for k, v in overrides)]
+  argv = [
+      f"--config={preset}",
+      f"--workdir={workdir}",
+      *(f"--config.{k}={v}" for k, v in overrides),
+  ]
   if overwrite:
     argv.append("--overwrite")
   before = _digest(place)
@@ -178,27 +253,44 @@ def test_train_command_line(place, data):
   assert _digest(place) == before
 
 
-@hypothesis.settings(max_examples=60, deadline=None, derandomize=True,
-                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
 @hypothesis.given(data=st.data())
 def test_evaluate_command_line(place, data, tmp_path_factory):
   run = tmp_path_factory.mktemp("eval")
   config = train_lib.config_to_dict(dqn.get_config("catch"))
-  edits = data.draw(st.lists(st.tuples(
-      st.sampled_from(sorted(config) + ["nosuch"]),
-      st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
-                st.floats(), st.text(max_size=5),
-                st.lists(st.integers(-3, 3), max_size=3))), max_size=3))
+  edits = data.draw(
+      st.lists(
+          st.tuples(
+              st.sampled_from(sorted(config) + ["nosuch"]),
+              st.one_of(
+                  st.none(),
+                  st.booleans(),
+                  st.integers(-(2**70), 2**70),
+                  st.floats(),
+                  st.text(max_size=5),
+                  st.lists(st.integers(-3, 3), max_size=3),
+              ),
+          ),
+          max_size=3,
+      )
+  )
   for key, value in edits:
     config[key] = value
   text = json.dumps(config)
-  text = data.draw(st.sampled_from([text, text[:len(text) // 2], "[]", "",
-                                    "null", '"x"']))
+  text = data.draw(
+      st.sampled_from([text, text[: len(text) // 2], "[]", "", "null", '"x"'])
+  )
   (run / "config.json").write_text(text)
   # Half the draws keep each flag valid, so that the config is reached.
   episodes = data.draw(st.one_of(st.just("5"), st.sampled_from(WEIRD)))
-  seed = data.draw(st.one_of(st.just("0"), st.sampled_from(
-      ["-1", str(2**40), "x", ""])))
+  seed = data.draw(
+      st.one_of(st.just("0"), st.sampled_from(["-1", str(2**40), "x", ""]))
+  )
   argv = [f"--workdir={run}", f"--episodes={episodes}", f"--seed={seed}"]
   before = _digest(run)
   code, stdout, stderr = _call(evaluate_script, argv)
@@ -210,8 +302,12 @@ def test_evaluate_command_line(place, data, tmp_path_factory):
 def _npz_file(directory, kind):
   path = directory / f"{kind}.npz"
   if kind == "good":
-    np.savez(path, responses=np.zeros((2, 3, 4)), utility_axis=np.zeros(3),
-             magnitudes_ul=np.zeros(3))
+    np.savez(
+        path,
+        responses=np.zeros((2, 3, 4)),
+        utility_axis=np.zeros(3),
+        magnitudes_ul=np.zeros(3),
+    )
   elif kind == "truncated":
     _npz_file(directory, "good")
     path.write_bytes((directory / "good.npz").read_bytes()[:100])
@@ -225,16 +321,26 @@ def _npz_file(directory, kind):
   return path
 
 
-@hypothesis.settings(max_examples=60, deadline=None, derandomize=True,
-                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
 @hypothesis.given(data=st.data())
 def test_reproduce_dabney2020_command_line(place, data):
-  kind = data.draw(st.sampled_from(["good", "truncated", "garbage",
-                                    "wrong_keys", "folder", "missing"]))
-  argv = [f"--workdir={data.draw(_workdirs(place))}",
-          f"--data={_npz_file(place, kind)}"]
-  for flag in data.draw(st.lists(st.sampled_from(["num_splits", "seed"]),
-                                 max_size=2, unique=True)):
+  kind = data.draw(
+      st.sampled_from(
+          ["good", "truncated", "garbage", "wrong_keys", "folder", "missing"]
+      )
+  )
+  argv = [
+      f"--workdir={data.draw(_workdirs(place))}",
+      f"--data={_npz_file(place, kind)}",
+  ]
+  for flag in data.draw(
+      st.lists(st.sampled_from(["num_splits", "seed"]), max_size=2, unique=True)
+  ):
     argv.append(f"--{flag}={data.draw(values)}")
   if data.draw(st.booleans()):
     argv.append("--quick")

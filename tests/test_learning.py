@@ -37,8 +37,11 @@ def test_learning_rate_anneal_reaches_zero_at_the_last_gradient_step():
   agent, loop = train.build_loop(config)
   del agent
   loop.close()
-  run = loops.run_info(config, env_steps_per_segment=loop.env_steps_per_segment,
-                       learn_calls_per_segment=loop.iterations_per_segment)
+  run = loops.run_info(
+      config,
+      env_steps_per_segment=loop.env_steps_per_segment,
+      learn_calls_per_segment=loop.iterations_per_segment,
+  )
   steps = value_based.learning_rate_anneal_steps(config, run)
   # 400k env steps, 8 envs x 4 steps per learn call, 4 updates per call.
   assert steps == config.total_env_steps // 32 * 4 == 50_000

@@ -43,15 +43,28 @@ def test_vmapped_seeds_equal_separate_runs(tmp_path):
   both = anakin.fetch_replicated(state.agent_state.params)
   for i, seed in enumerate([3, 4]):
     c1 = dqn.get_config("catch")
-    c1.update(dict(total_env_steps=c.total_env_steps,
-                   log_every_env_steps=c.log_every_env_steps,
-                   min_replay_size=64, eval_episodes=5, seed=seed, num_seeds=1))
+    c1.update(
+        dict(
+            total_env_steps=c.total_env_steps,
+            log_every_env_steps=c.log_every_env_steps,
+            min_replay_size=64,
+            eval_episodes=5,
+            seed=seed,
+            num_seeds=1,
+        )
+    )
     summary_i, state_i = _final_state(c1, tmp_path / f"seed{seed}")
     single = anakin.fetch_replicated(state_i.agent_state.params)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(
-        a[i], b[0], rtol=1e-4, atol=1e-5), both, single)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(
+            a[i], b[0], rtol=1e-4, atol=1e-5
+        ),
+        both,
+        single,
+    )
     assert summary["eval_return_per_seed"][i] == pytest.approx(
-        summary_i["eval_return_per_seed"][0], abs=1e-6)
+        summary_i["eval_return_per_seed"][0], abs=1e-6
+    )
 
 
 def test_multi_seed_init_has_no_batched_qr_and_matches_single_seeds():
@@ -65,16 +78,24 @@ def test_multi_seed_init_has_no_batched_qr_and_matches_single_seeds():
   _, loop = train.build_loop(c)
   seeds = np.asarray([5, 6, 7], np.uint32)
   hlo = loop.init_fn().lower(seeds).compile().as_text()
-  qr_outputs = [re.search(r"= \(f32\[([\d,]+)\]", line).group(1)
-                for line in hlo.splitlines() if "lapack_sgeqrf" in line]
+  qr_outputs = [
+      re.search(r"= \(f32\[([\d,]+)\]", line).group(1)
+      for line in hlo.splitlines()
+      if "lapack_sgeqrf" in line
+  ]
   assert qr_outputs, "expected the orthogonal initialisers' QR in init"
   for dims in qr_outputs:  # f32[rows,cols]: no leading seed axis
     assert len(dims.split(",")) == 2, dims
   many = loop.init(list(seeds))
   for i, seed in enumerate(seeds):
     one = loop.init([int(seed)])
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(  # pylint: disable=cell-var-from-loop
-        np.asarray(a)[:, i], np.asarray(b)[:, 0]), many, one)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_array_equal(  # pylint: disable=cell-var-from-loop
+            np.asarray(a)[:, i], np.asarray(b)[:, 0]
+        ),
+        many,
+        one,
+    )
 
 
 def test_one_and_four_devices_give_the_same_a2c_params(tmp_path):
@@ -96,8 +117,10 @@ def test_one_and_four_devices_give_the_same_a2c_params(tmp_path):
       assert sum(moved) > 0
       print("OK")
   """)
-  proc = run_script(["-c", code], env={
-      "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  proc = run_script(
+      ["-c", code],
+      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+  )
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert "OK" in proc.stdout
 
@@ -110,13 +133,27 @@ def _free_port():
 
 def test_two_processes_end_with_identical_params(tmp_path):
   port = _free_port()
-  env = dict(__import__("os").environ, PYTHONPATH=str(ROOT),
-             JAX_PLATFORMS="cpu")
-  procs = [subprocess.Popen(
-      [sys.executable, "tests/multihost_worker.py", str(port), str(i),
-       str(tmp_path / "run"), str(tmp_path / f"p{i}.npz")],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-      text=True) for i in range(2)]
+  env = dict(
+      __import__("os").environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu"
+  )
+  procs = [
+      subprocess.Popen(
+          [
+              sys.executable,
+              "tests/multihost_worker.py",
+              str(port),
+              str(i),
+              str(tmp_path / "run"),
+              str(tmp_path / f"p{i}.npz"),
+          ],
+          cwd=ROOT,
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT,
+          text=True,
+      )
+      for i in range(2)
+  ]
   outs = [p.communicate(timeout=500)[0] for p in procs]
   for p, out in zip(procs, outs):
     assert p.returncode == 0, out

@@ -16,28 +16,33 @@ from environments import registry
 class MemoryLenDmEnvTest(test_utils.EnvironmentTestMixin, absltest.TestCase):
 
   def make_object_under_test(self):
-    return dm_env_adapter.AsDmEnv(registry.make("memory_len", memory_length=3),
-                                  seed=4)
+    return dm_env_adapter.AsDmEnv(
+        registry.make("memory_len", memory_length=3), seed=4
+    )
 
 
-class MemoryChainTwoBitsDmEnvTest(test_utils.EnvironmentTestMixin,
-                                  absltest.TestCase):
+class MemoryChainTwoBitsDmEnvTest(
+    test_utils.EnvironmentTestMixin, absltest.TestCase
+):
 
   def make_object_under_test(self):
     return dm_env_adapter.AsDmEnv(
-        memory_chain.MemoryChain(memory_length=2, num_bits=2), seed=5)
+        memory_chain.MemoryChain(memory_length=2, num_bits=2), seed=5
+    )
 
 
-@pytest.mark.parametrize("memory_length,num_bits", [(1, 1), (2, 1), (5, 1),
-                                                    (4, 3)])
+@pytest.mark.parametrize(
+    "memory_length,num_bits", [(1, 1), (2, 1), (5, 1), (4, 3)]
+)
 def test_matches_bsuite_move_for_move(memory_length, num_bits):
   from bsuite.environments import memory_chain as bsuite_memory_chain
+
   rng = np.random.default_rng(memory_length)
-  env = memory_chain.MemoryChain(memory_length=memory_length,
-                                 num_bits=num_bits)
+  env = memory_chain.MemoryChain(memory_length=memory_length, num_bits=num_bits)
   step = jax.jit(env.step)
   reference = bsuite_memory_chain.MemoryChain(
-      memory_length=memory_length, num_bits=num_bits, seed=7)
+      memory_length=memory_length, num_bits=num_bits, seed=7
+  )
   assert env.observation_spec().shape == reference.observation_spec().shape
   assert env.observation_spec().dtype == reference.observation_spec().dtype
   assert env.action_spec().num_values == reference.action_spec().num_values
@@ -50,11 +55,15 @@ def test_matches_bsuite_move_for_move(memory_length, num_bits):
       state, ts = step(state, jnp.int32(1))
       assert int(ts.step_type) == base.FIRST
     # Play bsuite's drawn context and query in ours.
-    state = state.replace(inner=state.inner.replace(
-        context=jnp.asarray(reference._context, jnp.int32),
-        query=jnp.asarray(reference._query, jnp.int32)))
-    np.testing.assert_array_equal(env._observation(state.inner),
-                                  ref_ts.observation)
+    state = state.replace(
+        inner=state.inner.replace(
+            context=jnp.asarray(reference._context, jnp.int32),
+            query=jnp.asarray(reference._query, jnp.int32),
+        )
+    )
+    np.testing.assert_array_equal(
+        env._observation(state.inner), ref_ts.observation
+    )
     steps = 0
     while not ref_ts.last():
       action = int(rng.integers(2))

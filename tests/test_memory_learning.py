@@ -23,11 +23,15 @@ def _accuracy_per_seed(config, workdir) -> np.ndarray:
 
 
 def test_r2d2_learns_memory_len_where_dqn_stays_at_chance(tmp_path):
-  recurrent = _accuracy_per_seed(r2d2.get_config("memory_len"),
-                                 tmp_path / "r2d2")
-  feed_forward = _accuracy_per_seed(dqn.get_config("memory_len"),
-                                    tmp_path / "dqn")
-  print(f"memory_len 10, greedy accuracy per seed: r2d2 {recurrent}, "
-        f"dqn {feed_forward}")
+  recurrent = _accuracy_per_seed(
+      r2d2.get_config("memory_len"), tmp_path / "r2d2"
+  )
+  feed_forward = _accuracy_per_seed(
+      dqn.get_config("memory_len"), tmp_path / "dqn"
+  )
+  print(
+      f"memory_len 10, greedy accuracy per seed: r2d2 {recurrent}, "
+      f"dqn {feed_forward}"
+  )
   assert np.all(recurrent >= 0.9), recurrent
   assert np.mean(feed_forward) <= 0.6, feed_forward

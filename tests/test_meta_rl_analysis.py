@@ -18,13 +18,20 @@ from tests.conftest import run_script
 
 def _scripted_agent(choose):
   """A stateless agent acting `choose(timestep, key)`; counts its steps."""
+
   def act(params, actor_state, timestep, key, evaluation=False):
     del params
     action = choose(timestep, key).astype(jnp.int32)
     return action, actor_state + 1, {}
-  return types.Agent(name="scripted", init=lambda k, s: (), actor_params=lambda s: (),
-                     initial_actor_state=lambda key: jnp.zeros((), jnp.int32),
-                     act=act, learn=lambda s, t, k: (s, {}))
+
+  return types.Agent(
+      name="scripted",
+      init=lambda k, s: (),
+      actor_params=lambda s: (),
+      initial_actor_state=lambda key: jnp.zeros((), jnp.int32),
+      act=act,
+      learn=lambda s, t, k: (s, {}),
+  )
 
 
 # ---- recording --------------------------------------------------------------
@@ -35,20 +42,24 @@ def test_rollout_records_bandit_trials_and_regret():
   agent = _scripted_agent(lambda ts, key: jnp.zeros((), jnp.int32))
   record = meta_rl.rollout(agent, env, (), jax.random.PRNGKey(0), 5)
   assert record.action.shape == (5, 7)
-  np.testing.assert_array_equal(record.info["trial_index"],
-                                np.tile(np.arange(7), (5, 1)))
+  np.testing.assert_array_equal(
+      record.info["trial_index"], np.tile(np.arange(7), (5, 1))
+  )
   p = record.info["arm_probabilities"]
   assert p.shape == (5, 7, 2)
   np.testing.assert_allclose(p, np.repeat(p[:, :1], 7, axis=1))  # stationary
-  np.testing.assert_allclose(record.info["expected_regret"],
-                             p.max(-1) - p[..., 0], rtol=1e-6)
+  np.testing.assert_allclose(
+      record.info["expected_regret"], p.max(-1) - p[..., 0], rtol=1e-6
+  )
   # The observation is the trial index / num_trials, as the agent saw it.
-  np.testing.assert_allclose(record.observation[..., 0],
-                             np.tile(np.arange(7) / 7, (5, 1)), rtol=1e-6)
+  np.testing.assert_allclose(
+      record.observation[..., 0], np.tile(np.arange(7) / 7, (5, 1)), rtol=1e-6
+  )
   assert set(np.unique(record.reward)) <= {0.0, 1.0}
   mean, stderr = meta_rl.agent_regret(record)
   np.testing.assert_allclose(
-      mean, np.cumsum(p.max(-1) - p[..., 0], axis=1).mean(0), rtol=1e-5)
+      mean, np.cumsum(p.max(-1) - p[..., 0], axis=1).mean(0), rtol=1e-5
+  )
   assert stderr.shape == (7,)
   # Same key, same episodes.
   again = meta_rl.rollout(agent, env, (), jax.random.PRNGKey(0), 5)
@@ -64,8 +75,10 @@ def test_rollout_on_harlow_marks_choices_and_correct_actions():
   np.testing.assert_array_equal(choice, np.tile([0, 1] * 4, (50, 1)))
   # Reward +1 exactly when the choice was correct.
   correct = record.action == record.info["correct_action"]
-  np.testing.assert_array_equal(record.reward[choice.astype(bool)],
-                                np.where(correct, 1.0, -1.0)[choice.astype(bool)])
+  np.testing.assert_array_equal(
+      record.reward[choice.astype(bool)],
+      np.where(correct, 1.0, -1.0)[choice.astype(bool)],
+  )
   accuracy = meta_rl.harlow_accuracy_by_trial(record, 4)
   assert accuracy.shape == (4,) and np.all(np.abs(accuracy - 0.5) < 0.25)
 
@@ -89,14 +102,20 @@ def test_chance_regret_by_hand():
 def test_baselines_play_the_same_episodes_and_order_as_expected():
   probs = np.asarray(jax.random.uniform(jax.random.PRNGKey(0), (400, 2)))
   per_trial = np.repeat(probs[:, None], 100, axis=1)
-  curves = meta_rl.baseline_regrets(per_trial, jax.random.PRNGKey(1),
-                                    rw_alphas=[0.1, 0.3], rw_betas=[5., 20.])
+  curves = meta_rl.baseline_regrets(
+      per_trial,
+      jax.random.PRNGKey(1),
+      rw_alphas=[0.1, 0.3],
+      rw_betas=[5.0, 20.0],
+  )
   assert set(curves) == {"thompson", "ucb1", "best_fixed_rw", "bayes_optimal"}
   final = {k: v["mean"][-1] for k, v in curves.items()}
   chance = meta_rl.chance_regret(per_trial)[-1]
   assert final["bayes_optimal"] < final["thompson"] < final["ucb1"] < chance
-  assert curves["best_fixed_rw"]["alpha"] in (pytest.approx(0.1),
-                                              pytest.approx(0.3))
+  assert curves["best_fixed_rw"]["alpha"] in (
+      pytest.approx(0.1),
+      pytest.approx(0.3),
+  )
 
 
 # ---- Harlow ---------------------------------------------------------------------
@@ -108,8 +127,8 @@ def test_accuracy_by_trial_by_hand():
   trial = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
   choice = np.array([[0, 1, 0, 1], [0, 1, 0, 1]])
   np.testing.assert_allclose(
-      meta_rl.accuracy_by_trial(actions, correct, trial, choice, 2),
-      [1.0, 0.5])
+      meta_rl.accuracy_by_trial(actions, correct, trial, choice, 2), [1.0, 0.5]
+  )
 
 
 # ---- two-step ---------------------------------------------------------------------
@@ -130,8 +149,9 @@ def _synthetic_two_step(model_based: bool, num_trials=4000, seed=0):
     favour_stay = rewarded == common
   else:
     favour_stay = rewarded
-  stay = np.where(favour_stay, rng.random(num_trials) < 0.8,
-                  rng.random(num_trials) < 0.2)
+  stay = np.where(
+      favour_stay, rng.random(num_trials) < 0.8, rng.random(num_trials) < 0.2
+  )
   return stay, rewarded, common
 
 
@@ -140,8 +160,12 @@ def test_stay_probabilities_by_hand():
   rewarded = np.array([1, 1, 1, 0, 0, 0, 1, 0], bool)
   common = np.array([1, 1, 0, 1, 1, 0, 0, 0], bool)
   p = meta_rl.stay_probabilities(stay, rewarded, common)
-  assert p == {"rewarded_common": 0.5, "rewarded_rare": 1.0,
-               "unrewarded_common": 0.5, "unrewarded_rare": 0.0}
+  assert p == {
+      "rewarded_common": 0.5,
+      "rewarded_rare": 1.0,
+      "unrewarded_common": 0.5,
+      "unrewarded_rare": 0.0,
+  }
 
 
 def test_interaction_is_significant_for_model_based_only():
@@ -166,11 +190,14 @@ def test_two_step_stays_from_a_recording():
   assert np.all(stays["stay"])  # always action 0: always a stay
   # The recorded previous trials agree with the episode log.
   trials = jax.vmap(meta_rl_tasks.trials_from_episode)(
-      record.observation, record.action, record.reward)
+      record.observation, record.action, record.reward
+  )
   np.testing.assert_array_equal(
-      stays["common"], np.asarray(trials.common)[:, :-1].reshape(-1))
+      stays["common"], np.asarray(trials.common)[:, :-1].reshape(-1)
+  )
   np.testing.assert_array_equal(
-      stays["rewarded"], np.asarray(trials.rewarded)[:, :-1].reshape(-1))
+      stays["rewarded"], np.asarray(trials.rewarded)[:, :-1].reshape(-1)
+  )
 
 
 # ---- restless -----------------------------------------------------------------------
@@ -179,17 +206,18 @@ def test_two_step_stays_from_a_recording():
 def test_fitted_learning_rates_follow_the_generating_ones():
   env = registry.make("restless_bandit", volatilities=(0.02, 0.2))
   probs = meta_rl.task_probabilities(env, jax.random.PRNGKey(0), 200)
-  slow = bandit_baselines.rescorla_wagner(probs[:100], 100,
-                                          jax.random.PRNGKey(1), alpha=0.1,
-                                          beta=8.0)
-  fast = bandit_baselines.rescorla_wagner(probs[100:], 100,
-                                          jax.random.PRNGKey(2), alpha=0.6,
-                                          beta=8.0)
+  slow = bandit_baselines.rescorla_wagner(
+      probs[:100], 100, jax.random.PRNGKey(1), alpha=0.1, beta=8.0
+  )
+  fast = bandit_baselines.rescorla_wagner(
+      probs[100:], 100, jax.random.PRNGKey(2), alpha=0.6, beta=8.0
+  )
   choices = np.concatenate([slow.choices, fast.choices])
   rewards = np.concatenate([slow.rewards, fast.rewards])
   index = np.repeat([0, 1], 100)
-  alphas = meta_rl.restless_learning_rates_from_data(choices, rewards, index,
-                                                     (0.02, 0.2))
+  alphas = meta_rl.restless_learning_rates_from_data(
+      choices, rewards, index, (0.02, 0.2)
+  )
   assert alphas["0.02"] == pytest.approx(0.1, abs=0.06)
   assert alphas["0.2"] == pytest.approx(0.6, abs=0.2)
 
@@ -203,22 +231,37 @@ def test_reproduce_wang2018_quick(tmp_path):
   # Harlow, restless and ablation analyses are unit-tested above, and each
   # extra task costs its own compiles (minutes on 2 CI cores).
   tasks = ["bandit_independent", "two_step"]
-  proc = run_script(["-m", "scripts.reproduce_wang2018",
-                     f"--workdir={tmp_path}", "--quick",
-                     f"--tasks={','.join(tasks)}"], timeout=900)
+  proc = run_script(
+      [
+          "-m",
+          "scripts.reproduce_wang2018",
+          f"--workdir={tmp_path}",
+          "--quick",
+          f"--tasks={','.join(tasks)}",
+      ],
+      timeout=900,
+  )
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   summary = json.loads((tmp_path / "summary.json").read_text())
   results = summary["tasks"]
   assert set(results) == set(tasks)
   independent = results["bandit_independent"]
-  assert set(independent["regret"]) >= {"agent", "thompson", "ucb1",
-                                        "best_fixed_rw", "bayes_optimal",
-                                        "chance"}
+  assert set(independent["regret"]) >= {
+      "agent",
+      "thompson",
+      "ucb1",
+      "best_fixed_rw",
+      "bayes_optimal",
+      "chance",
+  }
   assert independent["training"]["env_steps_per_second"] > 0
   assert independent["time_to_thompson"]["history"]
   assert set(results["two_step"]["stay_probabilities"]) == {
-      "rewarded_common", "rewarded_rare", "unrewarded_common",
-      "unrewarded_rare"}
+      "rewarded_common",
+      "rewarded_rare",
+      "unrewarded_common",
+      "unrewarded_rare",
+  }
   assert (tmp_path / "regret_bandit_independent.png").stat().st_size > 0
   assert (tmp_path / "two_step_stay_probabilities.png").stat().st_size > 0
   for name in summary["figures"]:
@@ -226,7 +269,7 @@ def test_reproduce_wang2018_quick(tmp_path):
   # The printed benchmark table: one row per task and the time to Thompson.
   out = proc.stdout + proc.stderr
   assert "[wang2018] benchmark" in out
-  table = out[out.index("[wang2018] benchmark"):]
+  table = out[out.index("[wang2018] benchmark") :]
   for task in tasks:
     assert f"\n{task} " in table
   assert "independent bandits to Thompson's regret" in table

@@ -31,20 +31,33 @@ BANDIT = tasks.TwoArmedBandit()
 RESTLESS_SWITCH = tasks.RestlessBandit()
 RESTLESS_WALK = tasks.RestlessBandit(drift_process="random_walk")
 RESTLESS_WALK_INDEPENDENT = tasks.RestlessBandit(
-    drift_process="random_walk", dependent_arms=False,
-    observe_trial_index=False)
+    drift_process="random_walk", dependent_arms=False, observe_trial_index=False
+)
 # A small object pool, so that a few hundred episodes draw every object.
 HARLOW_TRAIN = tasks.Harlow(num_objects=40, num_train_objects=24, object_dim=8)
-HARLOW_TEST = tasks.Harlow(num_objects=40, num_train_objects=24, object_dim=8,
-                           split="test")
+HARLOW_TEST = tasks.Harlow(
+    num_objects=40, num_train_objects=24, object_dim=8, split="test"
+)
 TWO_STEP = tasks.TwoStep()
 
-NUM_ENVS = {BANDIT: 1000, RESTLESS_SWITCH: 1000, RESTLESS_WALK: 1000,
-            RESTLESS_WALK_INDEPENDENT: 500, HARLOW_TRAIN: 500,
-            HARLOW_TEST: 500, TWO_STEP: 1000}
-CONFIG_IDS = ["bandit", "restless_switch", "restless_walk",
-              "restless_walk_independent", "harlow_train", "harlow_test",
-              "two_step"]
+NUM_ENVS = {
+    BANDIT: 1000,
+    RESTLESS_SWITCH: 1000,
+    RESTLESS_WALK: 1000,
+    RESTLESS_WALK_INDEPENDENT: 500,
+    HARLOW_TRAIN: 500,
+    HARLOW_TEST: 500,
+    TWO_STEP: 1000,
+}
+CONFIG_IDS = [
+    "bandit",
+    "restless_switch",
+    "restless_walk",
+    "restless_walk_independent",
+    "harlow_train",
+    "harlow_test",
+    "two_step",
+]
 
 
 def episode_length(env) -> int:
@@ -65,12 +78,14 @@ class Rollout(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _compiled_rollout(env: base.Environment, num_envs: int, num_steps: int):
 
-  @functools.partial(jax.jit, compiler_options={
-      "xla_backend_optimization_level": 0})
+  @functools.partial(
+      jax.jit, compiler_options={"xla_backend_optimization_level": 0}
+  )
   def run(key):
     reset_key, action_key = jax.random.split(key)
     states, timesteps = jax.vmap(env.reset)(
-        jax.random.split(reset_key, num_envs))
+        jax.random.split(reset_key, num_envs)
+    )
 
     def body(carry, key):
       states, timesteps = carry
@@ -79,10 +94,13 @@ def _compiled_rollout(env: base.Environment, num_envs: int, num_steps: int):
       return (next_states, next_timesteps), (states, actions, next_timesteps)
 
     _, (states_t, actions, next_timesteps) = jax.lax.scan(
-        body, (states, timesteps), jax.random.split(action_key, num_steps))
+        body, (states, timesteps), jax.random.split(action_key, num_steps)
+    )
     all_timesteps = jax.tree.map(
         lambda first, rest: jnp.concatenate([first[None], rest]),
-        timesteps, next_timesteps)
+        timesteps,
+        next_timesteps,
+    )
     return Rollout(state=states_t, action=actions, timestep=all_timesteps)
 
   return run
@@ -90,9 +108,13 @@ def _compiled_rollout(env: base.Environment, num_envs: int, num_steps: int):
 
 def _to_numpy(tree):
   return jax.tree.map(
-      lambda x: (np.asarray(jax.random.key_data(x))
-                 if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-                 else np.asarray(x)), tree)
+      lambda x: (
+          np.asarray(jax.random.key_data(x))
+          if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+          else np.asarray(x)
+      ),
+      tree,
+  )
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,7 +140,8 @@ def assert_frequency(successes, trials, p, sigmas=5.0):
   observed = successes / trials
   assert abs(observed - p) <= sigmas * stderr + 1e-12, (
       f"frequency {observed:.4f} vs expected {p} (stderr {stderr:.4f}, "
-      f"n={trials:.0f})")
+      f"n={trials:.0f})"
+  )
 
 
 # ---------------------------------------------------------------------------
@@ -134,16 +157,19 @@ def test_episode_structure_and_specs(env):
   expected = np.full(2 * length + 3, base.MID)
   expected[[0, length + 1, 2 * length + 2]] = base.FIRST
   expected[[length, 2 * length + 1]] = base.LAST
-  np.testing.assert_array_equal(step_type, np.broadcast_to(
-      expected[:, None], step_type.shape))
+  np.testing.assert_array_equal(
+      step_type, np.broadcast_to(expected[:, None], step_type.shape)
+  )
   discount = r.timestep.discount
   np.testing.assert_array_equal(discount[step_type == base.LAST], 0.0)
   np.testing.assert_array_equal(discount[step_type != base.LAST], 1.0)
-  np.testing.assert_array_equal(r.timestep.reward[step_type == base.FIRST],
-                                0.0)
-  np.testing.assert_array_equal(r.state.episode_step[:length + 1],
-                                np.broadcast_to(np.arange(length + 1)[:, None],
-                                                r.action[:length + 1].shape))
+  np.testing.assert_array_equal(r.timestep.reward[step_type == base.FIRST], 0.0)
+  np.testing.assert_array_equal(
+      r.state.episode_step[: length + 1],
+      np.broadcast_to(
+          np.arange(length + 1)[:, None], r.action[: length + 1].shape
+      ),
+  )
 
   obs_spec = env.observation_spec()
   observations = r.timestep.observation
@@ -162,22 +188,29 @@ def test_defaults_follow_the_papers():
   assert tasks.RestlessBandit().num_trials == 100
   assert tasks.Harlow().num_trials == 6
   two_step = tasks.TwoStep()
-  assert (two_step.num_trials, two_step.common_probability,
-          two_step.reward_probabilities, two_step.swap_probability) == (
-              100, 0.8, (0.9, 0.1), 0.025)
+  assert (
+      two_step.num_trials,
+      two_step.common_probability,
+      two_step.reward_probabilities,
+      two_step.swap_probability,
+  ) == (100, 0.8, (0.9, 0.1), 0.025)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: tasks.TwoArmedBandit(arm_distribution="impossible"),
-    lambda: tasks.TwoArmedBandit(num_trials=0),
-    lambda: tasks.RestlessBandit(drift_process="teleport"),
-    lambda: tasks.RestlessBandit(volatilities=(0.5, 1.5)),
-    lambda: tasks.RestlessBandit(drift_process="random_walk",
-                                 volatilities=(-0.1,)),
-    lambda: tasks.Harlow(split="validation"),
-    lambda: tasks.Harlow(num_objects=10, num_train_objects=9),
-    lambda: tasks.TwoStep(common_probability=1.2),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tasks.TwoArmedBandit(arm_distribution="impossible"),
+        lambda: tasks.TwoArmedBandit(num_trials=0),
+        lambda: tasks.RestlessBandit(drift_process="teleport"),
+        lambda: tasks.RestlessBandit(volatilities=(0.5, 1.5)),
+        lambda: tasks.RestlessBandit(
+            drift_process="random_walk", volatilities=(-0.1,)
+        ),
+        lambda: tasks.Harlow(split="validation"),
+        lambda: tasks.Harlow(num_objects=10, num_train_objects=9),
+        lambda: tasks.TwoStep(common_probability=1.2),
+    ],
+)
 def test_bad_parameters_are_rejected(make):
   with pytest.raises(ValueError):
     make()
@@ -203,13 +236,15 @@ def test_independent_arms_are_uniform_and_independent():
 
 def test_dependent_uniform_arms_sum_to_one():
   p = _reset_probabilities(
-      tasks.TwoArmedBandit(arm_distribution="dependent_uniform"))
+      tasks.TwoArmedBandit(arm_distribution="dependent_uniform")
+  )
   np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
   assert stats.kstest(p[:, 0], "uniform").pvalue > 1e-3
 
 
-@pytest.mark.parametrize("difficulty,low", [("easy", 0.1), ("medium", 0.25),
-                                            ("hard", 0.4)])
+@pytest.mark.parametrize(
+    "difficulty,low", [("easy", 0.1), ("medium", 0.25), ("hard", 0.4)]
+)
 def test_two_point_arm_distributions(difficulty, low):
   p = _reset_probabilities(tasks.TwoArmedBandit(arm_distribution=difficulty))
   is_low = np.isclose(p[:, 0], low)
@@ -227,12 +262,13 @@ def test_bandit_reward_frequency_matches_arm_probability():
   np.testing.assert_array_equal(p, np.broadcast_to(p[:1], p.shape))
   assert not np.any(p[0] == r.state.inner.arm_probabilities[n + 1])
   p_chosen = np.take_along_axis(p, r.action[:n, :, None], axis=-1)[..., 0]
-  reward = r.timestep.reward[1:n + 1]
+  reward = r.timestep.reward[1 : n + 1]
   assert set(np.unique(reward)) == {0.0, 1.0}
   for lo in np.arange(0.0, 1.0, 0.2):  # reward frequency per probability bin
     in_bin = (p_chosen >= lo) & (p_chosen < lo + 0.2)
-    assert_frequency(reward[in_bin], in_bin.sum(), p_chosen[in_bin].mean(),
-                     sigmas=6.0)
+    assert_frequency(
+        reward[in_bin], in_bin.sum(), p_chosen[in_bin].mean(), sigmas=6.0
+    )
 
 
 def test_bandit_observation_is_the_trial_index():
@@ -240,16 +276,24 @@ def test_bandit_observation_is_the_trial_index():
   n = BANDIT.num_trials
   obs = r.timestep.observation[:, :, 0]
   first_episode = np.arange(n + 1)[:, None] / n
-  np.testing.assert_allclose(obs[:n + 1], np.broadcast_to(
-      first_episode, obs[:n + 1].shape), rtol=1e-6)
-  np.testing.assert_allclose(obs[n + 1:2 * n + 2], np.broadcast_to(
-      first_episode, obs[:n + 1].shape), rtol=1e-6)
+  np.testing.assert_allclose(
+      obs[: n + 1],
+      np.broadcast_to(first_episode, obs[: n + 1].shape),
+      rtol=1e-6,
+  )
+  np.testing.assert_allclose(
+      obs[n + 1 : 2 * n + 2],
+      np.broadcast_to(first_episode, obs[: n + 1].shape),
+      rtol=1e-6,
+  )
   trial = per_step(BANDIT.trial_index, r.state)
-  np.testing.assert_array_equal(trial[:n], np.broadcast_to(
-      np.arange(n)[:, None], trial[:n].shape))
+  np.testing.assert_array_equal(
+      trial[:n], np.broadcast_to(np.arange(n)[:, None], trial[:n].shape)
+  )
   # observe_trial_index=False shows a constant.
   np.testing.assert_array_equal(
-      rollout(RESTLESS_WALK_INDEPENDENT).timestep.observation, 1.0)
+      rollout(RESTLESS_WALK_INDEPENDENT).timestep.observation, 1.0
+  )
 
 
 def test_expected_regret():
@@ -271,12 +315,16 @@ def test_expected_regret():
 
 def test_reflect_unit_interval():
   x = jnp.array([0.4, 1.2, -0.3, 2.5, -1.25, 1.0, 0.0])
-  np.testing.assert_allclose(tasks.reflect_unit_interval(x),
-                             [0.4, 0.8, 0.3, 0.5, 0.75, 1.0, 0.0], atol=1e-6)
+  np.testing.assert_allclose(
+      tasks.reflect_unit_interval(x),
+      [0.4, 0.8, 0.3, 0.5, 0.75, 1.0, 0.0],
+      atol=1e-6,
+  )
 
 
-@pytest.mark.parametrize("env", [RESTLESS_SWITCH, RESTLESS_WALK],
-                         ids=["switch", "random_walk"])
+@pytest.mark.parametrize(
+    "env", [RESTLESS_SWITCH, RESTLESS_WALK], ids=["switch", "random_walk"]
+)
 def test_restless_drift_is_larger_for_high_volatility(env):
   assert env.volatilities == (0.01, 0.1)
   r = rollout(env)
@@ -285,12 +333,18 @@ def test_restless_drift_is_larger_for_high_volatility(env):
   assert p.min() >= 0.0 and p.max() <= 1.0
   np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-6)
   index = r.state.inner.volatility_index[0]
-  np.testing.assert_array_equal(r.state.inner.volatility_index[:n],
-                                np.broadcast_to(index, p[..., 0].shape))
-  np.testing.assert_allclose(per_step(env.volatility, at(r.state, slice(0, 1))),
-                             np.where(index == 0, 0.01, 0.1)[None], rtol=1e-6)
   np.testing.assert_array_equal(
-      per_step(env.volatility_index, at(r.state, slice(0, 1))), index[None])
+      r.state.inner.volatility_index[:n],
+      np.broadcast_to(index, p[..., 0].shape),
+  )
+  np.testing.assert_allclose(
+      per_step(env.volatility, at(r.state, slice(0, 1))),
+      np.where(index == 0, 0.01, 0.1)[None],
+      rtol=1e-6,
+  )
+  np.testing.assert_array_equal(
+      per_step(env.volatility_index, at(r.state, slice(0, 1))), index[None]
+  )
   assert_frequency(index == 1, len(index), 0.5)
 
   step = np.abs(np.diff(p[..., 0], axis=0))  # (n - 1, envs)
@@ -313,10 +367,10 @@ def test_restless_reward_uses_the_probabilities_of_its_trial():
   # 0.2 for the chosen arm): the reward must follow p(t).
   r = rollout(RESTLESS_SWITCH)
   n = RESTLESS_SWITCH.num_trials
-  p = r.state.inner.arm_probabilities[:n + 1]
+  p = r.state.inner.arm_probabilities[: n + 1]
   p_now = np.take_along_axis(p[:n], r.action[:n, :, None], -1)[..., 0]
   swaps = p[1:, :, 0] != p[:n, :, 0]
-  reward = r.timestep.reward[1:n + 1]
+  reward = r.timestep.reward[1 : n + 1]
   for level in (0.8, 0.2):
     chosen = swaps & np.isclose(p_now, level)
     assert chosen.sum() > 300
@@ -328,9 +382,10 @@ def test_restless_reward_frequency_matches_arm_probability():
   n = RESTLESS_WALK.num_trials
   p = r.state.inner.arm_probabilities[:n]
   p_chosen = np.take_along_axis(p, r.action[:n, :, None], axis=-1)[..., 0]
-  reward = r.timestep.reward[1:n + 1]
+  reward = r.timestep.reward[1 : n + 1]
   z = (reward.sum() - p_chosen.sum()) / np.sqrt(
-      (p_chosen * (1 - p_chosen)).sum())
+      (p_chosen * (1 - p_chosen)).sum()
+  )
   assert abs(z) < 5
 
 
@@ -354,7 +409,7 @@ def _decode_objects(env, observations):
   """Pool indices of the (left, right) objects shown in `observations`."""
   d = env.object_dim
   index_of = {row.tobytes(): i for i, row in enumerate(env.object_pool())}
-  shown = np.stack([observations[..., :d], observations[..., d:2 * d]], -2)
+  shown = np.stack([observations[..., :d], observations[..., d : 2 * d]], -2)
   flat = shown.reshape(-1, d)
   decoded = [index_of.get(row.tobytes(), -1) for row in flat]
   decoded = np.array(decoded).reshape(shown.shape[:-1])
@@ -362,13 +417,14 @@ def _decode_objects(env, observations):
   return decoded
 
 
-@pytest.mark.parametrize("env", [HARLOW_TRAIN, HARLOW_TEST],
-                         ids=["train", "test"])
+@pytest.mark.parametrize(
+    "env", [HARLOW_TRAIN, HARLOW_TEST], ids=["train", "test"]
+)
 def test_harlow_episodes(env):
   n = env.num_trials
   r = rollout(env)
-  obs = r.timestep.observation[:2 * n]  # seen before each action
-  reward = r.timestep.reward[1:2 * n + 1]  # reward following each action
+  obs = r.timestep.observation[: 2 * n]  # seen before each action
+  reward = r.timestep.reward[1 : 2 * n + 1]  # reward following each action
   fixation, choice = obs[0::2], obs[1::2]  # (n, envs, 2d + 1)
 
   # Fixation screens show nothing; choice screens show two objects.
@@ -382,28 +438,38 @@ def test_harlow_episodes(env):
   shown = _decode_objects(env, choice)  # (n, envs, 2)
   episode_objects = per_step(env.episode_objects, at(r.state, slice(0, 1)))[0]
   assert np.all(episode_objects[:, 0] != episode_objects[:, 1])
-  np.testing.assert_array_equal(np.sort(shown, -1), np.broadcast_to(
-      np.sort(episode_objects, -1), shown.shape))
-  np.testing.assert_array_equal(r.state.inner.objects[:2 * n], np.broadcast_to(
-      episode_objects, r.state.inner.objects[:2 * n].shape))
+  np.testing.assert_array_equal(
+      np.sort(shown, -1),
+      np.broadcast_to(np.sort(episode_objects, -1), shown.shape),
+  )
+  np.testing.assert_array_equal(
+      r.state.inner.objects[: 2 * n],
+      np.broadcast_to(episode_objects, r.state.inner.objects[: 2 * n].shape),
+  )
   start, stop = env.object_index_range()
   assert (start, stop) == ((0, 24) if env.split == "train" else (24, 40))
   assert set(episode_objects.ravel().tolist()) == set(range(start, stop))
   # The next episode draws a new pair.
   next_objects = r.state.inner.objects[2 * n + 1]
-  assert np.mean(np.all(np.sort(next_objects, -1) ==
-                        np.sort(episode_objects, -1), -1)) < 0.05
+  assert (
+      np.mean(
+          np.all(np.sort(next_objects, -1) == np.sort(episode_objects, -1), -1)
+      )
+      < 0.05
+  )
 
   # The rewarded object, read off observations and rewards, is fixed within an
   # episode and is the one the state reports.
-  action = r.action[1:2 * n:2]
+  action = r.action[1 : 2 * n : 2]
   chosen = np.take_along_axis(shown, action[..., None], -1)[..., 0]
   other = np.take_along_axis(shown, 1 - action[..., None], -1)[..., 0]
   rewarded = np.where(reward[1::2] > 0, chosen, other)  # (n, envs)
-  np.testing.assert_array_equal(rewarded, np.broadcast_to(rewarded[:1],
-                                                          rewarded.shape))
   np.testing.assert_array_equal(
-      rewarded[0], per_step(env.rewarded_object, at(r.state, slice(0, 1)))[0])
+      rewarded, np.broadcast_to(rewarded[:1], rewarded.shape)
+  )
+  np.testing.assert_array_equal(
+      rewarded[0], per_step(env.rewarded_object, at(r.state, slice(0, 1)))[0]
+  )
 
   # Sides are re-drawn every trial, 50/50.
   rewarded_left = shown[..., 0] == rewarded
@@ -422,14 +488,16 @@ def test_harlow_analysis_helpers():
   np.testing.assert_array_equal(trial, np.broadcast_to(t // 2, trial.shape))
   is_choice = per_step(env.is_choice_step, r.state)
   expected_choice = np.zeros(4 * n + 2, bool)
-  expected_choice[1:2 * n:2] = True  # first episode
-  expected_choice[2 * n + 2:4 * n + 1:2] = True  # second episode
-  np.testing.assert_array_equal(is_choice, np.broadcast_to(
-      expected_choice[:, None], is_choice.shape))
+  expected_choice[1 : 2 * n : 2] = True  # first episode
+  expected_choice[2 * n + 2 : 4 * n + 1 : 2] = True  # second episode
+  np.testing.assert_array_equal(
+      is_choice, np.broadcast_to(expected_choice[:, None], is_choice.shape)
+  )
   correct = per_step(env.correct_action, r.state)
   reward = r.timestep.reward[1:]
   np.testing.assert_array_equal(
-      reward[is_choice], np.where(r.action == correct, 1.0, -1.0)[is_choice])
+      reward[is_choice], np.where(r.action == correct, 1.0, -1.0)[is_choice]
+  )
 
 
 def test_harlow_object_pool():
@@ -438,11 +506,13 @@ def test_harlow_object_pool():
   assert pool.min() >= 0.0 and pool.max() < 1.0
   assert len(np.unique(pool, axis=0)) == len(pool)
   np.testing.assert_array_equal(
-      pool, tasks.harlow_object_pool.__wrapped__(1000, 16, 3))  # no cache
+      pool, tasks.harlow_object_pool.__wrapped__(1000, 16, 3)
+  )  # no cache
   assert not np.array_equal(pool, tasks.Harlow(object_seed=4).object_pool())
   # Both splits see the same pool; only the index ranges differ.
-  np.testing.assert_array_equal(HARLOW_TRAIN.object_pool(),
-                                HARLOW_TEST.object_pool())
+  np.testing.assert_array_equal(
+      HARLOW_TRAIN.object_pool(), HARLOW_TEST.object_pool()
+  )
   assert tasks.Harlow().object_index_range() == (0, 800)
   assert tasks.Harlow(split="test").object_index_range() == (800, 1000)
 
@@ -453,8 +523,9 @@ def test_same_key_same_episode_stream():
   again = _to_numpy(run(jax.random.key(0)))
   jax.tree.map(np.testing.assert_array_equal, rollout(env), again)
   other = _to_numpy(run(jax.random.key(1)))
-  assert not np.array_equal(rollout(env).state.inner.objects,
-                            other.state.inner.objects)
+  assert not np.array_equal(
+      rollout(env).state.inner.objects, other.state.inner.objects
+  )
 
 
 # ---------------------------------------------------------------------------
@@ -466,11 +537,12 @@ def test_two_step_transitions_and_rewards():
   env = TWO_STEP
   n = env.num_trials
   r = rollout(env)
-  obs = r.timestep.observation[:2 * n]
-  reward = r.timestep.reward[1:2 * n + 1]
-  a1 = r.action[0:2 * n:2]
-  np.testing.assert_array_equal(obs[0::2], np.broadcast_to([1.0, 0, 0],
-                                                           obs[0::2].shape))
+  obs = r.timestep.observation[: 2 * n]
+  reward = r.timestep.reward[1 : 2 * n + 1]
+  a1 = r.action[0 : 2 * n : 2]
+  np.testing.assert_array_equal(
+      obs[0::2], np.broadcast_to([1.0, 0, 0], obs[0::2].shape)
+  )
   assert np.all(obs[1::2, ..., 0] == 0) and np.all(obs[1::2].sum(-1) == 1)
   stage2_state = obs[1::2, ..., 2].astype(int)  # 0 = A, 1 = B
   common = stage2_state == a1
@@ -488,11 +560,15 @@ def test_two_step_transitions_and_rewards():
   p_state = per_step(env.state_reward_probabilities, stage1_states)
   np.testing.assert_allclose(
       np.take_along_axis(p_state, stage2_state[..., None], -1)[..., 0],
-      np.where(in_better, 0.9, 0.1), rtol=1e-6)
+      np.where(in_better, 0.9, 0.1),
+      rtol=1e-6,
+  )
 
   # The better state swaps between consecutive trials with p = 0.025, and is
   # fixed within a trial.
-  np.testing.assert_array_equal(r.state.inner.better_state[1:2 * n:2], better)
+  np.testing.assert_array_equal(
+      r.state.inner.better_state[1 : 2 * n : 2], better
+  )
   swapped = better[1:] != better[:-1]
   assert_frequency(swapped, swapped.size, 0.025)
   assert_frequency(better == 1, better.size, 0.5, sigmas=6)
@@ -502,16 +578,20 @@ def test_two_step_trial_records():
   env = TWO_STEP
   n = env.num_trials
   r = rollout(env)
-  rewards_following = r.timestep.reward[1:2 * n + 1]
+  rewards_following = r.timestep.reward[1 : 2 * n + 1]
   logged = jax.vmap(tasks.trials_from_episode, in_axes=1, out_axes=1)(
-      r.timestep.observation[:2 * n], r.action[:2 * n], rewards_following)
+      r.timestep.observation[: 2 * n], r.action[: 2 * n], rewards_following
+  )
   logged = _to_numpy(logged)
   # The state at each stage-1 step (and the one after the last trial) knows
   # the trial just completed.
-  previous = _to_numpy(jax.vmap(jax.vmap(env.previous_trial))(
-      at(r.state, slice(2, 2 * n + 1, 2))))
+  previous = _to_numpy(
+      jax.vmap(jax.vmap(env.previous_trial))(
+          at(r.state, slice(2, 2 * n + 1, 2))
+      )
+  )
   jax.tree.map(np.testing.assert_array_equal, logged, previous)
-  np.testing.assert_array_equal(logged.stage1_action, r.action[0:2 * n:2])
+  np.testing.assert_array_equal(logged.stage1_action, r.action[0 : 2 * n : 2])
   np.testing.assert_array_equal(logged.rewarded, rewards_following[1::2] > 0)
   assert_frequency(logged.common, logged.common.size, 0.8)
 
@@ -519,14 +599,22 @@ def test_two_step_trial_records():
   in_first_episode = t < 2 * n
   has_previous = per_step(env.has_previous_trial, r.state)
   np.testing.assert_array_equal(
-      has_previous[:2 * n + 1], np.broadcast_to(
-          ((t % 2 == 0) & (t >= 2) & in_first_episode)[:2 * n + 1, None],
-          has_previous[:2 * n + 1].shape))
+      has_previous[: 2 * n + 1],
+      np.broadcast_to(
+          ((t % 2 == 0) & (t >= 2) & in_first_episode)[: 2 * n + 1, None],
+          has_previous[: 2 * n + 1].shape,
+      ),
+  )
   is_stage1 = per_step(env.is_stage1_step, r.state)
-  np.testing.assert_array_equal(is_stage1[:2 * n + 1], np.broadcast_to(
-      ((t % 2 == 0) & in_first_episode)[:2 * n + 1, None],
-      is_stage1[:2 * n + 1].shape))
+  np.testing.assert_array_equal(
+      is_stage1[: 2 * n + 1],
+      np.broadcast_to(
+          ((t % 2 == 0) & in_first_episode)[: 2 * n + 1, None],
+          is_stage1[: 2 * n + 1].shape,
+      ),
+  )
   # Random actions: stay probability 1/2 whatever the previous trial was.
-  stay = r.action[:2 * n + 1][has_previous[:2 * n + 1]] == (
-      previous.stage1_action[:-1].ravel())
+  stay = r.action[: 2 * n + 1][has_previous[: 2 * n + 1]] == (
+      previous.stage1_action[:-1].ravel()
+  )
   assert_frequency(stay, stay.size, 0.5)

@@ -1,5 +1,6 @@
 """Blind Cliffwalk (true values, the three replays' order), the ablation
-helpers, and smoke runs of scripts.blind_cliffwalk / scripts.replay_ablations."""
+helpers, and smoke runs of scripts.blind_cliffwalk / scripts.replay_ablations.
+"""
 
 import json
 
@@ -19,7 +20,7 @@ def test_memory_holds_every_action_sequence():
   assert items["state"].shape == (bc.num_items(n),) == (2 ** (n + 1) - 2,)
   # Enumerate the 2^n sequences: each is cut at its first wrong action.
   counts = {}
-  for seq in range(2 ** n):
+  for seq in range(2**n):
     for k in range(n):
       right = (seq >> k) & 1
       action = bc.right_action(k) if right else 1 - bc.right_action(k)
@@ -42,7 +43,9 @@ def test_true_values_are_the_bellman_fixed_point(n):
   gamma = bc.gamma_of(n)
   q = np.zeros((n, 2))
   for _ in range(4 * n):
-    target = d["reward"] + gamma * (1 - d["terminal"]) * q[d["next_state"]].max(1)
+    target = d["reward"] + gamma * (1 - d["terminal"]) * q[d["next_state"]].max(
+        1
+    )
     q = np.zeros((n, 2))
     q[d["state"], d["action"]] = target
   np.testing.assert_allclose(q, bc.true_q(n), atol=1e-12)
@@ -72,8 +75,9 @@ def test_prioritized_beats_uniform_and_the_oracle_beats_both():
   assert updates["oracle"] < updates["prioritized"] < updates["uniform"]
   assert updates["uniform"] > 2 * updates["prioritized"]
   # same seed, same numbers
-  again = jax.device_get(bc.run(keys, n=n, method="prioritized",
-                                max_updates=200_000))
+  again = jax.device_get(
+      bc.run(keys, n=n, method="prioritized", max_updates=200_000)
+  )
   assert np.median(again["updates"]) == updates["prioritized"]
 
 
@@ -89,7 +93,8 @@ def test_ablation_helpers():
   assert c.replay == "uniform" and c.replay_capacity == rollout
   assert c.batch_size <= rollout and c.min_replay_size == rollout
   assert ra.variant_config("qr_dqn", "catch", "prioritized").replay == (
-      "prioritized")
+      "prioritized"
+  )
   c = dqn.get_config("catch")  # 32 env steps per call, learning from 500
   assert ra.updates_at(c, 480) == 0
   assert ra.updates_at(c, 512) == 1  # the 16th call holds 512 >= 500 items
@@ -103,27 +108,48 @@ def test_ablation_helpers():
 @pytest.mark.slow
 def test_blind_cliffwalk_script(tmp_path):
   workdir = tmp_path / "bc"
-  run_script(["-m", "scripts.blind_cliffwalk", f"--workdir={workdir}",
-              "--max_n=4", "--seeds=2"], check=True)
+  run_script(
+      [
+          "-m",
+          "scripts.blind_cliffwalk",
+          f"--workdir={workdir}",
+          "--max_n=4",
+          "--seeds=2",
+      ],
+      check=True,
+  )
   summary = json.loads((workdir / "summary.json").read_text())
   assert set(summary["methods"]) == set(bc.METHODS)
   assert len(summary["methods"]["uniform"]["4"]["updates"]) == 2
   assert {"median", "q25", "q75", "converged"} <= set(
-      summary["methods"]["oracle"]["3"])
+      summary["methods"]["oracle"]["3"]
+  )
   assert "anchor" in summary and "goal" in summary
   assert (workdir / "blind_cliffwalk.png").stat().st_size > 0
-  bad = run_script(["-m", "scripts.blind_cliffwalk", f"--workdir={workdir}",
-                    "--alpha=1.5"], check=False)
+  bad = run_script(
+      ["-m", "scripts.blind_cliffwalk", f"--workdir={workdir}", "--alpha=1.5"],
+      check=False,
+  )
   assert bad.returncode == 2 and "error:" in bad.stderr
 
 
 @pytest.mark.slow
 def test_replay_ablations_script(tmp_path):
   workdir = tmp_path / "ra"
-  run_script(["-m", "scripts.replay_ablations", f"--workdir={workdir}",
-              "--agents=dqn", "--tasks=catch",
-              "--variants=no_replay,prioritized", "--num_seeds=2",
-              "--total_env_steps=2048", "--eval_episodes=5"], check=True)
+  run_script(
+      [
+          "-m",
+          "scripts.replay_ablations",
+          f"--workdir={workdir}",
+          "--agents=dqn",
+          "--tasks=catch",
+          "--variants=no_replay,prioritized",
+          "--num_seeds=2",
+          "--total_env_steps=2048",
+          "--eval_episodes=5",
+      ],
+      check=True,
+  )
   summary = json.loads((workdir / "summary.json").read_text())
   for variant in ("no_replay", "prioritized"):
     run = summary["runs"][f"dqn/catch/{variant}"]
@@ -131,6 +157,13 @@ def test_replay_ablations_script(tmp_path):
     assert len(run["updates_to_threshold"]) == 2
     assert len(run["eval_return_per_seed"]) == 2
   assert (workdir / "replay_ablations.png").stat().st_size > 0
-  bad = run_script(["-m", "scripts.replay_ablations", f"--workdir={workdir}",
-                    "--variants=movie"], check=False)
+  bad = run_script(
+      [
+          "-m",
+          "scripts.replay_ablations",
+          f"--workdir={workdir}",
+          "--variants=movie",
+      ],
+      check=False,
+  )
   assert bad.returncode == 2 and "error:" in bad.stderr

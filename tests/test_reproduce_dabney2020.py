@@ -11,12 +11,25 @@ from tests.conftest import SHARED_DATA, run_script
 pytestmark = pytest.mark.slow
 
 DATA = SHARED_DATA / "dabney2020" / "variable_magnitude.npz"
-FIGURES = ("learned_vs_true.png", "asymmetry_vs_reversal.png", "decoded_distribution.png", "probability_cues.png")
+FIGURES = (
+    "learned_vs_true.png",
+    "asymmetry_vs_reversal.png",
+    "decoded_distribution.png",
+    "probability_cues.png",
+)
 
 
 def _reproduce(workdir, *extra):
-  proc = run_script(["-m", "scripts.reproduce_dabney2020", f"--workdir={workdir}", "--quick", *extra],
-                    timeout=300)
+  proc = run_script(
+      [
+          "-m",
+          "scripts.reproduce_dabney2020",
+          f"--workdir={workdir}",
+          "--quick",
+          *extra,
+      ],
+      timeout=300,
+  )
   assert proc.returncode == 0, proc.stdout + proc.stderr
   with open(workdir / "summary.json") as f:
     return proc, json.load(f)
@@ -53,7 +66,9 @@ def test_simulated_decoding_and_learned_statistics(without_data):
   sim = without_data[2]["sim"]
   # Decoding the distributional population recovers the distribution better than
   # every baseline; the classical population's (all at the mean) cannot.
-  assert sim["decoded_w1"] < min(sim["gaussian_w1"], sim["uniform_w1"], sim["point_mass_w1"])
+  assert sim["decoded_w1"] < min(
+      sim["gaussian_w1"], sim["uniform_w1"], sim["point_mass_w1"]
+  )
   assert sim["classical"]["decoded_w1"] > sim["decoded_w1"]
   assert sim["learned_vs_true"]["expectile_median_abs_error_ul"] < 0.2
   assert sim["learned_vs_true"]["quantile_median_abs_error_ul"] < 0.2
@@ -61,7 +76,9 @@ def test_simulated_decoding_and_learned_statistics(without_data):
 
 def test_simulated_probability_task(without_data):
   prob = without_data[2]["sim"]["probability_task"]
-  assert prob["fraction_optimistic"] > 0.2 and prob["fraction_pessimistic"] > 0.2
+  assert (
+      prob["fraction_optimistic"] > 0.2 and prob["fraction_pessimistic"] > 0.2
+  )
   # Classical units all code the 50% cue halfway; what is left is the test's
   # false-positive rate (5% per side at alpha 0.05).
   assert prob["classical_fraction_optimistic"] <= 0.15
@@ -75,19 +92,39 @@ def test_real_data(tmp_path):
   real = summary["real"]
   assert real["skipped"] is False and real["num_cells"] == 40
   assert real["num_splits"] == 100
-  assert real["reversal_split_half_r"] > 0.5 and real["reversal_split_half_p"] < 0.05
+  assert (
+      real["reversal_split_half_r"] > 0.5
+      and real["reversal_split_half_p"] < 0.05
+  )
   assert real["asymmetry_vs_reversal_r"] > 0.3
-  for name in ("decoded_w1_ul", "gaussian_w1_ul", "uniform_w1_ul", "point_mass_w1_ul"):
+  for name in (
+      "decoded_w1_ul",
+      "gaussian_w1_ul",
+      "uniform_w1_ul",
+      "point_mass_w1_ul",
+  ):
     assert real[name] > 0
-  assert real["decoded_w1_ul"] < min(real["uniform_w1_ul"], real["point_mass_w1_ul"])
+  assert real["decoded_w1_ul"] < min(
+      real["uniform_w1_ul"], real["point_mass_w1_ul"]
+  )
   # The paper's decoding (pooled runs) beats the matched Gaussian on every imputation seed, and so
   # does the same decoding with the paper's own optimiser (the TNC cross-check).
-  assert real["decoded_beats_gaussian"] is True and real["decoded_beats_gaussian_every_seed"] is True
-  assert real["decoded_w1_ul_paper_tnc_over_seeds"]["max"] < real["gaussian_w1_ul"]
+  assert (
+      real["decoded_beats_gaussian"] is True
+      and real["decoded_beats_gaussian_every_seed"] is True
+  )
+  assert (
+      real["decoded_w1_ul_paper_tnc_over_seeds"]["max"] < real["gaussian_w1_ul"]
+  )
   with open(tmp_path / "cells.csv") as f:
     header, *rows = f.read().splitlines()
   assert len(rows) == 40
-  assert {"reversal_utility", "reversal_ul", "tau", "tau_se"} <= set(header.split(","))
+  assert {"reversal_utility", "reversal_ul", "tau", "tau_se"} <= set(
+      header.split(",")
+  )
   for name in FIGURES:
     assert (tmp_path / name).stat().st_size > 0
-  assert "real data: 40 cells" in proc.stdout and "cross-check: paper's TNC optimiser" in proc.stdout
+  assert (
+      "real data: 40 cells" in proc.stdout
+      and "cross-check: paper's TNC optimiser" in proc.stdout
+  )

@@ -12,10 +12,11 @@ from tests.conftest import run_script
 
 
 def test_select_keeps_registry_order_and_rejects_unknown_names():
-  assert replay_experiments.select(None) == list(
-      replay_experiments.EXPERIMENTS)
+  assert replay_experiments.select(None) == list(replay_experiments.EXPERIMENTS)
   assert replay_experiments.select(["sweeping", "dyna_maze"]) == [
-      "dyna_maze", "sweeping"]
+      "dyna_maze",
+      "sweeping",
+  ]
   with pytest.raises(UserError, match="unknown experiment.*'nope'"):
     replay_experiments.select(["dyna_maze", "nope"])
 
@@ -34,8 +35,14 @@ def test_first_episode_below():
 
 @pytest.mark.slow
 def test_unknown_experiment_is_one_error_line_and_exit_2(tmp_path):
-  proc = run_script(["-m", "scripts.reproduce_replay",
-                     f"--workdir={tmp_path}", "--experiments=dyna_maze,nope"])
+  proc = run_script(
+      [
+          "-m",
+          "scripts.reproduce_replay",
+          f"--workdir={tmp_path}",
+          "--experiments=dyna_maze,nope",
+      ]
+  )
   assert proc.returncode == 2
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: unknown experiment")
@@ -44,8 +51,9 @@ def test_unknown_experiment_is_one_error_line_and_exit_2(tmp_path):
 @pytest.mark.slow
 def test_quick_run_writes_every_number_beside_its_anchor(tmp_path):
   names = list(replay_experiments.EXPERIMENTS)
-  summary = replay_experiments.run_all(names, str(tmp_path), quick=True,
-                                       progress=lambda line: None)
+  summary = replay_experiments.run_all(
+      names, str(tmp_path), quick=True, progress=lambda line: None
+  )
   with open(tmp_path / "summary.json") as f:
     written = json.load(f)
   assert set(written["experiments"]) == set(names)
@@ -56,7 +64,13 @@ def test_quick_run_writes_every_number_beside_its_anchor(tmp_path):
     for figure in result["figures"]:
       assert os.path.getsize(figure) > 1000
   assert "n50" in written["experiments"]["dyna_maze"]["per_seed"]
-  assert len(written["experiments"]["sweeping"]["per_seed"]["resolution1"][
-      "prioritized_sweeping"]) == planning.QUICK.sweeping_runs
+  assert (
+      len(
+          written["experiments"]["sweeping"]["per_seed"]["resolution1"][
+              "prioritized_sweeping"
+          ]
+      )
+      == planning.QUICK.sweeping_runs
+  )
   table = replay_experiments.table(summary)
   assert "about 25" in table and "5-10x fewer" in table

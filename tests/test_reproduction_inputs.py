@@ -14,13 +14,13 @@ from tests.conftest import run_script
 @pytest.mark.parametrize("episodes", [0, -3])
 def test_wang2018_needs_evaluation_episodes(tmp_path, episodes):
   with pytest.raises(UserError, match="--eval_episodes must be >= 1"):
-    wang2018.run_reproduction(str(tmp_path / "w"), True, ["two_step"],
-                              episodes)
+    wang2018.run_reproduction(str(tmp_path / "w"), True, ["two_step"], episodes)
   assert not (tmp_path / "w").exists()
 
 
-@pytest.mark.parametrize("tasks, message", [
-    (["nosuch"], "unknown task"), ([], "no tasks given")])
+@pytest.mark.parametrize(
+    "tasks, message", [(["nosuch"], "unknown task"), ([], "no tasks given")]
+)
 def test_wang2018_tasks(tmp_path, tasks, message):
   with pytest.raises(UserError, match=message):
     wang2018.check_arguments(str(tmp_path), tasks, 10)
@@ -29,9 +29,11 @@ def test_wang2018_tasks(tmp_path, tasks, message):
 def test_wang2018_workdir(tmp_path):
   a_file = tmp_path / "file"
   a_file.write_text("x")
-  for workdir, message in [(str(a_file), "not a directory"),
-                           ("", "empty"),
-                           ("/proc/wang2018", "cannot be created")]:
+  for workdir, message in [
+      (str(a_file), "not a directory"),
+      ("", "empty"),
+      ("/proc/wang2018", "cannot be created"),
+  ]:
     with pytest.raises(UserError, match=message):
       wang2018.check_arguments(workdir, ["two_step"], 10)
   if os.geteuid() != 0:  # root writes anywhere
@@ -41,11 +43,15 @@ def test_wang2018_workdir(tmp_path):
       wang2018.check_arguments(str(read_only), ["two_step"], 10)
 
 
-@pytest.mark.parametrize("agents, message", [
-    (["nosuch"], "nosuch cannot be compared here"),
-    (["a2c"], "a2c cannot be compared here"),
-    (["qr_dqn", "meta_a2c"], "meta_a2c cannot be compared here"),
-    ([], "--agents is empty")])
+@pytest.mark.parametrize(
+    "agents, message",
+    [
+        (["nosuch"], "nosuch cannot be compared here"),
+        (["a2c"], "a2c cannot be compared here"),
+        (["qr_dqn", "meta_a2c"], "meta_a2c cannot be compared here"),
+        ([], "--agents is empty"),
+    ],
+)
 def test_gap_distribution_agents(tmp_path, agents, message):
   with pytest.raises(UserError, match=message):
     gap_distribution.run(str(tmp_path / "g"), agents)
@@ -53,11 +59,14 @@ def test_gap_distribution_agents(tmp_path, agents, message):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [
-    ["-m", "scripts.reproduce_wang2018", "--eval_episodes=0"],
-    ["-m", "scripts.reproduce_wang2018", "--workdir="],
-    ["-m", "scripts.gap_distribution", "--agents=a2c"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "scripts.reproduce_wang2018", "--eval_episodes=0"],
+        ["-m", "scripts.reproduce_wang2018", "--workdir="],
+        ["-m", "scripts.gap_distribution", "--agents=a2c"],
+    ],
+)
 def test_scripts_print_one_error_line(tmp_path, args):
   if not any(a.startswith("--workdir") for a in args):
     args = args + [f"--workdir={tmp_path / 'out'}"]

@@ -36,26 +36,37 @@ def _stream(num_chunks: int, seed: int = 0):
 def _chunk(stream, k):
   """The k-th time-major chunk [CHUNK, NUM_ENVS] as a SequenceItem."""
   times, envs, first, states = stream
-  cut = lambda x: jnp.swapaxes(jnp.asarray(x[:, k * CHUNK:(k + 1) * CHUNK]),
-                               0, 1)
+  cut = lambda x: jnp.swapaxes(
+      jnp.asarray(x[:, k * CHUNK : (k + 1) * CHUNK]), 0, 1
+  )
   return sequence.SequenceItem(
-      step=dict(time=cut(times).astype(jnp.int32),
-                env=cut(envs).astype(jnp.int32)),
-      first=cut(first), recurrent_state=cut(states))
+      step=dict(
+          time=cut(times).astype(jnp.int32), env=cut(envs).astype(jnp.int32)
+      ),
+      first=cut(first),
+      recurrent_state=cut(states),
+  )
 
 
 def _reference_starts(written: int) -> set[tuple[int, int]]:
   """Brute force: every (env, start) whose whole window is held and older
   than the write head, starting on the period grid."""
   oldest = max(0, written - STEPS_PER_ENV)
-  return {(e, a) for e in range(NUM_ENVS) for a in range(written)
-          if a % PERIOD == 0 and a >= oldest and a + LENGTH <= written}
+  return {
+      (e, a)
+      for e in range(NUM_ENVS)
+      for a in range(written)
+      if a % PERIOD == 0 and a >= oldest and a + LENGTH <= written
+  }
 
 
 def _buffer() -> sequence.SequenceReplay:
-  return sequence.SequenceReplay(num_envs=NUM_ENVS,
-                                 steps_per_env=STEPS_PER_ENV,
-                                 sequence_length=LENGTH, period=PERIOD)
+  return sequence.SequenceReplay(
+      num_envs=NUM_ENVS,
+      steps_per_env=STEPS_PER_ENV,
+      sequence_length=LENGTH,
+      period=PERIOD,
+  )
 
 
 def test_windows_never_cross_the_write_head_and_mask_episodes():
@@ -87,8 +98,9 @@ def test_windows_never_cross_the_write_head_and_mask_episodes():
     assert np.all(a + LENGTH <= written)
     # Episode boundaries where the stream had them.
     window = a[:, None] + np.arange(LENGTH)
-    np.testing.assert_array_equal(out.items.episode_start,
-                                  first[e[:, None], window])
+    np.testing.assert_array_equal(
+        out.items.episode_start, first[e[:, None], window]
+    )
     # The state stored with the window is its first step's.
     np.testing.assert_array_equal(out.items.recurrent_state, states[e, a])
     env_of, start_of = buffer.window_starts(state, out.indices)
@@ -96,8 +108,9 @@ def test_windows_never_cross_the_write_head_and_mask_episodes():
     np.testing.assert_array_equal(start_of, a)
     # Uniform over the windows: all are drawn, none far more than others.
     assert seen == reference
-    counts = np.unique(step_env[:, 0] * 1000 + step_time[:, 0],
-                       return_counts=True)[1]
+    counts = np.unique(
+        step_env[:, 0] * 1000 + step_time[:, 0], return_counts=True
+    )[1]
     assert counts.max() < 4 * counts.min() + 10
   assert int(state.written) == 10 * CHUNK
   del times
@@ -111,16 +124,21 @@ def test_vmapped_over_seeds_equals_one_at_a_time():
   def run(chunks, key):
     state = buffer.init(example)
     state = jax.lax.fori_loop(
-        0, 6, lambda k, s: buffer.add(
-            s, jax.tree.map(lambda c: c[k], chunks)), state)
+        0,
+        6,
+        lambda k, s: buffer.add(s, jax.tree.map(lambda c: c[k], chunks)),
+        state,
+    )
     return buffer.sample(state, key, 16)
 
-  chunks = [jax.tree.map(lambda *c: jnp.stack(c), *[_chunk(s, k)
-                                                     for k in range(6)])
-            for s in streams]
+  chunks = [
+      jax.tree.map(lambda *c: jnp.stack(c), *[_chunk(s, k) for k in range(6)])
+      for s in streams
+  ]
   keys = jax.random.split(jax.random.PRNGKey(3), 2)
   batched = jax.jit(jax.vmap(run))(
-      jax.tree.map(lambda *c: jnp.stack(c), *chunks), keys)
+      jax.tree.map(lambda *c: jnp.stack(c), *chunks), keys
+  )
   for i in range(2):
     single = jax.jit(run)(chunks[i], keys[i])
     chex.assert_trees_all_equal(jax.tree.map(lambda x: x[i], batched), single)
@@ -136,9 +154,17 @@ def test_rejects_chunks_of_the_wrong_shape():
 
 
 def _config(**overrides):
-  c = ml_collections.ConfigDict(dict(
-      agent="r2d2", replay="sequence", replay_capacity=1000,
-      sequence_length=10, sequence_period=5, batch_size=8, rollout_length=4))
+  c = ml_collections.ConfigDict(
+      dict(
+          agent="r2d2",
+          replay="sequence",
+          replay_capacity=1000,
+          sequence_length=10,
+          sequence_period=5,
+          batch_size=8,
+          rollout_length=4,
+      )
+  )
   c.update(overrides)
   return c
 
@@ -152,8 +178,7 @@ def test_factory_builds_it_and_refuses_bad_input():
   with pytest.raises(UserError, match="smaller than the sequence window"):
     replay.make_replay(_config(replay_capacity=36), num_envs=4)
   with pytest.raises(UserError, match="smaller than the batch"):
-    replay.make_replay(_config(replay_capacity=200, batch_size=64),
-                       num_envs=4)
+    replay.make_replay(_config(replay_capacity=200, batch_size=64), num_envs=4)
   with pytest.raises(UserError, match="sequence_period"):
     replay.make_replay(_config(sequence_period=11), num_envs=4)
   with pytest.raises(UserError, match="sequence_length"):
@@ -162,8 +187,13 @@ def test_factory_builds_it_and_refuses_bad_input():
 
 def test_prioritized_windows_enter_and_leave_with_the_ring():
   buffer = sequence.SequenceReplay(
-      num_envs=NUM_ENVS, steps_per_env=STEPS_PER_ENV, sequence_length=LENGTH,
-      period=PERIOD, priority_exponent=0.5, importance_exponent=0.6)
+      num_envs=NUM_ENVS,
+      steps_per_env=STEPS_PER_ENV,
+      sequence_length=LENGTH,
+      period=PERIOD,
+      priority_exponent=0.5,
+      importance_exponent=0.6,
+  )
   stream = _stream(num_chunks=10, seed=1)
   state = buffer.init(jax.tree.map(lambda x: x[0, 0], _chunk(stream, 0)))
   add = jax.jit(buffer.add)
@@ -175,8 +205,11 @@ def test_prioritized_windows_enter_and_leave_with_the_ring():
     reference = _reference_starts((k + 1) * CHUNK)
     leaves = np.asarray(sum_tree.get_leaves(state.priorities.tree, slots))
     env_of, start_of = buffer.window_starts(state, slots)
-    held = {(int(e), int(a)) for e, a, leaf in zip(env_of, start_of, leaves)
-            if leaf > 0}
+    held = {
+        (int(e), int(a))
+        for e, a, leaf in zip(env_of, start_of, leaves)
+        if leaf > 0
+    }
     # Exactly the sampleable windows have a positive priority.
     assert held == reference, k
     if not reference:
@@ -198,6 +231,7 @@ def test_prioritized_windows_enter_and_leave_with_the_ring():
     w = (len(reference) * p / float(sum_tree.total(tree))) ** -0.6
     np.testing.assert_allclose(again.weights, w / w.max(), rtol=1e-4)
     # Masked updates (NO_INDEX) change nothing.
-    masked = update(state, jnp.full((4,), replay.NO_INDEX, jnp.int32),
-                    jnp.full((4,), 1e3))
+    masked = update(
+        state, jnp.full((4,), replay.NO_INDEX, jnp.int32), jnp.full((4,), 1e3)
+    )
     chex.assert_trees_all_equal(masked.priorities, state.priorities)

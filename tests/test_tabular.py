@@ -25,8 +25,10 @@ ALPHA, GAMMA = 0.5, 0.9
 
 
 def chain_specs(num_actions: int) -> types.EnvSpecs:
-  return types.EnvSpecs(dm_specs.DiscreteArray(3, dtype=np.int32),
-                        dm_specs.DiscreteArray(num_actions, dtype=np.int32))
+  return types.EnvSpecs(
+      dm_specs.DiscreteArray(3, dtype=np.int32),
+      dm_specs.DiscreteArray(num_actions, dtype=np.int32),
+  )
 
 
 def chain_trajectory(action: int = 0, steps: int = 2) -> types.Trajectory:
@@ -36,11 +38,15 @@ def chain_trajectory(action: int = 0, steps: int = 2) -> types.Trajectory:
       step_type=jnp.array([[base.FIRST], [base.MID], [base.LAST]], jnp.int32),
       reward=jnp.array([[0.0], [0.0], [1.0]]),
       discount=jnp.array([[1.0], [1.0], [0.0]]),
-      observation=jnp.array([[0], [1], [2]], jnp.int32))
-  timestep = jax.tree.map(lambda x: x[:steps + 1], timestep)
-  return types.Trajectory(timestep=timestep,
-                          action=jnp.full((steps, 1), action, jnp.int32),
-                          extras={}, actor_state=())
+      observation=jnp.array([[0], [1], [2]], jnp.int32),
+  )
+  timestep = jax.tree.map(lambda x: x[: steps + 1], timestep)
+  return types.Trajectory(
+      timestep=timestep,
+      action=jnp.full((steps, 1), action, jnp.int32),
+      extras={},
+      actor_state=(),
+  )
 
 
 def configured(module, config_module, num_actions=2, **overrides):
@@ -49,16 +55,18 @@ def configured(module, config_module, num_actions=2, **overrides):
   config.gamma = GAMMA
   for key, value in overrides.items():
     config[key] = value
-  agent = module.make_agent(config, chain_specs(num_actions),
-                            types.RunInfo(1, 1))
+  agent = module.make_agent(
+      config, chain_specs(num_actions), types.RunInfo(1, 1)
+  )
   return agent, agent.init(jax.random.PRNGKey(0), None)
 
 
 def test_q_learning_updates_by_hand():
   agent, state = configured(q_learning, q_learning_config)
   state = state.replace(q=state.q.at[1, 1].set(0.5))
-  state, metrics = jax.jit(agent.learn)(state, chain_trajectory(action=1),
-                                        jax.random.PRNGKey(1))
+  state, metrics = jax.jit(agent.learn)(
+      state, chain_trajectory(action=1), jax.random.PRNGKey(1)
+  )
   # (0, right): 0 + 0.9 * max Q(1) = 0.45 -> Q = 0.5 * 0.45.
   # (1, right): 1 + 0 (terminal) - 0.5 = 0.5 -> Q = 0.5 + 0.5 * 0.5.
   expected = np.zeros((3, 2))
@@ -76,7 +84,8 @@ def test_action_at_a_last_step_is_not_learned():
   trajectory = chain_trajectory()
   step_type = trajectory.timestep.step_type.at[0, 0].set(base.LAST)
   trajectory = trajectory.replace(
-      timestep=trajectory.timestep.replace(step_type=step_type))
+      timestep=trajectory.timestep.replace(step_type=step_type)
+  )
   state, _ = agent.learn(state, trajectory, jax.random.PRNGKey(0))
   assert float(state.q[0].sum()) == 0.0 and int(state.t) == 1
 
@@ -90,8 +99,9 @@ def test_dyna_q_planning_step_by_hand():
   # planning step backs it up again: 0.225 + 0.5 * (0.45 - 0.225).
   np.testing.assert_allclose(state.q[0, 1], 0.3375, rtol=1e-6)
   events = tabular.ordered_events(state.log)
-  np.testing.assert_array_equal(events["kind"],
-                                [tabular.REAL, tabular.PLANNING])
+  np.testing.assert_array_equal(
+      events["kind"], [tabular.REAL, tabular.PLANNING]
+  )
   np.testing.assert_array_equal(events["state"], [0, 0])
   assert bool(state.model.tried[0, 1]) and not bool(state.model.tried[0, 0])
   assert int(state.model.next_state[0, 1]) == 1
@@ -102,24 +112,37 @@ def test_dyna_q_plus_bonus_by_hand():
   model = state.model.replace(
       next_state=state.model.next_state.at[0, 0].set(1),
       tried=state.model.tried.at[0, 0].set(True),
-      last_tried=state.model.last_tried.at[0, 0].set(1))
-  state = state.replace(model=model, q=state.q.at[1, 0].set(0.5),
-                        t=jnp.int32(10))
-  state = tabular.dyna_planning(state, jax.random.PRNGKey(0), num_steps=1,
-                                alpha=ALPHA, gamma=GAMMA, kappa=0.1,
-                                all_actions=True)
+      last_tried=state.model.last_tried.at[0, 0].set(1),
+  )
+  state = state.replace(
+      model=model, q=state.q.at[1, 0].set(0.5), t=jnp.int32(10)
+  )
+  state = tabular.dyna_planning(
+      state,
+      jax.random.PRNGKey(0),
+      num_steps=1,
+      alpha=ALPHA,
+      gamma=GAMMA,
+      kappa=0.1,
+      all_actions=True,
+  )
   # tau = 10 - 1 = 9: target 0 + 0.1 * sqrt(9) + 0.9 * 0.5 = 0.75.
   np.testing.assert_allclose(state.q[0, 0], 0.375, rtol=1e-6)
   # Without the bonus (Dyna-Q): 0.5 * 0.45.
-  plain = tabular.dyna_planning(state.replace(q=state.q.at[0, 0].set(0.0)),
-                                jax.random.PRNGKey(0), num_steps=1,
-                                alpha=ALPHA, gamma=GAMMA)
+  plain = tabular.dyna_planning(
+      state.replace(q=state.q.at[0, 0].set(0.0)),
+      jax.random.PRNGKey(0),
+      num_steps=1,
+      alpha=ALPHA,
+      gamma=GAMMA,
+  )
   np.testing.assert_allclose(plain.q[0, 0], 0.225, rtol=1e-6)
 
 
 def test_dyna_q_plus_plans_untried_actions_of_visited_states():
-  agent, state = configured(dyna_q_plus, dyna_q_plus_config,
-                            planning_steps=50, kappa=0.1)
+  agent, state = configured(
+      dyna_q_plus, dyna_q_plus_config, planning_steps=50, kappa=0.1
+  )
   one = chain_trajectory(action=1, steps=1)
   state, _ = agent.learn(state, one, jax.random.PRNGKey(0))
   events = tabular.ordered_events(state.log)
@@ -134,8 +157,12 @@ def test_queue_pops_in_priority_order_and_keeps_the_max():
   everywhere = jnp.ones((3, 2), bool)
   p = jnp.array([[0.3, 0.0], [0.9, 0.05], [0.6, 0.2]])
   queue = insert(queue, everywhere, p, theta=0.1)  # 0.05 stays out
-  queue = insert(queue, jnp.zeros((3, 2), bool).at[0, 0].set(True),
-                 jnp.full((3, 2), 0.1), theta=0.0)  # lower: 0.3 kept
+  queue = insert(
+      queue,
+      jnp.zeros((3, 2), bool).at[0, 0].set(True),
+      jnp.full((3, 2), 0.1),
+      theta=0.0,
+  )  # lower: 0.3 kept
   order = []
   for _ in range(5):
     queue, s, a, non_empty = prioritized_sweeping.pop(queue)
@@ -145,9 +172,13 @@ def test_queue_pops_in_priority_order_and_keeps_the_max():
 
 
 def test_prioritized_sweeping_sweeps_backwards_by_hand():
-  agent, state = configured(prioritized_sweeping, sweeping_config,
-                            num_actions=1, planning_steps=2,
-                            priority_threshold=0.0)
+  agent, state = configured(
+      prioritized_sweeping,
+      sweeping_config,
+      num_actions=1,
+      planning_steps=2,
+      priority_threshold=0.0,
+  )
   state, _ = agent.learn(state, chain_trajectory(), jax.random.PRNGKey(0))
   # 0 -> 1: P = 0, not queued. 1 -> 2: P = 1, queued and popped:
   # Q(1) = 0.5 * 1; its predecessor (0) gets P = 0.9 * 0.5 = 0.45 and is
@@ -159,20 +190,27 @@ def test_prioritized_sweeping_sweeps_backwards_by_hand():
   assert float(state.priority.max()) == 0.0
 
 
-@pytest.mark.parametrize("module,config_module", [
-    (dyna_q, dyna_q_config), (dyna_q_plus, dyna_q_plus_config),
-    (prioritized_sweeping, sweeping_config)])
+@pytest.mark.parametrize(
+    "module,config_module",
+    [
+        (dyna_q, dyna_q_config),
+        (dyna_q_plus, dyna_q_plus_config),
+        (prioritized_sweeping, sweeping_config),
+    ],
+)
 @pytest.mark.parametrize("steps", [0, -3])
-def test_non_positive_planning_steps_raise_user_error(module, config_module,
-                                                      steps):
+def test_non_positive_planning_steps_raise_user_error(
+    module, config_module, steps
+):
   with pytest.raises(UserError, match="planning_steps"):
     configured(module, config_module, planning_steps=steps)
 
 
 def test_tabular_agent_needs_state_indices():
   config = q_learning_config.get_config("dyna_maze")
-  specs = types.EnvSpecs(dm_specs.Array((9,), np.float32),
-                         dm_specs.DiscreteArray(4))
+  specs = types.EnvSpecs(
+      dm_specs.Array((9,), np.float32), dm_specs.DiscreteArray(4)
+  )
   with pytest.raises(UserError, match="tabular"):
     q_learning.make_agent(config, specs, types.RunInfo(1, 1))
 
@@ -188,13 +226,24 @@ def test_acting_is_greedy_with_random_ties():
   assert {int(act(params, jax.random.PRNGKey(i))) for i in range(10)} == {1}
 
 
-@pytest.mark.parametrize("config_module", [
-    q_learning_config, dyna_q_config, dyna_q_plus_config, sweeping_config])
-@pytest.mark.parametrize("maze", ["dyna_maze", "blocking_maze",
-                                  "shortcut_maze", "open_field",
-                                  "linear_track", "shortcut_maze_after"])
+@pytest.mark.parametrize(
+    "config_module",
+    [q_learning_config, dyna_q_config, dyna_q_plus_config, sweeping_config],
+)
+@pytest.mark.parametrize(
+    "maze",
+    [
+        "dyna_maze",
+        "blocking_maze",
+        "shortcut_maze",
+        "open_field",
+        "linear_track",
+        "shortcut_maze_after",
+    ],
+)
 def test_every_tabular_config_builds_on_every_maze(config_module, maze):
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
+
   config = config_module.get_config(maze)
   agent, loop = train.build_loop(config)
   assert train.loop_name(config) == "anakin" and agent.name == config.agent
@@ -203,6 +252,7 @@ def test_every_tabular_config_builds_on_every_maze(config_module, maze):
 
 def test_bad_maze_in_a_config_is_a_user_error():
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
+
   config = dyna_q_config.get_config("dyna_maze")
   config.env = "gridworld"
   config.env_kwargs.layout = "S.#;.#G"
@@ -213,6 +263,7 @@ def test_bad_maze_in_a_config_is_a_user_error():
 @pytest.mark.slow
 def test_train_runs_dyna_q_on_a_maze_file(tmp_path):
   from agents.runtime import train  # pylint: disable=g-import-not-at-top
+
   maze = tmp_path / "corridor.txt"
   maze.write_text("S...G\n.....\n")
   config = dyna_q_config.get_config(str(maze))

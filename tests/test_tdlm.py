@@ -27,8 +27,11 @@ def _planted_stream(lag, reverse, seed, length=3000):
 def test_finds_the_planted_lag_and_direction(lag, reverse):
   stream = tdlm.noisy_one_hot(_planted_stream(lag, reverse, 0), 8, 0.5, 1)
   result = tdlm.permutation_test(
-      stream, tdlm.transition_matrix(SEQUENCES, 8), max_lag=8,
-      num_permutations=100)
+      stream,
+      tdlm.transition_matrix(SEQUENCES, 8),
+      max_lag=8,
+      num_permutations=100,
+  )
   assert result.peak_lag() == lag
   assert result.direction() == ("backward" if reverse else "forward")
   assert result.significant("difference")[lag - 1]
@@ -40,8 +43,11 @@ def test_shuffled_stream_has_no_sequenceness():
   states = np.random.default_rng(2).permutation(_planted_stream(3, False, 0))
   stream = tdlm.noisy_one_hot(states, 8, 0.5, 1)
   result = tdlm.permutation_test(
-      stream, tdlm.transition_matrix(SEQUENCES, 8), max_lag=8,
-      num_permutations=100)
+      stream,
+      tdlm.transition_matrix(SEQUENCES, 8),
+      max_lag=8,
+      num_permutations=100,
+  )
   assert result.direction() == "none"
   assert not result.significant("forward").any()
   assert not result.significant("backward").any()
@@ -61,8 +67,14 @@ def test_scrambled_task_hides_the_true_order():
   true = movie_imagination.true_order() > 0
   experienced = task.experienced_order() > 0
   assert not (experienced & (true | true.T)).any()
-  assert sorted(task.experiences) == [(0, 1), (1, 2), (2, 3), (4, 5),
-                                      (5, 6), (6, 7)]
+  assert sorted(task.experiences) == [
+      (0, 1),
+      (1, 2),
+      (2, 3),
+      (4, 5),
+      (5, 6),
+      (6, 7),
+  ]
   # The true order is learnable from the lived transitions.
   successors = movie_imagination.learned_successors(task.lived())
   assert successors == {0: 1, 1: 2, 2: 3, 4: 5, 5: 6, 6: 7}
@@ -84,14 +96,26 @@ def test_value_propagation_by_hand():
 @pytest.mark.slow
 def test_movie_vs_imagination_summary_keys(tmp_path):
   result = movie_imagination.experiment(str(tmp_path), quick=True)
-  assert {"rows", "figures", "value_propagation", "sequenceness",
-          "sequenceness_checks", "reproduced"} <= set(result)
+  assert {
+      "rows",
+      "figures",
+      "value_propagation",
+      "sequenceness",
+      "sequenceness_checks",
+      "reproduced",
+  } <= set(result)
   for kind in ("movie", "imagination"):
     for phase in ("before_reward", "after_reward"):
       for order in ("true", "experienced"):
         entry = result["sequenceness"][kind][phase][order]
         assert len(entry["difference"]) == 10
         assert entry["direction"] in ("forward", "backward", "none")
-  assert len(result["value_propagation"]["movie"]["replay_steps_to_10pct"]
-             ["per_seed"]) == 3
+  assert (
+      len(
+          result["value_propagation"]["movie"]["replay_steps_to_10pct"][
+              "per_seed"
+          ]
+      )
+      == 3
+  )
   assert (tmp_path / "movie_vs_imagination_sequenceness.png").exists()

@@ -100,8 +100,14 @@ def distinct_transitions(n: int) -> dict[str, np.ndarray]:
   terminal = (~is_right | last).astype(np.float32)
   next_state = np.where(terminal > 0, 0, states + 1).astype(np.int32)
   count = (2 ** (n - 1 - states)).astype(np.int64)
-  return dict(state=states, action=action, reward=reward, terminal=terminal,
-              next_state=next_state, count=count)
+  return dict(
+      state=states,
+      action=action,
+      reward=reward,
+      terminal=terminal,
+      next_state=next_state,
+      count=count,
+  )
 
 
 def transitions(n: int) -> dict[str, np.ndarray]:
@@ -127,8 +133,9 @@ def true_q(n: int) -> np.ndarray:
   return q
 
 
-def td_error(q: chex.Array, item: dict[str, chex.Array], gamma: float
-             ) -> chex.Array:
+def td_error(
+    q: chex.Array, item: dict[str, chex.Array], gamma: float
+) -> chex.Array:
   """delta = r + gamma (1 - terminal) max_b Q(s', b) - Q(s, a), one item."""
   bootstrap = jnp.max(q[item["next_state"]])
   target = item["reward"] + gamma * (1.0 - item["terminal"]) * bootstrap
@@ -152,21 +159,32 @@ def make_buffer(method: str, capacity: int, alpha: float, epsilon: float):
   """The project's replay buffer for `method` (None for the oracle)."""
   from agents.replay import prioritized  # pylint: disable=g-import-not-at-top
   from agents.replay import uniform  # pylint: disable=g-import-not-at-top
+
   if method == "uniform":
     return uniform.UniformReplay(capacity)
   if method == "prioritized":
     # Importance weights are not applied (beta = 0, see the docstring).
     return prioritized.PrioritizedReplay(
-        capacity, priority_exponent=alpha, importance_exponent=0.0,
-        priority_eps=epsilon)
+        capacity,
+        priority_exponent=alpha,
+        importance_exponent=0.0,
+        priority_eps=epsilon,
+    )
   return None
 
 
-@functools.partial(jax.jit, static_argnames=("n", "method", "max_updates",
-                                             "alpha", "epsilon"))
-def run(keys: chex.PRNGKey, *, n: int, method: str, max_updates: int,
-        alpha: float = DEFAULT_ALPHA, epsilon: float = DEFAULT_EPSILON
-        ) -> dict[str, chex.Array]:
+@functools.partial(
+    jax.jit, static_argnames=("n", "method", "max_updates", "alpha", "epsilon")
+)
+def run(
+    keys: chex.PRNGKey,
+    *,
+    n: int,
+    method: str,
+    max_updates: int,
+    alpha: float = DEFAULT_ALPHA,
+    epsilon: float = DEFAULT_EPSILON,
+) -> dict[str, chex.Array]:
   """Q-learning on the Blind Cliffwalk memory, one run per key (vmapped).
 
   Returns, per seed: `updates` (updates taken until the MSE fell below
@@ -177,8 +195,11 @@ def run(keys: chex.PRNGKey, *, n: int, method: str, max_updates: int,
   gamma = gamma_of(n)
   q_star = jnp.asarray(true_q(n), jnp.float32)
   items = {k: jnp.asarray(v) for k, v in transitions(n).items()}
-  candidates = {k: jnp.asarray(v) for k, v in distinct_transitions(n).items()
-                if k != "count"}
+  candidates = {
+      k: jnp.asarray(v)
+      for k, v in distinct_transitions(n).items()
+      if k != "count"
+  }
   buffer = make_buffer(method, num_items(n), alpha, epsilon)
   if buffer is not None:
     example = _index(items, 0)
@@ -191,7 +212,8 @@ def run(keys: chex.PRNGKey, *, n: int, method: str, max_updates: int,
     def step(q, state, key):
       if method == "oracle":
         new_qs, _ = jax.vmap(_apply, in_axes=(None, 0, None))(
-            q, candidates, gamma)
+            q, candidates, gamma
+        )
         losses = jax.vmap(mse, in_axes=(0, None))(new_qs, q_star)
         best = losses <= jnp.min(losses)
         tie_break = jax.random.uniform(key, best.shape)
@@ -223,27 +245,43 @@ def run(keys: chex.PRNGKey, *, n: int, method: str, max_updates: int,
   return jax.vmap(one_seed)(keys)
 
 
-def run_all(ns, seeds: int, max_updates: int, alpha: float = DEFAULT_ALPHA,
-            epsilon: float = DEFAULT_EPSILON, methods=METHODS,
-            progress=print) -> dict[str, Any]:
+def run_all(
+    ns,
+    seeds: int,
+    max_updates: int,
+    alpha: float = DEFAULT_ALPHA,
+    epsilon: float = DEFAULT_EPSILON,
+    methods=METHODS,
+    progress=print,
+) -> dict[str, Any]:
   """Every method at every n over `seeds` seeds (keys 0 .. seeds-1)."""
   keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
   results = {m: {} for m in methods}
   for n in ns:
     for method in methods:
-      r = jax.device_get(run(keys, n=n, method=method,
-                             max_updates=max_updates, alpha=alpha,
-                             epsilon=epsilon))
+      r = jax.device_get(
+          run(
+              keys,
+              n=n,
+              method=method,
+              max_updates=max_updates,
+              alpha=alpha,
+              epsilon=epsilon,
+          )
+      )
       results[method][n] = {k: np.asarray(v) for k, v in r.items()}
       if progress:
         u = results[method][n]["updates"]
-        progress(f"n={n:2d} {method:11s} median {np.median(u):12,.0f} "
-                 f"updates ({int(r['converged'].sum())}/{seeds} converged)")
+        progress(
+            f"n={n:2d} {method:11s} median {np.median(u):12,.0f} "
+            f"updates ({int(r['converged'].sum())}/{seeds} converged)"
+        )
   return results
 
 
-def summarize(results, *, alpha: float, epsilon: float, max_updates: int
-              ) -> dict[str, Any]:
+def summarize(
+    results, *, alpha: float, epsilon: float, max_updates: int
+) -> dict[str, Any]:
   """summary.json's content: every seed's updates, median, quartiles, min,
   max per method and n; prioritized and oracle speed-ups over uniform; and
   the issue's goal (prioritized >= 10x fewer updates than uniform at every
@@ -251,48 +289,70 @@ def summarize(results, *, alpha: float, epsilon: float, max_updates: int
   methods = list(results)
   ns = sorted(next(iter(results.values())))
   out = dict(
-      settings=dict(learning_rate=LEARNING_RATE, gamma="1 - 1/n",
-                    mse_threshold=MSE_THRESHOLD, init_scale=INIT_SCALE,
-                    alpha=alpha, epsilon=epsilon, beta=0.0,
-                    max_updates=max_updates,
-                    memory_items={str(n): num_items(n) for n in ns}),
-      methods={})
+      settings=dict(
+          learning_rate=LEARNING_RATE,
+          gamma="1 - 1/n",
+          mse_threshold=MSE_THRESHOLD,
+          init_scale=INIT_SCALE,
+          alpha=alpha,
+          epsilon=epsilon,
+          beta=0.0,
+          max_updates=max_updates,
+          memory_items={str(n): num_items(n) for n in ns},
+      ),
+      methods={},
+  )
   for m in methods:
     out["methods"][m] = {}
     for n in ns:
       u = results[m][n]["updates"].astype(np.float64)
       q25, q50, q75 = np.percentile(u, [25, 50, 75])
       out["methods"][m][str(n)] = dict(
-          updates=[int(x) for x in u], median=float(q50), q25=float(q25),
-          q75=float(q75), min=float(u.min()), max=float(u.max()),
+          updates=[int(x) for x in u],
+          median=float(q50),
+          q25=float(q25),
+          q75=float(q75),
+          min=float(u.min()),
+          max=float(u.max()),
           converged=int(results[m][n]["converged"].sum()),
-          seeds=int(u.size))
+          seeds=int(u.size),
+      )
   ratios = {}
   for m in methods:
     if m != "uniform" and "uniform" in methods:
       ratios[f"uniform_over_{m}"] = {
           str(n): out["methods"]["uniform"][str(n)]["median"]
-          / out["methods"][m][str(n)]["median"] for n in ns}
+          / out["methods"][m][str(n)]["median"]
+          for n in ns
+      }
   out["median_ratios"] = ratios
   big = [n for n in ns if n >= 10]
   key = "uniform_over_prioritized"
   if key not in ratios or not big:
-    out["goal"] = dict(met=None, detail="not tested: needs n >= 10 and both "
-                       "uniform and prioritized")
+    out["goal"] = dict(
+        met=None,
+        detail="not tested: needs n >= 10 and both " "uniform and prioritized",
+    )
   else:
     r = [ratios[key][str(n)] for n in big]
-    all_converged = all(out["methods"][m][str(n)]["converged"]
-                        == out["methods"][m][str(n)]["seeds"]
-                        for m in ("uniform", "prioritized") for n in big)
+    all_converged = all(
+        out["methods"][m][str(n)]["converged"]
+        == out["methods"][m][str(n)]["seeds"]
+        for m in ("uniform", "prioritized")
+        for n in big
+    )
     at_least_10 = min(r) >= 10
     grows = len(r) > 1 and r[-1] > r[0]
     out["goal"] = dict(
         met=bool(at_least_10 and grows and all_converged),
-        min_ratio_n_ge_10=float(min(r)), ratio_at_10=float(r[0]),
-        ratio_at_max_n=float(r[-1]), all_converged=bool(all_converged),
+        min_ratio_n_ge_10=float(min(r)),
+        ratio_at_10=float(r[0]),
+        ratio_at_max_n=float(r[-1]),
+        all_converged=bool(all_converged),
         detail=f"uniform/prioritized median updates {min(r):.1f}x at worst "
-               f"for n >= 10; {r[0]:.1f}x at n={big[0]} -> {r[-1]:.1f}x at "
-               f"n={big[-1]}")
+        f"for n >= 10; {r[0]:.1f}x at n={big[0]} -> {r[-1]:.1f}x at "
+        f"n={big[-1]}",
+    )
   return out
 
 
@@ -301,27 +361,45 @@ def table_rows(summary) -> list[tuple[str, ...]]:
   uniform/prioritized ratio."""
   methods = list(summary["methods"])
   ns = sorted(int(n) for n in next(iter(summary["methods"].values())))
-  rows = [("n", "items", *[f"{m} median [q25, q75]" for m in methods],
-           "uniform/prioritized")]
+  rows = [
+      (
+          "n",
+          "items",
+          *[f"{m} median [q25, q75]" for m in methods],
+          "uniform/prioritized",
+      )
+  ]
   for n in ns:
     cells = []
     for m in methods:
       s = summary["methods"][m][str(n)]
-      flag = "" if s["converged"] == s["seeds"] else (
-          f" ({s['converged']}/{s['seeds']} conv.)")
-      cells.append(f"{s['median']:,.0f} [{s['q25']:,.0f}, {s['q75']:,.0f}]"
-                   f"{flag}")
+      flag = (
+          ""
+          if s["converged"] == s["seeds"]
+          else (f" ({s['converged']}/{s['seeds']} conv.)")
+      )
+      cells.append(
+          f"{s['median']:,.0f} [{s['q25']:,.0f}, {s['q75']:,.0f}]" f"{flag}"
+      )
     ratio = summary["median_ratios"].get("uniform_over_prioritized", {})
-    rows.append((str(n), f"{num_items(n):,}", *cells,
-                 f"{ratio[str(n)]:.1f}x" if str(n) in ratio else "-"))
+    rows.append(
+        (
+            str(n),
+            f"{num_items(n):,}",
+            *cells,
+            f"{ratio[str(n)]:.1f}x" if str(n) in ratio else "-",
+        )
+    )
   return rows
 
 
 def plot(results, path: str) -> None:
   """Log-log: updates needed vs n, median line and quartile band per method."""
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   colors = dict(uniform="k", prioritized="C3", oracle="C0")
   fig, ax = plt.subplots(figsize=(5.5, 4.2))
   for m, by_n in results.items():

@@ -60,53 +60,76 @@ class EpisodeRecord:
 
 def episode_length(env: base.Environment) -> int:
   """Decisions per episode (every meta-RL task has a fixed length)."""
-  if isinstance(env, (meta_rl_tasks.TwoArmedBandit,
-                      meta_rl_tasks.RestlessBandit)):
+  if isinstance(
+      env, (meta_rl_tasks.TwoArmedBandit, meta_rl_tasks.RestlessBandit)
+  ):
     return env.num_trials
   if isinstance(env, (meta_rl_tasks.Harlow, meta_rl_tasks.TwoStep)):
     return 2 * env.num_trials
   raise TypeError(f"not a meta-RL task: {env!r}")
 
 
-def task_info(env: base.Environment, state: base.EnvState,
-              action: chex.Array) -> dict[str, chex.Array]:
+def task_info(
+    env: base.Environment, state: base.EnvState, action: chex.Array
+) -> dict[str, chex.Array]:
   """Facts about the trial that `action`, taken from `state`, belongs to."""
   info = dict(trial_index=env.trial_index(state))
-  if isinstance(env, (meta_rl_tasks.TwoArmedBandit,
-                      meta_rl_tasks.RestlessBandit)):
-    info.update(arm_probabilities=env.arm_probabilities(state),
-                expected_regret=env.expected_regret(state, action))
+  if isinstance(
+      env, (meta_rl_tasks.TwoArmedBandit, meta_rl_tasks.RestlessBandit)
+  ):
+    info.update(
+        arm_probabilities=env.arm_probabilities(state),
+        expected_regret=env.expected_regret(state, action),
+    )
     if isinstance(env, meta_rl_tasks.RestlessBandit):
-      info.update(volatility=env.volatility(state),
-                  volatility_index=env.volatility_index(state))
+      info.update(
+          volatility=env.volatility(state),
+          volatility_index=env.volatility_index(state),
+      )
   elif isinstance(env, meta_rl_tasks.Harlow):
-    info.update(is_choice_step=env.is_choice_step(state),
-                correct_action=env.correct_action(state))
+    info.update(
+        is_choice_step=env.is_choice_step(state),
+        correct_action=env.correct_action(state),
+    )
   elif isinstance(env, meta_rl_tasks.TwoStep):
     previous = env.previous_trial(state)
-    info.update(is_stage1_step=env.is_stage1_step(state),
-                has_previous_trial=env.has_previous_trial(state),
-                previous_stage1_action=previous.stage1_action,
-                previous_common=previous.common,
-                previous_rewarded=previous.rewarded)
+    info.update(
+        is_stage1_step=env.is_stage1_step(state),
+        has_previous_trial=env.has_previous_trial(state),
+        previous_stage1_action=previous.stage1_action,
+        previous_common=previous.common,
+        previous_rewarded=previous.rewarded,
+    )
   return info
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 4))
-def _rollout(agent: types.Agent, env: base.Environment, actor_params,
-             key: chex.PRNGKey, num_episodes: int) -> EpisodeRecord:
-  act = jax.vmap(functools.partial(agent.act, evaluation=True),
-                 in_axes=(None, 0, 0, 0))
+def _rollout(
+    agent: types.Agent,
+    env: base.Environment,
+    actor_params,
+    key: chex.PRNGKey,
+    num_episodes: int,
+) -> EpisodeRecord:
+  act = jax.vmap(
+      functools.partial(agent.act, evaluation=True), in_axes=(None, 0, 0, 0)
+  )
   reset_key, act_key = jax.random.split(key)
   env_state, timestep = jax.vmap(env.reset)(
-      jax.random.split(reset_key, num_episodes))
+      jax.random.split(reset_key, num_episodes)
+  )
   actor_state = jax.vmap(agent.initial_actor_state)(
-      jax.random.split(jax.random.fold_in(key, 0xac7), num_episodes))
+      jax.random.split(jax.random.fold_in(key, 0xAC7), num_episodes)
+  )
 
   def step(carry, step_key):
     env_state, timestep, actor_state = carry
-    action, actor_state, _ = act(actor_params, actor_state, timestep,
-                                 jax.random.split(step_key, num_episodes))
+    action, actor_state, _ = act(
+        actor_params,
+        actor_state,
+        timestep,
+        jax.random.split(step_key, num_episodes),
+    )
     info = jax.vmap(functools.partial(task_info, env))(env_state, action)
     next_env_state, next_timestep = jax.vmap(env.step)(env_state, action)
     out = (timestep.observation, action, next_timestep.reward, info)
@@ -114,16 +137,26 @@ def _rollout(agent: types.Agent, env: base.Environment, actor_params,
 
   length = episode_length(env)
   _, (observation, action, reward, info) = jax.lax.scan(
-      step, (env_state, timestep, actor_state),
-      jax.random.split(act_key, length))
+      step,
+      (env_state, timestep, actor_state),
+      jax.random.split(act_key, length),
+  )
   batch_major = lambda x: jnp.swapaxes(x, 0, 1)
-  return EpisodeRecord(observation=batch_major(observation),
-                       action=batch_major(action), reward=batch_major(reward),
-                       info=jax.tree.map(batch_major, info))
+  return EpisodeRecord(
+      observation=batch_major(observation),
+      action=batch_major(action),
+      reward=batch_major(reward),
+      info=jax.tree.map(batch_major, info),
+  )
 
 
-def rollout(agent: types.Agent, env: base.Environment, actor_params: Any,
-            key: chex.PRNGKey, num_episodes: int) -> EpisodeRecord:
+def rollout(
+    agent: types.Agent,
+    env: base.Environment,
+    actor_params: Any,
+    key: chex.PRNGKey,
+    num_episodes: int,
+) -> EpisodeRecord:
   """Plays `num_episodes` fresh episodes with frozen weights (host copies).
 
   Episodes come from `env.reset` with keys derived from `key`; pass a key
@@ -134,8 +167,9 @@ def rollout(agent: types.Agent, env: base.Environment, actor_params: Any,
   return jax.device_get(record)
 
 
-def task_probabilities(env: base.Environment, key: chex.PRNGKey,
-                       num_episodes: int) -> np.ndarray:
+def task_probabilities(
+    env: base.Environment, key: chex.PRNGKey, num_episodes: int
+) -> np.ndarray:
   """Arm probabilities of fresh bandit episodes: [N, L, 2] per trial.
 
   The probabilities never depend on the actions, so a fixed action is
@@ -150,8 +184,9 @@ def task_probabilities(env: base.Environment, key: chex.PRNGKey,
 
     def step(states, _):
       probs = jax.vmap(env.arm_probabilities)(states)
-      states, _ = jax.vmap(env.step)(states, jnp.zeros((num_episodes,),
-                                                       jnp.int32))
+      states, _ = jax.vmap(env.step)(
+          states, jnp.zeros((num_episodes,), jnp.int32)
+      )
       return states, probs
 
     _, probs = jax.lax.scan(step, states, None, length=length)
@@ -168,7 +203,8 @@ def task_probabilities(env: base.Environment, key: chex.PRNGKey,
 def agent_regret(record: EpisodeRecord) -> tuple[np.ndarray, np.ndarray]:
   """(mean, stderr) of the cumulative expected regret at each trial, [L]."""
   mean, stderr = bandit_baselines.cumulative_regret(
-      record.info["expected_regret"])
+      record.info["expected_regret"]
+  )
   return np.asarray(mean), np.asarray(stderr)
 
 
@@ -184,13 +220,16 @@ def chance_regret(arm_probabilities: chex.Array) -> np.ndarray:
   return np.cumsum(per_trial, axis=1).mean(0)
 
 
-def baseline_regrets(arm_probabilities: chex.Array, key: chex.PRNGKey, *,
-                     selection_probabilities: chex.Array | None = None,
-                     stationary: bool = True,
-                     include_bayes_optimal: bool = True,
-                     rw_alphas: chex.Array | None = None,
-                     rw_betas: chex.Array | None = None,
-                     ) -> dict[str, dict[str, Any]]:
+def baseline_regrets(
+    arm_probabilities: chex.Array,
+    key: chex.PRNGKey,
+    *,
+    selection_probabilities: chex.Array | None = None,
+    stationary: bool = True,
+    include_bayes_optimal: bool = True,
+    rw_alphas: chex.Array | None = None,
+    rw_betas: chex.Array | None = None,
+) -> dict[str, dict[str, Any]]:
   """Each baseline's cumulative regret on the given episodes.
 
   Args:
@@ -213,8 +252,11 @@ def baseline_regrets(arm_probabilities: chex.Array, key: chex.PRNGKey, *,
   """
   probs = np.asarray(arm_probabilities, np.float32)
   horizon = probs.shape[1]
-  selection = probs if selection_probabilities is None else np.asarray(
-      selection_probabilities, np.float32)
+  selection = (
+      probs
+      if selection_probabilities is None
+      else np.asarray(selection_probabilities, np.float32)
+  )
   if stationary:
     probs, selection = probs[:, 0], selection[:, 0]
   keys = jax.random.split(key, 6)
@@ -222,31 +264,55 @@ def baseline_regrets(arm_probabilities: chex.Array, key: chex.PRNGKey, *,
 
   def curve(rollout_result, **params):
     mean, stderr = bandit_baselines.cumulative_regret(
-        rollout_result.expected_regret)
+        rollout_result.expected_regret
+    )
     return dict(mean=np.asarray(mean), stderr=np.asarray(stderr), **params)
 
-  results["thompson"] = curve(bandit_baselines.thompson_sampling(
-      probs, horizon, keys[0]))
+  results["thompson"] = curve(
+      bandit_baselines.thompson_sampling(probs, horizon, keys[0])
+  )
   results["ucb1"] = curve(bandit_baselines.ucb1(probs, horizon, keys[1]))
   best = bandit_baselines.best_fixed_rescorla_wagner(
-      selection, horizon,
+      selection,
+      horizon,
       alphas=np.linspace(0.05, 1.0, 20) if rw_alphas is None else rw_alphas,
       betas=np.geomspace(1.0, 100.0, 16) if rw_betas is None else rw_betas,
-      key=keys[2])
+      key=keys[2],
+  )
   alpha, beta = float(best.alpha), float(best.beta)
-  results["best_fixed_rw"] = curve(bandit_baselines.rescorla_wagner(
-      probs, horizon, keys[3], alpha=alpha, beta=beta), alpha=alpha, beta=beta)
+  results["best_fixed_rw"] = curve(
+      bandit_baselines.rescorla_wagner(
+          probs, horizon, keys[3], alpha=alpha, beta=beta
+      ),
+      alpha=alpha,
+      beta=beta,
+  )
   if not stationary:
     decays = (1.0, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7)
-    totals = [float(jnp.mean(jnp.sum(bandit_baselines.thompson_sampling(
-        selection, horizon, keys[4], decay=d).expected_regret, axis=1)))
-              for d in decays]
+    totals = [
+        float(
+            jnp.mean(
+                jnp.sum(
+                    bandit_baselines.thompson_sampling(
+                        selection, horizon, keys[4], decay=d
+                    ).expected_regret,
+                    axis=1,
+                )
+            )
+        )
+        for d in decays
+    ]
     decay = decays[int(np.argmin(totals))]
-    results["thompson_discounted"] = curve(bandit_baselines.thompson_sampling(
-        probs, horizon, keys[4], decay=decay), decay=decay)
+    results["thompson_discounted"] = curve(
+        bandit_baselines.thompson_sampling(
+            probs, horizon, keys[4], decay=decay
+        ),
+        decay=decay,
+    )
   if include_bayes_optimal:
-    results["bayes_optimal"] = curve(bandit_baselines.bayes_optimal(
-        probs, horizon, keys[5]))
+    results["bayes_optimal"] = curve(
+        bandit_baselines.bayes_optimal(probs, horizon, keys[5])
+    )
   return results
 
 
@@ -255,20 +321,25 @@ def baseline_regrets(arm_probabilities: chex.Array, key: chex.PRNGKey, *,
 # ---------------------------------------------------------------------------
 
 
-def harlow_accuracy_by_trial(record: EpisodeRecord,
-                             num_trials: int) -> np.ndarray:
+def harlow_accuracy_by_trial(
+    record: EpisodeRecord, num_trials: int
+) -> np.ndarray:
   """Fraction of correct choices at each trial index, [num_trials]."""
   info = record.info
-  return accuracy_by_trial(np.asarray(record.action),
-                           np.asarray(info["correct_action"]),
-                           np.asarray(info["trial_index"]),
-                           np.asarray(info["is_choice_step"]), num_trials)
+  return accuracy_by_trial(
+      np.asarray(record.action),
+      np.asarray(info["correct_action"]),
+      np.asarray(info["trial_index"]),
+      np.asarray(info["is_choice_step"]),
+      num_trials,
+  )
 
 
-def accuracy_by_trial(actions, correct_actions, trial_index, is_choice,
-                      num_trials: int) -> np.ndarray:
+def accuracy_by_trial(
+    actions, correct_actions, trial_index, is_choice, num_trials: int
+) -> np.ndarray:
   """Mean of (action == correct) over choice steps, per trial index."""
-  correct = (np.asarray(actions) == np.asarray(correct_actions))
+  correct = np.asarray(actions) == np.asarray(correct_actions)
   is_choice = np.asarray(is_choice, bool)
   trial_index = np.asarray(trial_index)
   out = np.full(num_trials, np.nan)
@@ -291,24 +362,34 @@ def two_step_stays(record: EpisodeRecord) -> dict[str, np.ndarray]:
   info = jax.tree.map(np.asarray, record.info)
   mask = info["has_previous_trial"].astype(bool)
   stay = np.asarray(record.action)[mask] == info["previous_stage1_action"][mask]
-  return dict(stay=stay, rewarded=info["previous_rewarded"][mask].astype(bool),
-              common=info["previous_common"][mask].astype(bool))
+  return dict(
+      stay=stay,
+      rewarded=info["previous_rewarded"][mask].astype(bool),
+      common=info["previous_common"][mask].astype(bool),
+  )
 
 
-STAY_CONDITIONS = (("rewarded", "common"), ("rewarded", "rare"),
-                   ("unrewarded", "common"), ("unrewarded", "rare"))
+STAY_CONDITIONS = (
+    ("rewarded", "common"),
+    ("rewarded", "rare"),
+    ("unrewarded", "common"),
+    ("unrewarded", "rare"),
+)
 
 
 def stay_probabilities(stay, rewarded, common) -> dict[str, float]:
   """P(stay) for each previous-trial condition, keys 'rewarded_common', ..."""
-  stay, rewarded, common = (np.asarray(x, bool)
-                            for x in (stay, rewarded, common))
+  stay, rewarded, common = (
+      np.asarray(x, bool) for x in (stay, rewarded, common)
+  )
   out = {}
   for outcome, transition in STAY_CONDITIONS:
-    mask = (rewarded == (outcome == "rewarded")) & (common == (transition
-                                                               == "common"))
-    out[f"{outcome}_{transition}"] = (float(stay[mask].mean()) if mask.any()
-                                      else float("nan"))
+    mask = (rewarded == (outcome == "rewarded")) & (
+        common == (transition == "common")
+    )
+    out[f"{outcome}_{transition}"] = (
+        float(stay[mask].mean()) if mask.any() else float("nan")
+    )
   return out
 
 
@@ -322,16 +403,19 @@ def stay_regression(stay, rewarded, common) -> dict[str, Any]:
   learner loads on 'reward'; a model-based one on 'reward_x_transition'.
   """
   import statsmodels.api as sm  # pylint: disable=g-import-not-at-top
+
   stay = np.asarray(stay, np.float64)
   r = np.where(np.asarray(rewarded, bool), 1.0, -1.0)
   t = np.where(np.asarray(common, bool), 1.0, -1.0)
   design = np.stack([np.ones_like(r), r, t, r * t], axis=1)
   names = ("intercept", "reward", "transition", "reward_x_transition")
   fit = sm.Logit(stay, design).fit(disp=0, method="newton", maxiter=100)
-  return dict(coefficients=dict(zip(names, map(float, fit.params))),
-              stderr=dict(zip(names, map(float, fit.bse))),
-              p_values=dict(zip(names, map(float, fit.pvalues))),
-              num_choices=int(stay.size))
+  return dict(
+      coefficients=dict(zip(names, map(float, fit.params))),
+      stderr=dict(zip(names, map(float, fit.bse))),
+      p_values=dict(zip(names, map(float, fit.pvalues))),
+      num_choices=int(stay.size),
+  )
 
 
 # ---------------------------------------------------------------------------
@@ -339,9 +423,9 @@ def stay_regression(stay, rewarded, common) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
-def restless_learning_rates(record: EpisodeRecord,
-                            volatilities: tuple[float, ...]
-                            ) -> dict[str, dict[str, float]]:
+def restless_learning_rates(
+    record: EpisodeRecord, volatilities: tuple[float, ...]
+) -> dict[str, dict[str, float]]:
   """Rescorla-Wagner (alpha, beta) fitted to the agent's choices, per
   volatility: keys are the volatilities as strings."""
   index = np.asarray(record.info["volatility_index"])
@@ -354,19 +438,29 @@ def restless_learning_rates(record: EpisodeRecord,
       continue
     fit = bandit_baselines.fit_rescorla_wagner(
         np.asarray(record.action)[episodes],
-        np.asarray(record.reward)[episodes], num_arms=2)
-    out[str(volatility)] = dict(alpha=fit.alpha, beta=fit.beta,
-                                negative_log_likelihood=fit.negative_log_likelihood,
-                                episodes=int(episodes.sum()))
+        np.asarray(record.reward)[episodes],
+        num_arms=2,
+    )
+    out[str(volatility)] = dict(
+        alpha=fit.alpha,
+        beta=fit.beta,
+        negative_log_likelihood=fit.negative_log_likelihood,
+        episodes=int(episodes.sum()),
+    )
   return out
 
 
-def restless_learning_rates_from_data(choices, rewards, volatility_index,
-                                      volatilities) -> dict[str, float]:
+def restless_learning_rates_from_data(
+    choices, rewards, volatility_index, volatilities
+) -> dict[str, float]:
   """Fitted alpha per volatility from raw [N, L] choices/rewards."""
   record = EpisodeRecord(
-      observation=np.zeros(np.shape(choices) + (1,)), action=choices,
+      observation=np.zeros(np.shape(choices) + (1,)),
+      action=choices,
       reward=rewards,
-      info=dict(volatility_index=np.asarray(volatility_index)))
-  return {k: v["alpha"] for k, v in
-          restless_learning_rates(record, volatilities).items()}
+      info=dict(volatility_index=np.asarray(volatility_index)),
+  )
+  return {
+      k: v["alpha"]
+      for k, v in restless_learning_rates(record, volatilities).items()
+  }

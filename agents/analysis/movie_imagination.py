@@ -1,4 +1,4 @@
-""""Movie" vs "imagination" replay, measured as Liu, Dolan, Kurth-Nelson &
+""" "Movie" vs "imagination" replay, measured as Liu, Dolan, Kurth-Nelson &
 Behrens 2019 ("Human replay spontaneously reorganizes experience", Cell)
 measured human replay: by TDLM sequenceness (agents/analysis/tdlm.py).
 
@@ -104,28 +104,40 @@ def _reward(s_next: int, rewarded: bool) -> float:
 
 def _backup(values, s, s_next, rewarded, alpha, gamma):
   terminal = s_next in (seq[-1] for seq in SEQUENCES)
-  target = _reward(s_next, rewarded) + (0.0 if terminal
-                                        else gamma * values[s_next])
+  target = _reward(s_next, rewarded) + (
+      0.0 if terminal else gamma * values[s_next]
+  )
   values[s] += alpha * (target - values[s])
 
 
-def movie_events(task: ScrambledTask, num_events: int, event_length: int,
-                 rewarded: bool, rng: np.random.Generator) -> list[list]:
+def movie_events(
+    task: ScrambledTask,
+    num_events: int,
+    event_length: int,
+    rewarded: bool,
+    rng: np.random.Generator,
+) -> list[list]:
   """Events of consecutive lived experiences [(s, s'), ...]."""
   cycle = list(task.experiences)
-  start_reward = next(i for i, (_, b) in enumerate(cycle)
-                      if b == REWARDED_STATE)
+  start_reward = next(
+      i for i, (_, b) in enumerate(cycle) if b == REWARDED_STATE
+  )
   events = []
   for _ in range(num_events):
     start = start_reward if rewarded else int(rng.integers(len(cycle)))
-    events.append([cycle[(start + k) % len(cycle)]
-                   for k in range(event_length)])
+    events.append(
+        [cycle[(start + k) % len(cycle)] for k in range(event_length)]
+    )
   return events
 
 
-def imagination_events(successors: dict[int, int], num_events: int,
-                       event_length: int, rewarded: bool,
-                       rng: np.random.Generator) -> list[list]:
+def imagination_events(
+    successors: dict[int, int],
+    num_events: int,
+    event_length: int,
+    rewarded: bool,
+    rng: np.random.Generator,
+) -> list[list]:
   """Sweeps generated from the learned transitions (see module docstring)."""
   predecessors = {b: a for a, b in successors.items()}
   events = []
@@ -145,8 +157,9 @@ def imagination_events(successors: dict[int, int], num_events: int,
   return events
 
 
-def steps_to_value(events: list[list], alpha: float, gamma: float,
-                   tolerance: float = 0.1) -> int:
+def steps_to_value(
+    events: list[list], alpha: float, gamma: float, tolerance: float = 0.1
+) -> int:
   """Replay steps until V(A1) is within `tolerance` of gamma^2 (-1: never)."""
   values = np.zeros(NUM_STATES)
   target = gamma ** (len(SEQUENCES[0]) - 2)
@@ -166,12 +179,15 @@ def _propagation_events(kind, task, successors, rng, max_steps=120):
   if kind == "movie":
     return movie_events(task, 1, max_steps, True, rng)
   length = len(SEQUENCES[0]) - 1
-  return imagination_events(successors, max_steps // length, length, True,
-                            rng)
+  return imagination_events(successors, max_steps // length, length, True, rng)
 
 
-def state_stream(events: list[list], state_lag: int, gap: tuple[int, int],
-                 rng: np.random.Generator) -> np.ndarray:
+def state_stream(
+    events: list[list],
+    state_lag: int,
+    gap: tuple[int, int],
+    rng: np.random.Generator,
+) -> np.ndarray:
   """Replayed states in time bins (-1 = nothing reactivated)."""
   stream = [-1] * int(rng.integers(*gap))
   for event in events:
@@ -183,19 +199,36 @@ def state_stream(events: list[list], state_lag: int, gap: tuple[int, int],
   return np.asarray(stream)
 
 
-def run(seeds: list[int], num_repeats: int = 3, num_events: int = 60,
-        event_length: int = 3, alpha: float = 1.0, gamma: float = 0.9,
-        state_lag: int = 4, gap: tuple[int, int] = (20, 60),
-        noise_std: float = 0.5, max_lag: int = 10,
-        num_permutations: int = 200, workdir: str | None = None
-        ) -> dict[str, Any]:
+def run(
+    seeds: list[int],
+    num_repeats: int = 3,
+    num_events: int = 60,
+    event_length: int = 3,
+    alpha: float = 1.0,
+    gamma: float = 0.9,
+    state_lag: int = 4,
+    gap: tuple[int, int] = (20, 60),
+    noise_std: float = 0.5,
+    max_lag: int = 10,
+    num_permutations: int = 200,
+    workdir: str | None = None,
+) -> dict[str, Any]:
   """Both measures over seeds; see the module docstring."""
-  results = {"settings": {
-      "num_repeats": num_repeats, "num_events": num_events,
-      "event_length": event_length, "alpha": alpha, "gamma": gamma,
-      "state_lag_bins": state_lag, "gap_bins": list(gap),
-      "noise_std": noise_std, "max_lag": max_lag,
-      "num_permutations": num_permutations, "seeds": list(seeds)}}
+  results = {
+      "settings": {
+          "num_repeats": num_repeats,
+          "num_events": num_events,
+          "event_length": event_length,
+          "alpha": alpha,
+          "gamma": gamma,
+          "state_lag_bins": state_lag,
+          "gap_bins": list(gap),
+          "noise_std": noise_std,
+          "max_lag": max_lag,
+          "num_permutations": num_permutations,
+          "seeds": list(seeds),
+      }
+  }
   tasks = [ScrambledTask.draw(seed, num_repeats) for seed in seeds]
   propagation = {"movie": [], "imagination": []}
   streams = {}
@@ -207,15 +240,21 @@ def run(seeds: list[int], num_repeats: int = 3, num_events: int = 60,
         if kind == "movie":
           events = movie_events(task, num_events, event_length, rewarded, rng)
         else:
-          events = imagination_events(successors, num_events, event_length,
-                                      rewarded, rng)
+          events = imagination_events(
+              successors, num_events, event_length, rewarded, rng
+          )
         if rewarded:
-          propagation[kind].append(steps_to_value(
-              _propagation_events(kind, task, successors, rng), alpha, gamma))
+          propagation[kind].append(
+              steps_to_value(
+                  _propagation_events(kind, task, successors, rng), alpha, gamma
+              )
+          )
         states = state_stream(events, state_lag, gap, rng)
         streams.setdefault((kind, rewarded), []).append(
-            tdlm.noisy_one_hot(states, NUM_STATES, noise_std,
-                               seed=int(rng.integers(2**31))))
+            tdlm.noisy_one_hot(
+                states, NUM_STATES, noise_std, seed=int(rng.integers(2**31))
+            )
+        )
   for kind, steps in propagation.items():
     steps = np.asarray(steps, np.float64)
     reached = steps > 0
@@ -223,54 +262,73 @@ def run(seeds: list[int], num_repeats: int = 3, num_events: int = 60,
         "replay_steps_to_10pct": {
             "mean": float(steps[reached].mean()) if reached.any() else None,
             "std": float(steps[reached].std()) if reached.any() else None,
-            "per_seed": [int(s) for s in steps]},
-        "seeds_not_reached": int((~reached).sum())}
+            "per_seed": [int(s) for s in steps],
+        },
+        "seeds_not_reached": int((~reached).sum()),
+    }
   results["value_propagation"]["anchor"] = (
       "imagination replay brings V(A1) within 10% of its true value in "
-      "fewer replay steps than movie replay")
+      "fewer replay steps than movie replay"
+  )
   results["value_propagation"]["reproduced"] = bool(
       np.mean(propagation["imagination"]) < np.mean(propagation["movie"])
-      and min(propagation["imagination"]) > 0)
-  hypotheses = {"true": [true_order()] * len(tasks),
-                "experienced": [t.experienced_order() for t in tasks]}
+      and min(propagation["imagination"]) > 0
+  )
+  hypotheses = {
+      "true": [true_order()] * len(tasks),
+      "experienced": [t.experienced_order() for t in tasks],
+  }
   sequenceness = {}
   for (kind, rewarded), kind_streams in streams.items():
     phase = "after_reward" if rewarded else "before_reward"
     for name, matrices in hypotheses.items():
       group, _ = tdlm.group_permutation_test(
-          kind_streams, matrices, max_lag, num_permutations,
-          seed=seeds[0])
-      sequenceness.setdefault(kind, {}).setdefault(phase, {})[name] = (
-          group.as_dict())
+          kind_streams, matrices, max_lag, num_permutations, seed=seeds[0]
+      )
+      sequenceness.setdefault(kind, {}).setdefault(phase, {})[
+          name
+      ] = group.as_dict()
   results["sequenceness"] = sequenceness
-  expected = {("imagination", "before_reward", "true"): "forward",
-              ("imagination", "before_reward", "experienced"): "none",
-              ("movie", "before_reward", "true"): "none",
-              ("movie", "before_reward", "experienced"): "forward",
-              ("imagination", "after_reward", "true"): "backward"}
+  expected = {
+      ("imagination", "before_reward", "true"): "forward",
+      ("imagination", "before_reward", "experienced"): "none",
+      ("movie", "before_reward", "true"): "none",
+      ("movie", "before_reward", "experienced"): "forward",
+      ("imagination", "after_reward", "true"): "backward",
+  }
   checks = {}
   for (kind, phase, name), want in expected.items():
     got = sequenceness[kind][phase][name]["direction"]
-    checks[f"{kind}/{phase}/{name}"] = {"expected": want, "measured": got,
-                                        "reproduced": got == want}
+    checks[f"{kind}/{phase}/{name}"] = {
+        "expected": want,
+        "measured": got,
+        "reproduced": got == want,
+    }
   results["sequenceness_checks"] = checks
   results["anchor"] = (
       "Liu et al. 2019: replay follows the true (inferred) order, not the "
       "experienced one (imagination), and reverses after reward; movie "
-      "replay would follow the experienced order")
+      "replay would follow the experienced order"
+  )
   results["reproduced"] = bool(
       all(c["reproduced"] for c in checks.values())
-      and results["value_propagation"]["reproduced"])
+      and results["value_propagation"]["reproduced"]
+  )
   if workdir:
-    _plot(sequenceness, max_lag, os.path.join(
-        workdir, "movie_vs_imagination_sequenceness.png"))
+    _plot(
+        sequenceness,
+        max_lag,
+        os.path.join(workdir, "movie_vs_imagination_sequenceness.png"),
+    )
   return results
 
 
 def _plot(sequenceness, max_lag, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True)
   lags = np.arange(1, max_lag + 1)
   for row, kind in enumerate(("movie", "imagination")):
@@ -278,8 +336,7 @@ def _plot(sequenceness, max_lag, path):
       ax = axes[row, col]
       for name, color in (("true", "tab:green"), ("experienced", "tab:purple")):
         result = sequenceness[kind][phase][name]
-        ax.plot(lags, result["difference"], color=color,
-                label=f"{name} order")
+        ax.plot(lags, result["difference"], color=color, label=f"{name} order")
         ax.axhline(result["threshold_difference"], color=color, ls=":")
         ax.axhline(-result["threshold_difference"], color=color, ls=":")
       ax.axhline(0, color="k", lw=0.5)
@@ -306,24 +363,31 @@ def experiment(workdir: str, quick: bool = False, seed: int = 0) -> dict:
       return "never"
     return f"{spread['mean']:.1f} +- {spread['std']:.1f}"
 
-  rows = [{
-      "quantity": "replay steps until V(A1) within 10% (movie / imagination)",
-      "measured": f"{steps('movie')} / {steps('imagination')}",
-      "anchor": propagation["anchor"],
-      "reproduced": propagation["reproduced"]}]
+  rows = [
+      {
+          "quantity": "replay steps until V(A1) within 10% (movie / imagination)",
+          "measured": f"{steps('movie')} / {steps('imagination')}",
+          "anchor": propagation["anchor"],
+          "reproduced": propagation["reproduced"],
+      }
+  ]
   for name, check in result["sequenceness_checks"].items():
     kind, phase, order = name.split("/")
     measured = result["sequenceness"][kind][phase][order]
     peak = measured["peak_lag"]
-    rows.append({
-        "quantity": f"TDLM direction, {kind} replay {phase.replace('_', ' ')}"
-                    f", {order} order",
-        "measured": f"{check['measured']} (peak lag {peak}: "
-                    f"{measured['difference'][peak - 1]:+.3f}, threshold "
-                    f"{measured['threshold_difference']:.3f})",
-        "anchor": f"{check['expected']} (Liu et al. 2019)",
-        "reproduced": check["reproduced"]})
+    rows.append(
+        {
+            "quantity": f"TDLM direction, {kind} replay {phase.replace('_', ' ')}"
+            f", {order} order",
+            "measured": f"{check['measured']} (peak lag {peak}: "
+            f"{measured['difference'][peak - 1]:+.3f}, threshold "
+            f"{measured['threshold_difference']:.3f})",
+            "anchor": f"{check['expected']} (Liu et al. 2019)",
+            "reproduced": check["reproduced"],
+        }
+    )
   result["rows"] = rows
-  result["figures"] = [os.path.join(workdir,
-                                    "movie_vs_imagination_sequenceness.png")]
+  result["figures"] = [
+      os.path.join(workdir, "movie_vs_imagination_sequenceness.png")
+  ]
   return result

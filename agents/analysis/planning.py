@@ -56,14 +56,20 @@ def build(config: ml_collections.ConfigDict):
   specs = types.EnvSpecs(env.observation_spec(), env.action_spec())
   # One learn call per time step (`make_run`); the tabular agents have no
   # schedule over learn calls.
-  run = types.RunInfo(learn_calls=config.total_env_steps,
-                      env_steps_per_learn_call=1)
+  run = types.RunInfo(
+      learn_calls=config.total_env_steps, env_steps_per_learn_call=1
+  )
   agent = agent_registry.get_builder(config.agent)(config, specs, run)
   return agent, env
 
 
-def make_run(agent: types.Agent, env: base.Environment, num_steps: int,
-             probe: Callable[[Any], Any] | None = None, probe_every: int = 1):
+def make_run(
+    agent: types.Agent,
+    env: base.Environment,
+    num_steps: int,
+    probe: Callable[[Any], Any] | None = None,
+    probe_every: int = 1,
+):
   """A jitted `keys [R] -> (agent states, per-step outputs)` over R runs.
 
   Every iteration is one agent time step: act, step the task, learn from the
@@ -79,19 +85,26 @@ def make_run(agent: types.Agent, env: base.Environment, num_steps: int,
   def one_step(carry, _):
     agent_state, env_state, timestep, key = carry
     key, act_key, learn_key = jax.random.split(key, 3)
-    action, _, extras = agent.act(agent.actor_params(agent_state), (),
-                                  timestep, act_key, evaluation=False)
+    action, _, extras = agent.act(
+        agent.actor_params(agent_state), (), timestep, act_key, evaluation=False
+    )
     env_state, next_timestep = env.step(env_state, action)
     trajectory = types.Trajectory(
-        timestep=jax.tree.map(lambda a, b: jnp.stack([a, b])[:, None],
-                              timestep, next_timestep),
-        action=action[None, None], extras=extras, actor_state=())
+        timestep=jax.tree.map(
+            lambda a, b: jnp.stack([a, b])[:, None], timestep, next_timestep
+        ),
+        action=action[None, None],
+        extras=extras,
+        actor_state=(),
+    )
     agent_state, _ = agent.learn(agent_state, trajectory, learn_key)
     reset_state, reset_timestep = env.step(env_state, action)
     last = next_timestep.last()
     env_state, timestep = jax.tree.map(
-        lambda r, s: jnp.where(last, r, s), (reset_state, reset_timestep),
-        (env_state, next_timestep))
+        lambda r, s: jnp.where(last, r, s),
+        (reset_state, reset_timestep),
+        (env_state, next_timestep),
+    )
     outputs = {"reward": next_timestep.reward, "last": last}
     return (agent_state, env_state, timestep, key), outputs
 
@@ -106,8 +119,9 @@ def make_run(agent: types.Agent, env: base.Environment, num_steps: int,
     agent_state = agent.init(init_key, None)
     env_state, timestep = env.reset(env_key)
     carry = (agent_state, env_state, timestep, key)
-    carry, outputs = jax.lax.scan(chunk, carry, None,
-                                  length=num_steps // probe_every)
+    carry, outputs = jax.lax.scan(
+        chunk, carry, None, length=num_steps // probe_every
+    )
     flat = {k: outputs[k].reshape(-1) for k in ("reward", "last")}
     if probe is not None:
       flat["probe"] = outputs["probe"]
@@ -120,8 +134,9 @@ def run_keys(seed: int, num_runs: int) -> chex.Array:
   return jax.random.split(jax.random.PRNGKey(seed), num_runs)
 
 
-def greedy_path_length(q: chex.Array, env: gridworld.GridWorld, t,
-                       max_steps: int) -> chex.Array:
+def greedy_path_length(
+    q: chex.Array, env: gridworld.GridWorld, t, max_steps: int
+) -> chex.Array:
   """Steps the greedy policy (argmax, ties to the first action) takes from
   the first start to a goal with the walls in force at time step t;
   max_steps + 1 if it does not get there within max_steps."""
@@ -135,12 +150,19 @@ def greedy_path_length(q: chex.Array, env: gridworld.GridWorld, t,
     position, steps, _ = carry
     inner = gridworld.GridState(position=position, t=jnp.asarray(t, jnp.int32))
     inner, _, _, terminated = env._step(  # pylint: disable=protected-access
-        inner, jnp.argmax(q[position]), None)
+        inner, jnp.argmax(q[position]), None
+    )
     return inner.position, steps + 1, terminated
 
   _, steps, done = jax.lax.while_loop(
-      cond, body, (jnp.asarray(start, jnp.int32), jnp.zeros((), jnp.int32),
-                   jnp.zeros((), bool)))
+      cond,
+      body,
+      (
+          jnp.asarray(start, jnp.int32),
+          jnp.zeros((), jnp.int32),
+          jnp.zeros((), bool),
+      ),
+  )
   return jnp.where(done, steps, max_steps + 1)
 
 
@@ -151,7 +173,7 @@ def episode_lengths(last: np.ndarray, num_episodes: int) -> np.ndarray:
   for r, flags in enumerate(np.asarray(last)):
     ends = np.flatnonzero(flags) + 1
     lengths = np.diff(np.concatenate([[0], ends]))[:num_episodes]
-    out[r, :len(lengths)] = lengths
+    out[r, : len(lengths)] = lengths
   return out
 
 
@@ -163,8 +185,12 @@ def _config(agent: str, maze: str, **overrides) -> ml_collections.ConfigDict:
 
 
 def _row(quantity: str, measured: str, anchor: str, reproduced) -> dict:
-  return {"quantity": quantity, "measured": measured, "anchor": anchor,
-          "reproduced": None if reproduced is None else bool(reproduced)}
+  return {
+      "quantity": quantity,
+      "measured": measured,
+      "anchor": anchor,
+      "reproduced": None if reproduced is None else bool(reproduced),
+  }
 
 
 def _mean_sd(x) -> str:
@@ -174,8 +200,10 @@ def _mean_sd(x) -> str:
 
 def _figure(path: str, draw: Callable[[Any], None]) -> str:
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   fig, ax = plt.subplots(figsize=(6, 4))
   draw(ax)
   ax.legend()
@@ -212,8 +240,15 @@ class Scale:
   sweeping_steps: tuple[int, ...] = (3_000, 10_000, 20_000)
 
 
-QUICK = Scale(runs=3, episodes=10, dyna_steps=(1_000,) * 3, changing_runs=2,
-              sweeping_runs=2, resolutions=(1,), sweeping_steps=(1_000,))
+QUICK = Scale(
+    runs=3,
+    episodes=10,
+    dyna_steps=(1_000,) * 3,
+    changing_runs=2,
+    sweeping_runs=2,
+    resolutions=(1,),
+    sweeping_steps=(1_000,),
+)
 
 
 def dyna_maze(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
@@ -229,8 +264,10 @@ def dyna_maze(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
     lengths = episode_lengths(outputs["last"], scale.episodes)
     curves[n] = np.nanmean(lengths, axis=0)
     unfinished = int(np.isnan(lengths).any(axis=1).sum())
-    per_seed[f"n{n}"] = {"steps_per_episode": lengths.tolist(),
-                         "runs_short_of_all_episodes": unfinished}
+    per_seed[f"n{n}"] = {
+        "steps_per_episode": lengths.tolist(),
+        "runs_short_of_all_episodes": unfinished,
+    }
   # The epsilon-greedy level of the optimal path: the settled n = 50 curve.
   plateau = float(np.nanmean(curves[50][-10:]))
   threshold = 1.2 * plateau
@@ -238,30 +275,48 @@ def dyna_maze(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
     episode = first_episode_below(curve, threshold)
     unfinished = per_seed[f"n{n}"]["runs_short_of_all_episodes"]
     anchor = DYNA_ANCHORS[n]
-    rows.append(_row(
-        f"n={n}: first episode with mean steps <= {threshold:.1f} (1.2x the "
-        f"epsilon-greedy plateau {plateau:.1f}; optimal path 14)",
-        f"{episode} (episode 2: {curve[1]:.0f}, last: {curve[-1]:.1f} steps)"
-        + (f"; {unfinished} runs short" if unfinished else ""),
-        f"about {anchor}", abs(episode - anchor) <= max(2, 0.4 * anchor)))
+    rows.append(
+        _row(
+            f"n={n}: first episode with mean steps <= {threshold:.1f} (1.2x the "
+            f"epsilon-greedy plateau {plateau:.1f}; optimal path 14)",
+            f"{episode} (episode 2: {curve[1]:.0f}, last: {curve[-1]:.1f} steps)"
+            + (f"; {unfinished} runs short" if unfinished else ""),
+            f"about {anchor}",
+            abs(episode - anchor) <= max(2, 0.4 * anchor),
+        )
+    )
   order = [int(r["measured"].split()[0]) for r in rows]
-  rows.append(_row("episodes to the optimal path decrease with n",
-                   " > ".join(map(str, order)), "25 > 5 > 3",
-                   order[0] > order[1] >= order[2]))
+  rows.append(
+      _row(
+          "episodes to the optimal path decrease with n",
+          " > ".join(map(str, order)),
+          "25 > 5 > 3",
+          order[0] > order[1] >= order[2],
+      )
+  )
 
   def draw(ax):
     for n, curve in curves.items():
-      ax.plot(np.arange(2, len(curve) + 1), curve[1:],
-              label=f"{n} planning steps")
+      ax.plot(
+          np.arange(2, len(curve) + 1), curve[1:], label=f"{n} planning steps"
+      )
     ax.axhline(OPTIMAL_DYNA_PATH, color="gray", ls=":", label="optimal (14)")
-    ax.set(xlabel="episode", ylabel="steps per episode", ylim=(0, 800),
-           title=f"Dyna maze (Fig. 8.2), mean of {scale.runs} runs")
+    ax.set(
+        xlabel="episode",
+        ylabel="steps per episode",
+        ylim=(0, 800),
+        title=f"Dyna maze (Fig. 8.2), mean of {scale.runs} runs",
+    )
 
   figure = _figure(os.path.join(workdir, "dyna_maze.png"), draw)
-  return {"rows": rows, "per_seed": per_seed,
-          "mean_steps_per_episode": {f"n{n}": c.tolist()
-                                     for n, c in curves.items()},
-          "figures": [figure]}
+  return {
+      "rows": rows,
+      "per_seed": per_seed,
+      "mean_steps_per_episode": {
+          f"n{n}": c.tolist() for n, c in curves.items()
+      },
+      "figures": [figure],
+  }
 
 
 # ---- Examples 8.2-8.3: the blocking and shortcut mazes -----------------------
@@ -269,73 +324,104 @@ def dyna_maze(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
 # The book gives no settings for Figs. 8.4-8.5; these are ours. alpha = 1 is
 # exact for a deterministic maze.
 CHANGING = {
-    "blocking_maze": dict(steps=3_000, planning_steps=10, kappa=1e-4,
-                          learning_rate=1.0),
-    "shortcut_maze": dict(steps=6_000, planning_steps=50, kappa=1e-3,
-                          learning_rate=1.0),
+    "blocking_maze": dict(
+        steps=3_000, planning_steps=10, kappa=1e-4, learning_rate=1.0
+    ),
+    "shortcut_maze": dict(
+        steps=6_000, planning_steps=50, kappa=1e-3, learning_rate=1.0
+    ),
 }
 
 
-def changing_maze(maze: str, workdir: str, scale: Scale = Scale(),
-                  seed: int = 0) -> dict:
+def changing_maze(
+    maze: str, workdir: str, scale: Scale = Scale(), seed: int = 0
+) -> dict:
   """Figs. 8.4/8.5: cumulative reward of Dyna-Q and Dyna-Q+."""
   settings = CHANGING[maze]
   steps = settings["steps"]
   cumulative, lengths_after, per_seed = {}, {}, {}
   switch = None
   for agent_name in ("dyna_q", "dyna_q_plus"):
-    overrides = dict(planning_steps=settings["planning_steps"],
-                     learning_rate=settings["learning_rate"],
-                     total_env_steps=steps)
+    overrides = dict(
+        planning_steps=settings["planning_steps"],
+        learning_rate=settings["learning_rate"],
+        total_env_steps=steps,
+    )
     if agent_name == "dyna_q_plus":
       overrides["kappa"] = settings["kappa"]
     agent, env = build(_config(agent_name, maze, **overrides))
     switch = env.switch_step
     _, outputs = make_run(agent, env, steps)(
-        run_keys(seed, scale.changing_runs))
+        run_keys(seed, scale.changing_runs)
+    )
     cumulative[agent_name] = np.cumsum(np.asarray(outputs["reward"]), axis=1)
     # Mean episode length over the last 1000 steps: the path in use.
     last = np.asarray(outputs["last"])[:, -1000:]
     lengths_after[agent_name] = 1000.0 / np.maximum(last.sum(axis=1), 1)
     per_seed[agent_name] = {
         "cumulative_reward_end": cumulative[agent_name][:, -1].tolist(),
-        "reward_after_switch": (cumulative[agent_name][:, -1] -
-                                cumulative[agent_name][:, switch - 1]).tolist(),
-        "mean_episode_length_last_1000": lengths_after[agent_name].tolist()}
-  q, qp = (np.asarray(per_seed[a]["reward_after_switch"])
-           for a in ("dyna_q", "dyna_q_plus"))
+        "reward_after_switch": (
+            cumulative[agent_name][:, -1]
+            - cumulative[agent_name][:, switch - 1]
+        ).tolist(),
+        "mean_episode_length_last_1000": lengths_after[agent_name].tolist(),
+    }
+  q, qp = (
+      np.asarray(per_seed[a]["reward_after_switch"])
+      for a in ("dyna_q", "dyna_q_plus")
+  )
   rows = [
-      _row(f"{maze}: cumulative reward at step {steps}, Dyna-Q | Dyna-Q+",
-           f"{_mean_sd(cumulative['dyna_q'][:, -1])} | "
-           f"{_mean_sd(cumulative['dyna_q_plus'][:, -1])}",
-           "Dyna-Q+ above Dyna-Q", cumulative["dyna_q_plus"][:, -1].mean() >
-           cumulative["dyna_q"][:, -1].mean()),
-      _row(f"{maze}: reward after the change (step {switch}), Dyna-Q | "
-           "Dyna-Q+", f"{_mean_sd(q)} | {_mean_sd(qp)}",
-           "Dyna-Q+ adapts faster", qp.mean() > q.mean())]
+      _row(
+          f"{maze}: cumulative reward at step {steps}, Dyna-Q | Dyna-Q+",
+          f"{_mean_sd(cumulative['dyna_q'][:, -1])} | "
+          f"{_mean_sd(cumulative['dyna_q_plus'][:, -1])}",
+          "Dyna-Q+ above Dyna-Q",
+          cumulative["dyna_q_plus"][:, -1].mean()
+          > cumulative["dyna_q"][:, -1].mean(),
+      ),
+      _row(
+          f"{maze}: reward after the change (step {switch}), Dyna-Q | "
+          "Dyna-Q+",
+          f"{_mean_sd(q)} | {_mean_sd(qp)}",
+          "Dyna-Q+ adapts faster",
+          qp.mean() > q.mean(),
+      ),
+  ]
   if maze == "shortcut_maze":
     short = gridworld.shortest_path_length(env.switched_maze)
     old = gridworld.shortest_path_length(env.maze)
-    found = {a: float(np.mean(lengths_after[a] < (short + old) / 2))
-             for a in lengths_after}
-    rows.append(_row(
-        f"shortcut found (mean episode length in the last 1000 steps closer "
-        f"to {short} than {old}), Dyna-Q | Dyna-Q+",
-        f"{found['dyna_q']:.0%} | {found['dyna_q_plus']:.0%} of runs",
-        "Dyna-Q never; Dyna-Q+ does",
-        found["dyna_q"] < 0.5 and found["dyna_q_plus"] >= 0.5))
+    found = {
+        a: float(np.mean(lengths_after[a] < (short + old) / 2))
+        for a in lengths_after
+    }
+    rows.append(
+        _row(
+            f"shortcut found (mean episode length in the last 1000 steps closer "
+            f"to {short} than {old}), Dyna-Q | Dyna-Q+",
+            f"{found['dyna_q']:.0%} | {found['dyna_q_plus']:.0%} of runs",
+            "Dyna-Q never; Dyna-Q+ does",
+            found["dyna_q"] < 0.5 and found["dyna_q_plus"] >= 0.5,
+        )
+    )
 
   def draw(ax):
     for a, label in (("dyna_q", "Dyna-Q"), ("dyna_q_plus", "Dyna-Q+")):
       ax.plot(np.arange(1, steps + 1), cumulative[a].mean(axis=0), label=label)
     ax.axvline(switch, color="gray", ls=":", label="maze changes")
-    ax.set(xlabel="time steps", ylabel="cumulative reward",
-           title=f"{maze} (Fig. 8.{4 if maze == 'blocking_maze' else 5}), "
-           f"mean of {scale.changing_runs} runs")
+    ax.set(
+        xlabel="time steps",
+        ylabel="cumulative reward",
+        title=f"{maze} (Fig. 8.{4 if maze == 'blocking_maze' else 5}), "
+        f"mean of {scale.changing_runs} runs",
+    )
 
   figure = _figure(os.path.join(workdir, f"{maze}.png"), draw)
-  return {"rows": rows, "per_seed": per_seed, "settings": settings,
-          "figures": [figure]}
+  return {
+      "rows": rows,
+      "per_seed": per_seed,
+      "settings": settings,
+      "figures": [figure],
+  }
 
 
 # ---- Example 8.4: prioritized sweeping ---------------------------------------
@@ -361,9 +447,14 @@ def scaled_layout(text: str, k: int) -> str:
   return "\n".join(rows)
 
 
-def backups_to_optimal(agent_name: str, k: int, steps: int, runs: int,
-                       seed: int, probe_every: int = 5
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def backups_to_optimal(
+    agent_name: str,
+    k: int,
+    steps: int,
+    runs: int,
+    seed: int,
+    probe_every: int = 5,
+) -> tuple[np.ndarray, np.ndarray]:
   """Per run: Q backups (real + simulated) done, and real steps taken, when
   the greedy path from the start first has the shortest length (checked
   every `probe_every` steps; NaN: not within `steps`)."""
@@ -380,7 +471,8 @@ def backups_to_optimal(agent_name: str, k: int, steps: int, runs: int,
     return {"optimal": length == optimal, "backups": state.num_backups}
 
   _, outputs = make_run(agent, env, steps, probe, probe_every)(
-      run_keys(seed, runs))
+      run_keys(seed, runs)
+  )
   optimal_now = np.asarray(outputs["probe"]["optimal"])
   backups = np.asarray(outputs["probe"]["backups"], np.float64)
   result, real_steps = np.full(runs, np.nan), np.full(runs, np.nan)
@@ -394,46 +486,79 @@ def backups_to_optimal(agent_name: str, k: int, steps: int, runs: int,
 
 def sweeping(workdir: str, scale: Scale = Scale(), seed: int = 0) -> dict:
   """Example 8.4: backups until optimal, prioritized sweeping vs Dyna-Q."""
-  rows, per_seed, sizes, medians = [], {}, [], {"dyna_q": [],
-                                                "prioritized_sweeping": []}
+  rows, per_seed, sizes, medians = (
+      [],
+      {},
+      [],
+      {"dyna_q": [], "prioritized_sweeping": []},
+  )
   for k, steps in zip(scale.resolutions, scale.sweeping_steps):
-    both = {a: backups_to_optimal(a, k, steps, scale.sweeping_runs, seed)
-            for a in medians}
+    both = {
+        a: backups_to_optimal(a, k, steps, scale.sweeping_runs, seed)
+        for a in medians
+    }
     counts = {a: b[0] for a, b in both.items()}
     real = {a: b[1] for a, b in both.items()}
-    states = int((~gridworld.parse_layout(scaled_layout(
-        gridworld.read_layout_text("dyna_maze"), k)).walls).sum())
+    states = int(
+        (
+            ~gridworld.parse_layout(
+                scaled_layout(gridworld.read_layout_text("dyna_maze"), k)
+            ).walls
+        ).sum()
+    )
     sizes.append(states)
     for a in medians:
       medians[a].append(float(np.nanmedian(counts[a])))
     per_seed[f"resolution{k}"] = {a: c.tolist() for a, c in counts.items()}
-    per_seed[f"resolution{k}_real_steps"] = {a: c.tolist()
-                                             for a, c in real.items()}
+    per_seed[f"resolution{k}_real_steps"] = {
+        a: c.tolist() for a, c in real.items()
+    }
     ratio = medians["dyna_q"][-1] / medians["prioritized_sweeping"][-1]
     failed = {a: int(np.isnan(c).sum()) for a, c in counts.items()}
-    rows.append(_row(
-        f"{states} states: backups to the optimal path (median), Dyna-Q | "
-        "prioritized sweeping (ratio)",
-        f"{medians['dyna_q'][-1]:.0f} | "
-        f"{medians['prioritized_sweeping'][-1]:.0f} ({ratio:.1f}x)" + (
-            f"; runs not optimal by step {steps}: {failed}"
-            if any(failed.values()) else ""),
-        "5-10x fewer with prioritized sweeping", 4 <= ratio <= 12))
-    rows.append(_row(
-        f"{states} states: real steps to the optimal path (median), Dyna-Q | "
-        "prioritized sweeping",
-        f"{np.nanmedian(real['dyna_q']):.0f} | "
-        f"{np.nanmedian(real['prioritized_sweeping']):.0f}",
-        "- (no anchor: what bounds both, exploration)", None))
+    rows.append(
+        _row(
+            f"{states} states: backups to the optimal path (median), Dyna-Q | "
+            "prioritized sweeping (ratio)",
+            f"{medians['dyna_q'][-1]:.0f} | "
+            f"{medians['prioritized_sweeping'][-1]:.0f} ({ratio:.1f}x)"
+            + (
+                f"; runs not optimal by step {steps}: {failed}"
+                if any(failed.values())
+                else ""
+            ),
+            "5-10x fewer with prioritized sweeping",
+            4 <= ratio <= 12,
+        )
+    )
+    rows.append(
+        _row(
+            f"{states} states: real steps to the optimal path (median), Dyna-Q | "
+            "prioritized sweeping",
+            f"{np.nanmedian(real['dyna_q']):.0f} | "
+            f"{np.nanmedian(real['prioritized_sweeping']):.0f}",
+            "- (no anchor: what bounds both, exploration)",
+            None,
+        )
+    )
 
   def draw(ax):
-    for a, label in (("dyna_q", "Dyna-Q"),
-                     ("prioritized_sweeping", "prioritized sweeping")):
+    for a, label in (
+        ("dyna_q", "Dyna-Q"),
+        ("prioritized_sweeping", "prioritized sweeping"),
+    ):
       ax.plot(sizes, medians[a], "o-", label=label)
-    ax.set(xlabel="gridworld size (#states)", yscale="log",
-           ylabel="backups until optimal solution",
-           title="Example 8.4 (median over runs)")
+    ax.set(
+        xlabel="gridworld size (#states)",
+        yscale="log",
+        ylabel="backups until optimal solution",
+        title="Example 8.4 (median over runs)",
+    )
 
   figure = _figure(os.path.join(workdir, "prioritized_sweeping.png"), draw)
-  return {"rows": rows, "per_seed": per_seed, "states": sizes,
-          "median_backups": medians, "figures": [figure]}
+  return {
+      "rows": rows,
+      "per_seed": per_seed,
+      "states": sizes,
+      "median_backups": medians,
+      "figures": [figure],
+  }

@@ -51,7 +51,8 @@ DESCRIPTIONS = dict(
     uniform="the preset's uniform replay",
     prioritized="proportional prioritized replay, configs/dqn.py defaults",
     imagination="uniform replay plus model-generated transitions, "
-    "configs/dqn.py defaults")
+    "configs/dqn.py defaults",
+)
 # Training-return thresholds (epsilon-greedy episodes, epsilon_end 0.05;
 # on Catch a solved policy's greedy return is 1, its training return ~0.9).
 THRESHOLDS = dict(catch=0.8, cartpole=400.0)
@@ -59,21 +60,30 @@ THRESHOLDS = dict(catch=0.8, cartpole=400.0)
 LOG_EVERY = dict(catch=2_048, cartpole=10_240)
 
 
-def variant_config(agent: str, task: str, variant: str, *, num_seeds: int = 4,
-                   seed: int = 0, total_env_steps: int | None = None
-                   ) -> ml_collections.ConfigDict:
+def variant_config(
+    agent: str,
+    task: str,
+    variant: str,
+    *,
+    num_seeds: int = 4,
+    seed: int = 0,
+    total_env_steps: int | None = None,
+) -> ml_collections.ConfigDict:
   """`configs/<agent>.py:<task>` with the variant's replay, `num_seeds`
   seeds vmapped, and a log line every `LOG_EVERY[task]` env steps."""
   if agent not in AGENTS or task not in TASKS or variant not in VARIANTS:
-    raise ValueError(f"unknown agent/task/variant {agent}/{task}/{variant}; "
-                     f"allowed: {AGENTS} x {TASKS} x {VARIANTS}")
+    raise ValueError(
+        f"unknown agent/task/variant {agent}/{task}/{variant}; "
+        f"allowed: {AGENTS} x {TASKS} x {VARIANTS}"
+    )
   config = importlib.import_module(f"configs.{agent}").get_config(task)
   config.num_seeds = num_seeds
   config.seed = seed
   if total_env_steps is not None:
     config.total_env_steps = total_env_steps
-    config.min_replay_size = min(config.min_replay_size,
-                                 max(total_env_steps // 4, 1))
+    config.min_replay_size = min(
+        config.min_replay_size, max(total_env_steps // 4, 1)
+    )
   config.log_every_env_steps = min(LOG_EVERY[task], config.total_env_steps)
   if variant == "no_replay":
     rollout = config.num_envs * config.rollout_length
@@ -105,13 +115,18 @@ def read_curves(workdir: str, num_seeds: int) -> tuple[np.ndarray, np.ndarray]:
   if num_seeds == 1:
     returns = np.array([[float(r["episode_return_mean"])] for r in rows])
   else:
-    returns = np.array([[float(r[f"episode_return_seed{i}"])
-                         for i in range(num_seeds)] for r in rows])
+    returns = np.array(
+        [
+            [float(r[f"episode_return_seed{i}"]) for i in range(num_seeds)]
+            for r in rows
+        ]
+    )
   return steps, returns
 
 
-def steps_to_threshold(steps: np.ndarray, returns: np.ndarray,
-                       threshold: float) -> list[int | None]:
+def steps_to_threshold(
+    steps: np.ndarray, returns: np.ndarray, threshold: float
+) -> list[int | None]:
   """Per seed, the first logged env step with return >= threshold (None:
   never). NaN returns (no episode ended in a segment) never count."""
   out = []
@@ -126,17 +141,18 @@ def _spread(values: list[int | None]) -> dict[str, Any]:
   if not reached:
     return dict(median=None, q25=None, q75=None, reached=0)
   q25, q50, q75 = np.percentile(np.array(reached, np.float64), [25, 50, 75])
-  return dict(median=float(q50), q25=float(q25), q75=float(q75),
-              reached=len(reached))
+  return dict(
+      median=float(q50), q25=float(q25), q75=float(q75), reached=len(reached)
+  )
 
 
-def run_result(config, workdir: str, summary: dict[str, Any],
-               threshold: float) -> dict[str, Any]:
+def run_result(
+    config, workdir: str, summary: dict[str, Any], threshold: float
+) -> dict[str, Any]:
   """One variant's entry of the ablation summary, from its finished run."""
   steps, returns = read_curves(workdir, config.num_seeds)
   to_threshold = steps_to_threshold(steps, returns, threshold)
-  updates = [None if s is None else updates_at(config, s)
-             for s in to_threshold]
+  updates = [None if s is None else updates_at(config, s) for s in to_threshold]
   return dict(
       threshold=threshold,
       seeds=summary["seeds"],
@@ -150,29 +166,53 @@ def run_result(config, workdir: str, summary: dict[str, Any],
       eval_return_mean=summary["eval_return_mean"],
       env_steps_per_second=summary["env_steps_per_second"],
       wall_seconds=summary["wall_seconds"],
-      replay=config.replay, replay_capacity=config.replay_capacity,
-      batch_size=config.batch_size, min_replay_size=config.min_replay_size,
-      curve=dict(env_steps=steps.tolist(),
-                 returns=[[None if np.isnan(x) else float(x) for x in row]
-                          for row in returns]))
+      replay=config.replay,
+      replay_capacity=config.replay_capacity,
+      batch_size=config.batch_size,
+      min_replay_size=config.min_replay_size,
+      curve=dict(
+          env_steps=steps.tolist(),
+          returns=[
+              [None if np.isnan(x) else float(x) for x in row]
+              for row in returns
+          ],
+      ),
+  )
 
 
 def table_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
   """Printed table, one row per (agent, task, variant)."""
+
   def cell(spread, seeds):
     if spread["median"] is None:
       return f"never (0/{seeds})"
-    return (f"{spread['median']:,.0f} [{spread['q25']:,.0f}, "
-            f"{spread['q75']:,.0f}] ({spread['reached']}/{seeds})")
-  rows = [("run", "threshold", "env steps to thr. median [q25, q75]",
-           "updates to thr.", "greedy eval return per seed", "steps/s")]
+    return (
+        f"{spread['median']:,.0f} [{spread['q25']:,.0f}, "
+        f"{spread['q75']:,.0f}] ({spread['reached']}/{seeds})"
+    )
+
+  rows = [
+      (
+          "run",
+          "threshold",
+          "env steps to thr. median [q25, q75]",
+          "updates to thr.",
+          "greedy eval return per seed",
+          "steps/s",
+      )
+  ]
   for name, r in results.items():
     seeds = len(r["seeds"])
-    rows.append((name, f"{r['threshold']:g}",
-                 cell(r["env_steps_to_threshold_spread"], seeds),
-                 cell(r["updates_to_threshold_spread"], seeds),
-                 " ".join(f"{x:.2f}" for x in r["eval_return_per_seed"]),
-                 f"{r['env_steps_per_second']:,.0f}"))
+    rows.append(
+        (
+            name,
+            f"{r['threshold']:g}",
+            cell(r["env_steps_to_threshold_spread"], seeds),
+            cell(r["updates_to_threshold_spread"], seeds),
+            " ".join(f"{x:.2f}" for x in r["eval_return_per_seed"]),
+            f"{r['env_steps_per_second']:,.0f}",
+        )
+    )
   return rows
 
 
@@ -180,11 +220,14 @@ def plot(results: dict[str, dict[str, Any]], path: str) -> None:
   """One figure: a panel per (agent, task), a line per variant (mean over
   seeds, band min..max), the threshold dashed."""
   import matplotlib  # pylint: disable=g-import-not-at-top
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
   panels = sorted({name.rsplit("/", 1)[0] for name in results})
-  fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6),
-                           squeeze=False)
+  fig, axes = plt.subplots(
+      1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False
+  )
   for ax, panel in zip(axes[0], panels):
     for i, variant in enumerate(VARIANTS):
       r = results.get(f"{panel}/{variant}")
@@ -193,8 +236,14 @@ def plot(results: dict[str, dict[str, Any]], path: str) -> None:
       steps = np.array(r["curve"]["env_steps"])
       returns = np.array(r["curve"]["returns"], np.float64)
       ax.plot(steps, np.nanmean(returns, 1), color=f"C{i}", label=variant)
-      ax.fill_between(steps, np.nanmin(returns, 1), np.nanmax(returns, 1),
-                      color=f"C{i}", alpha=0.15, lw=0)
+      ax.fill_between(
+          steps,
+          np.nanmin(returns, 1),
+          np.nanmax(returns, 1),
+          color=f"C{i}",
+          alpha=0.15,
+          lw=0,
+      )
       threshold = r["threshold"]
     ax.axhline(threshold, color="k", ls="--", lw=0.8)
     ax.set_title(panel)

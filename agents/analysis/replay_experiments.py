@@ -35,31 +35,48 @@ def _scale(quick: bool) -> planning.Scale:
   return planning.QUICK if quick else planning.Scale()
 
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
-    Experiment("dyna_maze",
-               "Sutton & Barto Fig. 8.2: steps per episode, n = 0, 5, 50",
-               lambda w, q, s: planning.dyna_maze(w, _scale(q), s)),
-    Experiment("blocking_maze",
-               "Sutton & Barto Fig. 8.4: cumulative reward, Dyna-Q vs Dyna-Q+",
-               lambda w, q, s: planning.changing_maze("blocking_maze", w,
-                                                      _scale(q), s)),
-    Experiment("shortcut_maze",
-               "Sutton & Barto Fig. 8.5: cumulative reward, Dyna-Q vs Dyna-Q+",
-               lambda w, q, s: planning.changing_maze("shortcut_maze", w,
-                                                      _scale(q), s)),
-    Experiment("sweeping",
-               "Sutton & Barto Ex. 8.4: backups until optimal, prioritized "
-               "sweeping vs Dyna-Q",
-               lambda w, q, s: planning.sweeping(w, _scale(q), s)),
-    Experiment("mattar_daw",
-               "Mattar & Daw 2018: steps to goal by replay kind, forward vs "
-               "reverse replay before/after a run, reward increase",
-               mattar_daw.experiment),
-    Experiment("movie_vs_imagination",
-               "Liu et al. 2019: movie vs imagination replay, value "
-               "propagation and TDLM sequenceness",
-               movie_imagination.experiment),
-]}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment(
+            "dyna_maze",
+            "Sutton & Barto Fig. 8.2: steps per episode, n = 0, 5, 50",
+            lambda w, q, s: planning.dyna_maze(w, _scale(q), s),
+        ),
+        Experiment(
+            "blocking_maze",
+            "Sutton & Barto Fig. 8.4: cumulative reward, Dyna-Q vs Dyna-Q+",
+            lambda w, q, s: planning.changing_maze(
+                "blocking_maze", w, _scale(q), s
+            ),
+        ),
+        Experiment(
+            "shortcut_maze",
+            "Sutton & Barto Fig. 8.5: cumulative reward, Dyna-Q vs Dyna-Q+",
+            lambda w, q, s: planning.changing_maze(
+                "shortcut_maze", w, _scale(q), s
+            ),
+        ),
+        Experiment(
+            "sweeping",
+            "Sutton & Barto Ex. 8.4: backups until optimal, prioritized "
+            "sweeping vs Dyna-Q",
+            lambda w, q, s: planning.sweeping(w, _scale(q), s),
+        ),
+        Experiment(
+            "mattar_daw",
+            "Mattar & Daw 2018: steps to goal by replay kind, forward vs "
+            "reverse replay before/after a run, reward increase",
+            mattar_daw.experiment,
+        ),
+        Experiment(
+            "movie_vs_imagination",
+            "Liu et al. 2019: movie vs imagination replay, value "
+            "propagation and TDLM sequenceness",
+            movie_imagination.experiment,
+        ),
+    ]
+}
 
 
 def select(names: list[str] | None) -> list[str]:
@@ -68,30 +85,40 @@ def select(names: list[str] | None) -> list[str]:
     return list(EXPERIMENTS)
   unknown = [n for n in names if n not in EXPERIMENTS]
   if unknown:
-    raise UserError(f"unknown experiment(s) {', '.join(map(repr, unknown))}; "
-                    f"known: {', '.join(EXPERIMENTS)}")
+    raise UserError(
+        f"unknown experiment(s) {', '.join(map(repr, unknown))}; "
+        f"known: {', '.join(EXPERIMENTS)}"
+    )
   return [n for n in EXPERIMENTS if n in names]
 
 
-def run_all(names: list[str], workdir: str, quick: bool = False,
-            seed: int = 0, progress: Callable[[str], None] = print) -> dict:
+def run_all(
+    names: list[str],
+    workdir: str,
+    quick: bool = False,
+    seed: int = 0,
+    progress: Callable[[str], None] = print,
+) -> dict:
   """Runs the experiments, writing workdir/summary.json after each one."""
   workdir_lib.ensure_writable_dir(workdir)
   os.makedirs(workdir, exist_ok=True)
   summary = {"seed": seed, "quick": quick, "experiments": {}}
   start = time.time()
   for name in names:
-    progress(f"[reproduce_replay] {name}: "
-             f"{EXPERIMENTS[name].description} ...")
+    progress(
+        f"[reproduce_replay] {name}: " f"{EXPERIMENTS[name].description} ..."
+    )
     began = time.time()
     result = EXPERIMENTS[name].run(workdir, quick, seed)
     result["wall_seconds"] = time.time() - began
     summary["experiments"][name] = result
     summary["wall_seconds"] = time.time() - start
-    workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"),
-                                  summary)
-    progress(f"[reproduce_replay] {name} done in "
-             f"{result['wall_seconds']:.0f}s")
+    workdir_lib.write_json_atomic(
+        os.path.join(workdir, "summary.json"), summary
+    )
+    progress(
+        f"[reproduce_replay] {name} done in " f"{result['wall_seconds']:.0f}s"
+    )
   return summary
 
 
@@ -101,8 +128,10 @@ def table(summary: dict) -> str:
   lines = []
   for name, result in summary["experiments"].items():
     for row in result["rows"]:
-      lines.append(f"{name:14s} | {row['quantity']}\n"
-                   f"{'':14s} |   measured: {row['measured']}\n"
-                   f"{'':14s} |   anchor:   {row['anchor']}   reproduced: "
-                   f"{mark[row['reproduced']]}")
+      lines.append(
+          f"{name:14s} | {row['quantity']}\n"
+          f"{'':14s} |   measured: {row['measured']}\n"
+          f"{'':14s} |   anchor:   {row['anchor']}   reproduced: "
+          f"{mark[row['reproduced']]}"
+      )
   return "\n".join(lines)

@@ -42,10 +42,12 @@ def agent_params_from_state(loop_state: Any, seed_index: int = 0) -> Any:
   return jax.tree.map(lambda x: x[seed_index], params)
 
 
-def learned_return_distribution(config: ml_collections.ConfigDict,
-                                specs: types.EnvSpecs, params: Any,
-                                observation: np.ndarray
-                                ) -> tuple[np.ndarray, np.ndarray]:
+def learned_return_distribution(
+    config: ml_collections.ConfigDict,
+    specs: types.EnvSpecs,
+    params: Any,
+    observation: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
   """(values ascending, weights) of the agent's Z(observation, a*).
 
   `config.agent` names the agent; `observation` is one unbatched observation.
@@ -62,12 +64,19 @@ def learned_return_distribution(config: ml_collections.ConfigDict,
     values, weights = agent.return_distribution(params, observation)
   else:
     actor_params = value_based.EpsilonGreedyParams(params, jnp.float32(0.0))
-    timestep = base.TimeStep(step_type=jnp.int32(base.FIRST),
-                             reward=jnp.float32(0.0),
-                             discount=jnp.float32(1.0),
-                             observation=observation)
-    _, _, extras = agent.act(actor_params, agent.initial_actor_state(None),
-                             timestep, jax.random.PRNGKey(0), evaluation=True)
+    timestep = base.TimeStep(
+        step_type=jnp.int32(base.FIRST),
+        reward=jnp.float32(0.0),
+        discount=jnp.float32(1.0),
+        observation=observation,
+    )
+    _, _, extras = agent.act(
+        actor_params,
+        agent.initial_actor_state(None),
+        timestep,
+        jax.random.PRNGKey(0),
+        evaluation=True,
+    )
     values = jnp.max(extras["q_values"])[None]
     weights = jnp.ones((1,), jnp.float32)
   values = np.asarray(values, np.float64)

@@ -43,8 +43,9 @@ import itertools
 import numpy as np
 
 
-def transition_matrix(sequences: list[list[int]], num_states: int
-                      ) -> np.ndarray:
+def transition_matrix(
+    sequences: list[list[int]], num_states: int
+) -> np.ndarray:
   """T_F [n, n] with T_F[i, j] = 1 for every consecutive (i, j) of a sequence."""
   matrix = np.zeros((num_states, num_states))
   for sequence in sequences:
@@ -53,8 +54,9 @@ def transition_matrix(sequences: list[list[int]], num_states: int
   return matrix
 
 
-def noisy_one_hot(states: np.ndarray, num_states: int, noise_std: float,
-                  seed: int) -> np.ndarray:
+def noisy_one_hot(
+    states: np.ndarray, num_states: int, noise_std: float, seed: int
+) -> np.ndarray:
   """One-hot stream [T, n] of `states` (-1 = no state), plus N(0, std^2).
 
   The additive Gaussian noise mimics the imperfect state decoding of MEG
@@ -80,7 +82,8 @@ def empirical_transitions(stream: np.ndarray, max_lag: int) -> np.ndarray:
   betas = np.zeros((max_lag, num_states, num_states))
   for lag in range(1, max_lag + 1):
     design = np.concatenate(
-        [stream[:-lag], np.ones((num_steps - lag, 1))], axis=1)
+        [stream[:-lag], np.ones((num_steps - lag, 1))], axis=1
+    )
     coefficients = np.linalg.pinv(design) @ stream[lag:]
     betas[lag - 1] = coefficients[:-1]
   return betas
@@ -88,13 +91,20 @@ def empirical_transitions(stream: np.ndarray, max_lag: int) -> np.ndarray:
 
 def _second_level_design(forward: np.ndarray) -> np.ndarray:
   num_states = forward.shape[0]
-  return np.stack([forward.ravel(), forward.T.ravel(),
-                   np.eye(num_states).ravel(),
-                   np.ones(num_states * num_states)], axis=1)
+  return np.stack(
+      [
+          forward.ravel(),
+          forward.T.ravel(),
+          np.eye(num_states).ravel(),
+          np.ones(num_states * num_states),
+      ],
+      axis=1,
+  )
 
 
-def sequenceness_from_betas(betas: np.ndarray, forward: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def sequenceness_from_betas(
+    betas: np.ndarray, forward: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
   """Second level: (S_F, S_B), each [max_lag], of first-level `betas`."""
   design = _second_level_design(np.asarray(forward, dtype=np.float64))
   flat = betas.reshape(betas.shape[0], -1).T  # [n^2, max_lag]
@@ -145,8 +155,9 @@ class Sequenceness:
     }
 
 
-def control_permutations(hypotheses: list[np.ndarray], num_permutations: int,
-                         seed: int) -> list[np.ndarray]:
+def control_permutations(
+    hypotheses: list[np.ndarray], num_permutations: int, seed: int
+) -> list[np.ndarray]:
   """State-label permutations sharing no transition with any T_F or T_B.
 
   A permutation p relabels a hypothesis as T_F[p][:, p]; it is a control
@@ -170,21 +181,29 @@ def control_permutations(hypotheses: list[np.ndarray], num_permutations: int,
   rng = np.random.default_rng(seed)
   if num_states <= 8:
     controls = controls_among(
-        np.asarray(list(itertools.permutations(range(num_states)))))
+        np.asarray(list(itertools.permutations(range(num_states))))
+    )
   else:
-    controls = controls_among(np.stack(
-        [rng.permutation(num_states) for _ in range(100 * num_permutations)]))
+    controls = controls_among(
+        np.stack(
+            [rng.permutation(num_states) for _ in range(100 * num_permutations)]
+        )
+    )
   if len(controls) > num_permutations:
-    controls = controls[rng.choice(len(controls), num_permutations,
-                                   replace=False)]
+    controls = controls[
+        rng.choice(len(controls), num_permutations, replace=False)
+    ]
   return list(controls)
 
 
-def group_permutation_test(streams: list[np.ndarray],
-                           hypotheses: list[np.ndarray], max_lag: int,
-                           num_permutations: int = 200, seed: int = 0,
-                           percentile: float = 95.0
-                           ) -> tuple[Sequenceness, list[Sequenceness]]:
+def group_permutation_test(
+    streams: list[np.ndarray],
+    hypotheses: list[np.ndarray],
+    max_lag: int,
+    num_permutations: int = 200,
+    seed: int = 0,
+    percentile: float = 95.0,
+) -> tuple[Sequenceness, list[Sequenceness]]:
   """Sequenceness averaged over streams (subjects, seeds), with thresholds.
 
   Each stream has its own hypothesis (e.g. its own experienced order). As in
@@ -198,8 +217,10 @@ def group_permutation_test(streams: list[np.ndarray],
   betas = [empirical_transitions(x, max_lag) for x in streams]
   for x, h in zip(streams, hypotheses):
     if np.shape(h) != (x.shape[1], x.shape[1]):
-      raise ValueError(f"hypothesis shape {np.shape(h)} does not match "
-                       f"{x.shape[1]} states")
+      raise ValueError(
+          f"hypothesis shape {np.shape(h)} does not match "
+          f"{x.shape[1]} states"
+      )
 
   flat = np.stack([b.reshape(max_lag, -1).T for b in betas])  # [N, n^2, lag]
   base = np.stack([np.asarray(h, np.float64) for h in hypotheses])
@@ -208,12 +229,18 @@ def group_permutation_test(streams: list[np.ndarray],
     """[P, N, lag] S_F and S_B with every hypothesis relabelled by p."""
     permuted = base[:, permutations[:, :, None], permutations[:, None, :]]
     permuted = np.moveaxis(permuted, 1, 0)  # [P, N, n, n]
-    designs = np.stack([
-        permuted.reshape(*permuted.shape[:2], -1),
-        np.swapaxes(permuted, -1, -2).reshape(*permuted.shape[:2], -1),
-        np.broadcast_to(np.eye(num_states).ravel(), permuted.shape[:2]
-                        + (num_states**2,)),
-        np.ones(permuted.shape[:2] + (num_states**2,))], axis=-1)
+    designs = np.stack(
+        [
+            permuted.reshape(*permuted.shape[:2], -1),
+            np.swapaxes(permuted, -1, -2).reshape(*permuted.shape[:2], -1),
+            np.broadcast_to(
+                np.eye(num_states).ravel(),
+                permuted.shape[:2] + (num_states**2,),
+            ),
+            np.ones(permuted.shape[:2] + (num_states**2,)),
+        ],
+        axis=-1,
+    )
     coefficients = np.einsum("pnkq,nql->pnkl", np.linalg.pinv(designs), flat)
     return coefficients[:, :, 0], coefficients[:, :, 1]
 
@@ -224,31 +251,51 @@ def group_permutation_test(streams: list[np.ndarray],
   if controls:
     p_forward, p_backward = sequenceness_per_stream(np.stack(controls))
     p_forward, p_backward = p_forward.mean(1), p_backward.mean(1)  # [P, lag]
-    maxima = {"forward": np.abs(p_forward).max(-1),
-              "backward": np.abs(p_backward).max(-1),
-              "difference": np.abs(p_forward - p_backward).max(-1)}
-    thresholds = {k: float(np.percentile(v, percentile))
-                  for k, v in maxima.items()}
+    maxima = {
+        "forward": np.abs(p_forward).max(-1),
+        "backward": np.abs(p_backward).max(-1),
+        "difference": np.abs(p_forward - p_backward).max(-1),
+    }
+    thresholds = {
+        k: float(np.percentile(v, percentile)) for k, v in maxima.items()
+    }
   else:
     thresholds = {k: np.inf for k in ("forward", "backward", "difference")}
   lags = np.arange(1, max_lag + 1)
   group = Sequenceness(
-      lags=lags, forward=s_forward.mean(0), backward=s_backward.mean(0),
+      lags=lags,
+      forward=s_forward.mean(0),
+      backward=s_backward.mean(0),
       difference=(s_forward - s_backward).mean(0),
       threshold_forward=thresholds["forward"],
       threshold_backward=thresholds["backward"],
-      threshold_difference=thresholds["difference"])
-  each = [Sequenceness(lags=lags, forward=f, backward=r, difference=f - r,
-                       threshold_forward=np.inf, threshold_backward=np.inf,
-                       threshold_difference=np.inf)
-          for f, r in zip(s_forward, s_backward)]
+      threshold_difference=thresholds["difference"],
+  )
+  each = [
+      Sequenceness(
+          lags=lags,
+          forward=f,
+          backward=r,
+          difference=f - r,
+          threshold_forward=np.inf,
+          threshold_backward=np.inf,
+          threshold_difference=np.inf,
+      )
+      for f, r in zip(s_forward, s_backward)
+  ]
   return group, each
 
 
-def permutation_test(stream: np.ndarray, forward: np.ndarray, max_lag: int,
-                     num_permutations: int = 200, seed: int = 0,
-                     percentile: float = 95.0) -> Sequenceness:
+def permutation_test(
+    stream: np.ndarray,
+    forward: np.ndarray,
+    max_lag: int,
+    num_permutations: int = 200,
+    seed: int = 0,
+    percentile: float = 95.0,
+) -> Sequenceness:
   """Sequenceness of one `stream` under hypothesis `forward`, thresholded."""
-  group, _ = group_permutation_test([stream], [forward], max_lag,
-                                    num_permutations, seed, percentile)
+  group, _ = group_permutation_test(
+      [stream], [forward], max_lag, num_permutations, seed, percentile
+  )
   return group

@@ -39,16 +39,22 @@ from agents import types
 from agents.lib import returns
 
 
-def actor_critic_loss(logits: chex.Array, values: chex.Array,
-                      trajectory: types.Trajectory, *, gamma: float,
-                      value_coef: float, entropy_coef: chex.Numeric,
-                      gae_lambda: float = 1.0
-                      ) -> tuple[chex.Array, dict[str, chex.Array]]:
+def actor_critic_loss(
+    logits: chex.Array,
+    values: chex.Array,
+    trajectory: types.Trajectory,
+    *,
+    gamma: float,
+    value_coef: float,
+    entropy_coef: chex.Numeric,
+    gae_lambda: float = 1.0,
+) -> tuple[chex.Array, dict[str, chex.Array]]:
   """logits [T+1, B, A], values [T+1, B] -> (loss, metrics)."""
   chex.assert_rank([logits, values], [3, 2])
   ts = trajectory.timestep
   targets = jax.lax.stop_gradient(
-      returns.n_step_returns(ts, values, gamma, gae_lambda))
+      returns.n_step_returns(ts, values, gamma, gae_lambda)
+  )
   _, _, _, valid = returns.chunk_transitions(ts, gamma)
   mask = valid.astype(jnp.float32)
   # Weight each step by 1 / (valid steps over all devices), times the device
@@ -59,26 +65,37 @@ def actor_critic_loss(logits: chex.Array, values: chex.Array,
   weights = mask * (num_devices / global_count)
   num_steps = mask.shape[0]
   advantages = targets - jax.lax.stop_gradient(values[:-1])
-  pg_loss = num_steps * jnp.sum(jax.vmap(rlax.policy_gradient_loss, 1)(
-      logits[:-1], trajectory.action, advantages, weights))
+  pg_loss = num_steps * jnp.sum(
+      jax.vmap(rlax.policy_gradient_loss, 1)(
+          logits[:-1], trajectory.action, advantages, weights
+      )
+  )
   entropy_loss = num_steps * jnp.sum(
-      jax.vmap(rlax.entropy_loss, 1)(logits[:-1], weights))
+      jax.vmap(rlax.entropy_loss, 1)(logits[:-1], weights)
+  )
   value_loss = 0.5 * jnp.sum(weights * jnp.square(targets - values[:-1]))
   total = pg_loss + value_coef * value_loss + entropy_coef * entropy_loss
-  return total, dict(loss=total, policy_loss=pg_loss, value_loss=value_loss,
-                     entropy=-entropy_loss)
+  return total, dict(
+      loss=total,
+      policy_loss=pg_loss,
+      value_loss=value_loss,
+      entropy=-entropy_loss,
+  )
 
 
 @struct.dataclass
 class GradientsAux:
   """What `gradients` hands to `apply` besides the gradients."""
+
   metrics: dict[str, chex.Array]  # averaged over the device axis
   env_steps: chex.Array  # env steps behind these gradients, all devices
 
 
-def make_learner(loss_fn: Callable[..., tuple[chex.Array, dict]],
-                 optimizer: optax.GradientTransformation,
-                 extra_metrics: Callable[[Any], dict] | None = None):
+def make_learner(
+    loss_fn: Callable[..., tuple[chex.Array, dict]],
+    optimizer: optax.GradientTransformation,
+    extra_metrics: Callable[[Any], dict] | None = None,
+):
   """`(gradients, apply, learn)` of an actor-critic agent (types.Agent).
 
   The agent state must have `params`, `opt_state` and `env_steps` fields
@@ -88,24 +105,32 @@ def make_learner(loss_fn: Callable[..., tuple[chex.Array, dict]],
   parameters (the asynchronous loops). `extra_metrics(state)` adds metrics
   that are the same on every device (not averaged).
   """
+
   def gradients(state, trajectory: types.Trajectory, key):
     del key
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, trajectory,
-                                                     state)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(
+        state.params, trajectory, state
+    )
     grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     if extra_metrics is not None:
       metrics.update(extra_metrics(state))
     env_steps = trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS)
-    return grads, GradientsAux(metrics=metrics,
-                               env_steps=jnp.asarray(env_steps, jnp.int32))
+    return grads, GradientsAux(
+        metrics=metrics, env_steps=jnp.asarray(env_steps, jnp.int32)
+    )
 
   def apply(state, grads, aux: GradientsAux):
     deltas, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, deltas)
-    return state.replace(params=params, opt_state=opt_state,
-                         env_steps=state.env_steps + aux.env_steps), \
-        aux.metrics
+    return (
+        state.replace(
+            params=params,
+            opt_state=opt_state,
+            env_steps=state.env_steps + aux.env_steps,
+        ),
+        aux.metrics,
+    )
 
   def learn(state, trajectory: types.Trajectory, key):
     return apply(state, *gradients(state, trajectory, key))

@@ -49,6 +49,7 @@ _ACTOR_AXES = types.Trajectory(timestep=1, action=1, extras=1, actor_state=0)
 @struct.dataclass
 class AsyncAux:
   """What `gradients` hands to `apply` besides the gradients."""
+
   metrics: dict[str, chex.Array]  # averaged over actors and devices
   env_steps: chex.Array  # [N] int32: env steps behind each of the N gradients
 
@@ -59,51 +60,66 @@ def one_actor(trajectory: types.Trajectory) -> types.Trajectory:
       timestep=jax.tree.map(lambda x: x[:, None], trajectory.timestep),
       action=trajectory.action[:, None],
       extras=jax.tree.map(lambda x: x[:, None], trajectory.extras),
-      actor_state=jax.tree.map(lambda x: x[None], trajectory.actor_state))
+      actor_state=jax.tree.map(lambda x: x[None], trajectory.actor_state),
+  )
 
 
-def make_learner(loss_fn: Callable[..., tuple[chex.Array, dict]],
-                 optimizer: optax.GradientTransformation, *,
-                 per_actor: bool = True,
-                 after_step: Callable[[Any, chex.Array], Any] | None = None):
+def make_learner(
+    loss_fn: Callable[..., tuple[chex.Array, dict]],
+    optimizer: optax.GradientTransformation,
+    *,
+    per_actor: bool = True,
+    after_step: Callable[[Any, chex.Array], Any] | None = None,
+):
   """`(gradients, apply, learn)` (types.Agent's optional pair and learn).
 
   The agent state must be a flax struct with `params`, `opt_state` and
   `env_steps` (global env steps, int32);
   `loss_fn(params, state, trajectory [T+1, b], key) -> (loss, metrics)`.
   """
+
   def gradients(state, trajectory: types.Trajectory, key: chex.PRNGKey):
     chex.assert_rank(trajectory.action, 2)
     num_steps, num_actors = trajectory.action.shape
     grad_fn = jax.grad(loss_fn, has_aux=True)
     if per_actor:
+
       def actor_gradient(actor_trajectory, actor_key):
-        return grad_fn(state.params, state, one_actor(actor_trajectory),
-                       actor_key)
+        return grad_fn(
+            state.params, state, one_actor(actor_trajectory), actor_key
+        )
+
       grads, metrics = jax.vmap(actor_gradient, in_axes=(_ACTOR_AXES, 0))(
-          trajectory, jax.random.split(key, num_actors))
+          trajectory, jax.random.split(key, num_actors)
+      )
       grads = jax.lax.all_gather(grads, types.DEVICE_AXIS, tiled=True)
       metrics = jax.tree.map(lambda m: jnp.mean(m, 0), metrics)
       num_grads = num_actors * jax.lax.psum(1, types.DEVICE_AXIS)
       env_steps = jnp.full((num_grads,), num_steps, jnp.int32)
     else:
       grads, metrics = grad_fn(state.params, state, trajectory, key)
-      grads = jax.tree.map(lambda g: g[None],
-                           jax.lax.pmean(grads, types.DEVICE_AXIS))
+      grads = jax.tree.map(
+          lambda g: g[None], jax.lax.pmean(grads, types.DEVICE_AXIS)
+      )
       env_steps = jnp.full(
-          (1,), trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS),
-          jnp.int32)
+          (1,),
+          trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS),
+          jnp.int32,
+      )
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     return grads, AsyncAux(metrics=metrics, env_steps=env_steps)
 
   def apply(state, grads, aux: AsyncAux):
     def step(state, gradient_and_steps):
       gradient, steps = gradient_and_steps
-      deltas, opt_state = optimizer.update(gradient, state.opt_state,
-                                           state.params)
-      new = state.replace(params=optax.apply_updates(state.params, deltas),
-                          opt_state=opt_state,
-                          env_steps=state.env_steps + steps)
+      deltas, opt_state = optimizer.update(
+          gradient, state.opt_state, state.params
+      )
+      new = state.replace(
+          params=optax.apply_updates(state.params, deltas),
+          opt_state=opt_state,
+          env_steps=state.env_steps + steps,
+      )
       if after_step is not None:
         new = after_step(new, state.env_steps)
       return new, None
@@ -117,11 +133,13 @@ def make_learner(loss_fn: Callable[..., tuple[chex.Array, dict]],
   return gradients, apply, learn
 
 
-def optimizer_steps(run: types.RunInfo, rollout_length: int,
-                    per_actor: bool) -> int:
+def optimizer_steps(
+    run: types.RunInfo, rollout_length: int, per_actor: bool
+) -> int:
   """Optimizer steps over the run: one per actor chunk (per_actor), else one
   per learn call; what the learning rate anneals over."""
   if not per_actor:
     return run.learn_calls
-  return run.learn_calls * max(1, run.env_steps_per_learn_call
-                               // rollout_length)
+  return run.learn_calls * max(
+      1, run.env_steps_per_learn_call // rollout_length
+  )

@@ -46,11 +46,19 @@ def _rules():
     from jax._src.random import threefry2x32  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
-  found = tuple(getattr(threefry2x32, name, None) for name in (
-      "threefry2x32_p", "_threefry2x32_lowering_rule",
-      "_threefry2x32_cpu_lowering_rule"))
-  if None in found or not hasattr(found[0], "bind") or not all(
-      callable(rule) for rule in found[1:]):
+  found = tuple(
+      getattr(threefry2x32, name, None)
+      for name in (
+          "threefry2x32_p",
+          "_threefry2x32_lowering_rule",
+          "_threefry2x32_cpu_lowering_rule",
+      )
+  )
+  if (
+      None in found
+      or not hasattr(found[0], "bind")
+      or not all(callable(rule) for rule in found[1:])
+  ):
     return None  # moved or changed in this JAX version
   return found
 
@@ -70,13 +78,17 @@ def install(unrolled: bool = True) -> bool:
     _log_unavailable("JAX's threefry lowering rules were not found")
     return False
   from jax.interpreters import mlir  # pylint: disable=g-import-not-at-top
+
   primitive, unrolled_rule, rolled_rule = found
   try:
     mlir.register_lowering(
-        primitive, unrolled_rule if unrolled else rolled_rule, platform="cpu")
+        primitive, unrolled_rule if unrolled else rolled_rule, platform="cpu"
+    )
   except Exception as e:  # pylint: disable=broad-except
-    _log_unavailable(f"registering JAX's threefry lowering failed "
-                     f"({type(e).__name__}: {e})")
+    _log_unavailable(
+        f"registering JAX's threefry lowering failed "
+        f"({type(e).__name__}: {e})"
+    )
     return False
   _installed = unrolled
   return True
@@ -85,8 +97,11 @@ def install(unrolled: bool = True) -> bool:
 def _log_unavailable(reason: str) -> None:
   global _unavailable_logged
   if not _unavailable_logged:
-    logging.warning("cpu_threefry: %s in this JAX version; keeping JAX's CPU "
-                    "default (same random bits, slower).", reason)
+    logging.warning(
+        "cpu_threefry: %s in this JAX version; keeping JAX's CPU "
+        "default (same random bits, slower).",
+        reason,
+    )
     _unavailable_logged = True
 
 
@@ -107,8 +122,10 @@ def install_for_runtime() -> bool:
     return _installed
   form = os.environ.get(ENV_VAR, "").strip().lower() or "unrolled"
   if form not in FORMS:
-    raise UserError(f"{ENV_VAR}={os.environ[ENV_VAR]!r}: expected one of "
-                    f"{', '.join(FORMS)} (unrolled is the default)")
+    raise UserError(
+        f"{ENV_VAR}={os.environ[ENV_VAR]!r}: expected one of "
+        f"{', '.join(FORMS)} (unrolled is the default)"
+    )
   if form == "rolled":
     return False  # JAX's own lowering, untouched
   return install(unrolled=True)

@@ -38,14 +38,18 @@ def _conditions_and_jacobian(samples, taus, expectiles):
   below = samples[None, :] <= expectiles[:, None]
   weight = jnp.where(below, 1.0 - taus[:, None], taus[:, None])  # [N, M]
   num_samples = samples.shape[0]
-  conditions = jnp.mean(weight * (samples[None, :] - expectiles[:, None]),
-                        axis=1)
+  conditions = jnp.mean(
+      weight * (samples[None, :] - expectiles[:, None]), axis=1
+  )
   return conditions, weight / num_samples
 
 
-def impute_samples(taus: chex.Array, expectiles: chex.Array,
-                   num_steps: int = 10, initial_damping: float = 0.1
-                   ) -> chex.Array:
+def impute_samples(
+    taus: chex.Array,
+    expectiles: chex.Array,
+    num_steps: int = 10,
+    initial_damping: float = 0.1,
+) -> chex.Array:
   """Samples z (one per expectile) whose tau_i-expectiles are `expectiles`.
 
   Levenberg-Marquardt on `distributional.expectile_imputation_loss`, started

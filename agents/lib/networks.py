@@ -29,12 +29,13 @@ class MLP(nn.Module):
     return x
 
 
-def flatten_observation(observation: chex.Array, observation_rank: int
-                        ) -> chex.Array:
+def flatten_observation(
+    observation: chex.Array, observation_rank: int
+) -> chex.Array:
   """Flattens the trailing `observation_rank` axes, keeping batch axes."""
   if observation_rank == 1:
     return observation.astype(jnp.float32)
-  batch_shape = observation.shape[:observation.ndim - observation_rank]
+  batch_shape = observation.shape[: observation.ndim - observation_rank]
   return jnp.reshape(observation, (*batch_shape, -1)).astype(jnp.float32)
 
 
@@ -63,8 +64,9 @@ class ActorCritic(nn.Module):
   def __call__(self, observation: chex.Array) -> tuple[chex.Array, chex.Array]:
     x = flatten_observation(observation, self.observation_rank)
     x = MLP(self.hidden_sizes)(x)
-    logits = nn.Dense(self.num_actions,
-                      kernel_init=nn.initializers.orthogonal(0.01))(x)
+    logits = nn.Dense(
+        self.num_actions, kernel_init=nn.initializers.orthogonal(0.01)
+    )(x)
     value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(x)
     return logits, jnp.squeeze(value, -1)
 
@@ -84,5 +86,6 @@ class DistributionalQNetwork(nn.Module):
     x = flatten_observation(observation, self.observation_rank)
     x = MLP(self.hidden_sizes)(x)
     x = nn.Dense(self.num_statistics * self.num_actions)(x)
-    return jnp.reshape(x, (*x.shape[:-1], self.num_statistics,
-                           self.num_actions))
+    return jnp.reshape(
+        x, (*x.shape[:-1], self.num_statistics, self.num_actions)
+    )

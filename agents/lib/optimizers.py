@@ -5,9 +5,15 @@ from __future__ import annotations
 import optax
 
 
-def make_optimizer(name: str, learning_rate: float, *, max_grad_norm: float = 0.0,
-                   rmsprop_decay: float = 0.99, eps: float = 1e-5,
-                   anneal_steps: int = 0) -> optax.GradientTransformation:
+def make_optimizer(
+    name: str,
+    learning_rate: float,
+    *,
+    max_grad_norm: float = 0.0,
+    rmsprop_decay: float = 0.99,
+    eps: float = 1e-5,
+    anneal_steps: int = 0,
+) -> optax.GradientTransformation:
   """`name` is "adam" or "rmsprop" (A3C's shared RMSProp: decay 0.99).
 
   `anneal_steps` > 0 decays the learning rate linearly to 0 over that many

@@ -25,14 +25,18 @@ class ActorState:
 def initial_actor_state(lstm_size: int, num_actions: int) -> ActorState:
   """Zeros: the state at an episode's first step."""
   zeros = jnp.zeros((lstm_size,), jnp.float32)
-  return ActorState(core=(zeros, zeros),
-                    previous_action=jnp.zeros((num_actions,), jnp.float32))
+  return ActorState(
+      core=(zeros, zeros),
+      previous_action=jnp.zeros((num_actions,), jnp.float32),
+  )
 
 
 def reset_at_first(actor_state, first: chex.Array):
   """Zeros (the initial state) wherever `first`; works batched or not:
   `first` has the state's leading (batch) axes, or none."""
+
   def select(x):
     mask = jnp.reshape(first, first.shape + (1,) * (x.ndim - first.ndim))
     return jnp.where(mask, jnp.zeros_like(x), x)
+
   return jax.tree.map(select, actor_state)

@@ -32,8 +32,9 @@ def chunk_transitions(timestep: TimeStep, gamma: float):
   return r_t, discount_t, next_is_last, valid
 
 
-def n_step_returns(timestep: TimeStep, values: chex.Array, gamma: float,
-                   lambda_: float = 1.0) -> chex.Array:
+def n_step_returns(
+    timestep: TimeStep, values: chex.Array, gamma: float, lambda_: float = 1.0
+) -> chex.Array:
   """Truncated lambda-returns G_t for t in [0, T) from a [T+1, B] chunk.
 
   `values` [T+1, B] are v(s_t) for every step of the chunk. With lambda 1 this
@@ -46,4 +47,5 @@ def n_step_returns(timestep: TimeStep, values: chex.Array, gamma: float,
   r_t, discount_t, next_is_last, _ = chunk_transitions(timestep, gamma)
   lambdas = jnp.where(next_is_last, 0.0, lambda_).astype(jnp.float32)
   return jax.vmap(rlax.lambda_returns, in_axes=1, out_axes=1)(
-      r_t, discount_t, values[1:], lambdas)
+      r_t, discount_t, values[1:], lambdas
+  )

@@ -40,7 +40,7 @@ import optax
 from agents.runtime.errors import UserError
 
 # fold_in constant: the learning rate's own stream of the seed's agent key.
-LEARNING_RATE_STREAM = 0x1ea7
+LEARNING_RATE_STREAM = 0x1EA7
 
 
 class SharedRMSPropState(NamedTuple):
@@ -49,9 +49,13 @@ class SharedRMSPropState(NamedTuple):
   learning_rate: chex.Array  # float32: eta_0 of this run (seed)
 
 
-def shared_rmsprop(learning_rate: float, *, decay: float = 0.99,
-                   eps: float = 0.1, anneal_steps: int = 0
-                   ) -> optax.GradientTransformation:
+def shared_rmsprop(
+    learning_rate: float,
+    *,
+    decay: float = 0.99,
+    eps: float = 0.1,
+    anneal_steps: int = 0,
+) -> optax.GradientTransformation:
   """The paper's shared RMSProp; `learning_rate` is eta_0 unless the agent
   replaces `state.learning_rate` (a sampled one) after `init`."""
 
@@ -59,25 +63,30 @@ def shared_rmsprop(learning_rate: float, *, decay: float = 0.99,
     return SharedRMSPropState(
         g=jax.tree.map(jnp.zeros_like, params),
         count=jnp.zeros((), jnp.int32),
-        learning_rate=jnp.asarray(learning_rate, jnp.float32))
+        learning_rate=jnp.asarray(learning_rate, jnp.float32),
+    )
 
   def update(updates, state: SharedRMSPropState, params=None):
     del params
-    g = jax.tree.map(lambda g, d: decay * g + (1.0 - decay) * jnp.square(d),
-                     state.g, updates)
+    g = jax.tree.map(
+        lambda g, d: decay * g + (1.0 - decay) * jnp.square(d), state.g, updates
+    )
     eta = state.learning_rate
     if anneal_steps > 0:
       eta = eta * jnp.maximum(0.0, 1.0 - state.count / anneal_steps)
-    deltas = jax.tree.map(lambda d, g: -eta * d * jax.lax.rsqrt(g + eps),
-                          updates, g)
-    return deltas, SharedRMSPropState(g=g, count=state.count + 1,
-                                      learning_rate=state.learning_rate)
+    deltas = jax.tree.map(
+        lambda d, g: -eta * d * jax.lax.rsqrt(g + eps), updates, g
+    )
+    return deltas, SharedRMSPropState(
+        g=g, count=state.count + 1, learning_rate=state.learning_rate
+    )
 
   return optax.GradientTransformation(init, update)
 
 
-def initial_learning_rate(config: ml_collections.ConfigDict,
-                          key: chex.PRNGKey) -> chex.Array:
+def initial_learning_rate(
+    config: ml_collections.ConfigDict, key: chex.PRNGKey
+) -> chex.Array:
   """eta_0 of one seed: config.learning_rate, or LogUniform(min, max) drawn
   from the seed's key (its own fold_in stream)."""
   kind = config.get("learning_rate_sampling", "fixed")
@@ -85,19 +94,25 @@ def initial_learning_rate(config: ml_collections.ConfigDict,
     return jnp.asarray(config.learning_rate, jnp.float32)
   low, high = config.learning_rate_min, config.learning_rate_max
   if not 0 < low <= high:
-    raise UserError(f"config.learning_rate_min={low} and "
-                    f"config.learning_rate_max={high}: log-uniform sampling "
-                    "needs 0 < learning_rate_min <= learning_rate_max")
+    raise UserError(
+        f"config.learning_rate_min={low} and "
+        f"config.learning_rate_max={high}: log-uniform sampling "
+        "needs 0 < learning_rate_min <= learning_rate_max"
+    )
   u = jax.random.uniform(jax.random.fold_in(key, LEARNING_RATE_STREAM))
-  return jnp.exp(jnp.log(low) + u * (jnp.log(high) - jnp.log(low))
-                 ).astype(jnp.float32)
+  return jnp.exp(jnp.log(low) + u * (jnp.log(high) - jnp.log(low))).astype(
+      jnp.float32
+  )
 
 
-def from_config(config: ml_collections.ConfigDict,
-                anneal_steps: int) -> optax.GradientTransformation:
+def from_config(
+    config: ml_collections.ConfigDict, anneal_steps: int
+) -> optax.GradientTransformation:
   """The shared RMSProp a config describes (no gradient clipping: the
   paper's algorithms have none)."""
-  return shared_rmsprop(config.learning_rate, decay=config.rmsprop_decay,
-                        eps=config.optimizer_eps,
-                        anneal_steps=anneal_steps if
-                        config.anneal_learning_rate else 0)
+  return shared_rmsprop(
+      config.learning_rate,
+      decay=config.rmsprop_decay,
+      eps=config.optimizer_eps,
+      anneal_steps=anneal_steps if config.anneal_learning_rate else 0,
+  )

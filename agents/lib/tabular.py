@@ -95,8 +95,9 @@ class Transition:
 # ---- tables -----------------------------------------------------------------
 
 
-def init_state(num_states: int, num_actions: int, log_capacity: int
-               ) -> TabularState:
+def init_state(
+    num_states: int, num_actions: int, log_capacity: int
+) -> TabularState:
   states = jnp.arange(num_states, dtype=jnp.int32)
   shape = (num_states, num_actions)
   model = Model(
@@ -104,31 +105,52 @@ def init_state(num_states: int, num_actions: int, log_capacity: int
       reward=jnp.zeros(shape, jnp.float32),
       discount=jnp.ones(shape, jnp.float32),
       tried=jnp.zeros(shape, bool),
-      last_tried=jnp.zeros(shape, jnp.int32))
+      last_tried=jnp.zeros(shape, jnp.int32),
+  )
   capacity = max(int(log_capacity), 1)
-  log = EventLog(step=jnp.zeros(capacity, jnp.int32),
-                 state=jnp.zeros(capacity, jnp.int32),
-                 action=jnp.zeros(capacity, jnp.int32),
-                 kind=jnp.zeros(capacity, jnp.int32),
-                 td_error=jnp.zeros(capacity, jnp.float32),
-                 count=jnp.zeros((), jnp.int32))
-  return TabularState(q=jnp.zeros(shape, jnp.float32), model=model,
-                      priority=jnp.zeros(shape, jnp.float32),
-                      t=jnp.zeros((), jnp.int32),
-                      num_backups=jnp.zeros((), jnp.int32), log=log)
+  log = EventLog(
+      step=jnp.zeros(capacity, jnp.int32),
+      state=jnp.zeros(capacity, jnp.int32),
+      action=jnp.zeros(capacity, jnp.int32),
+      kind=jnp.zeros(capacity, jnp.int32),
+      td_error=jnp.zeros(capacity, jnp.float32),
+      count=jnp.zeros((), jnp.int32),
+  )
+  return TabularState(
+      q=jnp.zeros(shape, jnp.float32),
+      model=model,
+      priority=jnp.zeros(shape, jnp.float32),
+      t=jnp.zeros((), jnp.int32),
+      num_backups=jnp.zeros((), jnp.int32),
+      log=log,
+  )
 
 
-def td_error(q: chex.Array, s, a, r, discount, s_next, gamma: float,
-             bonus=0.0) -> chex.Array:
+def td_error(
+    q: chex.Array, s, a, r, discount, s_next, gamma: float, bonus=0.0
+) -> chex.Array:
   """r + bonus + gamma * discount * max_a' Q(s', a') - Q(s, a)."""
-  return rlax.q_learning(q[s], a, jnp.asarray(r + bonus, jnp.float32),
-                         jnp.asarray(gamma * discount, jnp.float32),
-                         q[s_next])
+  return rlax.q_learning(
+      q[s],
+      a,
+      jnp.asarray(r + bonus, jnp.float32),
+      jnp.asarray(gamma * discount, jnp.float32),
+      q[s_next],
+  )
 
 
-def q_backup(q: chex.Array, s, a, r, discount, s_next, alpha: float,
-             gamma: float, bonus=0.0, valid=True
-             ) -> tuple[chex.Array, chex.Array]:
+def q_backup(
+    q: chex.Array,
+    s,
+    a,
+    r,
+    discount,
+    s_next,
+    alpha: float,
+    gamma: float,
+    bonus=0.0,
+    valid=True,
+) -> tuple[chex.Array, chex.Array]:
   """One Q-learning backup of Q[s, a] (eq. 6.8); returns (q, TD error)."""
   chex.assert_rank(q, 2)
   delta = td_error(q, s, a, r, discount, s_next, gamma, bonus)
@@ -136,18 +158,21 @@ def q_backup(q: chex.Array, s, a, r, discount, s_next, alpha: float,
   return q, delta
 
 
-def log_event(log: EventLog, step, s, a, kind, delta, valid=True
-              ) -> EventLog:
+def log_event(log: EventLog, step, s, a, kind, delta, valid=True) -> EventLog:
   """Appends one backup to the ring buffer (nothing when not `valid`)."""
   i = log.count % log.step.shape[0]
 
   def put(buffer, value):
     return buffer.at[i].set(jnp.where(valid, value, buffer[i]))
 
-  return EventLog(step=put(log.step, step), state=put(log.state, s),
-                  action=put(log.action, a), kind=put(log.kind, kind),
-                  td_error=put(log.td_error, delta),
-                  count=log.count + jnp.asarray(valid, jnp.int32))
+  return EventLog(
+      step=put(log.step, step),
+      state=put(log.state, s),
+      action=put(log.action, a),
+      kind=put(log.kind, kind),
+      td_error=put(log.td_error, delta),
+      count=log.count + jnp.asarray(valid, jnp.int32),
+  )
 
 
 def ordered_events(log: EventLog) -> dict[str, np.ndarray]:
@@ -156,19 +181,36 @@ def ordered_events(log: EventLog) -> dict[str, np.ndarray]:
   capacity = log.step.shape[-1]
   count = int(log.count)
   kept = min(count, capacity)
-  order = (np.arange(count - kept, count) % capacity)
-  return {name: np.asarray(getattr(log, name))[order]
-          for name in ("step", "state", "action", "kind", "td_error")}
+  order = np.arange(count - kept, count) % capacity
+  return {
+      name: np.asarray(getattr(log, name))[order]
+      for name in ("step", "state", "action", "kind", "td_error")
+  }
 
 
-def backup(state: TabularState, s, a, r, discount, s_next, *, alpha: float,
-           gamma: float, kind: int, bonus=0.0, valid=True) -> TabularState:
+def backup(
+    state: TabularState,
+    s,
+    a,
+    r,
+    discount,
+    s_next,
+    *,
+    alpha: float,
+    gamma: float,
+    kind: int,
+    bonus=0.0,
+    valid=True,
+) -> TabularState:
   """`q_backup` of (s, a), logged and counted."""
-  q, delta = q_backup(state.q, s, a, r, discount, s_next, alpha, gamma,
-                      bonus, valid)
+  q, delta = q_backup(
+      state.q, s, a, r, discount, s_next, alpha, gamma, bonus, valid
+  )
   return state.replace(
-      q=q, num_backups=state.num_backups + jnp.asarray(valid, jnp.int32),
-      log=log_event(state.log, state.t, s, a, kind, delta, valid))
+      q=q,
+      num_backups=state.num_backups + jnp.asarray(valid, jnp.int32),
+      log=log_event(state.log, state.t, s, a, kind, delta, valid),
+  )
 
 
 # ---- the model ---------------------------------------------------------------
@@ -181,21 +223,25 @@ def update_model(model: Model, transition: Transition, t) -> Model:
   def put(table, value):
     return table.at[s, a].set(jnp.where(v, value, table[s, a]))
 
-  return Model(next_state=put(model.next_state, transition.next_state),
-               reward=put(model.reward, transition.reward),
-               discount=put(model.discount, transition.discount),
-               tried=put(model.tried, True),
-               last_tried=put(model.last_tried, t))
+  return Model(
+      next_state=put(model.next_state, transition.next_state),
+      reward=put(model.reward, transition.reward),
+      discount=put(model.discount, transition.discount),
+      tried=put(model.tried, True),
+      last_tried=put(model.last_tried, t),
+  )
 
 
-def sample_tried(key: chex.PRNGKey, model: Model, all_actions: bool = False
-                 ) -> tuple[chex.Array, chex.Array, chex.Array]:
+def sample_tried(
+    key: chex.PRNGKey, model: Model, all_actions: bool = False
+) -> tuple[chex.Array, chex.Array, chex.Array]:
   """A uniformly drawn previously tried (s, a); `all_actions`: any action of
   a previously visited state. Returns (s, a, whether there was any)."""
   candidates = model.tried
   if all_actions:
-    candidates = jnp.broadcast_to(model.tried.any(axis=1, keepdims=True),
-                                  model.tried.shape)
+    candidates = jnp.broadcast_to(
+        model.tried.any(axis=1, keepdims=True), model.tried.shape
+    )
   num_actions = candidates.shape[1]
   # One uniform draw, located in the cumulative count of candidates (cheaper
   # than a Gumbel draw per pair, which dominated the planning loop).
@@ -207,9 +253,17 @@ def sample_tried(key: chex.PRNGKey, model: Model, all_actions: bool = False
   return index // num_actions, index % num_actions, total > 0
 
 
-def dyna_planning(state: TabularState, key: chex.PRNGKey, *, num_steps: int,
-                  alpha: float, gamma: float, kappa: float = 0.0,
-                  all_actions: bool = False, valid=True) -> TabularState:
+def dyna_planning(
+    state: TabularState,
+    key: chex.PRNGKey,
+    *,
+    num_steps: int,
+    alpha: float,
+    gamma: float,
+    kappa: float = 0.0,
+    all_actions: bool = False,
+    valid=True,
+) -> TabularState:
   """Dyna-Q's planning loop (Sutton & Barto 8.2, step (f)), n times:
     S, A <- a random previously observed pair;  R, S' <- Model(S, A);
     Q(S,A) <- Q(S,A) + alpha [R + kappa sqrt(tau) + gamma max_a Q(S',a)
@@ -218,16 +272,27 @@ def dyna_planning(state: TabularState, key: chex.PRNGKey, *, num_steps: int,
   with `all_actions`: Dyna-Q+, section 8.3). Nothing when not `valid`."""
 
   def plan(i, state):
-    s, a, any_tried = sample_tried(jax.random.fold_in(key, i), state.model,
-                                   all_actions)
+    s, a, any_tried = sample_tried(
+        jax.random.fold_in(key, i), state.model, all_actions
+    )
     m = state.model
     bonus = 0.0
     if kappa:
       tau = (state.t - m.last_tried[s, a]).astype(jnp.float32)
       bonus = kappa * jnp.sqrt(tau)
-    return backup(state, s, a, m.reward[s, a], m.discount[s, a],
-                  m.next_state[s, a], alpha=alpha, gamma=gamma,
-                  kind=PLANNING, bonus=bonus, valid=any_tried & valid)
+    return backup(
+        state,
+        s,
+        a,
+        m.reward[s, a],
+        m.discount[s, a],
+        m.next_state[s, a],
+        alpha=alpha,
+        gamma=gamma,
+        kind=PLANNING,
+        bonus=bonus,
+        valid=any_tried & valid,
+    )
 
   return jax.lax.fori_loop(0, num_steps, plan, state)
 
@@ -247,19 +312,22 @@ def transitions(trajectory: types.Trajectory) -> Transition:
       reward=flat(ts.reward[1:]).astype(jnp.float32),
       discount=flat(ts.discount[1:]).astype(jnp.float32),
       next_state=flat(ts.observation[1:]).astype(jnp.int32),
-      valid=flat(~ts.last()[:-1]))
+      valid=flat(~ts.last()[:-1]),
+  )
 
 
 def check_specs(name: str, specs: types.EnvSpecs) -> tuple[int, int]:
   """(num_states, num_actions); UserError unless both are discrete."""
   observation, action = specs.observation, specs.action
-  if not hasattr(observation, "num_values") or not hasattr(action,
-                                                           "num_values"):
+  if not hasattr(observation, "num_values") or not hasattr(
+      action, "num_values"
+  ):
     raise UserError(
         f"agent {name!r} is tabular: it needs a task whose observation is a "
         f"state index and whose actions are discrete (e.g. a grid world with "
         f"observation='index'); got observation {observation} and action "
-        f"{action}")
+        f"{action}"
+    )
   return int(observation.num_values), int(action.num_values)
 
 
@@ -267,19 +335,24 @@ def check_positive(name: str, key: str, value, integer: bool = True) -> None:
   ok = value >= 1 if integer else value > 0
   if not ok:
     allowed = "an integer >= 1" if integer else "a number > 0"
-    raise UserError(f"config.{key}={value!r} is not allowed for agent "
-                    f"{name!r}: it must be {allowed}")
+    raise UserError(
+        f"config.{key}={value!r} is not allowed for agent "
+        f"{name!r}: it must be {allowed}"
+    )
 
 
-def make_tabular_agent(config, specs: types.EnvSpecs, *, name: str,
-                       update: UpdateFn) -> types.Agent:
+def make_tabular_agent(
+    config, specs: types.EnvSpecs, *, name: str, update: UpdateFn
+) -> types.Agent:
   """The agent contract around `update(state, transition, key) -> state`,
   called once per real transition (it must advance nothing but Q, the model,
   the queue and the log; the time step is advanced here, after it)."""
   num_states, num_actions = check_specs(name, specs)
   if not 0 <= config.epsilon <= 1:
-    raise UserError(f"config.epsilon={config.epsilon!r} is not allowed: it "
-                    "must be a probability in [0, 1]")
+    raise UserError(
+        f"config.epsilon={config.epsilon!r} is not allowed: it "
+        "must be a probability in [0, 1]"
+    )
   check_positive(name, "learning_rate", config.learning_rate, integer=False)
   check_positive(name, "event_log_capacity", config.event_log_capacity)
   epsilon = float(config.epsilon)
@@ -291,8 +364,13 @@ def make_tabular_agent(config, specs: types.EnvSpecs, *, name: str,
   def actor_params(state: TabularState) -> TabularActorParams:
     return TabularActorParams(q=state.q, epsilon=jnp.float32(epsilon))
 
-  def act(params: TabularActorParams, actor_state, timestep, key,
-          evaluation: bool = False):
+  def act(
+      params: TabularActorParams,
+      actor_state,
+      timestep,
+      key,
+      evaluation: bool = False,
+  ):
     q_row = params.q[jnp.asarray(timestep.observation, jnp.int32)]
     eps = 0.0 if evaluation else params.epsilon
     action = rlax.epsilon_greedy(eps).sample(key, q_row)
@@ -310,10 +388,16 @@ def make_tabular_agent(config, specs: types.EnvSpecs, *, name: str,
 
     keys = jax.random.split(key, batch.state.shape[0])
     state, _ = jax.lax.scan(one, state, (batch, keys))
-    metrics = {"backups": (state.num_backups - backups_before
-                           ).astype(jnp.float32)}
+    metrics = {
+        "backups": (state.num_backups - backups_before).astype(jnp.float32)
+    }
     return state, metrics
 
-  return types.Agent(name=name, init=init, actor_params=actor_params,
-                     initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn)
+  return types.Agent(
+      name=name,
+      init=init,
+      actor_params=actor_params,
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      learn=learn,
+  )

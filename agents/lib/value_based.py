@@ -61,8 +61,8 @@ from agents.lib import returns
 
 # fold_in constants: key streams of the buffer's own randomness, derived
 # without touching the streams the learner drew before replay had them.
-_BUFFER_INIT_STREAM = 0x5eed
-_BUFFER_TRAIN_STREAM = 0x7a1e
+_BUFFER_INIT_STREAM = 0x5EED
+_BUFFER_TRAIN_STREAM = 0x7A1E
 
 
 @struct.dataclass
@@ -81,8 +81,9 @@ class EpsilonGreedyParams:
   epsilon: chex.Array
 
 
-def transitions_from_trajectory(trajectory: types.Trajectory, gamma: float
-                                ) -> dict[str, chex.Array]:
+def transitions_from_trajectory(
+    trajectory: types.Trajectory, gamma: float
+) -> dict[str, chex.Array]:
   """[T+1, B] chunk -> T*B flat transitions for replay."""
   ts = trajectory.timestep
   r_t, discount_t, _, valid = returns.chunk_transitions(ts, gamma)
@@ -92,19 +93,24 @@ def transitions_from_trajectory(trajectory: types.Trajectory, gamma: float
       reward=r_t,
       discount=discount_t,
       next_observation=ts.observation[1:],
-      valid=valid.astype(jnp.float32))
+      valid=valid.astype(jnp.float32),
+  )
   return jax.tree.map(lambda x: jnp.reshape(x, (-1, *x.shape[2:])), items)
 
 
-def weighted_loss(loss, params, target_params, sample: replay_lib.ReplaySample,
-                  key: chex.PRNGKey):
+def weighted_loss(
+    loss,
+    params,
+    target_params,
+    sample: replay_lib.ReplaySample,
+    key: chex.PRNGKey,
+):
   """The learner's objective: sum_i w_i valid_i l_i / max(sum_i valid_i, 1).
 
   Returns (value, (priorities [N] with 0 for invalid items, metrics)), the
   form `jax.value_and_grad(..., has_aux=True)` takes.
   """
-  per_item, priorities, metrics = loss(params, target_params, sample.items,
-                                       key)
+  per_item, priorities, metrics = loss(params, target_params, sample.items, key)
   chex.assert_equal_shape([per_item, priorities, sample.weights])
   valid = sample.items["valid"]
   weights = sample.weights * valid
@@ -117,8 +123,9 @@ def _gate(ready: chex.Array, new: Any, old: Any) -> Any:
   """`new` where `ready`, else `old`, leaf by leaf; a leaf that is the very
   same array in both (a buffer's storage that `update` passed through) is
   kept as it is, so no select over the whole buffer is ever built."""
-  return jax.tree.map(lambda n, o: o if n is o else jnp.where(ready, n, o),
-                      new, old)
+  return jax.tree.map(
+      lambda n, o: o if n is o else jnp.where(ready, n, o), new, old
+  )
 
 
 @jax.custom_batching.custom_vmap
@@ -143,12 +150,18 @@ def _every_seed_batched(axis_size, in_batched, pred):
   return every_seed(jnp.all(pred) if in_batched else pred), False
 
 
-def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
-                          optimizer: optax.GradientTransformation,
-                          objective: Callable[..., Any], carry: tuple, *,
-                          ready: chex.Array, key: chex.PRNGKey,
-                          batch_size: int, num_updates: int,
-                          target_update_period: int):
+def replay_gradient_steps(
+    buffer: replay_lib.ReplayBuffer,
+    optimizer: optax.GradientTransformation,
+    objective: Callable[..., Any],
+    carry: tuple,
+    *,
+    ready: chex.Array,
+    key: chex.PRNGKey,
+    batch_size: int,
+    num_updates: int,
+    target_update_period: int,
+):
   """`num_updates` gradient steps on batches sampled from replay (lax.scan).
 
   Shared by every replay learner (the feed-forward one below, R2D2). Each
@@ -178,20 +191,28 @@ def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
     sample = buffer.sample(replay_state, sample_key, batch_size)
     if not apply:  # the buffer is not ready: the loss is only measured
       loss_value, (priorities, metrics) = objective(
-          params, target_params, sample, loss_key)
-      return learner, (dict(loss=loss_value, **metrics),
-                       (sample.indices, priorities))
+          params, target_params, sample, loss_key
+      )
+      return learner, (
+          dict(loss=loss_value, **metrics),
+          (sample.indices, priorities),
+      )
     (loss_value, (priorities, metrics)), grads = jax.value_and_grad(
-        objective, has_aux=True)(params, target_params, sample, loss_key)
+        objective, has_aux=True
+    )(params, target_params, sample, loss_key)
     grads = jax.lax.pmean(grads, types.DEVICE_AXIS)
     deltas, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, deltas)
     steps = steps + 1
     target_params = jax.lax.cond(  # optax.periodic_update, as a branch
         every_seed(steps % target_update_period == 0),
-        lambda: params, lambda: target_params)
-    return ((params, target_params, opt_state, steps),
-            (dict(loss=loss_value, **metrics), (sample.indices, priorities)))
+        lambda: params,
+        lambda: target_params,
+    )
+    return (
+        (params, target_params, opt_state, steps),
+        (dict(loss=loss_value, **metrics), (sample.indices, priorities)),
+    )
 
   keys = jax.random.split(key, num_updates)
 
@@ -199,15 +220,20 @@ def replay_gradient_steps(buffer: replay_lib.ReplayBuffer,
     return jax.lax.scan(functools.partial(update, apply=True), learner, keys)
 
   def measure(learner):
-    return learner, jax.lax.scan(functools.partial(update, apply=False),
-                                 learner, keys)[1]
+    return (
+        learner,
+        jax.lax.scan(functools.partial(update, apply=False), learner, keys)[1],
+    )
 
   learner, (metrics, (indices, priorities)) = jax.lax.cond(
-      every_seed(ready), train, measure, tuple(learner))
+      every_seed(ready), train, measure, tuple(learner)
+  )
   for i in range(num_updates):
     replay_state = buffer.update(
-        replay_state, jnp.where(ready, indices[i], replay_lib.NO_INDEX),
-        priorities[i])
+        replay_state,
+        jnp.where(ready, indices[i], replay_lib.NO_INDEX),
+        priorities[i],
+    )
   return (*learner, replay_state), jax.tree.map(jnp.mean, metrics)
 
 
@@ -237,7 +263,8 @@ def make_value_based_agent(
   """
   buffer = replay
   epsilon_schedule = optax.linear_schedule(
-      epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1))
+      epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1)
+  )
 
   def init(key: chex.PRNGKey, specs: types.EnvSpecs) -> ValueBasedState:
     net_key, tau_key = jax.random.split(key)
@@ -251,57 +278,92 @@ def make_value_based_agent(
         action=jnp.zeros(specs.action.shape, specs.action.dtype),
         reward=jnp.zeros((), jnp.float32),
         discount=jnp.zeros((), jnp.float32),
-        next_observation=jnp.zeros(specs.observation.shape,
-                                   specs.observation.dtype),
-        valid=jnp.zeros((), jnp.float32))
+        next_observation=jnp.zeros(
+            specs.observation.shape, specs.observation.dtype
+        ),
+        valid=jnp.zeros((), jnp.float32),
+    )
     replay_state = buffer.init(
-        example, key=jax.random.fold_in(key, _BUFFER_INIT_STREAM))
+        example, key=jax.random.fold_in(key, _BUFFER_INIT_STREAM)
+    )
     return ValueBasedState(
-        params=params, target_params=params,
-        opt_state=optimizer.init(params), replay=replay_state,
+        params=params,
+        target_params=params,
+        opt_state=optimizer.init(params),
+        replay=replay_state,
         env_steps=jnp.zeros((), jnp.int32),
-        gradient_steps=jnp.zeros((), jnp.int32))
+        gradient_steps=jnp.zeros((), jnp.int32),
+    )
 
   def actor_params(state: ValueBasedState) -> EpsilonGreedyParams:
     return EpsilonGreedyParams(state.params, epsilon_schedule(state.env_steps))
 
-  def act(params: EpsilonGreedyParams, actor_state, timestep, key,
-          evaluation: bool = False):
+  def act(
+      params: EpsilonGreedyParams,
+      actor_state,
+      timestep,
+      key,
+      evaluation: bool = False,
+  ):
     q_key, explore_key = jax.random.split(key)
     q_values = action_values(params.params, timestep.observation, q_key)
     epsilon = eval_epsilon if evaluation else params.epsilon
     action = rlax.epsilon_greedy(epsilon).sample(explore_key, q_values)
     return action.astype(jnp.int32), actor_state, dict(q_values=q_values)
 
-  def learn(state: ValueBasedState, trajectory: types.Trajectory,
-            key: chex.PRNGKey):
+  def learn(
+      state: ValueBasedState, trajectory: types.Trajectory, key: chex.PRNGKey
+  ):
     items = transitions_from_trajectory(trajectory, gamma)
     replay_state = buffer.add(state.replay, items)
     num_items = items["valid"].shape[0]
     env_steps = state.env_steps + num_items * jax.lax.psum(1, types.DEVICE_AXIS)
     ready = buffer.size(replay_state) >= min_replay_size
     trained, buffer_metrics = buffer.train(
-        replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM))
+        replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM)
+    )
     replay_state = _gate(ready, trained, replay_state)
 
-    carry = (state.params, state.target_params, state.opt_state,
-             state.gradient_steps, replay_state)
+    carry = (
+        state.params,
+        state.target_params,
+        state.opt_state,
+        state.gradient_steps,
+        replay_state,
+    )
     carry, metrics = replay_gradient_steps(
-        buffer, optimizer, functools.partial(weighted_loss, loss), carry,
-        ready=ready, key=key, batch_size=batch_size, num_updates=num_updates,
-        target_update_period=target_update_period)
+        buffer,
+        optimizer,
+        functools.partial(weighted_loss, loss),
+        carry,
+        ready=ready,
+        key=key,
+        batch_size=batch_size,
+        num_updates=num_updates,
+        target_update_period=target_update_period,
+    )
     params, target_params, opt_state, steps, replay_state = carry
     metrics.update(buffer_metrics)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     metrics["epsilon"] = epsilon_schedule(env_steps)
     new_state = ValueBasedState(
-        params=params, target_params=target_params, opt_state=opt_state,
-        replay=replay_state, env_steps=env_steps, gradient_steps=steps)
+        params=params,
+        target_params=target_params,
+        opt_state=opt_state,
+        replay=replay_state,
+        env_steps=env_steps,
+        gradient_steps=steps,
+    )
     return new_state, metrics
 
-  return types.Agent(name=name, init=init, actor_params=actor_params,
-                     initial_actor_state=types.no_actor_state, act=act,
-                     learn=learn)
+  return types.Agent(
+      name=name,
+      init=init,
+      actor_params=actor_params,
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      learn=learn,
+  )
 
 
 def total_gradient_steps(config, run: types.RunInfo) -> int:
@@ -322,33 +384,55 @@ def learning_rate_anneal_steps(config, run: types.RunInfo) -> int:
   return total_gradient_steps(config, run)
 
 
-def make_from_config(config, *, specs: types.EnvSpecs, run: types.RunInfo,
-                     name: str,
-                     network: nn.Module, action_values, loss,
-                     network_takes_key: bool = False) -> types.Agent:
+def make_from_config(
+    config,
+    *,
+    specs: types.EnvSpecs,
+    run: types.RunInfo,
+    name: str,
+    network: nn.Module,
+    action_values,
+    loss,
+    network_takes_key: bool = False,
+) -> types.Agent:
   """`make_value_based_agent` with the shared keys read from a DQN-family
   config (configs/dqn.py), so each agent passes only what is its own; `run`
-  (types.RunInfo) sizes the schedules over gradient steps. The replay kind is `config.replay` (`agents.replay.make_replay`)."""
+  (types.RunInfo) sizes the schedules over gradient steps. The replay kind is `config.replay` (`agents.replay.make_replay`).
+  """
   return make_value_based_agent(
-      name=name, network=network, action_values=action_values, loss=loss,
+      name=name,
+      network=network,
+      action_values=action_values,
+      loss=loss,
       optimizer=optimizers.make_optimizer(
-          config.optimizer, config.learning_rate,
+          config.optimizer,
+          config.learning_rate,
           max_grad_norm=config.max_grad_norm,
-          anneal_steps=learning_rate_anneal_steps(config, run)),
+          anneal_steps=learning_rate_anneal_steps(config, run),
+      ),
       gamma=config.gamma,
       replay=replay_lib.make_replay(
-          config, specs, gradient_steps=total_gradient_steps(config, run)),
-      min_replay_size=config.min_replay_size, batch_size=config.batch_size,
+          config, specs, gradient_steps=total_gradient_steps(config, run)
+      ),
+      min_replay_size=config.min_replay_size,
+      batch_size=config.batch_size,
       num_updates=config.num_updates,
       target_update_period=config.target_update_period,
-      epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
+      epsilon_start=config.epsilon_start,
+      epsilon_end=config.epsilon_end,
       epsilon_decay_env_steps=config.epsilon_decay_env_steps,
-      eval_epsilon=config.eval_epsilon, network_takes_key=network_takes_key)
+      eval_epsilon=config.eval_epsilon,
+      network_takes_key=network_takes_key,
+  )
 
 
-def fixed_statistics_loss(network: nn.Module, per_transition_loss,
-                          statistic_levels: chex.Array, loss_param,
-                          double_q: bool):
+def fixed_statistics_loss(
+    network: nn.Module,
+    per_transition_loss,
+    statistic_levels: chex.Array,
+    loss_param,
+    double_q: bool,
+):
   """The batch loss of an agent whose network emits fixed-level statistics
   (QR-DQN's quantiles, ER-DQN's expectiles), from an rlax-style loss of ONE
   transition: `per_transition_loss(dist_q_tm1, levels, a_tm1, r_t, discount_t,
@@ -356,15 +440,28 @@ def fixed_statistics_loss(network: nn.Module, per_transition_loss,
   on the target network's statistics, or the online one's with `double_q`.
   Each item's priority for prioritized replay is its own loss.
   """
+
   def loss(params, target_params, batch, key):
     del key
     dist_q_tm1 = network.apply(params, batch["observation"])
     dist_q_t = network.apply(target_params, batch["next_observation"])
-    dist_q_t_selector = (network.apply(params, batch["next_observation"])
-                         if double_q else dist_q_t)
+    dist_q_t_selector = (
+        network.apply(params, batch["next_observation"])
+        if double_q
+        else dist_q_t
+    )
     per_item = jax.vmap(
-        per_transition_loss, in_axes=(0, None, 0, 0, 0, 0, 0, None))(
-            dist_q_tm1, statistic_levels, batch["action"], batch["reward"],
-            batch["discount"], dist_q_t_selector, dist_q_t, loss_param)
+        per_transition_loss, in_axes=(0, None, 0, 0, 0, 0, 0, None)
+    )(
+        dist_q_tm1,
+        statistic_levels,
+        batch["action"],
+        batch["reward"],
+        batch["discount"],
+        dist_q_t_selector,
+        dist_q_t,
+        loss_param,
+    )
     return per_item, per_item, {}  # priority: the item's own loss
+
   return loss

@@ -35,9 +35,17 @@ from agents.replay.prioritized import PrioritizedReplay
 from agents.replay.uniform import UniformReplay
 from agents.runtime.errors import UserError
 
-__all__ = ["ImaginationReplay", "KINDS", "NO_INDEX", "PrioritizedReplay",
-           "ReplayBuffer", "ReplaySample", "UniformReplay", "make_replay",
-           "validate"]
+__all__ = [
+    "ImaginationReplay",
+    "KINDS",
+    "NO_INDEX",
+    "PrioritizedReplay",
+    "ReplayBuffer",
+    "ReplaySample",
+    "UniformReplay",
+    "make_replay",
+    "validate",
+]
 
 KINDS = ("uniform", "prioritized", "imagination", "sequence")
 IMAGINATION_MODELS = ("neural", "tabular")
@@ -46,17 +54,25 @@ IMAGINATION_INNER_KINDS = ("uniform", "prioritized")
 
 
 def _positive_number(value) -> bool:
-  return (not isinstance(value, bool) and isinstance(value, (int, float))
-          and value > 0)
+  return (
+      not isinstance(value, bool)
+      and isinstance(value, (int, float))
+      and value > 0
+  )
 
 
 def _in_unit_interval(config, key: str) -> None:
   if key in config:
     value = config[key]
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-        or not 0.0 <= value <= 1.0):
-      raise UserError(f"config.{key}={value!r} is not allowed: it must be a "
-                      "number in [0, 1]")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 <= value <= 1.0
+    ):
+      raise UserError(
+          f"config.{key}={value!r} is not allowed: it must be a "
+          "number in [0, 1]"
+      )
 
 
 def validate(config) -> None:
@@ -67,28 +83,39 @@ def validate(config) -> None:
   """
   kind = config.get("replay", "uniform")
   if kind not in KINDS:
-    raise UserError(f"config.replay={kind!r} is not allowed: it must be one "
-                    f"of {', '.join(KINDS)}")
+    raise UserError(
+        f"config.replay={kind!r} is not allowed: it must be one "
+        f"of {', '.join(KINDS)}"
+    )
   _in_unit_interval(config, "priority_exponent")
   _in_unit_interval(config, "importance_exponent")
   if "priority_eps" in config and not _positive_number(config.priority_eps):
-    raise UserError(f"config.priority_eps={config.priority_eps!r} is not "
-                    "allowed: it must be a number > 0")
+    raise UserError(
+        f"config.priority_eps={config.priority_eps!r} is not "
+        "allowed: it must be a number > 0"
+    )
   _in_unit_interval(config, "imagination_ratio")
   if config.get("imagination_model", "neural") not in IMAGINATION_MODELS:
-    raise UserError(f"config.imagination_model={config.imagination_model!r} "
-                    "is not allowed: it must be one of "
-                    f"{', '.join(IMAGINATION_MODELS)}")
+    raise UserError(
+        f"config.imagination_model={config.imagination_model!r} "
+        "is not allowed: it must be one of "
+        f"{', '.join(IMAGINATION_MODELS)}"
+    )
   inner = config.get("imagination_replay", "uniform")
   if inner not in IMAGINATION_INNER_KINDS:
-    raise UserError(f"config.imagination_replay={inner!r} is not allowed: "
-                    "it must be one of "
-                    f"{', '.join(IMAGINATION_INNER_KINDS)}")
-  if ("model_learning_rate" in config
-      and not _positive_number(config.model_learning_rate)):
-    raise UserError(f"config.model_learning_rate="
-                    f"{config.model_learning_rate!r} is not allowed: it must "
-                    "be a number > 0")
+    raise UserError(
+        f"config.imagination_replay={inner!r} is not allowed: "
+        "it must be one of "
+        f"{', '.join(IMAGINATION_INNER_KINDS)}"
+    )
+  if "model_learning_rate" in config and not _positive_number(
+      config.model_learning_rate
+  ):
+    raise UserError(
+        f"config.model_learning_rate="
+        f"{config.model_learning_rate!r} is not allowed: it must "
+        "be a number > 0"
+    )
   if "model_hidden_sizes" in config:
     sizes = config.model_hidden_sizes
     try:
@@ -96,17 +123,26 @@ def validate(config) -> None:
     except TypeError:
       good = False
     if not good:
-      raise UserError(f"config.model_hidden_sizes={sizes!r} is not allowed: "
-                      "it must be a non-empty tuple of positive layer sizes")
+      raise UserError(
+          f"config.model_hidden_sizes={sizes!r} is not allowed: "
+          "it must be a non-empty tuple of positive layer sizes"
+      )
   if "batch_size" in config and "replay_capacity" in config:
     if config.replay_capacity < config.batch_size:
-      raise UserError(f"config.replay_capacity={config.replay_capacity} is "
-                      f"smaller than config.batch_size={config.batch_size}; "
-                      "the batch must fit in the buffer")
+      raise UserError(
+          f"config.replay_capacity={config.replay_capacity} is "
+          f"smaller than config.batch_size={config.batch_size}; "
+          "the batch must fit in the buffer"
+      )
 
 
-def make_replay(config, specs: Any = None, *, gradient_steps: int = 0,
-                num_envs: int | None = None) -> ReplayBuffer:
+def make_replay(
+    config,
+    specs: Any = None,
+    *,
+    gradient_steps: int = 0,
+    num_envs: int | None = None,
+) -> ReplayBuffer:
   """The buffer `config.replay` names (default uniform), validated.
 
   Args:
@@ -135,7 +171,8 @@ def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
         priority_exponent=float(config.priority_exponent),
         importance_exponent=float(config.importance_exponent),
         anneal_steps=int(gradient_steps),
-        priority_eps=float(config.priority_eps))
+        priority_eps=float(config.priority_eps),
+    )
   if kind == "imagination":
     if specs is None:
       raise ValueError("imagination replay needs the task's specs")
@@ -149,10 +186,15 @@ def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
           num_actions=num_actions,
           observation_shape=tuple(specs.observation.shape),
           hidden_sizes=tuple(int(h) for h in config.model_hidden_sizes),
-          learning_rate=float(config.model_learning_rate))
+          learning_rate=float(config.model_learning_rate),
+      )
     return ImaginationReplay(
         inner=_make(config, config.imagination_replay, specs, gradient_steps),
-        model=model, ratio=float(config.imagination_ratio),
-        gamma=float(config.gamma), num_actions=num_actions,
-        encoding=encoding, model_batch_size=int(config.batch_size))
+        model=model,
+        ratio=float(config.imagination_ratio),
+        gamma=float(config.gamma),
+        num_actions=num_actions,
+        encoding=encoding,
+        model_batch_size=int(config.batch_size),
+    )
   raise AssertionError(kind)  # validate() refused it

@@ -43,7 +43,6 @@ import chex
 import jax
 from flax import struct
 
-
 # An index that `update` ignores (outside every buffer's [0, capacity)).
 NO_INDEX = 2**31 - 1
 
@@ -65,22 +64,25 @@ class ReplayBuffer:
   def add(self, state: Any, items: Any) -> Any:
     raise NotImplementedError
 
-  def sample(self, state: Any, key: chex.PRNGKey,
-             batch_size: int) -> ReplaySample:
+  def sample(
+      self, state: Any, key: chex.PRNGKey, batch_size: int
+  ) -> ReplaySample:
     raise NotImplementedError
 
   def size(self, state: Any) -> chex.Array:
     raise NotImplementedError
 
-  def update(self, state: Any, indices: chex.Array,
-             priorities: chex.Array) -> Any:
+  def update(
+      self, state: Any, indices: chex.Array, priorities: chex.Array
+  ) -> Any:
     """No priorities by default: the state is returned unchanged (the same
     arrays, so the learner gates and copies nothing)."""
     del indices, priorities
     return state
 
-  def train(self, state: Any, key: chex.PRNGKey
-            ) -> tuple[Any, dict[str, chex.Array]]:
+  def train(
+      self, state: Any, key: chex.PRNGKey
+  ) -> tuple[Any, dict[str, chex.Array]]:
     """Nothing to learn by default."""
     del key
     return state, {}
@@ -90,7 +92,8 @@ def check_batch(items: Any, capacity: int) -> int:
   """The number of items in a batch to add; refuses more than `capacity`."""
   n = jax.tree.leaves(items)[0].shape[0]
   if n > capacity:
-    raise ValueError(f"adding {n} items to a buffer of capacity {capacity}; "
-                     "the capacity must be >= items per add")
+    raise ValueError(
+        f"adding {n} items to a buffer of capacity {capacity}; "
+        "the capacity must be >= items per add"
+    )
   return n
-

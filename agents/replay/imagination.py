@@ -49,14 +49,15 @@ class ImaginationState:
 @dataclasses.dataclass(frozen=True)
 class ImaginationReplay(base.ReplayBuffer):
   """Attributes:
-    inner: the buffer of real items.
-    model: a `models.TabularCountsModel` or `models.NeuralModel`.
-    ratio: the fraction of each batch that is imagined.
-    gamma: the discount of an imagined non-terminal step.
-    num_actions: for the neural model's random actions.
-    encoding: the states' encoding (tabular model only).
-    model_batch_size: real items per neural model step.
+  inner: the buffer of real items.
+  model: a `models.TabularCountsModel` or `models.NeuralModel`.
+  ratio: the fraction of each batch that is imagined.
+  gamma: the discount of an imagined non-terminal step.
+  num_actions: for the neural model's random actions.
+  encoding: the states' encoding (tabular model only).
+  model_batch_size: real items per neural model step.
   """
+
   inner: base.ReplayBuffer
   model: Any
   ratio: float
@@ -74,57 +75,77 @@ class ImaginationReplay(base.ReplayBuffer):
     imagined = int(round(self.ratio * batch_size))
     return batch_size - imagined, imagined
 
-  def init(self, example_item: Any, key: chex.PRNGKey | None = None
-           ) -> ImaginationState:
+  def init(
+      self, example_item: Any, key: chex.PRNGKey | None = None
+  ) -> ImaginationState:
     if self.tabular:
       model_state = self.model.init()
     else:
       if key is None:
         raise ValueError("the neural imagination model needs an init key")
       model_state = self.model.init(key)
-    return ImaginationState(replay=self.inner.init(example_item, key),
-                            model=model_state)
+    return ImaginationState(
+        replay=self.inner.init(example_item, key), model=model_state
+    )
 
   def add(self, state: ImaginationState, items: Any) -> ImaginationState:
     replay = self.inner.add(state.replay, items)
     model_state = state.model
     if self.tabular:
       model_state = self.model.update(
-          model_state, self.encoding.index(items["observation"]),
-          items["action"].astype(jnp.int32), items["reward"],
+          model_state,
+          self.encoding.index(items["observation"]),
+          items["action"].astype(jnp.int32),
+          items["reward"],
           self.encoding.index(items["next_observation"]),
-          items["discount"] == 0, items["valid"])
+          items["discount"] == 0,
+          items["valid"],
+      )
     return ImaginationState(replay=replay, model=model_state)
 
-  def imagine(self, model_state: Any, key: chex.PRNGKey,
-              starts: dict[str, chex.Array]) -> dict[str, chex.Array]:
+  def imagine(
+      self, model_state: Any, key: chex.PRNGKey, starts: dict[str, chex.Array]
+  ) -> dict[str, chex.Array]:
     """Imagined items from the real items `starts` (their s, and a)."""
     model_key, action_key = jax.random.split(key)
     observation = starts["observation"]
     if self.tabular:
       action = starts["action"]
       s_next, reward, terminal, known = self.model.sample(
-          model_state, model_key, self.encoding.index(observation),
-          action.astype(jnp.int32))
+          model_state,
+          model_key,
+          self.encoding.index(observation),
+          action.astype(jnp.int32),
+      )
       next_observation = self.encoding.observation(s_next)
       discount = self.gamma * (1.0 - terminal.astype(jnp.float32))
       valid = starts["valid"] * known.astype(jnp.float32)
     else:
-      action = jax.random.randint(action_key, starts["action"].shape, 0,
-                                  self.num_actions,
-                                  dtype=starts["action"].dtype)
+      action = jax.random.randint(
+          action_key,
+          starts["action"].shape,
+          0,
+          self.num_actions,
+          dtype=starts["action"].dtype,
+      )
       next_observation, reward, discount = self.model.generate(
-          model_state, model_key, observation, action, self.gamma)
+          model_state, model_key, observation, action, self.gamma
+      )
       valid = starts["valid"]
-    return dict(observation=observation, action=action,
-                reward=reward.astype(starts["reward"].dtype),
-                discount=discount.astype(starts["discount"].dtype),
-                next_observation=next_observation.astype(
-                    starts["next_observation"].dtype),
-                valid=valid.astype(starts["valid"].dtype))
+    return dict(
+        observation=observation,
+        action=action,
+        reward=reward.astype(starts["reward"].dtype),
+        discount=discount.astype(starts["discount"].dtype),
+        next_observation=next_observation.astype(
+            starts["next_observation"].dtype
+        ),
+        valid=valid.astype(starts["valid"].dtype),
+    )
 
-  def sample(self, state: ImaginationState, key: chex.PRNGKey,
-             batch_size: int) -> ReplaySample:
+  def sample(
+      self, state: ImaginationState, key: chex.PRNGKey, batch_size: int
+  ) -> ReplaySample:
     num_real, num_imagined = self.split(batch_size)
     real_key, start_key, imagine_key = jax.random.split(key, 3)
     parts = []
@@ -132,21 +153,27 @@ class ImaginationReplay(base.ReplayBuffer):
       parts.append(self.inner.sample(state.replay, real_key, num_real))
     if num_imagined:
       starts = self.inner.sample(state.replay, start_key, num_imagined).items
-      parts.append(ReplaySample(
-          items=self.imagine(state.model, imagine_key, starts),
-          indices=jnp.full((num_imagined,), base.NO_INDEX, jnp.int32),
-          weights=jnp.ones((num_imagined,), jnp.float32)))
+      parts.append(
+          ReplaySample(
+              items=self.imagine(state.model, imagine_key, starts),
+              indices=jnp.full((num_imagined,), base.NO_INDEX, jnp.int32),
+              weights=jnp.ones((num_imagined,), jnp.float32),
+          )
+      )
     if len(parts) == 1:
       return parts[0]
     return jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 
-  def update(self, state: ImaginationState, indices: chex.Array,
-             priorities: chex.Array) -> ImaginationState:
+  def update(
+      self, state: ImaginationState, indices: chex.Array, priorities: chex.Array
+  ) -> ImaginationState:
     return state.replace(
-        replay=self.inner.update(state.replay, indices, priorities))
+        replay=self.inner.update(state.replay, indices, priorities)
+    )
 
-  def train(self, state: ImaginationState, key: chex.PRNGKey
-            ) -> tuple[ImaginationState, dict[str, chex.Array]]:
+  def train(
+      self, state: ImaginationState, key: chex.PRNGKey
+  ) -> tuple[ImaginationState, dict[str, chex.Array]]:
     """One step of the neural model on real items; nothing for counts."""
     if self.tabular:
       return state, {}

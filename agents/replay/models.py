@@ -40,7 +40,6 @@ from flax import struct
 
 from agents.runtime.errors import UserError
 
-
 # ---- tabular -----------------------------------------------------------------
 
 
@@ -52,6 +51,7 @@ class StateEncoding:
   `one_hot=True`: it is a vector of `num_states` entries with a 1 at the
   state's index.
   """
+
   num_states: int
   one_hot: bool
   dtype: Any
@@ -72,7 +72,8 @@ class StateEncoding:
     raise UserError(
         f"the tabular imagination model needs a task whose observation is a "
         f"state index (an integer scalar) or a one-hot vector; this task's "
-        f"is {observation_spec}. Use --config.imagination_model=neural")
+        f"is {observation_spec}. Use --config.imagination_model=neural"
+    )
 
   def index(self, observation: chex.Array) -> chex.Array:
     """[n, ...] observations -> [n] int32 state indices."""
@@ -100,12 +101,21 @@ class TabularCountsModel:
 
   def init(self) -> CountsState:
     shape = (self.num_states, self.num_actions, self.num_states, 2)
-    return CountsState(counts=jnp.zeros(shape, jnp.float32),
-                       reward_sums=jnp.zeros(shape, jnp.float32))
+    return CountsState(
+        counts=jnp.zeros(shape, jnp.float32),
+        reward_sums=jnp.zeros(shape, jnp.float32),
+    )
 
-  def update(self, state: CountsState, s: chex.Array, a: chex.Array,
-             r: chex.Array, s_next: chex.Array, terminal: chex.Array,
-             weight: chex.Array) -> CountsState:
+  def update(
+      self,
+      state: CountsState,
+      s: chex.Array,
+      a: chex.Array,
+      r: chex.Array,
+      s_next: chex.Array,
+      terminal: chex.Array,
+      weight: chex.Array,
+  ) -> CountsState:
     """Counts a batch [n] of transitions, each with `weight` (1 = real,
     0 = ignore: the learner's invalid items)."""
     chex.assert_equal_shape([s, a, r, s_next, terminal, weight])
@@ -113,17 +123,20 @@ class TabularCountsModel:
     weight = weight.astype(jnp.float32)
     return CountsState(
         counts=state.counts.at[cell].add(weight),
-        reward_sums=state.reward_sums.at[cell].add(weight * r))
+        reward_sums=state.reward_sums.at[cell].add(weight * r),
+    )
 
-  def probabilities(self, state: CountsState, s: chex.Array, a: chex.Array
-                    ) -> chex.Array:
+  def probabilities(
+      self, state: CountsState, s: chex.Array, a: chex.Array
+  ) -> chex.Array:
     """[n, S, 2]: the learned P(s', z | s, a) (zeros where (s, a) is unseen)."""
     n = state.counts[s, a]
     total = jnp.sum(n, axis=(-2, -1), keepdims=True)
     return n / jnp.where(total > 0, total, 1.0)
 
-  def sample(self, state: CountsState, key: chex.PRNGKey, s: chex.Array,
-             a: chex.Array):
+  def sample(
+      self, state: CountsState, key: chex.PRNGKey, s: chex.Array, a: chex.Array
+  ):
     """Draws (s', r, z, known) [n] for pairs (s, a) [n] from the counts."""
     chex.assert_equal_shape([s, a])
     n = state.counts[s, a].reshape(s.shape[0], -1)  # [n, S * 2]
@@ -133,8 +146,9 @@ class TabularCountsModel:
     flat = jax.random.categorical(key, logits, axis=-1)
     s_next, z = flat // 2, flat % 2
     count = n[jnp.arange(s.shape[0]), flat]
-    reward = state.reward_sums[s, a, s_next, z] / jnp.where(count > 0, count,
-                                                             1.0)
+    reward = state.reward_sums[s, a, s_next, z] / jnp.where(
+        count > 0, count, 1.0
+    )
     return s_next.astype(jnp.int32), reward, z.astype(jnp.int32), known
 
 
@@ -144,14 +158,17 @@ class TabularCountsModel:
 class TransitionNetwork(nn.Module):
   """(observation [n, ...], action one-hot [n, A]) -> (Delta s [n, ...],
   reward [n], terminal logit [n])."""
+
   observation_shape: tuple[int, ...]
   hidden_sizes: tuple[int, ...]
 
   @nn.compact
   def __call__(self, observation, action_one_hot):
     n = observation.shape[0]
-    x = jnp.concatenate([observation.reshape(n, -1).astype(jnp.float32),
-                         action_one_hot], axis=-1)
+    x = jnp.concatenate(
+        [observation.reshape(n, -1).astype(jnp.float32), action_one_hot],
+        axis=-1,
+    )
     for size in self.hidden_sizes:
       x = nn.relu(nn.Dense(size)(x))
     obs_size = 1
@@ -178,8 +195,9 @@ class NeuralModel:
 
   @property
   def network(self) -> TransitionNetwork:
-    return TransitionNetwork(tuple(self.observation_shape),
-                             tuple(self.hidden_sizes))
+    return TransitionNetwork(
+        tuple(self.observation_shape), tuple(self.hidden_sizes)
+    )
 
   @property
   def optimizer(self) -> optax.GradientTransformation:
@@ -187,17 +205,22 @@ class NeuralModel:
 
   def init(self, key: chex.PRNGKey) -> NeuralModelState:
     params = self.network.init(
-        key, jnp.zeros((1, *self.observation_shape), jnp.float32),
-        jnp.zeros((1, self.num_actions), jnp.float32))
-    return NeuralModelState(params=params,
-                            opt_state=self.optimizer.init(params))
+        key,
+        jnp.zeros((1, *self.observation_shape), jnp.float32),
+        jnp.zeros((1, self.num_actions), jnp.float32),
+    )
+    return NeuralModelState(
+        params=params, opt_state=self.optimizer.init(params)
+    )
 
   def loss(self, params, items: dict[str, chex.Array]) -> chex.Array:
     """Mean over valid items of |s' - s - Delta|^2 / dim(s) + (r - r_hat)^2
     + CE(z, sigmoid(logit))."""
     delta, reward, logit = self.network.apply(
-        params, items["observation"],
-        jax.nn.one_hot(items["action"], self.num_actions))
+        params,
+        items["observation"],
+        jax.nn.one_hot(items["action"], self.num_actions),
+    )
     obs = items["observation"].astype(jnp.float32)
     target_delta = items["next_observation"].astype(jnp.float32) - obs
     n = obs.shape[0]
@@ -209,21 +232,31 @@ class NeuralModel:
     per_item = obs_error + reward_error + terminal_error
     return jnp.sum(valid * per_item) / jnp.maximum(jnp.sum(valid), 1.0)
 
-  def train_step(self, state: NeuralModelState, items: dict[str, chex.Array]
-                 ) -> tuple[NeuralModelState, chex.Array]:
+  def train_step(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> tuple[NeuralModelState, chex.Array]:
     """One optimizer step on a batch of real items; returns the loss."""
     value, grads = jax.value_and_grad(self.loss)(state.params, items)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state,
-                                               state.params)
-    return NeuralModelState(optax.apply_updates(state.params, updates),
-                            opt_state), value
+    updates, opt_state = self.optimizer.update(
+        grads, state.opt_state, state.params
+    )
+    return (
+        NeuralModelState(optax.apply_updates(state.params, updates), opt_state),
+        value,
+    )
 
-  def generate(self, state: NeuralModelState, key: chex.PRNGKey,
-               observation: chex.Array, action: chex.Array, gamma: float):
+  def generate(
+      self,
+      state: NeuralModelState,
+      key: chex.PRNGKey,
+      observation: chex.Array,
+      action: chex.Array,
+      gamma: float,
+  ):
     """(s' [n, ...], r [n], discount [n]) for (s, a) from the model."""
     delta, reward, logit = self.network.apply(
-        state.params, observation,
-        jax.nn.one_hot(action, self.num_actions))
+        state.params, observation, jax.nn.one_hot(action, self.num_actions)
+    )
     next_obs = observation.astype(jnp.float32) + delta
     if jnp.issubdtype(observation.dtype, jnp.integer):
       next_obs = jnp.round(next_obs)

@@ -69,78 +69,95 @@ class PrioritizedReplay(base.ReplayBuffer):
     anneal_steps: T, the gradient steps over which beta reaches 1.
     priority_eps: eps > 0 so that no item's probability falls to zero.
   """
+
   capacity: int
   priority_exponent: float = 0.6
   importance_exponent: float = 0.4
   anneal_steps: int = 1
   priority_eps: float = 1e-6
 
-  def init(self, example_item: Any, key: chex.PRNGKey | None = None
-           ) -> PrioritizedState:
+  def init(
+      self, example_item: Any, key: chex.PRNGKey | None = None
+  ) -> PrioritizedState:
     del key
     return PrioritizedState(
         ring=uniform.init_ring(self.capacity, example_item),
         tree=sum_tree.init(self.capacity),
         max_priority=jnp.ones((), jnp.float32),
-        updates=jnp.zeros((), jnp.int32))
+        updates=jnp.zeros((), jnp.int32),
+    )
 
   def add(self, state: PrioritizedState, items: Any) -> PrioritizedState:
     """Writes items [n, ...] in order, each at the largest priority seen."""
     ring, indices = uniform.add_to_ring(self.capacity, state.ring, items)
     tree = sum_tree.set_leaves(
-        state.tree, indices,
-        jnp.broadcast_to(state.max_priority, indices.shape), self.capacity,
-        unique=True)
+        state.tree,
+        indices,
+        jnp.broadcast_to(state.max_priority, indices.shape),
+        self.capacity,
+        unique=True,
+    )
     return state.replace(ring=ring, tree=tree)
 
   def beta(self, state: PrioritizedState) -> chex.Array:
     """beta_0 + (1 - beta_0) min(1, t / T)."""
     fraction = jnp.minimum(
-        state.updates.astype(jnp.float32) / max(int(self.anneal_steps), 1),
-        1.0)
+        state.updates.astype(jnp.float32) / max(int(self.anneal_steps), 1), 1.0
+    )
     beta_0 = self.importance_exponent
     return beta_0 + (1.0 - beta_0) * fraction
 
-  def sample(self, state: PrioritizedState, key: chex.PRNGKey,
-             batch_size: int) -> ReplaySample:
+  def sample(
+      self, state: PrioritizedState, key: chex.PRNGKey, batch_size: int
+  ) -> ReplaySample:
     """Stratified sampling by P(i) with importance weights. With an empty
     buffer: slot 0 with weight 1."""
     total = sum_tree.total(state.tree)
     indices = sum_tree.find(
-        state.tree, sum_tree.stratified_targets(key, total, batch_size))
+        state.tree, sum_tree.stratified_targets(key, total, batch_size)
+    )
     items = jax.tree.map(lambda s: s[indices], state.ring.storage)
     probabilities = sum_tree.get_leaves(state.tree, indices) / jnp.where(
-        total > 0, total, 1.0)
-    weights = importance_weights(probabilities, state.ring.size,
-                                 self.beta(state))
+        total > 0, total, 1.0
+    )
+    weights = importance_weights(
+        probabilities, state.ring.size, self.beta(state)
+    )
     return ReplaySample(items=items, indices=indices, weights=weights)
 
-  def update(self, state: PrioritizedState, indices: chex.Array,
-             priorities: chex.Array) -> PrioritizedState:
+  def update(
+      self, state: PrioritizedState, indices: chex.Array, priorities: chex.Array
+  ) -> PrioritizedState:
     """p_i = (priority_i + eps)^alpha at `indices`; the last of duplicate
     indices wins; indices outside [0, capacity) are ignored."""
     chex.assert_equal_shape([indices, priorities])
-    p = (priorities.astype(jnp.float32) + self.priority_eps
-         ) ** self.priority_exponent
+    p = (
+        priorities.astype(jnp.float32) + self.priority_eps
+    ) ** self.priority_exponent
     inside = (indices >= 0) & (indices < self.capacity)
     return state.replace(
         tree=sum_tree.set_leaves(state.tree, indices, p, self.capacity),
-        max_priority=jnp.maximum(state.max_priority,
-                                 jnp.max(jnp.where(inside, p, 0.0))),
-        updates=state.updates + jnp.any(inside).astype(jnp.int32))
+        max_priority=jnp.maximum(
+            state.max_priority, jnp.max(jnp.where(inside, p, 0.0))
+        ),
+        updates=state.updates + jnp.any(inside).astype(jnp.int32),
+    )
 
   def size(self, state: PrioritizedState) -> chex.Array:
     return state.ring.size
 
 
-def importance_weights(probabilities: chex.Array, num_items: chex.Array,
-                       beta: chex.Array) -> chex.Array:
+def importance_weights(
+    probabilities: chex.Array, num_items: chex.Array, beta: chex.Array
+) -> chex.Array:
   """w_i = (N P(i))^-beta / max_j w_j over the batch; ones where P(i) = 0
   (only an empty buffer) or N = 0."""
   n = jnp.maximum(num_items, 1).astype(jnp.float32)
   positive = probabilities > 0
-  w = jnp.where(positive,
-                (n * jnp.where(positive, probabilities, 1.0)) ** -beta, 0.0)
+  w = jnp.where(
+      positive, (n * jnp.where(positive, probabilities, 1.0)) ** -beta, 0.0
+  )
   max_w = jnp.max(w)
-  return jnp.where(positive & (max_w > 0), w / jnp.where(max_w > 0, max_w, 1.0),
-                   1.0)
+  return jnp.where(
+      positive & (max_w > 0), w / jnp.where(max_w > 0, max_w, 1.0), 1.0
+  )

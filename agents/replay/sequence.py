@@ -91,7 +91,7 @@ class Sequence:
 
   step: Any  # [batch, sequence_length, ...]
   episode_start: chex.Array  # bool [batch, sequence_length]: a new episode
-                             # begins at this step (the episode boundaries)
+  # begins at this step (the episode boundaries)
   recurrent_state: Any  # [batch, ...]: the actor's state entering step 0
 
 
@@ -136,14 +136,20 @@ class SequenceReplay(base.ReplayBuffer):
 
   def __post_init__(self):
     if not 1 <= self.period <= self.sequence_length:
-      raise ValueError(f"sequence period {self.period} must be in [1, "
-                       f"sequence_length={self.sequence_length}]")
+      raise ValueError(
+          f"sequence period {self.period} must be in [1, "
+          f"sequence_length={self.sequence_length}]"
+      )
     if self.steps_per_env < self.sequence_length:
-      raise ValueError(f"{self.steps_per_env} steps per environment cannot "
-                       f"hold a window of {self.sequence_length}")
+      raise ValueError(
+          f"{self.steps_per_env} steps per environment cannot "
+          f"hold a window of {self.sequence_length}"
+      )
     if self.steps_per_env % self.period:
-      raise ValueError(f"steps per environment ({self.steps_per_env}) must "
-                       f"be a multiple of the period ({self.period})")
+      raise ValueError(
+          f"steps per environment ({self.steps_per_env}) must "
+          f"be a multiple of the period ({self.period})"
+      )
 
   @property
   def prioritized(self) -> bool:
@@ -159,8 +165,9 @@ class SequenceReplay(base.ReplayBuffer):
     return self.num_envs * self.starts_per_env
 
   # ---- init / add ---------------------------------------------------------
-  def init(self, example_item: SequenceItem,
-           key: chex.PRNGKey | None = None) -> SequenceState:
+  def init(
+      self, example_item: SequenceItem, key: chex.PRNGKey | None = None
+  ) -> SequenceState:
     """`example_item`: one step (no leading axes) fixing shapes and dtypes."""
     del key
 
@@ -168,59 +175,82 @@ class SequenceReplay(base.ReplayBuffer):
       x = jnp.asarray(x)
       return jnp.zeros((self.num_envs, rows, *x.shape), x.dtype)
 
-    steps = jax.tree.map(lambda x: zeros(self.steps_per_env, x),
-                         example_item.step)
-    start_states = jax.tree.map(lambda x: zeros(self.starts_per_env, x),
-                                example_item.recurrent_state)
+    steps = jax.tree.map(
+        lambda x: zeros(self.steps_per_env, x), example_item.step
+    )
+    start_states = jax.tree.map(
+        lambda x: zeros(self.starts_per_env, x), example_item.recurrent_state
+    )
     priorities = ()
     if self.prioritized:
       priorities = SequencePriorities(
           tree=sum_tree.init(self.num_slots),
-          max_priority=jnp.ones((), jnp.float32))
+          max_priority=jnp.ones((), jnp.float32),
+      )
     return SequenceState(
         steps=steps,
         first=jnp.zeros((self.num_envs, self.steps_per_env), bool),
-        start_states=start_states, written=jnp.zeros((), jnp.int32),
-        priorities=priorities)
+        start_states=start_states,
+        written=jnp.zeros((), jnp.int32),
+        priorities=priorities,
+    )
 
   def add(self, state: SequenceState, items: SequenceItem) -> SequenceState:
     """Appends a time-major chunk [T, num_envs, ...] to every env's stream."""
     shape = jnp.shape(items.first)
     if len(shape) != 2 or shape[1] != self.num_envs:
-      raise ValueError(f"sequence replay takes time-major chunks [T, "
-                       f"{self.num_envs}] (its environments), got {shape}")
+      raise ValueError(
+          f"sequence replay takes time-major chunks [T, "
+          f"{self.num_envs}] (its environments), got {shape}"
+      )
     chunk = shape[0]
     if chunk > self.steps_per_env:
-      raise ValueError(f"a chunk of {chunk} steps does not fit a ring of "
-                       f"{self.steps_per_env} steps per environment")
+      raise ValueError(
+          f"a chunk of {chunk} steps does not fit a ring of "
+          f"{self.steps_per_env} steps per environment"
+      )
     times = state.written + jnp.arange(chunk)  # absolute, per env
     slots = times % self.steps_per_env
     env_major = lambda x: jnp.swapaxes(x, 0, 1)  # [T, B, ...] -> [B, T, ...]
-    steps = jax.tree.map(lambda s, x: s.at[:, slots].set(env_major(x)),
-                         state.steps, items.step)
+    steps = jax.tree.map(
+        lambda s, x: s.at[:, slots].set(env_major(x)), state.steps, items.step
+    )
     first = state.first.at[:, slots].set(env_major(items.first))
     # Recurrent states only at window starts; other steps write nowhere.
-    start_slots = jnp.where(times % self.period == 0,
-                            (times // self.period) % self.starts_per_env,
-                            self.starts_per_env)
+    start_slots = jnp.where(
+        times % self.period == 0,
+        (times // self.period) % self.starts_per_env,
+        self.starts_per_env,
+    )
     start_states = jax.tree.map(
         lambda s, x: s.at[:, start_slots].set(env_major(x), mode="drop"),
-        state.start_states, items.recurrent_state)
+        state.start_states,
+        items.recurrent_state,
+    )
     written = state.written + chunk
     priorities = state.priorities
     if self.prioritized:
-      priorities = self._enter_and_retire(priorities, state.written, written,
-                                          chunk)
-    return SequenceState(steps=steps, first=first, start_states=start_states,
-                         written=written, priorities=priorities)
+      priorities = self._enter_and_retire(
+          priorities, state.written, written, chunk
+      )
+    return SequenceState(
+        steps=steps,
+        first=first,
+        start_states=start_states,
+        written=written,
+        priorities=priorities,
+    )
 
   # ---- which windows may be sampled -----------------------------------------
   def _start_range(self, written: chex.Array) -> tuple[chex.Array, chex.Array]:
     """[first_m, last_m] of sampleable starts (empty when last < first)."""
     oldest = jnp.maximum(written - self.steps_per_env, 0)
     first_m = (oldest + self.period - 1) // self.period
-    last_m = jnp.where(written >= self.sequence_length,
-                       (written - self.sequence_length) // self.period, -1)
+    last_m = jnp.where(
+        written >= self.sequence_length,
+        (written - self.sequence_length) // self.period,
+        -1,
+    )
     return first_m, last_m
 
   def size(self, state: SequenceState) -> chex.Array:
@@ -232,8 +262,9 @@ class SequenceReplay(base.ReplayBuffer):
     """Time steps held (all environments)."""
     return self.num_envs * jnp.minimum(state.written, self.steps_per_env)
 
-  def _enter_and_retire(self, priorities: SequencePriorities, old_written,
-                        new_written, chunk) -> SequencePriorities:
+  def _enter_and_retire(
+      self, priorities: SequencePriorities, old_written, new_written, chunk
+  ) -> SequencePriorities:
     """Sum-tree: completed windows enter at the max priority, overwritten
     ones leave (priority 0). At most chunk // P + 1 starts change each way
     per environment: fixed-size candidate lists, the rest masked out."""
@@ -243,38 +274,48 @@ class SequenceReplay(base.ReplayBuffer):
     envs = jnp.arange(self.num_envs)
 
     def slots(m, keep):  # [K] starts -> [num_envs * K] slots, or NO_INDEX
-      flat = (envs[:, None] * self.starts_per_env
-              + (m % self.starts_per_env)[None, :])
+      flat = (
+          envs[:, None] * self.starts_per_env
+          + (m % self.starts_per_env)[None, :]
+      )
       return jnp.where(keep[None, :], flat, base.NO_INDEX).reshape(-1)
 
     retired = old_first + candidates
     retire = jnp.logical_and(retired < new_first, retired <= old_last)
     entered = jnp.maximum(old_last + 1, new_first) + candidates
     enter = entered <= new_last
-    retired_slots, entered_slots = slots(retired, retire), slots(entered,
-                                                                 enter)
+    retired_slots, entered_slots = slots(retired, retire), slots(entered, enter)
     # Retire first: a slot reused by a newly entering start must end up set.
-    tree = sum_tree.set_leaves(priorities.tree, retired_slots,
-                               jnp.zeros(retired_slots.shape), self.num_slots)
     tree = sum_tree.set_leaves(
-        tree, entered_slots,
+        priorities.tree,
+        retired_slots,
+        jnp.zeros(retired_slots.shape),
+        self.num_slots,
+    )
+    tree = sum_tree.set_leaves(
+        tree,
+        entered_slots,
         jnp.broadcast_to(priorities.max_priority, entered_slots.shape),
-        self.num_slots)
+        self.num_slots,
+    )
     return priorities.replace(tree=tree)
 
-  def window_starts(self, state: SequenceState, indices: chex.Array
-                    ) -> tuple[chex.Array, chex.Array]:
+  def window_starts(
+      self, state: SequenceState, indices: chex.Array
+  ) -> tuple[chex.Array, chex.Array]:
     """(environment, absolute start time) of the windows at `indices`
     (sampleable ones: the start in [first_m, first_m + S/P) of each slot)."""
     first_m, _ = self._start_range(state.written)
     env = indices // self.starts_per_env
     m = first_m + (indices % self.starts_per_env - first_m) % (
-        self.starts_per_env)
+        self.starts_per_env
+    )
     return env, m * self.period
 
   # ---- sample / update ------------------------------------------------------
-  def sample(self, state: SequenceState, key: chex.PRNGKey,
-             batch_size: int) -> ReplaySample:
+  def sample(
+      self, state: SequenceState, key: chex.PRNGKey, batch_size: int
+  ) -> ReplaySample:
     """`batch_size` windows; weights are 0 if no window is sampleable yet."""
     first_m, last_m = self._start_range(state.written)
     count = jnp.maximum(last_m - first_m + 1, 0)
@@ -282,16 +323,20 @@ class SequenceReplay(base.ReplayBuffer):
       tree = state.priorities.tree
       total = sum_tree.total(tree)
       slots = sum_tree.find(
-          tree, sum_tree.stratified_targets(key, total, batch_size))
+          tree, sum_tree.stratified_targets(key, total, batch_size)
+      )
       probabilities = sum_tree.get_leaves(tree, slots) / jnp.where(
-          total > 0, total, 1.0)
+          total > 0, total, 1.0
+      )
       weights = prioritized.importance_weights(
-          probabilities, self.num_envs * count, self.importance_exponent)
+          probabilities, self.num_envs * count, self.importance_exponent
+      )
     else:
       env_key, start_key = jax.random.split(key)
       env = jax.random.randint(env_key, (batch_size,), 0, self.num_envs)
-      m = first_m + jax.random.randint(start_key, (batch_size,), 0,
-                                       jnp.maximum(count, 1))
+      m = first_m + jax.random.randint(
+          start_key, (batch_size,), 0, jnp.maximum(count, 1)
+      )
       slots = env * self.starts_per_env + m % self.starts_per_env
       weights = jnp.ones((batch_size,), jnp.float32)
     env, start = self.window_starts(state, slots)
@@ -302,28 +347,40 @@ class SequenceReplay(base.ReplayBuffer):
     steps = jax.tree.map(lambda s: s[env[:, None], step_slots], state.steps)
     episode_start = state.first[env[:, None], step_slots]
     recurrent_state = jax.tree.map(
-        lambda s: s[env, m % self.starts_per_env], state.start_states)
+        lambda s: s[env, m % self.starts_per_env], state.start_states
+    )
     return ReplaySample(
-        items=Sequence(step=steps, episode_start=episode_start,
-                       recurrent_state=recurrent_state),
-        indices=slots.astype(jnp.int32), weights=weights)
+        items=Sequence(
+            step=steps,
+            episode_start=episode_start,
+            recurrent_state=recurrent_state,
+        ),
+        indices=slots.astype(jnp.int32),
+        weights=weights,
+    )
 
-  def update(self, state: SequenceState, indices: chex.Array,
-             priorities: chex.Array) -> SequenceState:
+  def update(
+      self, state: SequenceState, indices: chex.Array, priorities: chex.Array
+  ) -> SequenceState:
     """Stores (p + eps)^alpha for the sampled windows; indices outside
     [0, num_slots) (`base.NO_INDEX`) are ignored; the last of duplicate
     indices wins."""
     if not self.prioritized:
       return state
     chex.assert_equal_shape([indices, priorities])
-    p = (priorities.astype(jnp.float32) + self.priority_eps
-         ) ** self.priority_exponent
+    p = (
+        priorities.astype(jnp.float32) + self.priority_eps
+    ) ** self.priority_exponent
     inside = (indices >= 0) & (indices < self.num_slots)
     old = state.priorities
-    return state.replace(priorities=SequencePriorities(
-        tree=sum_tree.set_leaves(old.tree, indices, p, self.num_slots),
-        max_priority=jnp.maximum(old.max_priority,
-                                 jnp.max(jnp.where(inside, p, 0.0)))))
+    return state.replace(
+        priorities=SequencePriorities(
+            tree=sum_tree.set_leaves(old.tree, indices, p, self.num_slots),
+            max_priority=jnp.maximum(
+                old.max_priority, jnp.max(jnp.where(inside, p, 0.0))
+            ),
+        )
+    )
 
 
 def from_config(config, num_envs: int | None) -> SequenceReplay:
@@ -340,16 +397,24 @@ def from_config(config, num_envs: int | None) -> SequenceReplay:
     raise UserError(
         f"config.replay='sequence' needs a recurrent agent that learns from "
         f"sequences (r2d2); agent {config.get('agent', '?')!r} learns from "
-        "single transitions: use another replay kind")
+        "single transitions: use another replay kind"
+    )
   length = config.sequence_length
   if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-    raise UserError(f"config.sequence_length={length!r} is not allowed: it "
-                    "must be an integer >= 2")
+    raise UserError(
+        f"config.sequence_length={length!r} is not allowed: it "
+        "must be an integer >= 2"
+    )
   period = config.sequence_period
-  if (isinstance(period, bool) or not isinstance(period, int)
-      or not 1 <= period <= length):
-    raise UserError(f"config.sequence_period={period!r} is not allowed: it "
-                    f"must be an integer in [1, sequence_length={length}]")
+  if (
+      isinstance(period, bool)
+      or not isinstance(period, int)
+      or not 1 <= period <= length
+  ):
+    raise UserError(
+        f"config.sequence_period={period!r} is not allowed: it "
+        f"must be an integer in [1, sequence_length={length}]"
+    )
   steps_per_env = (config.replay_capacity // num_envs) // period * period
   needed = max(length, config.rollout_length)
   if steps_per_env < needed:
@@ -359,16 +424,21 @@ def from_config(config, num_envs: int | None) -> SequenceReplay:
         f"the {num_envs} environments per device, and each must hold "
         f"sequence_length={length} and rollout_length="
         f"{config.rollout_length} steps (replay_capacity >= "
-        f"{needed * num_envs + (period - 1) * num_envs})")
+        f"{needed * num_envs + (period - 1) * num_envs})"
+    )
   windows = num_envs * ((steps_per_env - length) // period + 1)
   if windows < config.batch_size:
     raise UserError(
         f"config.replay_capacity={config.replay_capacity} is smaller than "
         f"the batch: it holds {windows} windows of {length} steps when "
-        f"full, fewer than config.batch_size={config.batch_size}")
+        f"full, fewer than config.batch_size={config.batch_size}"
+    )
   return SequenceReplay(
-      num_envs=num_envs, steps_per_env=steps_per_env, sequence_length=length,
+      num_envs=num_envs,
+      steps_per_env=steps_per_env,
+      sequence_length=length,
       period=period,
       priority_exponent=float(config.get("priority_exponent", 0.0)),
       importance_exponent=float(config.get("importance_exponent", 0.6)),
-      priority_eps=float(config.get("priority_eps", 1e-6)))
+      priority_eps=float(config.get("priority_eps", 1e-6)),
+  )

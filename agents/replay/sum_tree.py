@@ -32,7 +32,7 @@ Tree = tuple  # of float32 arrays: leaves [K^d], ..., [K], total [1]
 def depth(capacity: int) -> int:
   """d: the levels above the leaves (>= 1), K^d >= capacity."""
   d = 1
-  while FANOUT ** d < capacity:
+  while FANOUT**d < capacity:
     d += 1
   return d
 
@@ -40,8 +40,9 @@ def depth(capacity: int) -> int:
 def init(capacity: int) -> Tree:
   """An all-zero tree for `capacity` leaves."""
   d = depth(capacity)
-  return tuple(jnp.zeros((FANOUT ** (d - l),), jnp.float32)
-               for l in range(d + 1))
+  return tuple(
+      jnp.zeros((FANOUT ** (d - l),), jnp.float32) for l in range(d + 1)
+  )
 
 
 def total(tree: Tree) -> chex.Array:
@@ -62,8 +63,13 @@ def _last_occurrence(indices: chex.Array) -> chex.Array:
   return ~jnp.any(same & later, axis=1)
 
 
-def set_leaves(tree: Tree, indices: chex.Array, values: chex.Array,
-               capacity: int, unique: bool = False) -> Tree:
+def set_leaves(
+    tree: Tree,
+    indices: chex.Array,
+    values: chex.Array,
+    capacity: int,
+    unique: bool = False,
+) -> Tree:
   """Sets leaves `indices` [n] to `values` [n] and recomputes their ancestors.
 
   Indices outside [0, capacity) are ignored (the caller's way to mask an
@@ -82,8 +88,11 @@ def set_leaves(tree: Tree, indices: chex.Array, values: chex.Array,
   values = values.astype(jnp.float32) + 0.0 * tree[-1][0]
   num_slots = tree[0].shape[0]
   node = jnp.clip(indices, 0, num_slots - 1)
-  levels = [tree[0].at[jnp.where(keep, node, num_slots)].set(
-      values.astype(jnp.float32), mode="drop")]
+  levels = [
+      tree[0]
+      .at[jnp.where(keep, node, num_slots)]
+      .set(values.astype(jnp.float32), mode="drop")
+  ]
   for level in tree[1:]:  # bottom-up; a masked entry recomputes a path
     node = node // FANOUT
     children = levels[-1].reshape(-1, FANOUT)[node]  # [n, K]
@@ -116,11 +125,13 @@ def find(tree: Tree, targets: chex.Array) -> chex.Array:
   return node
 
 
-def stratified_targets(key: chex.PRNGKey, total_value: chex.Array,
-                       batch_size: int) -> chex.Array:
+def stratified_targets(
+    key: chex.PRNGKey, total_value: chex.Array, batch_size: int
+) -> chex.Array:
   """One target drawn uniformly inside each of `batch_size` equal segments
   of [0, total): target_j = (j + u_j) * total / batch_size, u_j ~ U[0, 1)
   (Schaul et al. 2016, Appendix B.2.1)."""
   u = jax.random.uniform(key, (batch_size,), jnp.float32)
   return (jnp.arange(batch_size, dtype=jnp.float32) + u) * (
-      total_value / batch_size)
+      total_value / batch_size
+  )

@@ -34,31 +34,41 @@ def init_ring(capacity: int, example_item: Any) -> ReplayState:
   """An empty ring of `capacity` slots shaped like `example_item`."""
   storage = jax.tree.map(
       lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype),
-      example_item)
-  return ReplayState(storage=storage,
-                     insert_position=jnp.zeros((), jnp.int32),
-                     size=jnp.zeros((), jnp.int32))
+      example_item,
+  )
+  return ReplayState(
+      storage=storage,
+      insert_position=jnp.zeros((), jnp.int32),
+      size=jnp.zeros((), jnp.int32),
+  )
 
 
-def add_to_ring(capacity: int, state: ReplayState, items: Any
-                ) -> tuple[ReplayState, chex.Array]:
+def add_to_ring(
+    capacity: int, state: ReplayState, items: Any
+) -> tuple[ReplayState, chex.Array]:
   """Writes items [n, ...] in order; returns the state and their slots [n]."""
   n = base.check_batch(items, capacity)
   indices = (state.insert_position + jnp.arange(n)) % capacity
-  storage = jax.tree.map(lambda s, x: s.at[indices].set(x),
-                         state.storage, items)
-  return ReplayState(
-      storage=storage,
-      insert_position=(state.insert_position + n) % capacity,
-      size=jnp.minimum(state.size + n, capacity)), indices
+  storage = jax.tree.map(
+      lambda s, x: s.at[indices].set(x), state.storage, items
+  )
+  return (
+      ReplayState(
+          storage=storage,
+          insert_position=(state.insert_position + n) % capacity,
+          size=jnp.minimum(state.size + n, capacity),
+      ),
+      indices,
+  )
 
 
 @dataclasses.dataclass(frozen=True)
 class UniformReplay(base.ReplayBuffer):
   capacity: int
 
-  def init(self, example_item: Any, key: chex.PRNGKey | None = None
-           ) -> ReplayState:
+  def init(
+      self, example_item: Any, key: chex.PRNGKey | None = None
+  ) -> ReplayState:
     del key
     return init_ring(self.capacity, example_item)
 
@@ -66,14 +76,19 @@ class UniformReplay(base.ReplayBuffer):
     """Adds a batch of items (each leaf [n, ...], n <= capacity) in order."""
     return add_to_ring(self.capacity, state, items)[0]
 
-  def sample(self, state: ReplayState, key: chex.PRNGKey,
-             batch_size: int) -> ReplaySample:
+  def sample(
+      self, state: ReplayState, key: chex.PRNGKey, batch_size: int
+  ) -> ReplaySample:
     """Uniform over filled slots. With an empty buffer, returns slot 0."""
-    indices = jax.random.randint(key, (batch_size,), 0,
-                                 jnp.maximum(state.size, 1))
+    indices = jax.random.randint(
+        key, (batch_size,), 0, jnp.maximum(state.size, 1)
+    )
     items = jax.tree.map(lambda s: s[indices], state.storage)
-    return ReplaySample(items=items, indices=indices,
-                        weights=jnp.ones((batch_size,), jnp.float32))
+    return ReplaySample(
+        items=items,
+        indices=indices,
+        weights=jnp.ones((batch_size,), jnp.float32),
+    )
 
   def size(self, state: ReplayState) -> chex.Array:
     return state.size

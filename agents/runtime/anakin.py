@@ -46,7 +46,7 @@ from environments import base
 
 # fold_in constant: the stream of each environment's initial actor state
 # (`agent.initial_actor_state(key)`), derived without touching the others.
-ACTOR_STATE_STREAM = 0xac7
+ACTOR_STATE_STREAM = 0xAC7
 
 
 @struct.dataclass
@@ -64,11 +64,14 @@ class LoopState:
 def _shard_map(f, mesh, in_specs, out_specs):
   """`jax.shard_map` across jax versions (0.10 here, newer on accelerators)."""
   if hasattr(jax, "shard_map"):
-    return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                         check_vma=False)
+    return jax.shard_map(
+        f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+    )
   from jax.experimental.shard_map import shard_map  # pylint: disable=g-import-not-at-top
-  return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                   check_rep=False)
+
+  return shard_map(
+      f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False
+  )
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -90,8 +93,9 @@ class AnakinLoop:
   mesh: Mesh
   eval_episodes: int = 100
   eval_max_steps: int = 1000
-  _cache: dict = dataclasses.field(default_factory=dict, compare=False,
-                                   hash=False, repr=False)
+  _cache: dict = dataclasses.field(
+      default_factory=dict, compare=False, hash=False, repr=False
+  )
 
   def __post_init__(self):
     cpu_threefry.install_for_runtime()  # before anything here compiles
@@ -130,16 +134,24 @@ class AnakinLoop:
     env_ids = jnp.arange(self.num_envs)
     fold = jax.vmap(jax.random.fold_in, (None, 0))
     carry = rollout_lib.initial_carry(
-        self.agent, self.env, env_keys=fold(env_key, env_ids),
+        self.agent,
+        self.env,
+        env_keys=fold(env_key, env_ids),
         actor_keys=fold(actor_key, env_ids),
         actor_state_keys=fold(
-            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids))
+            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
+        ),
+    )
     return LoopState(
-        agent_state=agent_state, env_state=carry.env_state,
-        timestep=carry.timestep, actor_state=carry.actor_state,
-        actor_keys=carry.actor_keys, learn_key=learn_key,
+        agent_state=agent_state,
+        env_state=carry.env_state,
+        timestep=carry.timestep,
+        actor_state=carry.actor_state,
+        actor_keys=carry.actor_keys,
+        learn_key=learn_key,
         episode_return=carry.episode_return,
-        iteration=jnp.zeros((), jnp.int32))
+        iteration=jnp.zeros((), jnp.int32),
+    )
 
   def _to_device_layout(self, state: LoopState) -> LoopState:
     """[seed, ...] global -> [device, seed, ...] with envs split over devices."""
@@ -152,21 +164,33 @@ class AnakinLoop:
       x = jnp.reshape(x, (x.shape[0], d, b, *x.shape[2:]))
       return jnp.swapaxes(x, 0, 1)
 
-    per_env = (state.env_state, state.timestep, state.actor_state,
-               state.actor_keys, state.episode_return)
-    env_state, timestep, actor_state, actor_keys, episode_return = (
-        jax.tree.map(split_envs, per_env))
+    per_env = (
+        state.env_state,
+        state.timestep,
+        state.actor_state,
+        state.actor_keys,
+        state.episode_return,
+    )
+    env_state, timestep, actor_state, actor_keys, episode_return = jax.tree.map(
+        split_envs, per_env
+    )
     return LoopState(
         agent_state=jax.tree.map(replicate, state.agent_state),
-        env_state=env_state, timestep=timestep, actor_state=actor_state,
-        actor_keys=actor_keys, learn_key=replicate(state.learn_key),
-        episode_return=episode_return, iteration=replicate(state.iteration))
+        env_state=env_state,
+        timestep=timestep,
+        actor_state=actor_state,
+        actor_keys=actor_keys,
+        learn_key=replicate(state.learn_key),
+        episode_return=episode_return,
+        iteration=replicate(state.iteration),
+    )
 
   def sharding(self) -> NamedSharding:
     return NamedSharding(self.mesh, P(types.DEVICE_AXIS))
 
   def init_fn(self):
     """A jitted `seeds -> LoopState` placing the state over the mesh."""
+
     # The agents are initialised with `lax.map`, one seed after the other,
     # not `vmap`: vmapped, the orthogonal initialisers (LSTM recurrent
     # kernel, policy and value heads) become one batched QR, whose LAPACK
@@ -178,7 +202,9 @@ class AnakinLoop:
     def init(seeds):
       agent_states = jax.lax.map(self._init_agent, seeds)
       return self._to_device_layout(
-          jax.vmap(self._init_one_seed)(seeds, agent_states))
+          jax.vmap(self._init_one_seed)(seeds, agent_states)
+      )
+
     return jax.jit(init, out_shardings=self.sharding())
 
   def init(self, seeds: list[int]) -> LoopState:
@@ -190,40 +216,59 @@ class AnakinLoop:
     sharding = self.sharding()
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-        shapes)
+        shapes,
+    )
 
   # ---- one iteration on one device, one seed ---------------------------------
   def _iteration(self, state: LoopState, _):
     agent = self.agent
     actor_params = agent.actor_params(state.agent_state)
-    carry = rollout_lib.Carry(state.env_state, state.timestep,
-                              state.actor_state, state.actor_keys,
-                              state.episode_return)
+    carry = rollout_lib.Carry(
+        state.env_state,
+        state.timestep,
+        state.actor_state,
+        state.actor_keys,
+        state.episode_return,
+    )
     carry, trajectory, finished, returns = rollout_lib.rollout(
-        agent, self.env, self.rollout_length, actor_params, carry)
+        agent, self.env, self.rollout_length, actor_params, carry
+    )
     learn_key, key = jax.random.split(state.learn_key)
     agent_state, learn_metrics = agent.learn(state.agent_state, trajectory, key)
     new_state = LoopState(
-        agent_state=agent_state, env_state=carry.env_state,
-        timestep=carry.timestep, actor_state=carry.actor_state,
-        actor_keys=carry.actor_keys, learn_key=learn_key,
-        episode_return=carry.episode_return, iteration=state.iteration + 1)
-    return new_state, (learn_metrics,
-                       rollout_lib.episode_stats(finished, returns))
+        agent_state=agent_state,
+        env_state=carry.env_state,
+        timestep=carry.timestep,
+        actor_state=carry.actor_state,
+        actor_keys=carry.actor_keys,
+        learn_key=learn_key,
+        episode_return=carry.episode_return,
+        iteration=state.iteration + 1,
+    )
+    return new_state, (
+        learn_metrics,
+        rollout_lib.episode_stats(finished, returns),
+    )
 
   def _segment_one_seed(self, state: LoopState):
     state, (learn_metrics, episode_stats) = jax.lax.scan(
-        self._iteration, state, None, length=self.iterations_per_segment)
+        self._iteration, state, None, length=self.iterations_per_segment
+    )
     episode_stats = jax.tree.map(
-        lambda x: jax.lax.psum(jnp.sum(x), types.DEVICE_AXIS), episode_stats)
+        lambda x: jax.lax.psum(jnp.sum(x), types.DEVICE_AXIS), episode_stats
+    )
     metrics = dict(
         episode_return_mean=episode_stats["episode_return_sum"]
         / jnp.maximum(episode_stats["episodes"], 1.0),
         episodes=episode_stats["episodes"],
-        **jax.tree.map(jnp.mean, learn_metrics))
+        **jax.tree.map(jnp.mean, learn_metrics),
+    )
     # Non-finite check over every learn step of the segment, not only the mean.
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
-                                for v in jax.tree.leaves(learn_metrics)]))
+    finite = jnp.all(
+        jnp.stack(
+            [jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(learn_metrics)]
+        )
+    )
     metrics["all_finite"] = finite.astype(jnp.float32)
     return state, metrics
 
@@ -232,6 +277,7 @@ class AnakinLoop:
 
     metrics: a dict of [device, seed] arrays (identical over devices).
     """
+
     def local(state):
       state = jax.tree.map(lambda x: x[0], state)  # this device's block
       state, metrics = jax.vmap(self._segment_one_seed)(state)
@@ -239,11 +285,10 @@ class AnakinLoop:
       return add_device_axis(state), add_device_axis(metrics)
 
     spec = P(types.DEVICE_AXIS)
-    sharded = _shard_map(local, self.mesh, in_specs=(spec,),
-                         out_specs=(spec, spec))
+    sharded = _shard_map(
+        local, self.mesh, in_specs=(spec,), out_specs=(spec, spec)
+    )
     return jax.jit(sharded, donate_argnums=0)
-
-
 
   # ---- the loop interface (agents/runtime/loops.py) -------------------------
   def prepare(self, state: LoopState) -> bool:
@@ -252,12 +297,18 @@ class AnakinLoop:
     if "segment" in self._cache:
       return True
     self._cache["segment"] = self.segment_fn().lower(state).compile()
-    shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-                          state.agent_state)
+    shapes = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state.agent_state
+    )
     compiler = futures.ThreadPoolExecutor(max_workers=1)
     self._cache[("evaluate", self.eval_episodes)] = compiler.submit(
-        evaluation.compile_for_seeds, self.agent, self.env,
-        self.eval_episodes, self.eval_max_steps, shapes)
+        evaluation.compile_for_seeds,
+        self.agent,
+        self.env,
+        self.eval_episodes,
+        self.eval_max_steps,
+        shapes,
+    )
     compiler.shutdown(wait=False)
     return True
 
@@ -274,10 +325,12 @@ class AnakinLoop:
     agent_state = self.agent_states(state)
     compiled = self._cache.get(("evaluate", episodes))
     if compiled is None:
-      shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                            agent_state)
+      shapes = jax.tree.map(
+          lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), agent_state
+      )
       compiled = evaluation.compile_for_seeds(
-          self.agent, self.env, episodes, self.eval_max_steps, shapes)
+          self.agent, self.env, episodes, self.eval_max_steps, shapes
+      )
     elif isinstance(compiled, futures.Future):
       compiled = compiled.result()
     return jax.device_get(compiled(agent_state, key))
@@ -292,37 +345,53 @@ def _num_devices(config) -> int:
   available = jax.device_count()
   wanted = config.get("num_devices", 0) or available
   if wanted > available:
-    raise UserError(f"config.num_devices={wanted} but only {available} "
-                    "device(s) are visible")
+    raise UserError(
+        f"config.num_devices={wanted} but only {available} "
+        "device(s) are visible"
+    )
   if config.num_envs % wanted:
-    raise UserError(f"config.num_envs={config.num_envs} must be divisible by "
-                    f"the number of devices ({wanted})")
+    raise UserError(
+        f"config.num_envs={config.num_envs} must be divisible by "
+        f"the number of devices ({wanted})"
+    )
   return wanted
 
 
 def build(config, task: loops.Task, make_agent) -> AnakinLoop:
   """The compiled loop for `config` on a functional task (loops.py)."""
   if task.env is None:
-    raise UserError(f"config.loop='anakin' compiles functional tasks; "
-                    f"{task.name!r} is a stateful dm_env task: use "
-                    "config.loop='host' or 'sebulba'")
+    raise UserError(
+        f"config.loop='anakin' compiles functional tasks; "
+        f"{task.name!r} is a stateful dm_env task: use "
+        "config.loop='host' or 'sebulba'"
+    )
   num_devices = _num_devices(config)
   per_device = (config.num_envs // num_devices) * config.rollout_length
   if config.get("replay_capacity", 10**9) < per_device:
-    raise UserError(f"config.replay_capacity={config.replay_capacity} is "
-                    f"smaller than one rollout per device ({per_device} "
-                    "transitions)")
+    raise UserError(
+        f"config.replay_capacity={config.replay_capacity} is "
+        f"smaller than one rollout per device ({per_device} "
+        "transitions)"
+    )
   per_iteration = config.num_envs * config.rollout_length
   iterations = loops.iterations_per_segment(config, per_iteration)
-  run = loops.run_info(config, env_steps_per_segment=per_iteration * iterations,
-                       learn_calls_per_segment=iterations,
-                       num_devices=num_devices)
+  run = loops.run_info(
+      config,
+      env_steps_per_segment=per_iteration * iterations,
+      learn_calls_per_segment=iterations,
+      num_devices=num_devices,
+  )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
   return AnakinLoop(
-      agent=agent, env=task.env, num_envs=config.num_envs,
-      rollout_length=config.rollout_length, iterations_per_segment=iterations,
-      mesh=make_mesh(num_devices), eval_episodes=config.eval_episodes,
-      eval_max_steps=config.eval_max_steps)
+      agent=agent,
+      env=task.env,
+      num_envs=config.num_envs,
+      rollout_length=config.rollout_length,
+      iterations_per_segment=iterations,
+      mesh=make_mesh(num_devices),
+      eval_episodes=config.eval_episodes,
+      eval_max_steps=config.eval_max_steps,
+  )
 
 
 def fetch_replicated(tree: Any) -> Any:
@@ -330,7 +399,9 @@ def fetch_replicated(tree: Any) -> Any:
 
   Works in multi-process runs, where only local shards are addressable.
   """
+
   def first(x):
     shard = x.addressable_shards[0].data
     return np.asarray(shard)[0]
+
   return jax.tree.map(first, tree)

@@ -42,8 +42,9 @@ from agents.lib import cpu_threefry
 from agents.runtime import train as train_lib
 
 
-def compiled_throughput(config: ml_collections.ConfigDict,
-                        min_seconds: float = 2.0) -> dict[str, Any]:
+def compiled_throughput(
+    config: ml_collections.ConfigDict, min_seconds: float = 2.0
+) -> dict[str, Any]:
   """Env steps/s of the compiled loop on `config` (compile time excluded)."""
   _, loop = train_lib.build_loop(config)
   t0 = time.perf_counter()
@@ -58,12 +59,16 @@ def compiled_throughput(config: ml_collections.ConfigDict,
     jax.block_until_ready(metrics)
     steps += loop.env_steps_per_segment * config.num_seeds
   seconds = time.perf_counter() - start
-  return dict(env_steps_per_second=steps / seconds,
-              compile_seconds=compile_seconds, env_steps=steps)
+  return dict(
+      env_steps_per_second=steps / seconds,
+      compile_seconds=compile_seconds,
+      env_steps=steps,
+  )
 
 
-def loop_throughput(config: ml_collections.ConfigDict,
-                    min_seconds: float = 3.0) -> dict[str, Any]:
+def loop_throughput(
+    config: ml_collections.ConfigDict, min_seconds: float = 3.0
+) -> dict[str, Any]:
   """Env steps/s of whatever loop `config.loop` builds, through the loop
   interface (agents/runtime/loops.py); the first segment (compiling) is not
   timed."""
@@ -81,16 +86,20 @@ def loop_throughput(config: ml_collections.ConfigDict,
     seconds = time.perf_counter() - start
   finally:
     loop.close()
-  result = dict(env_steps_per_second=steps / seconds,
-                compile_seconds=compile_seconds, env_steps=steps)
+  result = dict(
+      env_steps_per_second=steps / seconds,
+      compile_seconds=compile_seconds,
+      env_steps=steps,
+  )
   for key in ("cas_retries", "staleness", "queue_length"):
     if key in metrics:
       result[key] = float(metrics[key][0])
   return result
 
 
-def host_loop_throughput(config: ml_collections.ConfigDict,
-                         min_seconds: float = 3.0) -> dict[str, Any]:
+def host_loop_throughput(
+    config: ml_collections.ConfigDict, min_seconds: float = 3.0
+) -> dict[str, Any]:
   """Env steps/s of the host loop driving a stateful dm_env environment."""
   _, loop = train_lib.build_loop(config)
   state = loop.init([config.seed])
@@ -102,11 +111,13 @@ def host_loop_throughput(config: ml_collections.ConfigDict,
   return dict(env_steps_per_second=steps / (time.perf_counter() - start))
 
 
-def dm_env_alone_throughput(environment, min_seconds: float = 2.0,
-                            seed: int = 0) -> float:
+def dm_env_alone_throughput(
+    environment, min_seconds: float = 2.0, seed: int = 0
+) -> float:
   """Steps/s of a stateful dm_env stepped with random actions and no agent:
   the ceiling for any host loop on it, measured in the same run."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   rng = np.random.default_rng(seed)
   num_actions = environment.action_spec().num_values
   environment.reset()
@@ -120,16 +131,27 @@ def dm_env_alone_throughput(environment, min_seconds: float = 2.0,
 
 def whole_process(args: list[str]) -> dict[str, Any]:
   """Runs `python -m scripts.train ARGS` in a fresh process; wall time + summary."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
+  root = os.path.dirname(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  )
   with tempfile.TemporaryDirectory() as workdir:
     env = dict(os.environ, PYTHONPATH=root)
     # The subprocess compiles jax.random's threefry the way this one does.
     env[cpu_threefry.ENV_VAR] = cpu_threefry.current_form()
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.train", f"--workdir={workdir}/run",
-         *args], cwd=root, env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "scripts.train",
+            f"--workdir={workdir}/run",
+            *args,
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
       raise RuntimeError(f"benchmark run failed: {proc.stderr[-2000:]}")
@@ -138,9 +160,16 @@ def whole_process(args: list[str]) -> dict[str, Any]:
   return dict(process_seconds=wall, **summary)
 
 
-def env_step_throughput(env_step, env_reset, num_actions: int, batch: int,
-                        steps: int, repeats: int = 3) -> float:
+def env_step_throughput(
+    env_step,
+    env_reset,
+    num_actions: int,
+    batch: int,
+    steps: int,
+    repeats: int = 3,
+) -> float:
   """Steps/s of `step` vmapped over `batch` envs and scanned `steps` times."""
+
   def run(key):
     keys = jax.random.split(key, batch)
     state = jax.vmap(env_reset)(keys)
@@ -165,14 +194,16 @@ def env_step_throughput(env_step, env_reset, num_actions: int, batch: int,
   return batch * steps / best
 
 
-def cartpole_vs_gymnax(batch: int = 1024, steps: int = 1000
-                       ) -> dict[str, float]:
+def cartpole_vs_gymnax(
+    batch: int = 1024, steps: int = 1000
+) -> dict[str, float]:
   """Our CartPole against gymnax's CartPole-v1, random actions, same batch."""
   from environments import cartpole  # pylint: disable=g-import-not-at-top
+
   env = cartpole.CartPole()
   ours = env_step_throughput(
-      lambda s, a: env.step(s, a)[0], lambda k: env.reset(k)[0], 2, batch,
-      steps)
+      lambda s, a: env.step(s, a)[0], lambda k: env.reset(k)[0], 2, batch, steps
+  )
   result = dict(ours=ours)
   try:
     import gymnax  # pylint: disable=g-import-not-at-top
@@ -200,15 +231,26 @@ def cartpole_vs_gymnax(batch: int = 1024, steps: int = 1000
 # delta far above any TD error here), Adam 2.5e-4 without clipping, target
 # copied every 500 env steps (50 gradient steps), a 10k FIFO buffer.
 PUREJAXRL_DQN_WORKLOAD = dict(
-    num_envs=10, rollout_length=1, num_updates=1, batch_size=128,
-    hidden_sizes=(120, 84), huber_delta=1e4, max_grad_norm=0.0,
-    double_q=False, anneal_learning_rate=False, learning_rate=2.5e-4,
-    target_update_period=50, replay_capacity=10_000, min_replay_size=10_000,
-    epsilon_decay_env_steps=250_000)
+    num_envs=10,
+    rollout_length=1,
+    num_updates=1,
+    batch_size=128,
+    hidden_sizes=(120, 84),
+    huber_delta=1e4,
+    max_grad_norm=0.0,
+    double_q=False,
+    anneal_learning_rate=False,
+    learning_rate=2.5e-4,
+    target_update_period=50,
+    replay_capacity=10_000,
+    min_replay_size=10_000,
+    epsilon_decay_env_steps=250_000,
+)
 
 
-def minimal_value_based_program(config: ml_collections.ConfigDict, env,
-                                 num_iterations: int):
+def minimal_value_based_program(
+    config: ml_collections.ConfigDict, env, num_iterations: int
+):
   """The smallest fused program that does `config`'s DQN or QR-DQN workload.
 
   It is what our loop is measured against (`overhead_against_minimal`): a
@@ -241,14 +283,16 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
   from agents.lib import optimizers  # pylint: disable=g-import-not-at-top
   from agents.lib import value_based  # pylint: disable=g-import-not-at-top
   from agents.runtime import loops  # pylint: disable=g-import-not-at-top
+
   c = config
   num_actions = int(env.action_spec().num_values)
   obs_shape = env.observation_spec().shape
   capacity, batch = c.replay_capacity, c.batch_size
   quantiles = c.agent == "qr_dqn"
   if quantiles:
-    net = networks.DistributionalQNetwork(num_actions, c.num_quantiles,
-                                          tuple(c.hidden_sizes))
+    net = networks.DistributionalQNetwork(
+        num_actions, c.num_quantiles, tuple(c.hidden_sizes)
+    )
     taus = distributional.midpoint_taus(c.num_quantiles)
   else:
     net = networks.QNetwork(num_actions, tuple(c.hidden_sizes))
@@ -256,13 +300,20 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
   # learning-rate schedule), computed as the compiled loop computes it.
   per_iteration = c.num_envs * c.rollout_length
   iterations = loops.iterations_per_segment(c, per_iteration)
-  run = loops.run_info(c, env_steps_per_segment=per_iteration * iterations,
-                       learn_calls_per_segment=iterations)
+  run = loops.run_info(
+      c,
+      env_steps_per_segment=per_iteration * iterations,
+      learn_calls_per_segment=iterations,
+  )
   opt = optimizers.make_optimizer(
-      c.optimizer, c.learning_rate, max_grad_norm=c.max_grad_norm,
-      anneal_steps=value_based.learning_rate_anneal_steps(c, run))
-  epsilon = optax.linear_schedule(c.epsilon_start, c.epsilon_end,
-                                  c.epsilon_decay_env_steps)
+      c.optimizer,
+      c.learning_rate,
+      max_grad_norm=c.max_grad_norm,
+      anneal_steps=value_based.learning_rate_anneal_steps(c, run),
+  )
+  epsilon = optax.linear_schedule(
+      c.epsilon_start, c.epsilon_end, c.epsilon_decay_env_steps
+  )
 
   def q_values(params, obs):
     out = net.apply(params, obs)
@@ -272,19 +323,34 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
     if quantiles:
       dist_t = net.apply(target, s["o2"])
       selector = net.apply(params, s["o2"]) if c.double_q else dist_t
-      per_item = jax.vmap(distributional.quantile_q_learning,
-                          in_axes=(0, None, 0, 0, 0, 0, 0, None))(
-          net.apply(params, s["o"]), taus, s["a"], s["r"], s["d"], selector,
-          dist_t, c.huber_param)
+      per_item = jax.vmap(
+          distributional.quantile_q_learning,
+          in_axes=(0, None, 0, 0, 0, 0, 0, None),
+      )(
+          net.apply(params, s["o"]),
+          taus,
+          s["a"],
+          s["r"],
+          s["d"],
+          selector,
+          dist_t,
+          c.huber_param,
+      )
     else:
       q_t = net.apply(target, s["o2"])
       if c.double_q:
         td = jax.vmap(rlax.double_q_learning)(
-            net.apply(params, s["o"]), s["a"], s["r"], s["d"], q_t,
-            net.apply(params, s["o2"]))
+            net.apply(params, s["o"]),
+            s["a"],
+            s["r"],
+            s["d"],
+            q_t,
+            net.apply(params, s["o2"]),
+        )
       else:
-        td = jax.vmap(rlax.q_learning)(net.apply(params, s["o"]), s["a"],
-                                       s["r"], s["d"], q_t)
+        td = jax.vmap(rlax.q_learning)(
+            net.apply(params, s["o"]), s["a"], s["r"], s["d"], q_t
+        )
       per_item = rlax.huber_loss(td, c.huber_delta)
     return jnp.mean(per_item)
 
@@ -292,11 +358,23 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
     net_key, env_key, key = jax.random.split(key, 3)
     params = net.init(net_key, jnp.zeros(obs_shape))
     env_state, ts = jax.vmap(env.reset)(jax.random.split(env_key, c.num_envs))
-    buffer = dict(o=jnp.zeros((capacity, *obs_shape)),
-                  a=jnp.zeros(capacity, jnp.int32), r=jnp.zeros(capacity),
-                  d=jnp.zeros(capacity), o2=jnp.zeros((capacity, *obs_shape)))
-    return (params, params, opt.init(params), env_state, ts, buffer, key,
-            jnp.zeros((), jnp.int32))
+    buffer = dict(
+        o=jnp.zeros((capacity, *obs_shape)),
+        a=jnp.zeros(capacity, jnp.int32),
+        r=jnp.zeros(capacity),
+        d=jnp.zeros(capacity),
+        o2=jnp.zeros((capacity, *obs_shape)),
+    )
+    return (
+        params,
+        params,
+        opt.init(params),
+        env_state,
+        ts,
+        buffer,
+        key,
+        jnp.zeros((), jnp.int32),
+    )
 
   def iteration(carry, _):
     params, target, opt_state, env_state, ts, buffer, key, i = carry
@@ -309,20 +387,26 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
       action = jnp.where(explore, random, greedy).astype(jnp.int32)
       env_state, next_ts = jax.vmap(env.step)(env_state, action)
       slots = (steps + jnp.arange(c.num_envs)) % capacity
-      new = dict(o=ts.observation, a=action, r=next_ts.reward,
-                 d=c.gamma * next_ts.discount, o2=next_ts.observation)
+      new = dict(
+          o=ts.observation,
+          a=action,
+          r=next_ts.reward,
+          d=c.gamma * next_ts.discount,
+          o2=next_ts.observation,
+      )
       buffer = {k: buffer[k].at[slots].set(new[k]) for k in buffer}
       ts = next_ts
     for u in range(c.num_updates):
       key, sample_key = jax.random.split(key)
       idx = jax.random.randint(sample_key, (batch,), 0, capacity)
-      grads = jax.grad(loss)(params, target,
-                             {k: buffer[k][idx] for k in buffer})
+      grads = jax.grad(loss)(
+          params, target, {k: buffer[k][idx] for k in buffer}
+      )
       updates, opt_state = opt.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
-      target = optax.periodic_update(params, target,
-                                     i * c.num_updates + u + 1,
-                                     c.target_update_period)
+      target = optax.periodic_update(
+          params, target, i * c.num_updates + u + 1, c.target_update_period
+      )
     return (params, target, opt_state, env_state, ts, buffer, key, i + 1), ()
 
   def run(carry):
@@ -331,8 +415,9 @@ def minimal_value_based_program(config: ml_collections.ConfigDict, env,
   return jax.jit(init), jax.jit(run, donate_argnums=0)
 
 
-def interleaved_rates(programs: dict[str, Any], rounds: int,
-                      seconds: float) -> dict[str, dict[str, list[float]]]:
+def interleaved_rates(
+    programs: dict[str, Any], rounds: int, seconds: float
+) -> dict[str, dict[str, list[float]]]:
   """Env steps/s of several programs, timed in turn, round after round.
 
   `programs`: name -> `step()`, which runs the compiled program once, blocks,
@@ -355,9 +440,9 @@ def interleaved_rates(programs: dict[str, Any], rounds: int,
   return rates
 
 
-def overhead_against_minimal(config: ml_collections.ConfigDict,
-                             rounds: int = 3, seconds: float = 3.0
-                             ) -> dict[str, Any]:
+def overhead_against_minimal(
+    config: ml_collections.ConfigDict, rounds: int = 3, seconds: float = 3.0
+) -> dict[str, Any]:
   """Our compiled loop on `config` (a DQN or QR-DQN config, one seed) beside
   `minimal_value_based_program` on the same config, in interleaved rounds.
 
@@ -367,14 +452,16 @@ def overhead_against_minimal(config: ml_collections.ConfigDict,
   time) and their medians.
   """
   import statistics  # pylint: disable=g-import-not-at-top
+
   _, loop = train_lib.build_loop(config)
   assert train_lib.loop_name(config) == "anakin" and config.num_seeds == 1
   t0 = time.perf_counter()
   state = loop.init([config.seed])
   segment = loop.segment_fn().lower(state).compile()
   ours_compile = time.perf_counter() - t0
-  init, run = minimal_value_based_program(config, loop.env,
-                                          loop.iterations_per_segment)
+  init, run = minimal_value_based_program(
+      config, loop.env, loop.iterations_per_segment
+  )
   t0 = time.perf_counter()
   carry = init(jax.random.PRNGKey(config.seed))
   run = run.lower(carry).compile()
@@ -391,19 +478,24 @@ def overhead_against_minimal(config: ml_collections.ConfigDict,
     return loop.env_steps_per_segment
 
   ours_step(), minimal_step()  # warm-up
-  rates = interleaved_rates(dict(ours=ours_step, minimal=minimal_step),
-                            rounds, seconds)
-  result = dict(rounds=rates, ours_compile_seconds=ours_compile,
-                minimal_compile_seconds=minimal_compile)
+  rates = interleaved_rates(
+      dict(ours=ours_step, minimal=minimal_step), rounds, seconds
+  )
+  result = dict(
+      rounds=rates,
+      ours_compile_seconds=ours_compile,
+      minimal_compile_seconds=minimal_compile,
+  )
   for clock in ("wall", "cpu"):
-    ratios = [a / b for a, b in zip(rates["ours"][clock],
-                                    rates["minimal"][clock])]
+    ratios = [
+        a / b for a, b in zip(rates["ours"][clock], rates["minimal"][clock])
+    ]
     result[f"ratio_{clock}"] = ratios
     result[f"median_ratio_{clock}"] = statistics.median(ratios)
-  result["ours_env_steps_per_second"] = statistics.median(
-      rates["ours"]["wall"])
+  result["ours_env_steps_per_second"] = statistics.median(rates["ours"]["wall"])
   result["minimal_env_steps_per_second"] = statistics.median(
-      rates["minimal"]["wall"])
+      rates["minimal"]["wall"]
+  )
   return result
 
 
@@ -421,17 +513,24 @@ def rate(x: float) -> str:
   return f"{x / 1e3:,.1f}k" if x >= 1e4 else f"{x:,.0f}"
 
 
-def population_td_seconds(num_units: int = 1000, num_trials: int = 100_000,
-                          repeats: int = 3) -> dict[str, float]:
+def population_td_seconds(
+    num_units: int = 1000, num_trials: int = 100_000, repeats: int = 3
+) -> dict[str, float]:
   """Simulating a distributional-TD population on the variable-magnitude task
   (rewards sampled inside the program), best of `repeats`, compile excluded."""
   from agents import distributional_td as dtd  # pylint: disable=g-import-not-at-top
   from environments import dopamine_tasks  # pylint: disable=g-import-not-at-top
+
   task = dopamine_tasks.VariableMagnitude()
   population = dtd.make_population(num_units, "expectile")
-  simulate = jax.jit(lambda key: dtd.simulate_rewards(
-      population, dtd.sample_rewards(task.reward_sizes, task.reward_probs,
-                                     num_trials, key)))
+  simulate = jax.jit(
+      lambda key: dtd.simulate_rewards(
+          population,
+          dtd.sample_rewards(
+              task.reward_sizes, task.reward_probs, num_trials, key
+          ),
+      )
+  )
   start = time.perf_counter()
   jax.block_until_ready(simulate(jax.random.PRNGKey(0)))
   compile_seconds = time.perf_counter() - start
@@ -443,8 +542,9 @@ def population_td_seconds(num_units: int = 1000, num_trials: int = 100_000,
   return dict(seconds=best, compile_seconds=compile_seconds)
 
 
-def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
-                         ) -> dict[str, float]:
+def decode_cells_seconds(
+    num_cells: int = 40, repeats: int = 3
+) -> dict[str, float]:
   """One decoding of `num_cells` (tau, expectile) pairs exactly as the Dabney
   et al. 2020 reproduction decodes the recordings (decode_reward_distribution
   with the reproduction's Settings: pooled JAX + optax runs, each from the best
@@ -454,16 +554,24 @@ def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
   from agents.analysis import dabney2020  # pylint: disable=g-import-not-at-top
   from agents.analysis import dopamine  # pylint: disable=g-import-not-at-top
   from agents.lib import distributional  # pylint: disable=g-import-not-at-top
+
   settings = dabney2020.Settings()
   taus = np.asarray(distributional.midpoint_taus(num_cells), np.float64)
   expectiles = dopamine.expectiles_of_distribution(
       np.asarray(dopamine.TRUE_MAGNITUDES_UL),
-      np.asarray(dopamine.TRUE_PROBABILITIES), taus)
+      np.asarray(dopamine.TRUE_PROBABILITIES),
+      taus,
+  )
   run = lambda seed: dopamine.decode_reward_distribution(
-      taus, expectiles, key=seed, num_restarts=settings.imputation_restarts,
+      taus,
+      expectiles,
+      key=seed,
+      num_restarts=settings.imputation_restarts,
       num_candidates=settings.imputation_candidates,
-      steps=settings.imputation_steps, bounds=(0.1, 20.0),
-      tau_clip=dopamine.DECODING_TAU_CLIP)
+      steps=settings.imputation_steps,
+      bounds=(0.1, 20.0),
+      tau_clip=dopamine.DECODING_TAU_CLIP,
+  )
   start = time.perf_counter()
   run(0)
   first = time.perf_counter() - start
@@ -472,16 +580,21 @@ def decode_cells_seconds(num_cells: int = 40, repeats: int = 3
     start = time.perf_counter()
     run(i + 1)
     best = min(best, time.perf_counter() - start)
-  return dict(seconds=best, first_call_seconds=first, num_cells=num_cells,
-              num_restarts=settings.imputation_restarts,
-              num_candidates=settings.imputation_candidates,
-              steps=settings.imputation_steps)
+  return dict(
+      seconds=best,
+      first_call_seconds=first,
+      num_cells=num_cells,
+      num_restarts=settings.imputation_restarts,
+      num_candidates=settings.imputation_candidates,
+      steps=settings.imputation_steps,
+  )
 
 
-def async_algorithm_rows(min_seconds: float = 3.0, actors=(1, 2, 4, 8),
-                         algorithms=("one_step_q", "one_step_sarsa",
-                                     "n_step_q", "a3c")
-                         ) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
+def async_algorithm_rows(
+    min_seconds: float = 3.0,
+    actors=(1, 2, 4, 8),
+    algorithms=("one_step_q", "one_step_sarsa", "n_step_q", "a3c"),
+) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
   """Issue 14's rows for the algorithms of Mnih et al. 2016 on Catch: env
   steps/s of each algorithm in the synchronous compiled loop (K vmapped
   actors, per-actor updates applied in turn) and the hogwild loop (K
@@ -489,12 +602,21 @@ def async_algorithm_rows(min_seconds: float = 3.0, actors=(1, 2, 4, 8),
   asynchronous A3C (hogwild) against synchronous A2C (compiled loop, one
   averaged update per K chunks) at the same K. Returns (rows, results)."""
   import importlib  # pylint: disable=import-outside-toplevel
+
   rows, results = [], {}
 
   def measure(agent: str, loop: str, k: int) -> float:
     c = importlib.import_module(f"configs.{agent}").get_config("catch")
-    c.update(dict(loop=loop, num_actors=k, num_envs=k, rollout_length=5,
-                  log_every_env_steps=500 * k, num_seeds=1))
+    c.update(
+        dict(
+            loop=loop,
+            num_actors=k,
+            num_envs=k,
+            rollout_length=5,
+            log_every_env_steps=500 * k,
+            num_seeds=1,
+        )
+    )
     r = loop_throughput(c, min_seconds)
     results[f"{loop}_{agent}_catch_k{k}"] = r
     return r["env_steps_per_second"]
@@ -502,19 +624,35 @@ def async_algorithm_rows(min_seconds: float = 3.0, actors=(1, 2, 4, 8),
   for agent in algorithms:
     for loop in ("anakin", "hogwild"):
       rates = {k: measure(agent, loop, k) for k in actors}
-      rows.append((f"{loop}_{agent}_catch_vs_k", ", ".join(
-          f"K={k}: {rate(r)}" for k, r in rates.items()) + " steps/s",
-                   ", ".join(f"{rates[k] / rates[actors[0]]:.2f}x"
-                             for k in actors[1:]) + f" K={actors[0]}", "-",
-                   "1 env x 5 steps per actor; 2 cores bound hogwild"))
+      rows.append(
+          (
+              f"{loop}_{agent}_catch_vs_k",
+              ", ".join(f"K={k}: {rate(r)}" for k, r in rates.items())
+              + " steps/s",
+              ", ".join(
+                  f"{rates[k] / rates[actors[0]]:.2f}x" for k in actors[1:]
+              )
+              + f" K={actors[0]}",
+              "-",
+              "1 env x 5 steps per actor; 2 cores bound hogwild",
+          )
+      )
   for k in actors[1:]:
     a2c_rate = measure("a2c", "anakin", k)
     a3c_rate = results.get(f"hogwild_a3c_catch_k{k}", {}).get(
-        "env_steps_per_second") or measure("a3c", "hogwild", k)
+        "env_steps_per_second"
+    ) or measure("a3c", "hogwild", k)
     sync_a3c = results.get(f"anakin_a3c_catch_k{k}", {}).get(
-        "env_steps_per_second") or measure("a3c", "anakin", k)
-    rows.append((f"a3c_vs_a2c_catch_k{k}", f"{rate(a3c_rate)} steps/s",
-                 f"{a3c_rate / a2c_rate:.2f}x A2C ({rate(a2c_rate)})", "-",
-                 f"A3C hogwild {k} threads vs A2C compiled {k} envs; "
-                 f"A3C compiled (per-actor updates) {rate(sync_a3c)}"))
+        "env_steps_per_second"
+    ) or measure("a3c", "anakin", k)
+    rows.append(
+        (
+            f"a3c_vs_a2c_catch_k{k}",
+            f"{rate(a3c_rate)} steps/s",
+            f"{a3c_rate / a2c_rate:.2f}x A2C ({rate(a2c_rate)})",
+            "-",
+            f"A3C hogwild {k} threads vs A2C compiled {k} envs; "
+            f"A3C compiled (per-actor updates) {rate(sync_a3c)}",
+        )
+    )
   return rows, results

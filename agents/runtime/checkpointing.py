@@ -61,7 +61,7 @@ def _one_line(error: BaseException, limit: int = 160) -> str:
   text = str(error).strip().splitlines()
   first = text[0] if text else ""
   if len(first) > limit:
-    first = first[:limit - 3] + "..."
+    first = first[: limit - 3] + "..."
   return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
@@ -71,16 +71,23 @@ class Checkpointer:
   `create=False` (a reader, scripts.evaluate) does not create the directory.
   """
 
-  def __init__(self, directory: str, max_to_keep: int = 3, *,
-               create: bool = True,
-               warn: Callable[[str], None] = _warn_stderr):
+  def __init__(
+      self,
+      directory: str,
+      max_to_keep: int = 3,
+      *,
+      create: bool = True,
+      warn: Callable[[str], None] = _warn_stderr,
+  ):
     self.directory = os.path.abspath(directory)
     self._warn = warn
     self._closed = False
     self._manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             create=create))
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=create
+        ),
+    )
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -89,8 +96,9 @@ class Checkpointer:
     with _interrupts_held():
       self._manager.save(step, args=ocp.args.StandardSave(state))
 
-  def restore_latest(self, abstract_state: Any, *, move_corrupt: bool = False
-                     ) -> tuple[int, Any] | None:
+  def restore_latest(
+      self, abstract_state: Any, *, move_corrupt: bool = False
+  ) -> tuple[int, Any] | None:
     """(step, state) of the newest readable checkpoint, or None if none is.
 
     Args:
@@ -103,19 +111,26 @@ class Checkpointer:
     for step in reversed(self.all_steps()):
       try:
         state = self._manager.restore(
-            step, args=ocp.args.StandardRestore(abstract_state))
+            step, args=ocp.args.StandardRestore(abstract_state)
+        )
       except Exception as e:  # pylint: disable=broad-except
         failed.append((step, _one_line(e)))
         continue
       for bad, reason in failed:
-        where = (f"moved to {self._move_aside(bad)}" if move_corrupt
-                 else "left in place")
-        self._warn(f"checkpoint {bad} in {self.directory} is unreadable "
-                   f"({reason}); {where}; using checkpoint {step}")
+        where = (
+            f"moved to {self._move_aside(bad)}"
+            if move_corrupt
+            else "left in place"
+        )
+        self._warn(
+            f"checkpoint {bad} in {self.directory} is unreadable "
+            f"({reason}); {where}; using checkpoint {step}"
+        )
       return step, state
     for bad, reason in failed:
-      self._warn(f"checkpoint {bad} in {self.directory} is unreadable "
-                 f"({reason})")
+      self._warn(
+          f"checkpoint {bad} in {self.directory} is unreadable " f"({reason})"
+      )
     return None
 
   def restore(self, step: int, abstract_state: Any) -> Any | None:
@@ -123,10 +138,13 @@ class Checkpointer:
     cannot be read; nothing is moved (a reader's sweep over old steps)."""
     try:
       return self._manager.restore(
-          step, args=ocp.args.StandardRestore(abstract_state))
+          step, args=ocp.args.StandardRestore(abstract_state)
+      )
     except Exception as e:  # pylint: disable=broad-except
-      self._warn(f"checkpoint {step} in {self.directory} is unreadable "
-                 f"({_one_line(e)}); skipped")
+      self._warn(
+          f"checkpoint {step} in {self.directory} is unreadable "
+          f"({_one_line(e)}); skipped"
+      )
       return None
 
   def _move_aside(self, step: int) -> str:

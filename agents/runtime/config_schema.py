@@ -40,6 +40,7 @@ INT32_MAX = 2**31 - 1
 class Spec:
   """One key's rule: `check(value)` is True when allowed; `allowed` says
   what is allowed, in words (used in error messages and `--help`)."""
+
   check: Callable[[Any], bool]
   allowed: str
 
@@ -55,8 +56,11 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-  return (isinstance(v, (int, float)) and not isinstance(v, bool)
-          and math.isfinite(v))
+  return (
+      isinstance(v, (int, float))
+      and not isinstance(v, bool)
+      and math.isfinite(v)
+  )
 
 
 def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
@@ -69,20 +73,29 @@ def _range_words(lo, hi, lo_open=False, hi_open=False) -> str:
   return ""
 
 
-def integer(min: int | None = None, max: int | None = INT32_MAX,
-            note: str = "") -> Spec:
+def integer(
+    min: int | None = None, max: int | None = INT32_MAX, note: str = ""
+) -> Spec:
   """An int (not a bool) in [min, max]."""
+
   def check(v):
-    return (_is_int(v) and (min is None or v >= min)
-            and (max is None or v <= max))
+    return (
+        _is_int(v) and (min is None or v >= min) and (max is None or v <= max)
+    )
+
   words = f"an integer {_range_words(min, max)}".strip()
   return Spec(check, words + (f" ({note})" if note else ""))
 
 
-def number(min: float | None = None, max: float | None = None,
-           min_open: bool = False, max_open: bool = False,
-           note: str = "") -> Spec:
+def number(
+    min: float | None = None,
+    max: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    note: str = "",
+) -> Spec:
   """A finite int or float (no NaN, no inf) in the given range."""
+
   def check(v):
     if not _is_number(v):
       return False
@@ -91,6 +104,7 @@ def number(min: float | None = None, max: float | None = None,
     if max is not None and (v >= max if max_open else v > max):
       return False
     return True
+
   words = f"a finite number {_range_words(min, max, min_open, max_open)}"
   return Spec(check, words.strip() + (f" ({note})" if note else ""))
 
@@ -100,28 +114,37 @@ def boolean() -> Spec:
 
 
 def choice(*values: str) -> Spec:
-  return Spec(lambda v: isinstance(v, str) and v in values,
-              "one of " + ", ".join(repr(v) for v in values))
+  return Spec(
+      lambda v: isinstance(v, str) and v in values,
+      "one of " + ", ".join(repr(v) for v in values),
+  )
 
 
 def text(note: str) -> Spec:
   """A non-empty string; what it names is checked where it is looked up."""
-  return Spec(lambda v: isinstance(v, str) and bool(v.strip()),
-              f"a non-empty string ({note})")
+  return Spec(
+      lambda v: isinstance(v, str) and bool(v.strip()),
+      f"a non-empty string ({note})",
+  )
 
 
 def sizes(min_len: int = 1) -> Spec:
   """A tuple of layer sizes, each an integer in [1, 65536]."""
   return Spec(
-      lambda v: (isinstance(v, (tuple, list)) and len(v) >= min_len
-                 and all(_is_int(h) and 1 <= h <= 65536 for h in v)),
-      "a non-empty tuple of layer sizes, each an integer in [1, 65536]")
+      lambda v: (
+          isinstance(v, (tuple, list))
+          and len(v) >= min_len
+          and all(_is_int(h) and 1 <= h <= 65536 for h in v)
+      ),
+      "a non-empty tuple of layer sizes, each an integer in [1, 65536]",
+  )
 
 
 def either(*specs: Spec) -> Spec:
   """Any one of `specs` (a key whose meaning differs between agents)."""
-  return Spec(lambda v: any(s(v) for s in specs),
-              " or ".join(s.allowed for s in specs))
+  return Spec(
+      lambda v: any(s(v) for s in specs), " or ".join(s.allowed for s in specs)
+  )
 
 
 def mapping(note: str) -> Spec:
@@ -156,13 +179,15 @@ SCHEMA: dict[str, Spec] = {
     "evb_threshold": number(),
     "event_log_capacity": integer(**_COUNT),
     "forget_bias": number(note="the LSTM forget gate's initial bias"),
-    "gae_lambda": number(min=0, max=1,
-                         note="1 = n-step returns, 0 = one-step TD"),
+    "gae_lambda": number(
+        min=0, max=1, note="1 = n-step returns, 0 = one-step TD"
+    ),
     "gamma": number(min=0, max=1),
     "hidden_sizes": sizes(),
     "hogwild_lock": boolean(),
-    "huber_delta": number(min=0, min_open=True,
-                          note="0 would make the loss zero everywhere"),
+    "huber_delta": number(
+        min=0, min_open=True, note="0 would make the loss zero everywhere"
+    ),
     "huber_param": number(min=0, note="0 = the pure quantile loss"),
     "imagination_model": choice("neural", "tabular"),
     "imagination_ratio": number(**_PROBABILITY),
@@ -206,8 +231,9 @@ SCHEMA: dict[str, Spec] = {
     "priority_eta": number(**_PROBABILITY, note="R2D2's max/mean mix"),
     "priority_exponent": number(**_PROBABILITY, note="alpha"),
     "priority_threshold": number(min=0, note="prioritized sweeping's theta"),
-    "queue_size": integer(min=1, max=2**16,
-                          note="trajectories between actors and learner"),
+    "queue_size": integer(
+        min=1, max=2**16, note="trajectories between actors and learner"
+    ),
     "replay": choice("uniform", "prioritized", "imagination", "sequence"),
     "replay_capacity": integer(**_COUNT),
     "replay_log_size": integer(**_COUNT),
@@ -215,8 +241,9 @@ SCHEMA: dict[str, Spec] = {
     "replay_steps": integer(min=1, max=1_000_000),
     "rmsprop_decay": number(min=0, max=1, max_open=True),
     "rollout_length": integer(**_COUNT),
-    "seed": integer(min=0, max=2**30,
-                    note="seeds seed .. seed + num_seeds - 1 are used"),
+    "seed": integer(
+        min=0, max=2**30, note="seeds seed .. seed + num_seeds - 1 are used"
+    ),
     "sequence_length": integer(min=2, max=100_000),
     "sequence_period": integer(min=1, max=100_000),
     "target_update_env_steps": integer(**_COUNT),
@@ -231,8 +258,12 @@ SCHEMA: dict[str, Spec] = {
 
 def config_modules() -> list[str]:
   """The agents' config files: configs/<name>.py defining get_config."""
-  directory = os.path.join(os.path.dirname(os.path.dirname(
-      os.path.dirname(os.path.abspath(__file__)))), "configs")
+  directory = os.path.join(
+      os.path.dirname(
+          os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+      ),
+      "configs",
+  )
   names = []
   for name in sorted(os.listdir(directory)):
     path = os.path.join(directory, name)
@@ -248,8 +279,10 @@ def defines_get_config(path: str) -> bool:
       tree = ast.parse(f.read(), path)
   except (OSError, SyntaxError, ValueError):
     return False
-  return any(isinstance(node, ast.FunctionDef) and node.name == "get_config"
-             for node in tree.body)
+  return any(
+      isinstance(node, ast.FunctionDef) and node.name == "get_config"
+      for node in tree.body
+  )
 
 
 def presets_of(module) -> tuple[str, ...]:
@@ -261,8 +294,9 @@ def presets_of(module) -> tuple[str, ...]:
     return tuple(presets)
   found = re.search(r"Presets:\s*([^.]*)\.", module.__doc__ or "")
   if found:
-    names = [p.replace("(default)", "").strip()
-             for p in found.group(1).split(",")]
+    names = [
+        p.replace("(default)", "").strip() for p in found.group(1).split(",")
+    ]
     if names and all(re.fullmatch(r"\w+", n) for n in names):
       return tuple(names)
   parameters = list(inspect.signature(module.get_config).parameters.values())
@@ -278,8 +312,11 @@ def validate(config) -> None:
     if spec is None:
       raise UserError(
           f"config key {key!r} has no declared type and range: declare it in "
-          "agents/runtime/config_schema.py (SCHEMA)")
+          "agents/runtime/config_schema.py (SCHEMA)"
+      )
     value = config[key]
     if not spec(value):
-      raise UserError(f"config.{key}={value!r} is not allowed: it must be "
-                      f"{spec.allowed}")
+      raise UserError(
+          f"config.{key}={value!r} is not allowed: it must be "
+          f"{spec.allowed}"
+      )

@@ -72,7 +72,7 @@ from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import LoopCrashed, UserError
 from environments import base
 
-ACTOR_STATE_STREAM = 0xac7  # as in the compiled loop (anakin.py)
+ACTOR_STATE_STREAM = 0xAC7  # as in the compiled loop (anakin.py)
 JOIN_POLL_SECONDS = 0.05  # the main thread stays responsive to Ctrl-C
 
 
@@ -137,8 +137,9 @@ class HogwildLoop:
   def __post_init__(self):
     cpu_threefry.install_for_runtime()  # before anything here compiles
     self.envs_per_actor = self.num_envs // self.num_actors
-    self.env_steps_per_segment = (self.num_envs * self.rollout_length
-                                  * self.iterations_per_segment)
+    self.env_steps_per_segment = (
+        self.num_envs * self.rollout_length * self.iterations_per_segment
+    )
     agent, env, T = self.agent, self.env, self.rollout_length
     add_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)
     drop_axis = lambda tree: jax.tree.map(lambda x: x[0], tree)
@@ -147,17 +148,25 @@ class HogwildLoop:
 
     def actor_learner_step(snapshot, carry, learn_key):
       carry, trajectory, finished, returns = rollout_lib.rollout(
-          agent, env, T, agent.actor_params(snapshot), carry)
+          agent, env, T, agent.actor_params(snapshot), carry
+      )
       learn_key, key = jax.random.split(learn_key)
-      grads, aux = drop_axis(gradients(add_axis(snapshot),
-                                       add_axis(trajectory), key[None]))
-      return (carry, learn_key, grads, aux,
-              rollout_lib.episode_stats(finished, returns))
+      grads, aux = drop_axis(
+          gradients(add_axis(snapshot), add_axis(trajectory), key[None])
+      )
+      return (
+          carry,
+          learn_key,
+          grads,
+          aux,
+          rollout_lib.episode_stats(finished, returns),
+      )
 
     def apply_step(shared, grads, aux):
       agent_state, applied = shared
-      agent_state, metrics = drop_axis(apply(add_axis(agent_state),
-                                             add_axis(grads), add_axis(aux)))
+      agent_state, metrics = drop_axis(
+          apply(add_axis(agent_state), add_axis(grads), add_axis(aux))
+      )
       return (agent_state, applied + 1), metrics
 
     self._step = jax.jit(actor_learner_step)
@@ -167,21 +176,29 @@ class HogwildLoop:
   # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> HogwildState:
     agent_key, env_key, actor_key, learn_key = jax.random.split(
-        jax.random.PRNGKey(seeds[0]), 4)
+        jax.random.PRNGKey(seeds[0]), 4
+    )
     env_ids = jnp.arange(self.num_envs)
     fold = jax.vmap(jax.random.fold_in, (None, 0))
 
     @jax.jit
     def init():
       carry = rollout_lib.initial_carry(
-          self.agent, self.env, env_keys=fold(env_key, env_ids),
+          self.agent,
+          self.env,
+          env_keys=fold(env_key, env_ids),
           actor_keys=fold(actor_key, env_ids),
           actor_state_keys=fold(
-              jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids))
+              jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
+          ),
+      )
       return HogwildState(
-          agent_state=self.agent.init(agent_key, self._specs()), carry=carry,
+          agent_state=self.agent.init(agent_key, self._specs()),
+          carry=carry,
           learn_keys=fold(learn_key, jnp.arange(self.num_actors)),
-          applied=jnp.zeros((), jnp.int32))
+          applied=jnp.zeros((), jnp.int32),
+      )
+
     return init()
 
   def _specs(self) -> types.EnvSpecs:
@@ -194,24 +211,23 @@ class HogwildLoop:
   def prepare(self, state: HogwildState) -> bool:
     """Compiles the actor-learner step and `apply` (before the threads)."""
     carry = self._thread_carry(state.carry, 0)
-    self._step.lower(state.agent_state, carry,
-                     state.learn_keys[0]).compile()
+    self._step.lower(state.agent_state, carry, state.learn_keys[0]).compile()
     grads, aux = jax.eval_shape(
         lambda: self._step(state.agent_state, carry, state.learn_keys[0])
     )[2:4]
-    self._apply.lower((state.agent_state, state.applied), grads,
-                      aux).compile()
+    self._apply.lower((state.agent_state, state.applied), grads, aux).compile()
     return True
 
   def _thread_carry(self, carry, k: int):
     b = self.envs_per_actor
-    return jax.tree.map(lambda x: x[k * b:(k + 1) * b], carry)
+    return jax.tree.map(lambda x: x[k * b : (k + 1) * b], carry)
 
   # ---- one segment -----------------------------------------------------------
   def run_segment(self, state: HogwildState):
     K = self.num_actors
-    shared = SharedState((state.agent_state, state.applied),
-                         lock_updates=self.lock)
+    shared = SharedState(
+        (state.agent_state, state.applied), lock_updates=self.lock
+    )
     carries = [self._thread_carry(state.carry, k) for k in range(K)]
     learn_keys = [state.learn_keys[k] for k in range(K)]
     records: list[list] = [[] for _ in range(K)]
@@ -225,9 +241,11 @@ class HogwildLoop:
             return
           snapshot, version = shared.read()
           carries[k], learn_keys[k], grads, aux, stats = self._step(
-              snapshot[0], carries[k], learn_keys[k])
+              snapshot[0], carries[k], learn_keys[k]
+          )
           metrics, retries, staleness = shared.update(
-              lambda value: self._apply(value, grads, aux), since=version)
+              lambda value: self._apply(value, grads, aux), since=version
+          )
           # Pace the thread: its environments are stepped before the next
           # snapshot, so the K threads really run side by side.
           jax.block_until_ready(carries[k].episode_return)
@@ -236,9 +254,15 @@ class HogwildLoop:
         errors.append((k, e))
         stop.set()
 
-    threads = [threading.Thread(target=actor_learner, args=(k,),
-                                name=f"hogwild-actor-learner-{k}", daemon=True)
-               for k in range(K)]
+    threads = [
+        threading.Thread(
+            target=actor_learner,
+            args=(k,),
+            name=f"hogwild-actor-learner-{k}",
+            daemon=True,
+        )
+        for k in range(K)
+    ]
     for thread in threads:
       thread.start()
     try:
@@ -255,25 +279,29 @@ class HogwildLoop:
       k, e = errors[0]
       raise LoopCrashed(
           f"hogwild actor-learner thread {k} of {K} crashed: "
-          f"{type(e).__name__}: {e}; the run stopped") from e
+          f"{type(e).__name__}: {e}; the run stopped"
+      ) from e
     (agent_state, applied), _ = shared.read()
     state = HogwildState(
         agent_state=agent_state,
         carry=jax.tree.map(lambda *xs: jnp.concatenate(xs), *carries),
-        learn_keys=jnp.stack(learn_keys), applied=applied)
+        learn_keys=jnp.stack(learn_keys),
+        applied=applied,
+    )
     return state, self._summary(records)
 
   def _summary(self, records) -> dict[str, np.ndarray]:
     flat = jax.device_get([r for thread in records for r in thread])
     metrics = [m for m, *_ in flat]
     summary = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-    summary["all_finite"] = float(all(np.all(np.isfinite(m[k]))
-                                      for m in metrics for k in m))
+    summary["all_finite"] = float(
+        all(np.all(np.isfinite(m[k])) for m in metrics for k in m)
+    )
     episodes = sum(float(s["episodes"]) for _, s, *_ in flat)
     summary["episodes"] = episodes
-    summary["episode_return_mean"] = (
-        sum(float(s["episode_return_sum"]) for _, s, *_ in flat)
-        / max(episodes, 1.0))
+    summary["episode_return_mean"] = sum(
+        float(s["episode_return_sum"]) for _, s, *_ in flat
+    ) / max(episodes, 1.0)
     summary["gradients_applied"] = float(len(flat))
     summary["cas_retries"] = float(sum(r for *_, r, _ in flat))
     summary["staleness"] = float(np.mean([s for *_, s in flat]))
@@ -286,9 +314,11 @@ class HogwildLoop:
   def evaluate(self, state: HogwildState, key, episodes: int):
     if episodes not in self._evaluate:
       self._evaluate[episodes] = evaluation.make_evaluate(
-          self.agent, self.env, episodes, self.eval_max_steps)
+          self.agent, self.env, episodes, self.eval_max_steps
+      )
     returns, done = self._evaluate[episodes](
-        self.agent.actor_params(state.agent_state), key)
+        self.agent.actor_params(state.agent_state), key
+    )
     return jax.device_get((returns[None], done[None]))
 
   def close(self) -> None:
@@ -299,11 +329,15 @@ def check_actors(config, loop: str) -> int:
   """K from the config, checked against num_envs and num_seeds."""
   k = config.num_actors
   if k < 1:
-    raise UserError(f"config.num_actors={k} is not allowed: the {loop} loop "
-                    "needs K >= 1 threads")
+    raise UserError(
+        f"config.num_actors={k} is not allowed: the {loop} loop "
+        "needs K >= 1 threads"
+    )
   if config.num_seeds != 1:
-    raise UserError(f"config.loop={loop!r} runs one seed per process: set "
-                    "--config.num_seeds=1 (and --config.seed for others)")
+    raise UserError(
+        f"config.loop={loop!r} runs one seed per process: set "
+        "--config.num_seeds=1 (and --config.seed for others)"
+    )
   return k
 
 
@@ -311,22 +345,35 @@ def build(config, task: loops.Task, make_agent) -> HogwildLoop:
   """K actor-learner threads on a functional task (loops.py)."""
   k = check_actors(config, "hogwild")
   if task.env is None:
-    raise UserError(f"config.loop='hogwild' steps functional tasks in its "
-                    f"threads; {task.name!r} is a stateful dm_env task: use "
-                    "config.loop='sebulba' or 'host'")
+    raise UserError(
+        f"config.loop='hogwild' steps functional tasks in its "
+        f"threads; {task.name!r} is a stateful dm_env task: use "
+        "config.loop='sebulba' or 'host'"
+    )
   if config.num_envs % k:
-    raise UserError(f"config.num_envs={config.num_envs} must be a multiple "
-                    f"of config.num_actors={k} (each thread steps num_envs / "
-                    "num_actors environments)")
+    raise UserError(
+        f"config.num_envs={config.num_envs} must be a multiple "
+        f"of config.num_actors={k} (each thread steps num_envs / "
+        "num_actors environments)"
+    )
   per_iteration = config.num_envs * config.rollout_length  # all threads
   iterations = loops.iterations_per_segment(config, per_iteration)
   # Every thread makes `iterations` updates per segment: K x iterations
   # learn calls on the one shared state.
-  run = loops.run_info(config, env_steps_per_segment=per_iteration
-                       * iterations, learn_calls_per_segment=k * iterations)
+  run = loops.run_info(
+      config,
+      env_steps_per_segment=per_iteration * iterations,
+      learn_calls_per_segment=k * iterations,
+  )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
   loops.require_split_update(agent, "hogwild")
   return HogwildLoop(
-      agent=agent, env=task.env, num_envs=config.num_envs, num_actors=k,
-      rollout_length=config.rollout_length, iterations_per_segment=iterations,
-      lock=config.hogwild_lock, eval_max_steps=config.eval_max_steps)
+      agent=agent,
+      env=task.env,
+      num_envs=config.num_envs,
+      num_actors=k,
+      rollout_length=config.rollout_length,
+      iterations_per_segment=iterations,
+      lock=config.hogwild_lock,
+      eval_max_steps=config.eval_max_steps,
+  )

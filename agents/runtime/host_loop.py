@@ -35,7 +35,7 @@ from agents.runtime.errors import UserError
 from environments import base
 
 # fold_in constant: the actor's initial actor state (agent.initial_actor_state).
-ACTOR_STATE_STREAM = 0xac7
+ACTOR_STATE_STREAM = 0xAC7
 
 
 @struct.dataclass
@@ -51,8 +51,9 @@ def specs_of(environment: dm_env.Environment) -> types.EnvSpecs:
   obs = dm_env.specs.Array(obs.shape, np.float32, name="observation")
   action = environment.action_spec()
   if isinstance(action, dm_env.specs.DiscreteArray):  # bsuite says int64
-    action = dm_env.specs.DiscreteArray(action.num_values, np.int32,
-                                        name=action.name)
+    action = dm_env.specs.DiscreteArray(
+        action.num_values, np.int32, name=action.name
+    )
   return types.EnvSpecs(obs, action)
 
 
@@ -65,8 +66,13 @@ class HostActor:
   the next actor key. The running episode carries over between calls.
   """
 
-  def __init__(self, agent: types.Agent, environment: dm_env.Environment,
-               rollout_length: int, actor_state_key: chex.PRNGKey):
+  def __init__(
+      self,
+      agent: types.Agent,
+      environment: dm_env.Environment,
+      rollout_length: int,
+      actor_state_key: chex.PRNGKey,
+  ):
     self.agent = agent
     self.environment = environment
     self.specs = specs_of(environment)
@@ -75,8 +81,10 @@ class HostActor:
 
     def act(actor_params, actor_state, timestep, key):
       key, act_key = jax.random.split(key)
-      return key, agent.act(actor_params, actor_state, timestep, act_key,
-                            evaluation=False)
+      return key, agent.act(
+          actor_params, actor_state, timestep, act_key, evaluation=False
+      )
+
     # One dispatch per environment step: acting and the key split together.
     self._act = jax.jit(act)
     self.restart()
@@ -91,16 +99,16 @@ class HostActor:
     env, T = self.environment, self.rollout_length
     if self._timestep is None:
       self._timestep = evaluation.dm_env_timestep(env.reset())
-      self._actor_state = self.agent.initial_actor_state(
-          self._actor_state_key)
+      self._actor_state = self.agent.initial_actor_state(self._actor_state_key)
     initial_actor_state = self._actor_state
     # The [T+1, B=1] chunk is written in place, step by step, into fresh
     # host buffers (fresh each time: the device may alias host memory).
     step_type = np.empty((T + 1, 1), np.int32)
     reward = np.empty((T + 1, 1), np.float32)
     discount = np.empty((T + 1, 1), np.float32)
-    observation = np.empty((T + 1, 1, *self.specs.observation.shape),
-                           np.float32)
+    observation = np.empty(
+        (T + 1, 1, *self.specs.observation.shape), np.float32
+    )
     actions = np.empty((T, 1), self.specs.action.dtype)
     extras, returns = [], []
     timestep = self._timestep
@@ -112,7 +120,8 @@ class HostActor:
       if t == T:
         break
       actor_key, (action, self._actor_state, extra) = self._act(
-          actor_params, self._actor_state, timestep, actor_key)
+          actor_params, self._actor_state, timestep, actor_key
+      )
       actions[t, 0] = action  # waits for `act`
       timestep = evaluation.dm_env_timestep(env.step(actions[t, 0]))
       if timestep.step_type == base.FIRST:
@@ -124,18 +133,28 @@ class HostActor:
       extras.append(extra)
     self._timestep = timestep
     trajectory = types.Trajectory(
-        timestep=base.TimeStep(step_type=step_type, reward=reward,
-                               discount=discount, observation=observation),
-        action=actions, extras=extras,
-        actor_state=jax.tree.map(lambda x: np.asarray(x)[None],
-                                 initial_actor_state))
+        timestep=base.TimeStep(
+            step_type=step_type,
+            reward=reward,
+            discount=discount,
+            observation=observation,
+        ),
+        action=actions,
+        extras=extras,
+        actor_state=jax.tree.map(
+            lambda x: np.asarray(x)[None], initial_actor_state
+        ),
+    )
     return trajectory, returns, actor_key
 
 
 def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
   """`extras` (a list of T per-step `act` outputs) -> [T, 1, ...] arrays."""
-  return trajectory.replace(extras=jax.tree.map(
-      lambda *xs: jnp.stack(xs)[:, None], *trajectory.extras))
+  return trajectory.replace(
+      extras=jax.tree.map(
+          lambda *xs: jnp.stack(xs)[:, None], *trajectory.extras
+      )
+  )
 
 
 def make_learn_step(agent: types.Agent, *, stack: bool):
@@ -153,9 +172,9 @@ def make_learn_step(agent: types.Agent, *, stack: bool):
       trajectory = stack_extras(trajectory)
     learn_key, key = jax.random.split(learn_key)
     agent_state, metrics = learn(
-        agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None])
-    actor_params = agent.actor_params(jax.tree.map(lambda x: x[0],
-                                                   agent_state))
+        agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None]
+    )
+    actor_params = agent.actor_params(jax.tree.map(lambda x: x[0], agent_state))
     return agent_state, metrics, learn_key, actor_params
 
   return jax.jit(learn_step, donate_argnums=0)
@@ -166,11 +185,11 @@ def segment_summary(metrics: list, returns: list) -> dict[str, np.ndarray]:
   interface's per-seed metrics (one seed: arrays of shape [1])."""
   metrics = jax.device_get(metrics)  # one transfer per segment
   summary = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
-  summary["all_finite"] = float(all(np.all(np.isfinite(m[k]))
-                                    for m in metrics for k in m))
+  summary["all_finite"] = float(
+      all(np.all(np.isfinite(m[k])) for m in metrics for k in m)
+  )
   summary["episodes"] = float(len(returns))
-  summary["episode_return_mean"] = (float(np.mean(returns)) if returns
-                                    else 0.0)
+  summary["episode_return_mean"] = float(np.mean(returns)) if returns else 0.0
   return {k: np.asarray([v], np.float32) for k, v in summary.items()}
 
 
@@ -179,9 +198,14 @@ class HostLoop:
 
   num_devices = 1
 
-  def __init__(self, agent: types.Agent, environment: dm_env.Environment,
-               rollout_length: int, iterations_per_segment: int,
-               seed: int = 0):
+  def __init__(
+      self,
+      agent: types.Agent,
+      environment: dm_env.Environment,
+      rollout_length: int,
+      iterations_per_segment: int,
+      seed: int = 0,
+  ):
     cpu_threefry.install_for_runtime()  # before anything here compiles
     self.agent = agent
     self.environment = environment
@@ -189,23 +213,33 @@ class HostLoop:
     self.rollout_length = rollout_length
     self.iterations_per_segment = iterations_per_segment
     self.env_steps_per_segment = rollout_length * iterations_per_segment
-    self.actor = HostActor(agent, environment, rollout_length,
-                           jax.random.fold_in(jax.random.PRNGKey(seed),
-                                              ACTOR_STATE_STREAM))
-    self._actor_params = jax.jit(lambda s: agent.actor_params(
-        jax.tree.map(lambda x: x[0], s)))
+    self.actor = HostActor(
+        agent,
+        environment,
+        rollout_length,
+        jax.random.fold_in(jax.random.PRNGKey(seed), ACTOR_STATE_STREAM),
+    )
+    self._actor_params = jax.jit(
+        lambda s: agent.actor_params(jax.tree.map(lambda x: x[0], s))
+    )
     self._learn_step = make_learn_step(agent, stack=True)
 
   def init(self, seeds) -> HostState:
     seed = seeds[0] if isinstance(seeds, (list, tuple)) else seeds
     agent_key, actor_key, learn_key = jax.random.split(
-        jax.random.PRNGKey(seed), 3)
+        jax.random.PRNGKey(seed), 3
+    )
     # jit gives every leaf its own buffer (init may alias params and target
     # params), which donation in `learn` requires.
-    agent_state = jax.jit(jax.vmap(
-        lambda key: self.agent.init(key, self.specs)))(agent_key[None])
-    return HostState(agent_state=agent_state, actor_key=actor_key,
-                     learn_key=learn_key, iteration=jnp.zeros((), jnp.int32))
+    agent_state = jax.jit(
+        jax.vmap(lambda key: self.agent.init(key, self.specs))
+    )(agent_key[None])
+    return HostState(
+        agent_state=agent_state,
+        actor_key=actor_key,
+        learn_key=learn_key,
+        iteration=jnp.zeros((), jnp.int32),
+    )
 
   def abstract_state(self, num_seeds: int = 1) -> HostState:
     del num_seeds  # always one
@@ -221,15 +255,20 @@ class HostLoop:
     agent_state = state.agent_state
     actor_params = self._actor_params(agent_state)
     for _ in range(self.iterations_per_segment):
-      trajectory, finished, actor_key = self.actor.rollout(actor_params,
-                                                           actor_key)
+      trajectory, finished, actor_key = self.actor.rollout(
+          actor_params, actor_key
+      )
       returns.extend(finished)
       agent_state, step_metrics, learn_key, actor_params = self._learn_step(
-          agent_state, trajectory, learn_key)
+          agent_state, trajectory, learn_key
+      )
       metrics.append(step_metrics)
-    state = HostState(agent_state=agent_state, actor_key=actor_key,
-                      learn_key=learn_key, iteration=state.iteration
-                      + self.iterations_per_segment)
+    state = HostState(
+        agent_state=agent_state,
+        actor_key=actor_key,
+        learn_key=learn_key,
+        iteration=state.iteration + self.iterations_per_segment,
+    )
     return state, segment_summary(metrics, returns)
 
   def agent_states(self, state: HostState):
@@ -238,8 +277,12 @@ class HostLoop:
   def evaluate(self, state: HostState, key: chex.PRNGKey, num_episodes: int):
     self.actor.restart()  # evaluation episodes interrupt training's episode
     returns = evaluation.evaluate_on_dm_env(
-        self.agent, self.environment, self._actor_params(state.agent_state),
-        key, num_episodes)[None]
+        self.agent,
+        self.environment,
+        self._actor_params(state.agent_state),
+        key,
+        num_episodes,
+    )[None]
     return returns, np.ones_like(returns, bool)
 
   def close(self) -> None:
@@ -252,20 +295,30 @@ def host_task_environment(task: loops.Task, seed: int):
   if task.make_host is not None:
     return task.make_host(seed)
   from environments import dm_env_adapter  # pylint: disable=g-import-not-at-top
+
   return dm_env_adapter.AsDmEnv(task.env, seed)
 
 
 def build(config, task: loops.Task, make_agent) -> HostLoop:
   """The host loop: one environment, one seed (loops.py)."""
   if config.num_envs != 1 or config.num_seeds != 1:
-    raise UserError("config.loop='host' runs one environment and one seed: "
-                    "set --config.num_envs=1 --config.num_seeds=1")
+    raise UserError(
+        "config.loop='host' runs one environment and one seed: "
+        "set --config.num_envs=1 --config.num_seeds=1"
+    )
   if config.get("replay_capacity", 10**9) < config.rollout_length:
     raise UserError("config.replay_capacity must hold one rollout")
   iterations = loops.iterations_per_segment(config, config.rollout_length)
   run = loops.run_info(
-      config, env_steps_per_segment=config.rollout_length * iterations,
-      learn_calls_per_segment=iterations)
+      config,
+      env_steps_per_segment=config.rollout_length * iterations,
+      learn_calls_per_segment=iterations,
+  )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
-  return HostLoop(agent, host_task_environment(task, config.seed),
-                  config.rollout_length, iterations, seed=config.seed)
+  return HostLoop(
+      agent,
+      host_task_environment(task, config.seed),
+      config.rollout_length,
+      iterations,
+      seed=config.seed,
+  )

@@ -66,20 +66,35 @@ class Loop(Protocol):
   env_steps_per_segment: int
   num_devices: int
 
-  def init(self, seeds: list[int]) -> Any: ...
-  def abstract_state(self, num_seeds: int) -> Any: ...
-  def prepare(self, state: Any) -> bool: ...
-  def run_segment(self, state: Any) -> tuple[Any, dict[str, np.ndarray]]: ...
-  def evaluate(self, state: Any, key: Any,
-               episodes: int) -> tuple[np.ndarray, np.ndarray]: ...
-  def agent_states(self, state: Any) -> Any: ...
-  def close(self) -> None: ...
+  def init(self, seeds: list[int]) -> Any:
+    ...
+
+  def abstract_state(self, num_seeds: int) -> Any:
+    ...
+
+  def prepare(self, state: Any) -> bool:
+    ...
+
+  def run_segment(self, state: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    ...
+
+  def evaluate(
+      self, state: Any, key: Any, episodes: int
+  ) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+  def agent_states(self, state: Any) -> Any:
+    ...
+
+  def close(self) -> None:
+    ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
   """The task a loop runs: a functional environment (`env`) or a stateful
   dm_env factory (`make_host`, one fresh environment per call)."""
+
   name: str
   specs: types.EnvSpecs
   env: Any = None  # environments.base.Environment
@@ -96,28 +111,35 @@ def iterations_per_segment(config, env_steps_per_iteration: int) -> int:
   return max(1, config.log_every_env_steps // env_steps_per_iteration)
 
 
-def run_info(config, *, env_steps_per_segment: int,
-             learn_calls_per_segment: int, num_devices: int = 1
-             ) -> types.RunInfo:
+def run_info(
+    config,
+    *,
+    env_steps_per_segment: int,
+    learn_calls_per_segment: int,
+    num_devices: int = 1,
+) -> types.RunInfo:
   """The agent's `types.RunInfo` for a loop of this geometry: the driver
   runs `num_segments` whole segments, each with `learn_calls_per_segment`
   learn calls per seed."""
   return types.RunInfo(
-      learn_calls=(num_segments(config, env_steps_per_segment)
-                   * learn_calls_per_segment),
-      env_steps_per_learn_call=env_steps_per_segment
-      // learn_calls_per_segment,
-      num_devices=num_devices)
+      learn_calls=(
+          num_segments(config, env_steps_per_segment) * learn_calls_per_segment
+      ),
+      env_steps_per_learn_call=env_steps_per_segment // learn_calls_per_segment,
+      num_devices=num_devices,
+  )
 
 
-def make_agent_for(make_agent, config, specs: types.EnvSpecs,
-                   run: types.RunInfo) -> types.Agent:
+def make_agent_for(
+    make_agent, config, specs: types.EnvSpecs, run: types.RunInfo
+) -> types.Agent:
   """`make_agent(config, specs, run)`, a config it cannot use -> UserError."""
   try:
     return make_agent(config, specs, run)
   except (KeyError, AttributeError) as e:
-    raise UserError(f"config for agent {config.agent!r} lacks a key it "
-                    f"needs: {e}") from None
+    raise UserError(
+        f"config for agent {config.agent!r} lacks a key it " f"needs: {e}"
+    ) from None
   except ValueError as e:
     raise UserError(str(e)) from None
 
@@ -128,12 +150,14 @@ def require_split_update(agent: types.Agent, loop: str) -> None:
     raise UserError(
         f"config.loop={loop!r} needs an agent that computes gradients "
         f"separately from applying them (types.Agent.gradients/apply); agent "
-        f"{agent.name!r} does not: use config.loop='anakin' or 'sebulba'")
+        f"{agent.name!r} does not: use config.loop='anakin' or 'sebulba'"
+    )
 
 
 def get(name: str):
   """The module of loop `name` (UserError for an unknown one)."""
   if name not in LOOPS:
-    raise UserError(f"unknown config.loop={name!r}; allowed: "
-                    f"{', '.join(sorted(LOOPS))}")
+    raise UserError(
+        f"unknown config.loop={name!r}; allowed: " f"{', '.join(sorted(LOOPS))}"
+    )
   return importlib.import_module(LOOPS[name])

@@ -49,28 +49,35 @@ ALPHA = 0.6  # both buffers
 
 def _example_item():
   """One DQN CartPole transition (agents/lib/value_based.py's item)."""
-  return dict(observation=jnp.zeros((4,), jnp.float32),
-              action=jnp.zeros((), jnp.int32),
-              reward=jnp.zeros((), jnp.float32),
-              discount=jnp.zeros((), jnp.float32),
-              next_observation=jnp.zeros((4,), jnp.float32),
-              valid=jnp.zeros((), jnp.float32))
+  return dict(
+      observation=jnp.zeros((4,), jnp.float32),
+      action=jnp.zeros((), jnp.int32),
+      reward=jnp.zeros((), jnp.float32),
+      discount=jnp.zeros((), jnp.float32),
+      next_observation=jnp.zeros((4,), jnp.float32),
+      valid=jnp.zeros((), jnp.float32),
+  )
 
 
 def _random_items(key, shape):
   k1, k2, k3 = jax.random.split(key, 3)
-  return dict(observation=jax.random.normal(k1, (*shape, 4)),
-              action=jax.random.randint(k2, shape, 0, 2),
-              reward=jnp.ones(shape), discount=jnp.full(shape, 0.99),
-              next_observation=jax.random.normal(k3, (*shape, 4)),
-              valid=jnp.ones(shape))
+  return dict(
+      observation=jax.random.normal(k1, (*shape, 4)),
+      action=jax.random.randint(k2, shape, 0, 2),
+      reward=jnp.ones(shape),
+      discount=jnp.full(shape, 0.99),
+      next_observation=jax.random.normal(k3, (*shape, 4)),
+      valid=jnp.ones(shape),
+  )
 
 
 def make_ours(capacity: int):
   """Our prioritized buffer (the class DQN builds), alpha = ALPHA."""
   from agents.replay import prioritized  # pylint: disable=g-import-not-at-top
-  return prioritized.PrioritizedReplay(capacity, priority_exponent=ALPHA,
-                                       anneal_steps=1_000_000)
+
+  return prioritized.PrioritizedReplay(
+      capacity, priority_exponent=ALPHA, anneal_steps=1_000_000
+  )
 
 
 def _best_seconds(fn, make_args, repeats):
@@ -102,6 +109,7 @@ def _ops(add, sample, update, state, capacity, batch, repeats):
     def body(acc, k):
       items = sample(s, k)
       return acc + jnp.sum(items["observation"]), None
+
     return jax.lax.scan(body, jnp.zeros(()), keys)[0]
 
   def scan_update(s, idx, prio):
@@ -109,61 +117,90 @@ def _ops(add, sample, update, state, capacity, batch, repeats):
 
   copy = lambda: jax.tree.map(jnp.copy, state)  # donated calls consume it
   out = {}
-  out["add"] = _best_seconds(jax.jit(scan_add, donate_argnums=0),
-                             lambda: (copy(), adds), repeats)
-  out["sample"] = _best_seconds(jax.jit(scan_sample),
-                                lambda: (state, sample_keys), repeats)
-  out["update"] = _best_seconds(jax.jit(scan_update, donate_argnums=0),
-                                lambda: (copy(), indices, priorities), repeats)
+  out["add"] = _best_seconds(
+      jax.jit(scan_add, donate_argnums=0), lambda: (copy(), adds), repeats
+  )
+  out["sample"] = _best_seconds(
+      jax.jit(scan_sample), lambda: (state, sample_keys), repeats
+  )
+  out["update"] = _best_seconds(
+      jax.jit(scan_update, donate_argnums=0),
+      lambda: (copy(), indices, priorities),
+      repeats,
+  )
   return {op: NUM_OPS * batch / seconds for op, seconds in out.items()}
 
 
-def ours_throughput(capacity: int, batch: int, repeats: int = 3
-                    ) -> dict[str, float]:
+def ours_throughput(
+    capacity: int, batch: int, repeats: int = 3
+) -> dict[str, float]:
   buffer = make_ours(capacity)
   state = buffer.init(_example_item())
-  state = jax.jit(buffer.add)(state, _random_items(jax.random.PRNGKey(1),
-                                                   (capacity,)))
-  return _ops(buffer.add,
-              lambda s, k: buffer.sample(s, k, batch).items,
-              buffer.update, state, capacity, batch, repeats)
+  state = jax.jit(buffer.add)(
+      state, _random_items(jax.random.PRNGKey(1), (capacity,))
+  )
+  return _ops(
+      buffer.add,
+      lambda s, k: buffer.sample(s, k, batch).items,
+      buffer.update,
+      state,
+      capacity,
+      batch,
+      repeats,
+  )
 
 
-def flashbax_throughput(capacity: int, batch: int, repeats: int = 3
-                        ) -> dict[str, float] | None:
+def flashbax_throughput(
+    capacity: int, batch: int, repeats: int = 3
+) -> dict[str, float] | None:
   """The same on flashbax's prioritised item buffer; None without flashbax."""
   try:
     import flashbax  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
   fb = flashbax.make_prioritised_item_buffer(
-      max_length=capacity, min_length=1, sample_batch_size=batch,
-      add_batches=True, priority_exponent=ALPHA, device="cpu")
+      max_length=capacity,
+      min_length=1,
+      sample_batch_size=batch,
+      add_batches=True,
+      priority_exponent=ALPHA,
+      device="cpu",
+  )
   state = fb.init(jax.tree.map(np.asarray, _example_item()))
-  state = jax.jit(fb.add)(state, _random_items(jax.random.PRNGKey(1),
-                                               (capacity,)))
-  return _ops(fb.add, lambda s, k: fb.sample(s, k).experience,
-              fb.set_priorities, state, capacity, batch, repeats)
+  state = jax.jit(fb.add)(
+      state, _random_items(jax.random.PRNGKey(1), (capacity,))
+  )
+  return _ops(
+      fb.add,
+      lambda s, k: fb.sample(s, k).experience,
+      fb.set_priorities,
+      state,
+      capacity,
+      batch,
+      repeats,
+  )
 
 
-def prioritized_vs_flashbax(capacities=(100_000, 1_000_000),
-                            batches=(64, 256), repeats: int = 3
-                            ) -> dict[str, Any]:
+def prioritized_vs_flashbax(
+    capacities=(100_000, 1_000_000), batches=(64, 256), repeats: int = 3
+) -> dict[str, Any]:
   """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}."""
   out = {}
   for capacity in capacities:
     for batch in batches:
       out[f"{capacity}/{batch}"] = dict(
           ours=ours_throughput(capacity, batch, repeats),
-          flashbax=flashbax_throughput(capacity, batch, repeats))
+          flashbax=flashbax_throughput(capacity, batch, repeats),
+      )
   return out
 
 
 # ---- memory: a 1e6-transition buffer, donated ------------------------------
 
 
-def memory_probe(capacity: int, replay_kind: str = "prioritized",
-                 segments: int = 2) -> dict[str, Any]:
+def memory_probe(
+    capacity: int, replay_kind: str = "prioritized", segments: int = 2
+) -> dict[str, Any]:
   """In THIS process: a DQN CartPole learner with a `capacity`-transition
   buffer; compiles its segment, reads XLA's memory analysis, runs
   `segments` segments, and returns the buffer's bytes, the analysis and the
@@ -171,14 +208,16 @@ def memory_probe(capacity: int, replay_kind: str = "prioritized",
   import resource  # pylint: disable=g-import-not-at-top
   from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
   from configs import dqn  # pylint: disable=g-import-not-at-top
+
   config = dqn.get_config("cartpole")
   config.replay = replay_kind
   config.replay_capacity = capacity
   config.min_replay_size = min(config.min_replay_size, capacity)
   _, loop = train_lib.build_loop(config)
   state = loop.init([config.seed])
-  replay_bytes = sum(x.nbytes for x in
-                     jax.tree.leaves(state.agent_state.replay))
+  replay_bytes = sum(
+      x.nbytes for x in jax.tree.leaves(state.agent_state.replay)
+  )
   state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
   compiled = loop.segment_fn().lower(state).compile()
   stats = compiled.memory_analysis()
@@ -187,31 +226,44 @@ def memory_probe(capacity: int, replay_kind: str = "prioritized",
     state, metrics = compiled(state)
     jax.block_until_ready(metrics)
   return dict(
-      capacity=capacity, replay=replay_kind, replay_bytes=int(replay_bytes),
+      capacity=capacity,
+      replay=replay_kind,
+      replay_bytes=int(replay_bytes),
       state_bytes=int(state_bytes),
       alias_bytes=int(stats.alias_size_in_bytes),
       temp_bytes=int(stats.temp_size_in_bytes),
       argument_bytes=int(stats.argument_size_in_bytes),
       input_output_alias=bool(aliased),
       peak_rss_bytes=int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-      * 1024)
+      * 1024,
+  )
 
 
-def replay_memory(capacity: int = 1_000_000, small: int = 1_000,
-                  replay_kind: str = "prioritized") -> dict[str, Any]:
+def replay_memory(
+    capacity: int = 1_000_000,
+    small: int = 1_000,
+    replay_kind: str = "prioritized",
+) -> dict[str, Any]:
   """`memory_probe` in two fresh processes, `capacity` and `small`
   transitions, same program otherwise; the difference in peak RSS is what
   the buffer costs (one copy if the donated state is updated in place)."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
+  root = os.path.dirname(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  )
   out = {}
   for name, size in (("large", capacity), ("small", small)):
-    code = ("import json, agents; from agents.runtime import replay_benchmarks"
-            f" as r; print(json.dumps(r.memory_probe({size}, "
-            f"{replay_kind!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root,
-                          env=dict(os.environ, PYTHONPATH=root),
-                          capture_output=True, text=True)
+    code = (
+        "import json, agents; from agents.runtime import replay_benchmarks"
+        f" as r; print(json.dumps(r.memory_probe({size}, "
+        f"{replay_kind!r})))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=root),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
       raise RuntimeError(f"memory probe failed: {proc.stderr[-2000:]}")
     out[name] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -23,6 +23,7 @@ from environments import base
 
 class Carry(NamedTuple):
   """Per-environment state carried from one rollout to the next ([B, ...])."""
+
   env_state: base.EnvState
   timestep: base.TimeStep  # the last step seen
   actor_state: Any
@@ -30,49 +31,72 @@ class Carry(NamedTuple):
   episode_return: chex.Array  # return of the running episode so far
 
 
-def initial_carry(agent: types.Agent, env: base.Environment,
-                  env_keys: chex.PRNGKey, actor_keys: chex.PRNGKey,
-                  actor_state_keys: chex.PRNGKey) -> Carry:
+def initial_carry(
+    agent: types.Agent,
+    env: base.Environment,
+    env_keys: chex.PRNGKey,
+    actor_keys: chex.PRNGKey,
+    actor_state_keys: chex.PRNGKey,
+) -> Carry:
   """Reset environments [B] with their own keys; each actor state from its
   own key (`agent.initial_actor_state(key)`)."""
   env_state, timestep = jax.vmap(env.reset)(env_keys)
   actor_state = jax.vmap(agent.initial_actor_state)(actor_state_keys)
-  return Carry(env_state=env_state, timestep=timestep,
-               actor_state=actor_state, actor_keys=actor_keys,
-               episode_return=jnp.zeros((env_keys.shape[0],), jnp.float32))
+  return Carry(
+      env_state=env_state,
+      timestep=timestep,
+      actor_state=actor_state,
+      actor_keys=actor_keys,
+      episode_return=jnp.zeros((env_keys.shape[0],), jnp.float32),
+  )
 
 
-def rollout(agent: types.Agent, env: base.Environment, rollout_length: int,
-            actor_params: Any, carry: Carry
-            ) -> tuple[Carry, types.Trajectory, chex.Array, chex.Array]:
+def rollout(
+    agent: types.Agent,
+    env: base.Environment,
+    rollout_length: int,
+    actor_params: Any,
+    carry: Carry,
+) -> tuple[Carry, types.Trajectory, chex.Array, chex.Array]:
   """-> (carry, trajectory [T+1, B], finished [T, B], returns [T, B])."""
-  vmapped_act = jax.vmap(functools.partial(agent.act, evaluation=False),
-                         in_axes=(None, 0, 0, 0))
+  vmapped_act = jax.vmap(
+      functools.partial(agent.act, evaluation=False), in_axes=(None, 0, 0, 0)
+  )
 
   def env_step(carry, _):
     env_state, timestep, actor_state, actor_keys, episode_return = carry
     keys = jax.vmap(jax.random.split)(actor_keys)
     actor_keys, act_keys = keys[:, 0], keys[:, 1]
     action, actor_state, extras = vmapped_act(
-        actor_params, actor_state, timestep, act_keys)
+        actor_params, actor_state, timestep, act_keys
+    )
     env_state, next_timestep = jax.vmap(env.step)(env_state, action)
-    episode_return = jnp.where(next_timestep.first(), 0.0,
-                               episode_return + next_timestep.reward)
+    episode_return = jnp.where(
+        next_timestep.first(), 0.0, episode_return + next_timestep.reward
+    )
     finished = next_timestep.last()
     carry = (env_state, next_timestep, actor_state, actor_keys, episode_return)
     return carry, (next_timestep, action, extras, finished, episode_return)
 
   new_carry, (timesteps, actions, extras, finished, returns) = jax.lax.scan(
-      env_step, tuple(carry), None, length=rollout_length)
+      env_step, tuple(carry), None, length=rollout_length
+  )
   trajectory = types.Trajectory(
-      timestep=jax.tree.map(lambda first, rest: jnp.concatenate(
-          [first[None], rest]), carry.timestep, timesteps),
-      action=actions, extras=extras, actor_state=carry.actor_state)
+      timestep=jax.tree.map(
+          lambda first, rest: jnp.concatenate([first[None], rest]),
+          carry.timestep,
+          timesteps,
+      ),
+      action=actions,
+      extras=extras,
+      actor_state=carry.actor_state,
+  )
   return Carry(*new_carry), trajectory, finished, returns
 
 
 def episode_stats(finished: chex.Array, returns: chex.Array) -> dict:
   """Sums over a rollout: finished episodes and their returns."""
   finished = finished.astype(jnp.float32)
-  return dict(episode_return_sum=jnp.sum(finished * returns),
-              episodes=jnp.sum(finished))
+  return dict(
+      episode_return_sum=jnp.sum(finished * returns), episodes=jnp.sum(finished)
+  )

@@ -59,7 +59,7 @@ from agents.runtime import loops
 from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import LoopCrashed, UserError
 
-ACTOR_STATE_STREAM = 0xac7  # as in the other loops
+ACTOR_STATE_STREAM = 0xAC7  # as in the other loops
 POLL_SECONDS = 0.05  # queue waits poll the stop flag and actor errors
 
 
@@ -78,20 +78,30 @@ class _FunctionalActor:
     env_keys, actor_keys, state_keys = keys
     self._device = device
     self._carry = jax.device_put(
-        jax.jit(lambda: rollout_lib.initial_carry(
-            agent, env, env_keys, actor_keys, state_keys))(), device)
+        jax.jit(
+            lambda: rollout_lib.initial_carry(
+                agent, env, env_keys, actor_keys, state_keys
+            )
+        )(),
+        device,
+    )
 
     def step(actor_params, carry):
       carry, trajectory, finished, returns = rollout_lib.rollout(
-          agent, env, rollout_length, actor_params, carry)
+          agent, env, rollout_length, actor_params, carry
+      )
       return carry, trajectory, rollout_lib.episode_stats(finished, returns)
+
     self._step = jax.jit(step)
 
   def rollout(self, actor_params):
     self._carry, trajectory, stats = self._step(actor_params, self._carry)
     stats = jax.device_get(stats)
-    return trajectory, float(stats["episode_return_sum"]), float(
-        stats["episodes"])
+    return (
+        trajectory,
+        float(stats["episode_return_sum"]),
+        float(stats["episodes"]),
+    )
 
 
 class _HostActor:
@@ -99,12 +109,14 @@ class _HostActor:
 
   def __init__(self, agent, environment, rollout_length, key):
     state_key, self._key = jax.random.split(key)
-    self._actor = host_loop.HostActor(agent, environment, rollout_length,
-                                      state_key)
+    self._actor = host_loop.HostActor(
+        agent, environment, rollout_length, state_key
+    )
 
   def rollout(self, actor_params):
-    trajectory, returns, self._key = self._actor.rollout(actor_params,
-                                                         self._key)
+    trajectory, returns, self._key = self._actor.rollout(
+        actor_params, self._key
+    )
     return trajectory, float(sum(returns)), float(len(returns))
 
 
@@ -113,18 +125,28 @@ class SebulbaLoop:
 
   num_devices = 1
 
-  def __init__(self, agent: types.Agent, task: loops.Task, *, num_actors: int,
-               envs_per_actor: int, rollout_length: int,
-               iterations_per_segment: int, queue_size: int, seed: int,
-               eval_max_steps: int = 1000):
+  def __init__(
+      self,
+      agent: types.Agent,
+      task: loops.Task,
+      *,
+      num_actors: int,
+      envs_per_actor: int,
+      rollout_length: int,
+      iterations_per_segment: int,
+      queue_size: int,
+      seed: int,
+      eval_max_steps: int = 1000,
+  ):
     cpu_threefry.install_for_runtime()  # before anything here compiles
     self.agent, self.task = agent, task
     self.num_actors = num_actors
     self.envs_per_actor = envs_per_actor
     self.rollout_length = rollout_length
     self.iterations_per_segment = iterations_per_segment
-    self.env_steps_per_segment = (iterations_per_segment * envs_per_actor
-                                  * rollout_length)
+    self.env_steps_per_segment = (
+        iterations_per_segment * envs_per_actor * rollout_length
+    )
     self.queue_size = queue_size
     self.seed = seed
     self.eval_max_steps = eval_max_steps
@@ -143,23 +165,29 @@ class SebulbaLoop:
     self._published = threading.Condition()
     self._evaluate = {}
     self._learn_step = host_loop.make_learn_step(
-        agent, stack=task.make_host is not None)
-    self._actor_params = jax.jit(lambda s: agent.actor_params(
-        jax.tree.map(lambda x: x[0], s)))
+        agent, stack=task.make_host is not None
+    )
+    self._actor_params = jax.jit(
+        lambda s: agent.actor_params(jax.tree.map(lambda x: x[0], s))
+    )
     self._restarts = -1
 
   # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> SebulbaState:
     agent_key, _, actor_key, learn_key = jax.random.split(
-        jax.random.PRNGKey(seeds[0]), 4)
-    agent_state = jax.jit(jax.vmap(
-        lambda key: self.agent.init(key, self.task.specs)))(agent_key[None])
+        jax.random.PRNGKey(seeds[0]), 4
+    )
+    agent_state = jax.jit(
+        jax.vmap(lambda key: self.agent.init(key, self.task.specs))
+    )(agent_key[None])
     return SebulbaState(
         agent_state=jax.device_put(agent_state, self.learner_device),
         learn_key=learn_key,
         actor_keys=jax.vmap(jax.random.fold_in, (None, 0))(
-            actor_key, jnp.arange(self.num_actors)),
-        learn_calls=jnp.zeros((), jnp.int32))
+            actor_key, jnp.arange(self.num_actors)
+        ),
+        learn_calls=jnp.zeros((), jnp.int32),
+    )
 
   def abstract_state(self, num_seeds: int = 1) -> SebulbaState:
     del num_seeds  # one
@@ -172,20 +200,24 @@ class SebulbaLoop:
   # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
     if self.task.make_host is not None:
-      environment = host_loop.host_task_environment(self.task,
-                                                    self.seed * 1000 + k)
-      return _HostActor(self.agent, environment, self.rollout_length,
-                        actor_key)
+      environment = host_loop.host_task_environment(
+          self.task, self.seed * 1000 + k
+      )
+      return _HostActor(self.agent, environment, self.rollout_length, actor_key)
     b = self.envs_per_actor
     env_ids = jnp.arange(k * b, (k + 1) * b)  # global environment indices
     _, env_key, actor_root, _ = jax.random.split(
-        jax.random.PRNGKey(self.seed), 4)
+        jax.random.PRNGKey(self.seed), 4
+    )
     fold = jax.vmap(jax.random.fold_in, (None, 0))
-    keys = (fold(jax.random.fold_in(env_key, self._restarts), env_ids),
-            fold(actor_key, env_ids),
-            fold(jax.random.fold_in(actor_root, ACTOR_STATE_STREAM), env_ids))
-    return _FunctionalActor(self.agent, self.task.env, self.rollout_length,
-                            keys, self.actor_device)
+    keys = (
+        fold(jax.random.fold_in(env_key, self._restarts), env_ids),
+        fold(actor_key, env_ids),
+        fold(jax.random.fold_in(actor_root, ACTOR_STATE_STREAM), env_ids),
+    )
+    return _FunctionalActor(
+        self.agent, self.task.env, self.rollout_length, keys, self.actor_device
+    )
 
   def _actor_thread(self, k: int, actor):
     sequence = 0
@@ -217,13 +249,20 @@ class SebulbaLoop:
     self._stop.clear()
     self._errors.clear()
     actor_keys = jax.vmap(jax.random.fold_in, (0, None))(
-        state.actor_keys, self._restarts)
-    actors = [self._make_actor(k, actor_keys[k])
-              for k in range(self.num_actors)]
+        state.actor_keys, self._restarts
+    )
+    actors = [
+        self._make_actor(k, actor_keys[k]) for k in range(self.num_actors)
+    ]
     self._threads = [
-        threading.Thread(target=self._actor_thread, args=(k, actors[k]),
-                         name=f"sebulba-actor-{k}", daemon=True)
-        for k in range(self.num_actors)]
+        threading.Thread(
+            target=self._actor_thread,
+            args=(k, actors[k]),
+            name=f"sebulba-actor-{k}",
+            daemon=True,
+        )
+        for k in range(self.num_actors)
+    ]
     for thread in self._threads:
       thread.start()
 
@@ -259,7 +298,8 @@ class SebulbaLoop:
         self.close()
         raise LoopCrashed(
             f"sebulba actor thread {k} of {self.num_actors} crashed: "
-            f"{type(e).__name__}: {e}; the run stopped") from e
+            f"{type(e).__name__}: {e}; the run stopped"
+        ) from e
       try:
         return self._queue.get(timeout=POLL_SECONDS)
       except queue.Empty:
@@ -278,18 +318,22 @@ class SebulbaLoop:
       episodes += item_episodes
       trajectory = jax.device_put(trajectory, self.learner_device)
       agent_state, step_metrics, learn_key, actor_params = self._learn_step(
-          agent_state, trajectory, learn_key)
+          agent_state, trajectory, learn_key
+      )
       self._publish(actor_params)
       metrics.append(step_metrics)
     summary = host_loop.segment_summary(metrics, [])
     summary["episodes"] = np.asarray([episodes], np.float32)
     summary["episode_return_mean"] = np.asarray(
-        [return_sum / max(episodes, 1.0)], np.float32)
+        [return_sum / max(episodes, 1.0)], np.float32
+    )
     summary["queue_length"] = np.asarray([self._queue.qsize()], np.float32)
     state = SebulbaState(
-        agent_state=agent_state, learn_key=learn_key,
+        agent_state=agent_state,
+        learn_key=learn_key,
         actor_keys=state.actor_keys,
-        learn_calls=state.learn_calls + self.iterations_per_segment)
+        learn_calls=state.learn_calls + self.iterations_per_segment,
+    )
     return state, summary
 
   def close(self) -> None:
@@ -309,12 +353,17 @@ class SebulbaLoop:
     actor_params = self._actor_params(state.agent_state)
     if self.task.make_host is not None:
       returns = evaluation.evaluate_on_dm_env(
-          self.agent, host_loop.host_task_environment(self.task, self.seed),
-          actor_params, key, episodes)[None]
+          self.agent,
+          host_loop.host_task_environment(self.task, self.seed),
+          actor_params,
+          key,
+          episodes,
+      )[None]
       return returns, np.ones_like(returns, bool)
     if episodes not in self._evaluate:
       self._evaluate[episodes] = evaluation.make_evaluate(
-          self.agent, self.task.env, episodes, self.eval_max_steps)
+          self.agent, self.task.env, episodes, self.eval_max_steps
+      )
     returns, done = self._evaluate[episodes](actor_params, key)
     return jax.device_get((returns[None], done[None]))
 
@@ -323,34 +372,52 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
   """K actor threads and a learner (loops.py)."""
   k = hogwild.check_actors(config, "sebulba")
   if jax.process_count() > 1:
-    raise UserError("config.loop='sebulba' runs on one host here (several "
-                    "hosts through jax.distributed are not implemented); use "
-                    "config.loop='anakin' for multi-host runs")
+    raise UserError(
+        "config.loop='sebulba' runs on one host here (several "
+        "hosts through jax.distributed are not implemented); use "
+        "config.loop='anakin' for multi-host runs"
+    )
   if config.get("num_devices", 0) > 1:
-    raise UserError("config.loop='sebulba' learns on one device "
-                    f"(config.num_devices={config.num_devices}); set it to 0 "
-                    "or 1")
+    raise UserError(
+        "config.loop='sebulba' learns on one device "
+        f"(config.num_devices={config.num_devices}); set it to 0 "
+        "or 1"
+    )
   if task.make_host is not None:
     if config.num_envs != k:
       raise UserError(
           f"config.loop='sebulba' drives one stateful dm_env task "
           f"({task.name}) per actor thread: set config.num_envs="
-          f"config.num_actors (now {config.num_envs} and {k})")
+          f"config.num_actors (now {config.num_envs} and {k})"
+      )
   elif config.num_envs % k:
-    raise UserError(f"config.num_envs={config.num_envs} must be a multiple "
-                    f"of config.num_actors={k} (each actor thread steps "
-                    "num_envs / num_actors environments)")
+    raise UserError(
+        f"config.num_envs={config.num_envs} must be a multiple "
+        f"of config.num_actors={k} (each actor thread steps "
+        "num_envs / num_actors environments)"
+    )
   envs_per_actor = config.num_envs // k
   per_call = envs_per_actor * config.rollout_length
   if config.get("replay_capacity", 10**9) < per_call:
-    raise UserError("config.replay_capacity must hold one trajectory "
-                    f"({per_call} transitions)")
+    raise UserError(
+        "config.replay_capacity must hold one trajectory "
+        f"({per_call} transitions)"
+    )
   iterations = loops.iterations_per_segment(config, per_call)
-  run = loops.run_info(config, env_steps_per_segment=per_call * iterations,
-                       learn_calls_per_segment=iterations)
+  run = loops.run_info(
+      config,
+      env_steps_per_segment=per_call * iterations,
+      learn_calls_per_segment=iterations,
+  )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
   return SebulbaLoop(
-      agent, task, num_actors=k, envs_per_actor=envs_per_actor,
-      rollout_length=config.rollout_length, iterations_per_segment=iterations,
-      queue_size=config.queue_size, seed=config.seed,
-      eval_max_steps=config.eval_max_steps)
+      agent,
+      task,
+      num_actors=k,
+      envs_per_actor=envs_per_actor,
+      rollout_length=config.rollout_length,
+      iterations_per_segment=iterations,
+      queue_size=config.queue_size,
+      seed=config.seed,
+      eval_max_steps=config.eval_max_steps,
+  )

@@ -46,8 +46,15 @@ from environments import registry as env_registry
 
 # ---- validation --------------------------------------------------------------
 
-REQUIRED_KEYS = ("agent", "env", "seed", "num_seeds", "num_envs",
-                 "total_env_steps", "learning_rate")
+REQUIRED_KEYS = (
+    "agent",
+    "env",
+    "seed",
+    "num_seeds",
+    "num_envs",
+    "total_env_steps",
+    "learning_rate",
+)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -57,17 +64,23 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config has no {key!r}; every config needs it")
   config_schema.validate(config)  # every key's type and range
   if config.agent not in agent_registry.AGENTS:
-    raise UserError(f"unknown agent {config.agent!r}; known agents: "
-                    f"{', '.join(sorted(agent_registry.AGENTS))}")
+    raise UserError(
+        f"unknown agent {config.agent!r}; known agents: "
+        f"{', '.join(sorted(agent_registry.AGENTS))}"
+    )
   if "batch_size" in config and "replay_capacity" in config:
     if config.batch_size > config.replay_capacity:
-      raise UserError(f"config.batch_size={config.batch_size} is larger than "
-                      f"config.replay_capacity={config.replay_capacity}; "
-                      "the batch must fit in the buffer")
+      raise UserError(
+          f"config.batch_size={config.batch_size} is larger than "
+          f"config.replay_capacity={config.replay_capacity}; "
+          "the batch must fit in the buffer"
+      )
     if config.min_replay_size > config.replay_capacity:
-      raise UserError(f"config.min_replay_size={config.min_replay_size} is "
-                      f"larger than config.replay_capacity="
-                      f"{config.replay_capacity}")
+      raise UserError(
+          f"config.min_replay_size={config.min_replay_size} is "
+          f"larger than config.replay_capacity="
+          f"{config.replay_capacity}"
+      )
 
 
 # ---- building ----------------------------------------------------------------
@@ -80,7 +93,8 @@ def _check_action_space(agent_name: str, specs: types.EnvSpecs, env_name):
     raise UserError(
         f"agent {agent_name!r} cannot act in task {env_name!r}: the task's "
         f"action space is {kind} ({specs.action}) and the agent supports "
-        f"{', '.join(supported)} actions")
+        f"{', '.join(supported)} actions"
+    )
 
 
 def loop_name(config) -> str:
@@ -98,13 +112,18 @@ def make_task(config) -> loops.Task:
     if env_registry.is_host_task(config.env):
       environment = env_registry.make_host(config.env, config.seed)
       return loops.Task(
-          name=config.env, specs=host_loop.specs_of(environment),
-          make_host=functools.partial(env_registry.make_host, config.env))
+          name=config.env,
+          specs=host_loop.specs_of(environment),
+          make_host=functools.partial(env_registry.make_host, config.env),
+      )
     env = env_registry.make(config.env, **config.env_kwargs.to_dict())
   except env_registry.UnknownTaskError as e:
     raise UserError(str(e)) from None
-  return loops.Task(name=config.env, env=env, specs=types.EnvSpecs(
-      env.observation_spec(), env.action_spec()))
+  return loops.Task(
+      name=config.env,
+      env=env,
+      specs=types.EnvSpecs(env.observation_spec(), env.action_spec()),
+  )
 
 
 def build_loop(config: ml_collections.ConfigDict):
@@ -123,8 +142,14 @@ def build_loop(config: ml_collections.ConfigDict):
 # ---- workdir -----------------------------------------------------------------
 
 # What a run writes into DIR (besides DIR/.lock); `--overwrite` moves these.
-RUN_FILES = ("config.json", "metrics.csv", "summary.json", "learning_curve.png",
-             "eval.json", "checkpoints")
+RUN_FILES = (
+    "config.json",
+    "metrics.csv",
+    "summary.json",
+    "learning_curve.png",
+    "eval.json",
+    "checkpoints",
+)
 OVERWRITTEN_PREFIX = "overwritten-"
 
 
@@ -160,12 +185,15 @@ def check_workdir(workdir: str, config, overwrite: bool) -> bool:
     return True
   if not overwrite:
     differing = sorted(
-        k for k in set(wanted) | set(existing or {})
-        if (existing or {}).get(k) != wanted.get(k))
+        k
+        for k in set(wanted) | set(existing or {})
+        if (existing or {}).get(k) != wanted.get(k)
+    )
     raise UserError(
         f"{workdir} holds a run with a different config (differs in: "
         f"{', '.join(differing) if existing else 'unreadable config.json'}); "
-        "use another --workdir, or --overwrite to move that run aside")
+        "use another --workdir, or --overwrite to move that run aside"
+    )
   return False
 
 
@@ -198,8 +226,9 @@ def prepare_workdir(workdir: str, config, overwrite: bool) -> bool:
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
     move_run_aside(workdir)  # only reached with overwrite (or a fresh DIR)
-    workdir_lib.write_json_atomic(os.path.join(workdir, "config.json"),
-                                  config_to_dict(config))
+    workdir_lib.write_json_atomic(
+        os.path.join(workdir, "config.json"), config_to_dict(config)
+    )
   return False
 
 
@@ -212,6 +241,7 @@ class TrainResult:
   final loop state (the loop's own: for the compiled loop every leaf has
   leading [device, seed] axes; `loop.agent_states(state)` gives every
   loop's agent states [seed, ...])."""
+
   summary: dict[str, Any]
   state: Any
 
@@ -234,11 +264,13 @@ def _broadcast_flag(value: bool) -> bool:
   if jax.process_count() == 1:
     return value
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
   return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
-def check_run(config: ml_collections.ConfigDict, workdir: str, *,
-              overwrite: bool = False):
+def check_run(
+    config: ml_collections.ConfigDict, workdir: str, *, overwrite: bool = False
+):
   """Everything `train` checks before it writes anything: the config's keys
   and cross-key rules, the agent and loop built from it, and DIR.
 
@@ -254,9 +286,13 @@ def check_run(config: ml_collections.ConfigDict, workdir: str, *,
   return agent, loop
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, *,
-          overwrite: bool = False,
-          log: Callable[[str], None] = print) -> TrainResult:
+def train(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
   """Trains (or resumes) in `workdir`; returns the summary and final state.
 
   Everything that user input can make fail (see `check_run`) fails before
@@ -282,8 +318,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
     loop.close()  # threads of the asynchronous loops are joined here
 
 
-def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
-                  ) -> TrainResult:
+def _train_locked(
+    config, workdir, overwrite, log, name, loop: loops.Loop
+) -> TrainResult:
   """`train` once DIR is checked and locked."""
   resuming = _broadcast_flag(prepare_workdir(workdir, config, overwrite))
   seeds = [config.seed + i for i in range(config.num_seeds)]
@@ -292,7 +329,8 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
   total_steps = num_segments * steps_per_segment
   is_writer = jax.process_index() == 0
   checkpointer = checkpointing.Checkpointer(
-      os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+      os.path.join(workdir, "checkpoints"), config.keep_checkpoints
+  )
   metrics_file = metrics_log.MetricsLog(os.path.join(workdir, "metrics.csv"))
   phase = "while restoring and compiling"
   try:
@@ -301,29 +339,39 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
     # The abstract state (a trace of init) is only needed to restore.
     abstract = lambda: loop.abstract_state(len(seeds))
     init = lambda: loop.init(seeds)
-    restored = (checkpointer.restore_latest(abstract(), move_corrupt=is_writer)
-                if resuming else None)
+    restored = (
+        checkpointer.restore_latest(abstract(), move_corrupt=is_writer)
+        if resuming
+        else None
+    )
     if restored is None and resuming and metrics_file.read():
       if not overwrite:
         raise UserError(
             f"{workdir} has training metrics but no readable checkpoint; "
             "nothing was changed. If the cause was transient, run again; "
-            "--overwrite moves this run aside and starts from scratch")
+            "--overwrite moves this run aside and starts from scratch"
+        )
       checkpointer.close()
       if is_writer:
         aside = move_run_aside(workdir)
-        workdir_lib.write_json_atomic(os.path.join(workdir, "config.json"),
-                                      config_to_dict(config))
-        log(f"[{name}] no readable checkpoint: the old run was moved to "
-            f"{aside}; starting from scratch")
+        workdir_lib.write_json_atomic(
+            os.path.join(workdir, "config.json"), config_to_dict(config)
+        )
+        log(
+            f"[{name}] no readable checkpoint: the old run was moved to "
+            f"{aside}; starting from scratch"
+        )
       checkpointer = checkpointing.Checkpointer(
-          os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+          os.path.join(workdir, "checkpoints"), config.keep_checkpoints
+      )
     if restored is not None:
       done_segments, state = restored
       rows = metrics_file.truncate_to(done_segments * steps_per_segment)
       wall_offset = float(rows[-1]["wall_seconds"]) if rows else 0.0
-      log(f"[{name}] resuming from checkpoint at segment {done_segments} "
-          f"({done_segments * steps_per_segment:,} env steps)")
+      log(
+          f"[{name}] resuming from checkpoint at segment {done_segments} "
+          f"({done_segments * steps_per_segment:,} env steps)"
+      )
     else:
       done_segments, state = 0, init()
       metrics_file.truncate_to(0)
@@ -335,15 +383,23 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
     compile_seconds += time.perf_counter() - t0
 
     if done_segments == 0:
-      rounded = ("" if total_steps == config.total_env_steps else
-                 f" ({config.total_env_steps:,} rounded up to whole segments "
-                 f"of {steps_per_segment:,})")
-      log(f"[{name}] training {total_steps:,} env steps per seed{rounded}, "
+      rounded = (
+          ""
+          if total_steps == config.total_env_steps
+          else f" ({config.total_env_steps:,} rounded up to whole segments "
+          f"of {steps_per_segment:,})"
+      )
+      log(
+          f"[{name}] training {total_steps:,} env steps per seed{rounded}, "
           f"{len(seeds)} seed(s), {config.num_envs} envs, "
           f"{loop.num_devices} device(s), {loop_name(config)} loop; "
-          + (f"compiled in {compile_seconds:.1f}s" if compiled else
-             f"initialised in {compile_seconds:.1f}s (it compiles on its "
-             "first segment)"))
+          + (
+              f"compiled in {compile_seconds:.1f}s"
+              if compiled
+              else f"initialised in {compile_seconds:.1f}s (it compiles on its "
+              "first segment)"
+          )
+      )
 
     train_start = time.perf_counter()
     steps_this_run = 0
@@ -361,25 +417,36 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
             f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
             f"The last good checkpoint (segment "
             f"{kept[-1] if kept else 'none'}) is kept in "
-            f"{checkpointer.directory}")
+            f"{checkpointer.directory}"
+        )
       env_steps = (segment_index + 1) * steps_per_segment
       steps_this_run += steps_per_segment
       elapsed = time.perf_counter() - train_start
-      row = {"env_steps": env_steps,
-             "wall_seconds": wall_offset + elapsed,
-             "env_steps_per_second":
-                 steps_per_segment * len(seeds) / seg_seconds}
+      row = {
+          "env_steps": env_steps,
+          "wall_seconds": wall_offset + elapsed,
+          "env_steps_per_second": steps_per_segment * len(seeds) / seg_seconds,
+      }
       row.update(_segment_row(metrics, len(seeds)))
       if is_writer:
         metrics_file.append(row)
-      if ((segment_index + 1) % config.checkpoint_every_segments == 0
-          or segment_index + 1 == num_segments):
+      if (
+          (segment_index + 1) % config.checkpoint_every_segments == 0
+          or segment_index + 1 == num_segments
+      ):
         checkpointer.save(segment_index + 1, state)
       rate = steps_this_run / elapsed
       shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
-      log(metrics_log.progress_line(
-          name, env_steps, total_steps, rate * len(seeds),
-          (total_steps - env_steps) / max(rate, 1e-9), shown))
+      log(
+          metrics_log.progress_line(
+              name,
+              env_steps,
+              total_steps,
+              rate * len(seeds),
+              (total_steps - env_steps) / max(rate, 1e-9),
+              shown,
+          )
+      )
     train_seconds = time.perf_counter() - train_start
     checkpointer.close()
 
@@ -387,16 +454,20 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
     phase = "during the final evaluation"
     eval_key = jax.random.PRNGKey(config.seed + 1_000_003)
     t0 = time.perf_counter()
-    eval_returns, eval_done = loop.evaluate(state, eval_key,
-                                            config.eval_episodes)
+    eval_returns, eval_done = loop.evaluate(
+        state, eval_key, config.eval_episodes
+    )
     eval_seconds = time.perf_counter() - t0
   except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
     checkpointer.close()  # the saves under way complete
     kept = checkpointer.all_steps()
-    where = (f"the last checkpoint (segment {kept[-1]}, "
-             f"{kept[-1] * steps_per_segment:,} env steps) is kept in "
-             f"{checkpointer.directory}; the same command resumes from it"
-             if kept else "no checkpoint had been written yet")
+    where = (
+        f"the last checkpoint (segment {kept[-1]}, "
+        f"{kept[-1] * steps_per_segment:,} env steps) is kept in "
+        f"{checkpointer.directory}; the same command resumes from it"
+        if kept
+        else "no checkpoint had been written yet"
+    )
     e.args = (f"training stopped {phase}; {where}",)
     raise
   except BaseException:
@@ -406,7 +477,9 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
   rows = metrics_file.read()
   total_wall = float(rows[-1]["wall_seconds"]) if rows else train_seconds
   summary = {
-      "agent": config.agent, "task": config.env, "seeds": seeds,
+      "agent": config.agent,
+      "task": config.env,
+      "seeds": seeds,
       "num_envs": config.num_envs,
       "num_devices": int(loop.num_devices),
       "loop": loop_name(config),
@@ -420,22 +493,32 @@ def _train_locked(config, workdir, overwrite, log, name, loop: loops.Loop
       "eval_episodes": int(config.eval_episodes),
       "eval_episodes_unfinished": int(np.sum(~np.asarray(eval_done, bool))),
       "eval_checkpoint_segment": int(num_segments),
-      "final_train_return_mean": (float(rows[-1]["episode_return_mean"])
-                                  if rows else float("nan")),
+      "final_train_return_mean": (
+          float(rows[-1]["episode_return_mean"]) if rows else float("nan")
+      ),
       "platform": jax.default_backend(),
   }
   if is_writer:
-    workdir_lib.write_json_atomic(os.path.join(workdir, "summary.json"),
-                                  summary)
-    seed_columns = [k for k in (rows[0] if rows else {})
-                    if k.startswith("episode_return_seed")]
+    workdir_lib.write_json_atomic(
+        os.path.join(workdir, "summary.json"), summary
+    )
+    seed_columns = [
+        k
+        for k in (rows[0] if rows else {})
+        if k.startswith("episode_return_seed")
+    ]
     metrics_log.plot_learning_curve(
-        rows, os.path.join(workdir, "learning_curve.png"),
-        f"{config.agent} on {config.env}", seed_columns,
-        eval_return=summary["eval_return_mean"])
-  log(f"[{name}] done: {total_steps:,} env steps in {total_wall:.1f}s "
+        rows,
+        os.path.join(workdir, "learning_curve.png"),
+        f"{config.agent} on {config.env}",
+        seed_columns,
+        eval_return=summary["eval_return_mean"],
+    )
+  log(
+      f"[{name}] done: {total_steps:,} env steps in {total_wall:.1f}s "
       f"({summary['env_steps_per_second']:,.0f} steps/s), greedy eval return "
-      f"{summary['eval_return_mean']:.3f} over {config.eval_episodes} episodes")
+      f"{summary['eval_return_mean']:.3f} over {config.eval_episodes} episodes"
+  )
   return TrainResult(summary=summary, state=state)
 
 
@@ -453,8 +536,10 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
   except ValueError as e:
     raise UserError(f"{path} is not valid JSON ({e})") from None
   if not isinstance(tree, dict):
-    raise UserError(f"{path} must hold a JSON object of config keys, not "
-                    f"{json.dumps(tree)[:40]}")
+    raise UserError(
+        f"{path} must hold a JSON object of config keys, not "
+        f"{json.dumps(tree)[:40]}"
+    )
   try:
     return ml_collections.ConfigDict(_tuples(tree))
   except (TypeError, ValueError, KeyError, AttributeError) as e:

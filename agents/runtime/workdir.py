@@ -51,15 +51,20 @@ def ensure_writable_dir(path: str) -> None:
     if not os.path.isdir(existing):
       raise UserError(f"--workdir={path} exists and is not a directory")
   elif not os.path.isdir(existing):
-    raise UserError(f"--workdir={path} cannot be created: {existing} is not "
-                    "a directory")
+    raise UserError(
+        f"--workdir={path} cannot be created: {existing} is not " "a directory"
+    )
   try:
     fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
   except OSError as e:
-    what = ("is not writable" if existing == os.path.abspath(path)
-            else f"cannot be created in {existing}")
-    why = ("" if e.errno in (None, errno.ENOENT)
-           else f" ({os.strerror(e.errno)})")
+    what = (
+        "is not writable"
+        if existing == os.path.abspath(path)
+        else f"cannot be created in {existing}"
+    )
+    why = (
+        "" if e.errno in (None, errno.ENOENT) else f" ({os.strerror(e.errno)})"
+    )
     raise UserError(f"--workdir={path} {what}{why}") from None
   os.close(fd)
   os.remove(probe)
@@ -97,12 +102,14 @@ class WorkdirLock:
       holder = _read_pid(fd)
       os.close(fd)
       if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-        raise UserError(f"cannot lock {self.path}: {os.strerror(e.errno)}"
-                        ) from None
+        raise UserError(
+            f"cannot lock {self.path}: {os.strerror(e.errno)}"
+        ) from None
       who = f"process {holder}" if holder else "another process"
       raise UserError(
           f"{self.directory} is in use by {who} (lock {self.path}); wait for "
-          "it to finish or stop it, or use another --workdir") from None
+          "it to finish or stop it, or use another --workdir"
+      ) from None
     # Whatever pid is in the file was left by a dead process: ours replaces it.
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
