@@ -334,7 +334,7 @@ def _replay_rows(want, rows, results, bm):
   from configs import dqn  # pylint: disable=g-import-not-at-top
 
   if want("replay_vs_flashbax"):
-    r = rb.prioritized_vs_flashbax()
+    r = rb.prioritized_vs_flashbax(rounds=_ROUNDS.value)
     results["replay_vs_flashbax"] = r
     for size, by in r.items():
       capacity, batch = size.split("/")

@@ -53,7 +53,7 @@ from agents.replay.base import ReplaySample
 @struct.dataclass
 class PrioritizedState:
   ring: uniform.ReplayState  # the items, FIFO
-  tree: tuple  # sum_tree levels over p_i = (|delta| + eps)^alpha
+  tree: chex.Array  # sum_tree nodes over p_i = (|delta| + eps)^alpha
   max_priority: chex.Array  # float32, the largest p_i seen (new items get it)
   updates: chex.Array  # int32, priority updates so far (t in beta's anneal)
 

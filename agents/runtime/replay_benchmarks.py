@@ -8,10 +8,11 @@ Measured in the calling process, side by side, like `benchmarks.py`:
   item buffer, on the same items (DQN's CartPole transitions), the same alpha
   and the same batches, at each capacity and batch size. Each operation is
   timed as a jitted `lax.scan` of `NUM_OPS` calls (the buffer state donated
-  where it is written), best of `repeats`, compile excluded, in CPU seconds
-  of this process (`time.process_time`: on a shared machine other
-  processes' load inflates wall time, not this; both buffers run
-  single-threaded here); the buffers are
+  where it is written), best of `rounds x repeats` runs alternating with
+  flashbax's, compile excluded, in CPU seconds of this process
+  (`time.process_time`: on a shared machine other processes' load inflates
+  wall time, not this; both buffers run single-threaded here); the buffers
+  are
   filled to capacity first. Adds write `batch` items per call; samples draw
   `batch` items; updates set `batch` priorities at given indices. flashbax is
   an optional, benchmark-only dependency, imported here only.
@@ -80,22 +81,18 @@ def make_ours(capacity: int):
   )
 
 
-def _best_seconds(fn, make_args, repeats):
-  """Best wall time of `fn(*make_args())` over `repeats` calls (the first,
-  compiling call excluded); `make_args` builds fresh (donatable) inputs."""
-  jax.block_until_ready(fn(*make_args()))
-  best = float("inf")
-  for _ in range(repeats):
-    args = make_args()
-    jax.block_until_ready(args)
-    start = time.process_time()
-    jax.block_until_ready(fn(*args))
-    best = min(best, time.process_time() - start)
-  return best
+def _timed_once(fn, make_args) -> float:
+  """CPU seconds of one `fn(*make_args())` call (inputs built untimed)."""
+  args = make_args()
+  jax.block_until_ready(args)
+  start = time.process_time()
+  jax.block_until_ready(fn(*args))
+  return time.process_time() - start
 
 
-def _ops(add, sample, update, state, capacity, batch, repeats):
-  """items/s of add, sample, update for one buffer (pure functions)."""
+def _programs(add, sample, update, state, capacity, batch):
+  """{op: (compiled fn, make_args)} for one buffer (pure functions); each
+  program is a jitted scan of NUM_OPS calls, compiled here (untimed)."""
   key = jax.random.PRNGKey(0)
   adds = _random_items(key, (NUM_OPS, batch))
   sample_keys = jax.random.split(key, NUM_OPS)
@@ -116,43 +113,36 @@ def _ops(add, sample, update, state, capacity, batch, repeats):
     return jax.lax.scan(lambda s, x: (update(s, *x), None), s, (idx, prio))[0]
 
   copy = lambda: jax.tree.map(jnp.copy, state)  # donated calls consume it
-  out = {}
-  out["add"] = _best_seconds(
-      jax.jit(scan_add, donate_argnums=0), lambda: (copy(), adds), repeats
+  programs = dict(
+      add=(jax.jit(scan_add, donate_argnums=0), lambda: (copy(), adds)),
+      sample=(jax.jit(scan_sample), lambda: (state, sample_keys)),
+      update=(
+          jax.jit(scan_update, donate_argnums=0),
+          lambda: (copy(), indices, priorities),
+      ),
   )
-  out["sample"] = _best_seconds(
-      jax.jit(scan_sample), lambda: (state, sample_keys), repeats
-  )
-  out["update"] = _best_seconds(
-      jax.jit(scan_update, donate_argnums=0),
-      lambda: (copy(), indices, priorities),
-      repeats,
-  )
-  return {op: NUM_OPS * batch / seconds for op, seconds in out.items()}
+  for fn, make_args in programs.values():
+    jax.block_until_ready(fn(*make_args()))  # compile
+  return programs
 
 
-def ours_throughput(
-    capacity: int, batch: int, repeats: int = 3
-) -> dict[str, float]:
+def ours_programs(capacity: int, batch: int):
   buffer = make_ours(capacity)
   state = buffer.init(_example_item())
   state = jax.jit(buffer.add)(
       state, _random_items(jax.random.PRNGKey(1), (capacity,))
   )
-  return _ops(
+  return _programs(
       buffer.add,
       lambda s, k: buffer.sample(s, k, batch).items,
       buffer.update,
       state,
       capacity,
       batch,
-      repeats,
   )
 
 
-def flashbax_throughput(
-    capacity: int, batch: int, repeats: int = 3
-) -> dict[str, float] | None:
+def flashbax_programs(capacity: int, batch: int):
   """The same on flashbax's prioritised item buffer; None without flashbax."""
   try:
     import flashbax  # pylint: disable=g-import-not-at-top
@@ -170,28 +160,50 @@ def flashbax_throughput(
   state = jax.jit(fb.add)(
       state, _random_items(jax.random.PRNGKey(1), (capacity,))
   )
-  return _ops(
+  return _programs(
       fb.add,
       lambda s, k: fb.sample(s, k).experience,
       fb.set_priorities,
       state,
       capacity,
       batch,
-      repeats,
   )
 
 
 def prioritized_vs_flashbax(
-    capacities=(100_000, 1_000_000), batches=(64, 256), repeats: int = 3
+    capacities=(100_000, 1_000_000),
+    batches=(64, 256),
+    repeats: int = 3,
+    rounds: int = 2,
 ) -> dict[str, Any]:
-  """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}."""
+  """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}.
+
+  Both buffers' programs are compiled first; then `rounds * repeats` times,
+  each op of ours and of flashbax runs once, alternately, and each keeps its
+  best: a burst of load on a shared machine hits both sides alike."""
   out = {}
   for capacity in capacities:
     for batch in batches:
-      out[f"{capacity}/{batch}"] = dict(
-          ours=ours_throughput(capacity, batch, repeats),
-          flashbax=flashbax_throughput(capacity, batch, repeats),
+      sides = dict(
+          ours=ours_programs(capacity, batch),
+          flashbax=flashbax_programs(capacity, batch),
       )
+      best = {
+          name: None if programs is None else {op: np.inf for op in programs}
+          for name, programs in sides.items()
+      }
+      for _ in range(max(rounds, 1) * max(repeats, 1)):
+        for name, programs in sides.items():
+          if programs is None:
+            continue
+          for op, (fn, make_args) in programs.items():
+            best[name][op] = min(best[name][op], _timed_once(fn, make_args))
+      out[f"{capacity}/{batch}"] = {
+          name: None
+          if times is None
+          else {op: NUM_OPS * batch / t for op, t in times.items()}
+          for name, times in best.items()
+      }
   return out
 
 
