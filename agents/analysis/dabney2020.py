@@ -619,19 +619,46 @@ def analyse_real_data(
       "num_cells": s["num_cells"],
       "num_trials": s["num_trials"],
       "num_splits": s["num_splits"],
-      # Headline: the paper's method, which caps the reversal point of a cell
-      # whose responses never change sign just inside the reward range (so
-      # all 40 cells enter, as in the paper and in the decoding below).
-      "method": "paper_caps",
-      "reversal_split_half_r": s["split_half_reversal_r_median_paper_caps"],
-      "asymmetry_vs_reversal_r": s["asymmetry_vs_reversal_r_median_paper_caps"],
-      "asymmetry_vs_reversal_p": s["asymmetry_vs_reversal_p_median_paper_caps"],
-      "reversal_split_half_p": s["split_half_reversal_p_median_paper_caps"],
-      # The same without capping: the never-sign-changing cell has no
-      # asymmetry (NaN) and drops out.
+      # Headline: as the paper's Figure 5 data, without the cells whose
+      # responses never change sign (no reversal point inside the reward
+      # range: cell 19, negative at every size), the paper's end caps for the
+      # rest.  Next to it, every cell with the caps ("_with_end_cells"; the
+      # all-negative cell then sits 0.1 below the top level with tau ~1) and
+      # without caps ("_uncapped"; that cell has no tau and drops out of the
+      # asymmetry correlation only).
+      "method": "paper_caps_without_end_cells",
+      "excluded_cells": [int(i) for i in s["excluded_cells"].split(",") if i],
+      "num_cells_split_half": s["num_cells_without_end_cells"],
+      "reversal_split_half_r": s[
+          "split_half_reversal_r_median_without_end_cells"
+      ],
+      "reversal_split_half_p": s[
+          "split_half_reversal_p_median_without_end_cells"
+      ],
+      "asymmetry_vs_reversal_r": s[
+          "asymmetry_vs_reversal_r_median_without_end_cells"
+      ],
+      "asymmetry_vs_reversal_p": s[
+          "asymmetry_vs_reversal_p_median_without_end_cells"
+      ],
+      "asymmetry_vs_reversal_fraction_p_below_0_05": s[
+          "asymmetry_vs_reversal_fraction_p_below_0_05_without_end_cells"
+      ],
+      "reversal_split_half_r_with_end_cells": s[
+          "split_half_reversal_r_median_paper_caps"
+      ],
+      "reversal_split_half_p_with_end_cells": s[
+          "split_half_reversal_p_median_paper_caps"
+      ],
+      "asymmetry_vs_reversal_r_with_end_cells": s[
+          "asymmetry_vs_reversal_r_median_paper_caps"
+      ],
+      "asymmetry_vs_reversal_p_with_end_cells": s[
+          "asymmetry_vs_reversal_p_median_paper_caps"
+      ],
       "reversal_split_half_r_uncapped": s["split_half_reversal_r_median"],
       "reversal_split_half_p_uncapped": s["split_half_reversal_p_median"],
-      "reversal_split_half_fraction_p_below_0_05": s[
+      "reversal_split_half_fraction_p_below_0_05_uncapped": s[
           "split_half_reversal_fraction_p_below_0_05"
       ],
       "asymmetry_vs_reversal_r_uncapped": s["asymmetry_vs_reversal_r_median"],
@@ -639,6 +666,29 @@ def analyse_real_data(
       "asymmetry_vs_reversal_fraction_p_below_0_05_uncapped": s[
           "asymmetry_vs_reversal_fraction_p_below_0_05"
       ],
+      # Per-cell error bars: the delta method and the paper's 7-fold SEM.
+      "tau_standard_errors": {
+          "delta_method_median": s["tau_delta_se_median"],
+          "sem_7fold_median": s["tau_sem_7fold_median"],
+          "sem_7fold_over_delta_median": s[
+              "tau_sem_7fold_over_delta_se_median"
+          ],
+          "sem_7fold_over_delta_mean": s["tau_sem_7fold_over_delta_se_mean"],
+          "sem_7fold_fixed_reversal_over_delta_median": s[
+              "tau_sem_7fold_fixed_reversal_over_delta_se_median"
+          ],
+          "num_cells": s["num_cells_with_both_se"],
+          "num_folds": s["num_folds"],
+          "notes": (
+              "per cell: delta-method SE of tau (cells.csv tau_se) and the "
+              "SEM over 7 disjoint folds of its trials (tau_sem_7fold: "
+              "every size's trials dealt at random to the folds, reversal "
+              "point and tau re-estimated on each fold, paper's caps); "
+              "tau_sem_7fold_fixed_reversal fits each fold's tau around the "
+              "all-trial reversal point. Ratios: median (mean) over the "
+              "cells with both."
+          ),
+      },
       "r_tau_vs_reversal_all_trials": s["r_tau_vs_reversal_all_trials"],
       "decoded_cells": s["decoded_cells"],
       "num_cells_decoded": s["num_cells_decoded"],

@@ -52,15 +52,20 @@ trial responses of cell i at size j are compared against these positions.
    0 (beta-), as the paper's ``EstimateScaleFactors`` ("linear",
    ``'constant','off'``).  Standard error by the delta method from the two
    slopes' OLS standard errors (the two fits use disjoint trials, so they are
-   independent).  The paper instead took the SEM of tau over 7 disjoint folds of
-   the trials.
+   independent).  The paper instead took the SEM over 7 disjoint folds of the
+   trials: :func:`fold_estimates` (reversal point and tau re-estimated on each
+   fold; reported next to the delta-method SE).
 3. Split-half analysis: :func:`split_half_analysis`.  For each split, the valid
    trials of every (cell, reward size) are divided at random: half B (floor(n/2)
    trials) gives the reversal point r_B, half A (the rest) gives r_A and the
    asymmetry tau_A fitted around r_A (the paper's ``splitIndices``).
    Reliability of reversal points: Pearson r(r_A, r_B) across cells; the
    distributional-TD test: Pearson r(tau_A, r_B) across cells.  Per-split r and
-   two-sided p and their medians.
+   two-sided p and their medians.  A cell whose all-trial reversal point lies
+   on an end of the utility axis (its responses never change sign: cell 19 of
+   the recordings, negative at every size) has no reversal point inside the
+   reward range; the paper's Figure 5 data leave it out (NaN), and so does
+   the headline here (:func:`analyse_recordings` reports both).
 4. Utility <-> microlitres: :func:`utility_to_microlitres`,
    :func:`microlitres_to_utility` (piecewise-linear along the utility axis).
 5. Decoding by expectile imputation (Rowland et al. 2019):
@@ -112,10 +117,12 @@ with them as a variant).
 from agents.analysis.dopamine.cells import (
     PAPER_EDGE_INSETS,
     AsymmetryEstimate,
+    FoldEstimates,
     ProbabilityCueClassification,
     asymmetries,
     asymmetry,
     classify_probability_cue_units,
+    fold_estimates,
     reversal_point,
     reversal_points,
 )
@@ -151,10 +158,12 @@ from agents.lib.distributional import (
 __all__ = [
     "PAPER_EDGE_INSETS",
     "AsymmetryEstimate",
+    "FoldEstimates",
     "ProbabilityCueClassification",
     "asymmetries",
     "asymmetry",
     "classify_probability_cue_units",
+    "fold_estimates",
     "reversal_point",
     "reversal_points",
     "DECODING_TAU_CLIP",
