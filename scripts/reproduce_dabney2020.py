@@ -206,10 +206,18 @@ def _table(summary) -> str:
   prob = sim["probability_task"]
   rows.append(
       (
-          "50% cue: optimistic / pessimistic",
+          f"50% cue: optimistic / pessimistic (mean of {prob['num_experiments']})",
           "",
           f"{prob['fraction_optimistic']:.2f} / {prob['fraction_pessimistic']:.2f}",
           f"{prob['classical_fraction_optimistic']:.2f} / {prob['classical_fraction_pessimistic']:.2f}",
+      )
+  )
+  rows.append(
+      (
+          "  classical: worst recording; distributional: fewest",
+          "",
+          f"{prob['min_fraction_optimistic']:.2f} / {prob['min_fraction_pessimistic']:.2f}",
+          f"{prob['classical_max_fraction_optimistic']:.2f} / {prob['classical_max_fraction_pessimistic']:.2f}",
       )
   )
   widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
