@@ -17,7 +17,9 @@ Modules (every public name is also importable from this package)
 - ``statistics``: split halves, exact statistics of discrete distributions,
   baselines (items 3, 6, 8);
 - ``decoding``: utility <-> microlitres and expectile imputation (items 4, 5);
-- ``recordings``: the recordings and the real-data pipeline (item 10).
+- ``recordings``: the recordings and the real-data pipeline (item 10);
+- ``nulls``: classical-TD null populations with the recordings' own noise,
+  decoded like the real cells (item 11).
 W1 (item 7) and the imputation objective are the shared ones of
 ``agents.lib.distributional``.
 
@@ -91,6 +93,11 @@ trial responses of cell i at size j are compared against these positions.
 9. Variable-probability task (optimistic and pessimistic coding of the 50% cue):
    :func:`classify_probability_cue_units`.
 10. The whole real-data pipeline: :func:`analyse_recordings`.
+11. A discriminating null for the decoding: :func:`decoding_null` (classical
+    populations with each recorded cell's gain and resampled noise, decoded
+    as the real cells; :func:`impute_expectile_samples_batch` decodes them
+    vmapped).  Beating the matched Gaussian does not separate distributional
+    from classical TD; where the real W1 falls in this null does.
 
 Names in backquotes such as ``EstimateZeroCrossings`` are functions of the
 paper's MATLAB analysis code, which this module follows where the paper's text
@@ -131,9 +138,16 @@ from agents.analysis.dopamine.decoding import (
     ImputedSamples,
     decode_reward_distribution,
     impute_expectile_samples,
+    impute_expectile_samples_batch,
     impute_expectile_samples_tnc,
     microlitres_to_utility,
     utility_to_microlitres,
+)
+from agents.analysis.dopamine.nulls import (
+    DecodingNull,
+    classical_null_responses,
+    decoding_null,
+    decoding_pairs,
 )
 from agents.analysis.dopamine.recordings import (
     TRUE_MAGNITUDES_UL,
@@ -170,9 +184,14 @@ __all__ = [
     "ImputedSamples",
     "decode_reward_distribution",
     "impute_expectile_samples",
+    "impute_expectile_samples_batch",
     "impute_expectile_samples_tnc",
     "microlitres_to_utility",
     "utility_to_microlitres",
+    "DecodingNull",
+    "classical_null_responses",
+    "decoding_null",
+    "decoding_pairs",
     "TRUE_MAGNITUDES_UL",
     "TRUE_PROBABILITIES",
     "DopamineAnalysis",
