@@ -295,6 +295,7 @@ def analyse_simulated_recording(
       "r_tau_vs_reversal_all_trials": float(
           da.pearson_with_pvalue(asym.tau, reversal)[0]
       ),
+      "split": split,
   }
 
 
@@ -1026,9 +1027,30 @@ def run_reproduction(
       "probability_cues.png",
   ]
   figs.plot_learned_vs_true(learned_plot, workdir / figures[0])
-  figs.plot_asymmetry_vs_reversal(
-      real_analysis, real, sim_plot, sim, workdir / figures[1]
-  )
+  panels = [
+      None
+      if real_analysis is None
+      else figs.asymmetry_reversal_panel(
+          "real (left out, no reversal point in the reward range: cell(s) "
+          + ",".join(str(i) for i in real["excluded_cells"])
+          + ")",
+          real_analysis.split_halves["without_end_cells"],
+          lambda u: da.utility_to_microlitres(
+              u, real_analysis.utility_axis, real_analysis.true_values
+          ),
+      )
+  ] + [
+      figs.asymmetry_reversal_panel(
+          f"simulated {kind} (experiment 1)",
+          sim_plot[kind]["split"],
+          true_pairs=(
+              sim_plot[kind]["true_tau"],
+              sim_plot[kind]["true_reversal_ul"],
+          ),
+      )
+      for kind in ("distributional", "classical")
+  ]
+  figs.plot_asymmetry_vs_reversal(panels, workdir / figures[1])
   figs.plot_decoded_distribution(
       real_analysis,
       real,
@@ -1042,12 +1064,21 @@ def run_reproduction(
   timings["figures"] = time.perf_counter() - t
   timings["total"] = time.perf_counter() - start
 
+  figure_panels = {
+      "asymmetry_vs_reversal.png": [
+          None
+          if p is None
+          else {k: p[k] for k in ("label", "split_index", "n", "r", "p")}
+          for p in panels
+      ]
+  }
   summary = {
       "paper": PAPER,
       "real": real,
       "sim": sim,
       "settings": dict(dataclasses.asdict(settings), quick=quick, seed=seed),
       "figures": figures + ([] if real_analysis is None else ["cells.csv"]),
+      "figure_panels": figure_panels,
       "timings_s": timings,
   }
   summary = _jsonable(summary)

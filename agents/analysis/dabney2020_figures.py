@@ -7,7 +7,7 @@ Each ``plot_*`` function draws one PNG from the plot data and summary that
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,65 +43,107 @@ def plot_learned_vs_true(plot: dict[str, Any], path: Path) -> None:
   plt.close(fig)
 
 
+def asymmetry_reversal_panel(
+    label: str,
+    split: da.SplitHalfResult,
+    to_ul: Callable[[np.ndarray], np.ndarray] | None = None,
+    true_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+  """One panel of :func:`plot_asymmetry_vs_reversal`: the split-half test on
+  exactly the points drawn.
+
+  The split shown is the one whose r(tau_A, reversal_B) lies closest to the
+  median over the splits (the headline statistic); the panel holds that
+  split's tau_A (x) and reversal_B in microlitres (y, through ``to_ul`` from
+  utility; None: already microlitres) for the cells with both finite, and the
+  Pearson r and p of those very points, in those units.
+
+  Returns {label, split_index, num_splits, tau, reversal_ul, n, r, p,
+  true_tau, true_reversal_ul, title}.
+  """
+  r_all = np.asarray(split.asymmetry_reversal_r)
+  finite = np.isfinite(r_all)
+  if not finite.any():
+    raise ValueError(f"{label}: no split has a finite r(tau_A, reversal_B)")
+  distance = np.where(finite, np.abs(r_all - np.nanmedian(r_all)), np.inf)
+  index = int(np.argmin(distance))
+  tau = np.asarray(split.tau_a[index], np.float64)
+  reversal = np.asarray(split.reversal_b[index], np.float64)
+  reversal_ul = reversal if to_ul is None else np.asarray(to_ul(reversal))
+  ok = np.isfinite(tau) & np.isfinite(reversal_ul)
+  tau, reversal_ul = tau[ok], reversal_ul[ok]
+  r, p, n = (float(v) for v in da.pearson_with_pvalue(tau, reversal_ul))
+  title = (
+      f"{label}\n{int(n)} cells; split {index + 1} of {r_all.size} (the"
+      f" median r)\nr(tau half A, reversal half B) = {r:.2f}, p = {p:.2g}"
+  )
+  return {
+      "label": label,
+      "split_index": index,
+      "num_splits": int(r_all.size),
+      "tau": tau,
+      "reversal_ul": reversal_ul,
+      "n": int(n),
+      "r": r,
+      "p": p,
+      "true_tau": None if true_pairs is None else true_pairs[0],
+      "true_reversal_ul": None if true_pairs is None else true_pairs[1],
+      "title": title,
+  }
+
+
 def plot_asymmetry_vs_reversal(
-    real, real_summary, sim_plot, sim_summary, path: Path
-) -> None:
+    panels: list[dict[str, Any] | None], path: Path
+) -> list[dict[str, Any] | None]:
+  """Asymmetry (half A) vs reversal point (half B), one panel per
+  :func:`asymmetry_reversal_panel` (None: real data skipped).
+
+  Every panel is in microlitres and quotes the r, p and cell count of the
+  points it draws.  Returns the panels (the test checks titles vs data).
+  """
   plt = _pyplot()
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), constrained_layout=True)
-  ax = axes[0]
-  if real is None:
-    ax.text(
-        0.5,
-        0.5,
-        "real data skipped\n(no recordings file)",
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-    )
-    ax.set_axis_off()
-  else:
-    c = real.cells
-    ok = np.isfinite(c["tau"])
-    ax.errorbar(
-        c["tau"][ok],
-        c["reversal_utility"][ok],
-        xerr=np.nan_to_num(c["tau_se"][ok]),
-        fmt="o",
-        ms=4,
-        elinewidth=0.8,
-        capsize=0,
-    )
-    ax.set_xlabel("asymmetry tau (all trials, +- SE)")
-    ax.set_ylabel("reversal point (utility)")
-    ax.set_title(
-        f"real: {int(ok.sum())} cells; split-half r(tau_A, rev_B) = "
-        f"{real_summary['asymmetry_vs_reversal_r']:.2f} (p = "
-        f"{real_summary['asymmetry_vs_reversal_p']:.2g})",
-        fontsize=10,
-    )
-  for ax, kind in zip(axes[1:], ("distributional", "classical")):
-    p = sim_plot[kind]
+  fig, axes = plt.subplots(
+      1,
+      len(panels),
+      figsize=(5 * len(panels), 4.7),
+      constrained_layout=True,
+      squeeze=False,
+  )
+  for ax, panel in zip(axes[0], panels):
+    if panel is None:
+      ax.text(
+          0.5,
+          0.5,
+          "real data skipped\n(no recordings file)",
+          ha="center",
+          va="center",
+          transform=ax.transAxes,
+      )
+      ax.set_axis_off()
+      continue
     ax.plot(
-        p["tau"], p["reversal_ul"], "o", ms=4, label="estimated (all trials)"
-    )
-    ax.plot(
-        p["true_tau"],
-        p["true_reversal_ul"],
-        "x",
+        panel["tau"],
+        panel["reversal_ul"],
+        "o",
         ms=4,
-        color="0.5",
-        label="model's true tau, value",
+        label="estimated (tau: half A; reversal: half B)",
     )
-    ax.set_xlabel("asymmetry tau")
-    ax.set_ylabel("reversal point (ul)")
-    ax.set_title(
-        f"simulated {kind}: mean split-half r = "
-        f"{sim_summary[kind]['asymmetry_vs_reversal_r']:.2f}",
-        fontsize=10,
-    )
-    ax.legend(frameon=False, fontsize=8)
+    if panel["true_tau"] is not None:
+      ax.plot(
+          panel["true_tau"],
+          panel["true_reversal_ul"],
+          "x",
+          ms=4,
+          color="0.5",
+          label="model's true tau, value (not in r)",
+      )
+    ax.set_xlabel("asymmetry tau (half A of the trials)")
+    ax.set_ylabel("reversal point (ul; half B)")
+    ax.set_title(panel["title"], fontsize=9)
+    ax.legend(frameon=False, fontsize=7)
   fig.savefig(path, dpi=120)
   plt.close(fig)
+  return panels
 
 
 def _cdf_on(grid, samples, weights=None):

@@ -47,6 +47,7 @@ class DopamineAnalysis:
     reward range, paper's caps; their indices in ``cells_inside_range``) and,
     with ``paper_variants``, "paper_caps" (all cells, paper's caps).
   cells_inside_range: indices of the cells in "without_end_cells".
+  utility_axis: the population utility axis the estimates use.
   """
 
   cells: dict[str, np.ndarray]
@@ -65,6 +66,7 @@ class DopamineAnalysis:
   cells_inside_range: np.ndarray = dataclasses.field(
       default_factory=lambda: np.zeros(0, int)
   )
+  utility_axis: np.ndarray | None = None
 
   def cell_rows(self) -> list[dict[str, float | int | bool]]:
     """The per-cell table as a list of row dicts (e.g. for csv.DictWriter)."""
@@ -421,4 +423,5 @@ def analyse_recordings(
       extra_decodings=extra_decodings,
       split_halves=split_halves,
       cells_inside_range=inside,
+      utility_axis=axis,
   )
