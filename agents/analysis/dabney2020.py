@@ -139,7 +139,7 @@ def quick_settings(num_splits: int | None = None) -> Settings:
       quantile_learning_trials=20_000,
       probability_experiments=2,
       null_populations=8,
-      sim_null_populations=8,
+      sim_null_populations=4,
   )
 
 
