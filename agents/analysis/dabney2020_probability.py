@@ -10,6 +10,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from agents import distributional_td as dtd
