@@ -72,7 +72,7 @@ def test_batch_imputation_equals_one_by_one():
   taus = rng.uniform(0.1, 0.9, (3, 12))
   expectiles = rng.uniform(1.0, 12.0, (3, 12))
   keys = jax.random.split(jax.random.key(5), 3)
-  settings = dict(num_restarts=2, num_candidates=20, steps=100)
+  settings = dict(num_restarts=2, num_candidates=4, steps=10)
   batch = da.impute_expectile_samples_batch(
       taus, expectiles, keys, (0.1, 20.0), chunk_size=2, **settings
   )
