@@ -71,6 +71,10 @@ def _fmt(x, spec=".3f"):
   return "n/a" if x is None else format(x, spec)
 
 
+def _cells(real) -> str:
+  return ",".join(str(i) for i in real["excluded_cells"]) or "none"
+
+
 def _table(summary) -> str:
   real, sim = summary["real"], summary["sim"]
   rows = [("quantity", "real", "sim distributional", "sim classical")]
@@ -78,17 +82,27 @@ def _table(summary) -> str:
     r = {}
   else:
     r = real
+  cells = f" ({r['num_cells_split_half']} cells)" if r else ""
   rows.append(
       (
-          "split-half reversal-point r",
+          f"split-half reversal-point r{cells}",
           _fmt(r.get("reversal_split_half_r")),
           _fmt(sim["distributional"]["reversal_split_half_r"]),
           _fmt(sim["classical"]["reversal_split_half_r"]),
       )
   )
+  if r:
+    rows.append(
+        (
+            f"  with cell(s) {_cells(r)} (paper's caps)",
+            _fmt(r["reversal_split_half_r_with_end_cells"]),
+            "",
+            "",
+        )
+    )
   rows.append(
       (
-          "asymmetry vs reversal r (split halves)",
+          f"asymmetry vs reversal r (split halves){cells}",
           _fmt(r.get("asymmetry_vs_reversal_r")),
           _fmt(sim["distributional"]["asymmetry_vs_reversal_r"]),
           _fmt(sim["classical"]["asymmetry_vs_reversal_r"]),
@@ -102,6 +116,34 @@ def _table(summary) -> str:
           _fmt(sim["classical"]["asymmetry_vs_reversal_p_median"], ".2g"),
       )
   )
+  if r:
+    rows.append(
+        (
+            f"  with cell(s) {_cells(r)} (paper's caps): r, p",
+            f"{r['asymmetry_vs_reversal_r_with_end_cells']:.3f}, "
+            f"{r['asymmetry_vs_reversal_p_with_end_cells']:.2g}",
+            "",
+            "",
+        )
+    )
+    se = r["tau_standard_errors"]
+    rows.append(
+        (
+            "tau SE median: delta method / 7-fold SEM",
+            f"{se['delta_method_median']:.3f} / {se['sem_7fold_median']:.3f}",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  7-fold SEM / delta SE (median over cells)",
+            f"{se['sem_7fold_over_delta_median']:.2f} (fixed reversal: "
+            f"{se['sem_7fold_fixed_reversal_over_delta_median']:.2f})",
+            "",
+            "",
+        )
+    )
   rows.append(
       (
           "decoded W1 to true (ul; real: seed mean)",
@@ -137,6 +179,40 @@ def _table(summary) -> str:
             "",
         )
     )
+  nulls = [
+      None if not r else r["decoding_vs_classical_null"],
+      sim["distributional"]["decoding_vs_classical_null"],
+      sim["classical"]["decoding_vs_classical_null"],
+  ]
+  rows.append(
+      (
+          "decoded W1, as the real cells (caps, clip)",
+          *(_fmt(n and n["observed_w1_ul"]) for n in nulls),
+      )
+  )
+  rows.append(
+      (
+          "  classical null with its noise: mean W1",
+          *(
+              ""
+              if n is None
+              else f"{n['null_w1_ul_mean']:.3f} "
+              f"({n['num_populations']} populations)"
+              for n in nulls
+          ),
+      )
+  )
+  rows.append(
+      (
+          "  null at or below it; p (one-sided)",
+          *(
+              ""
+              if n is None
+              else f"{n['fraction_of_null_at_or_below']:.0%}; {n['p_value']:.2g}"
+              for n in nulls
+          ),
+      )
+  )
   rows.append(
       (
           "matched Gaussian W1 (ul)",
@@ -164,10 +240,18 @@ def _table(summary) -> str:
   prob = sim["probability_task"]
   rows.append(
       (
-          "50% cue: optimistic / pessimistic",
+          f"50% cue: optimistic / pessimistic (mean of {prob['num_experiments']})",
           "",
           f"{prob['fraction_optimistic']:.2f} / {prob['fraction_pessimistic']:.2f}",
           f"{prob['classical_fraction_optimistic']:.2f} / {prob['classical_fraction_pessimistic']:.2f}",
+      )
+  )
+  rows.append(
+      (
+          "  classical: worst recording; distributional: fewest",
+          "",
+          f"{prob['min_fraction_optimistic']:.2f} / {prob['min_fraction_pessimistic']:.2f}",
+          f"{prob['classical_max_fraction_optimistic']:.2f} / {prob['classical_max_fraction_pessimistic']:.2f}",
       )
   )
   widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
@@ -278,13 +362,18 @@ def run(flag: types.SimpleNamespace, *, check_only: bool = False):
   if real["skipped"]:
     print(f"real data: SKIPPED ({real['skip_reason']}); simulations only.")
   else:
-    spread = real["decoded_w1_ul_over_seeds"]
     print(
-        f"real data: {real['num_cells']} cells, {real['num_trials']} trials, {real['num_splits']} split halves; "
-        f"decoded from {real['num_cells_decoded']} cells; decoded beats matched Gaussian: "
-        f"{real['decoded_beats_gaussian']} (mean W1 over {len(spread['per_seed'])} imputation seeds; "
-        f"below it on {spread['fraction_below_gaussian']:.0%} of seeds)"
+        f"real data, split halves: {real['num_cells_split_half']} cells; "
+        f"left out: cell(s) {_cells(real)} (no reversal point inside the "
+        "reward range, as in the paper's Figure 5 data); with them (paper's "
+        "caps) in the rows below"
     )
+    print(
+        f"real data: {real['num_cells']} cells, {real['num_trials']} trials, "
+        f"{real['num_splits']} split halves; decoded from "
+        f"{real['num_cells_decoded']} cells"
+    )
+    print(f"decoding: {real['decoding_vs_classical_null']['finding']}")
   print(_table(summary))
   print(
       f"total {summary['timings_s']['total']:.1f} s; files: summary.json, "

@@ -74,6 +74,16 @@ def test_simulated_decoding_and_learned_statistics(without_data):
   assert sim["learned_vs_true"]["quantile_median_abs_error_ul"] < 0.2
 
 
+def test_simulated_decoding_against_its_classical_null(without_data):
+  sim = without_data[2]["sim"]
+  # Positive control: the distributional population decodes better than (at
+  # most one of 4) classical populations with its noise.
+  control = sim["distributional"]["decoding_vs_classical_null"]
+  assert control["fraction_of_null_at_or_below"] <= 1 / 4
+  negative = sim["classical"]["decoding_vs_classical_null"]
+  assert negative["num_populations"] == 4 and negative["num_fallback"] == 0
+
+
 def test_simulated_probability_task(without_data):
   prob = without_data[2]["sim"]["probability_task"]
   assert (
@@ -84,6 +94,10 @@ def test_simulated_probability_task(without_data):
   assert prob["classical_fraction_optimistic"] <= 0.15
   assert prob["classical_fraction_pessimistic"] <= 0.15
   assert prob["classical_fraction_interpolating"] >= 0.8
+  assert prob["num_experiments"] == 2
+  assert prob["classical_max_fraction_optimistic"] <= 0.15
+  assert prob["classical_max_fraction_pessimistic"] <= 0.15
+  assert len(prob["per_experiment"]["classical_fraction_optimistic"]) == 2
 
 
 @pytest.mark.skipif(not DATA.exists(), reason=f"recordings not found at {DATA}")
@@ -107,15 +121,32 @@ def test_real_data(tmp_path):
   assert real["decoded_w1_ul"] < min(
       real["uniform_w1_ul"], real["point_mass_w1_ul"]
   )
-  # The paper's decoding (pooled runs) beats the matched Gaussian on every imputation seed, and so
-  # does the same decoding with the paper's own optimiser (the TNC cross-check).
-  assert (
-      real["decoded_beats_gaussian"] is True
-      and real["decoded_beats_gaussian_every_seed"] is True
-  )
+  # The paper's decoding (pooled runs) is below the matched Gaussian on every imputation
+  # seed, and so is the same decoding with the paper's own optimiser (TNC cross-check);
+  # a property of the decoding, not the finding.
+  assert real["decoded_w1_ul_over_seeds"]["fraction_below_gaussian"] == 1.0
   assert (
       real["decoded_w1_ul_paper_tnc_over_seeds"]["max"] < real["gaussian_w1_ul"]
   )
+  assert "decoded_beats_gaussian" not in real
+  # The finding: where the real W1 falls among classical-TD populations with the
+  # cells' own noise, in numbers and in words.
+  versus = real["decoding_vs_classical_null"]
+  assert versus["num_populations"] == 8
+  assert len(versus["null_w1_ul_per_population"]) == 8
+  assert versus["observed_w1_ul"] == pytest.approx(real["decoded_w1_ul"])
+  assert versus["finding"] in proc.stdout
+  assert ("cannot tell" in versus["finding"]) == (versus["p_value"] >= 0.05)
+  # Split halves: cell 19 left out (headline), with it side by side.
+  assert real["excluded_cells"] == [19] and real["num_cells_split_half"] == 39
+  assert (
+      real["asymmetry_vs_reversal_r_with_end_cells"]
+      > real["asymmetry_vs_reversal_r"]
+  )
+  assert "with cell(s) 19" in proc.stdout
+  assert real["tau_standard_errors"]["sem_7fold_over_delta_median"] > 1.0
+  panels = summary["figure_panels"]["asymmetry_vs_reversal.png"]
+  assert panels[0]["n"] == 39
   with open(tmp_path / "cells.csv") as f:
     header, *rows = f.read().splitlines()
   assert len(rows) == 40

@@ -17,7 +17,9 @@ Modules (every public name is also importable from this package)
 - ``statistics``: split halves, exact statistics of discrete distributions,
   baselines (items 3, 6, 8);
 - ``decoding``: utility <-> microlitres and expectile imputation (items 4, 5);
-- ``recordings``: the recordings and the real-data pipeline (item 10).
+- ``recordings``: the recordings and the real-data pipeline (item 10);
+- ``nulls``: classical-TD null populations with the recordings' own noise,
+  decoded like the real cells (item 11).
 W1 (item 7) and the imputation objective are the shared ones of
 ``agents.lib.distributional``.
 
@@ -52,15 +54,20 @@ trial responses of cell i at size j are compared against these positions.
    0 (beta-), as the paper's ``EstimateScaleFactors`` ("linear",
    ``'constant','off'``).  Standard error by the delta method from the two
    slopes' OLS standard errors (the two fits use disjoint trials, so they are
-   independent).  The paper instead took the SEM of tau over 7 disjoint folds of
-   the trials.
+   independent).  The paper instead took the SEM over 7 disjoint folds of the
+   trials: :func:`fold_estimates` (reversal point and tau re-estimated on each
+   fold; reported next to the delta-method SE).
 3. Split-half analysis: :func:`split_half_analysis`.  For each split, the valid
    trials of every (cell, reward size) are divided at random: half B (floor(n/2)
    trials) gives the reversal point r_B, half A (the rest) gives r_A and the
    asymmetry tau_A fitted around r_A (the paper's ``splitIndices``).
    Reliability of reversal points: Pearson r(r_A, r_B) across cells; the
    distributional-TD test: Pearson r(tau_A, r_B) across cells.  Per-split r and
-   two-sided p and their medians.
+   two-sided p and their medians.  A cell whose all-trial reversal point lies
+   on an end of the utility axis (its responses never change sign: cell 19 of
+   the recordings, negative at every size) has no reversal point inside the
+   reward range; the paper's Figure 5 data leave it out (NaN), and so does
+   the headline here (:func:`analyse_recordings` reports both).
 4. Utility <-> microlitres: :func:`utility_to_microlitres`,
    :func:`microlitres_to_utility` (piecewise-linear along the utility axis).
 5. Decoding by expectile imputation (Rowland et al. 2019):
@@ -86,6 +93,11 @@ trial responses of cell i at size j are compared against these positions.
 9. Variable-probability task (optimistic and pessimistic coding of the 50% cue):
    :func:`classify_probability_cue_units`.
 10. The whole real-data pipeline: :func:`analyse_recordings`.
+11. A discriminating null for the decoding: :func:`decoding_null` (classical
+    populations with each recorded cell's gain and resampled noise, decoded
+    as the real cells; :func:`impute_expectile_samples_batch` decodes them
+    vmapped).  Beating the matched Gaussian does not separate distributional
+    from classical TD; where the real W1 falls in this null does.
 
 Names in backquotes such as ``EstimateZeroCrossings`` are functions of the
 paper's MATLAB analysis code, which this module follows where the paper's text
@@ -112,10 +124,12 @@ with them as a variant).
 from agents.analysis.dopamine.cells import (
     PAPER_EDGE_INSETS,
     AsymmetryEstimate,
+    FoldEstimates,
     ProbabilityCueClassification,
     asymmetries,
     asymmetry,
     classify_probability_cue_units,
+    fold_estimates,
     reversal_point,
     reversal_points,
 )
@@ -124,9 +138,16 @@ from agents.analysis.dopamine.decoding import (
     ImputedSamples,
     decode_reward_distribution,
     impute_expectile_samples,
+    impute_expectile_samples_batch,
     impute_expectile_samples_tnc,
     microlitres_to_utility,
     utility_to_microlitres,
+)
+from agents.analysis.dopamine.nulls import (
+    DecodingNull,
+    classical_null_responses,
+    decoding_null,
+    decoding_pairs,
 )
 from agents.analysis.dopamine.recordings import (
     TRUE_MAGNITUDES_UL,
@@ -151,19 +172,26 @@ from agents.lib.distributional import (
 __all__ = [
     "PAPER_EDGE_INSETS",
     "AsymmetryEstimate",
+    "FoldEstimates",
     "ProbabilityCueClassification",
     "asymmetries",
     "asymmetry",
     "classify_probability_cue_units",
+    "fold_estimates",
     "reversal_point",
     "reversal_points",
     "DECODING_TAU_CLIP",
     "ImputedSamples",
     "decode_reward_distribution",
     "impute_expectile_samples",
+    "impute_expectile_samples_batch",
     "impute_expectile_samples_tnc",
     "microlitres_to_utility",
     "utility_to_microlitres",
+    "DecodingNull",
+    "classical_null_responses",
+    "decoding_null",
+    "decoding_pairs",
     "TRUE_MAGNITUDES_UL",
     "TRUE_PROBABILITIES",
     "DopamineAnalysis",

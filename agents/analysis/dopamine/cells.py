@@ -310,6 +310,101 @@ def asymmetries(
   )
 
 
+class FoldEstimates(NamedTuple):
+  """Per-fold estimates of :func:`fold_estimates` and their SEM across folds.
+
+  reversal, tau: (F, C) each fold's reversal point and asymmetry;
+  reversal_sem, tau_sem: (C,) sd over the folds with a finite value (ddof 1)
+  / sqrt(their number); NaN with fewer than two.
+  """
+
+  reversal: np.ndarray
+  tau: np.ndarray
+  reversal_sem: np.ndarray
+  tau_sem: np.ndarray
+
+
+def _sem_over_folds(x: np.ndarray) -> np.ndarray:
+  finite = np.isfinite(x)
+  n = finite.sum(axis=0)
+  mean = np.where(finite, x, 0.0).sum(axis=0) / np.maximum(n, 1)
+  var = (np.where(finite, x - mean, 0.0) ** 2).sum(axis=0) / np.maximum(
+      n - 1, 1
+  )
+  return np.where(n >= 2, np.sqrt(var / np.maximum(n, 1)), np.nan)
+
+
+def fold_estimates(
+    responses: np.ndarray,
+    utilities: np.ndarray,
+    num_folds: int = 7,
+    seed: int | np.random.Generator = 0,
+    method: str = "interpolate",
+    edge_insets: tuple[float, float] = PAPER_EDGE_INSETS,
+    reversal: np.ndarray | None = None,
+) -> FoldEstimates:
+  """Reversal points and asymmetries on disjoint folds of the trials, and
+  their SEM across folds (the paper's per-cell error bars).
+
+  The paper's error bars on a cell's asymmetry and reversal point are the
+  standard error of the mean over 7 disjoint folds of the cell's trials; the
+  delta-method SE of :func:`asymmetry` is the analytic alternative.  Here the
+  valid trials of every (cell, reward size) are shuffled and dealt in turn to
+  ``num_folds`` folds (so each fold holds about 1/F of every size); on each
+  fold the reversal point is estimated from the fold's trials (with the
+  paper's end caps by default, so that a fold whose trials never change sign
+  still gives a tau) and the asymmetry is fitted around it; or, given
+  ``reversal``, around that fixed (e.g. all-trial) reversal point, so that
+  the SEM reflects the slopes' noise only.  The SEM is the standard deviation
+  over the folds (ddof 1) divided by sqrt(F).
+
+  Args:
+    responses: (C, L, T) NaN-padded responses.
+    utilities: (L,) ascending utility axis (or (C, L)).
+    num_folds: F, the number of folds (the paper's 7).
+    seed: int seed or numpy Generator (which trials go to which fold).
+    method: reversal-point method, see :func:`reversal_point`.
+    edge_insets: see PAPER_EDGE_INSETS.
+    reversal: None (re-estimate per fold) or (C,) reversal points to fit
+      every fold's tau around (``FoldEstimates.reversal`` then repeats them).
+  """
+  if num_folds < 2:
+    raise ValueError(f"num_folds must be >= 2, got {num_folds}")
+  responses = np.asarray(responses, dtype=np.float64)
+  utilities = np.asarray(utilities, dtype=np.float64)
+  rng = (
+      seed
+      if isinstance(seed, np.random.Generator)
+      else np.random.default_rng(seed)
+  )
+  valid = np.isfinite(responses)
+  keys = np.where(valid, rng.random(valid.shape), 2.0)  # invalid sort last
+  rank = np.argsort(np.argsort(keys, axis=-1), axis=-1)
+  fold = np.where(valid, rank % num_folds, -1)  # (C, L, T)
+  masks = (fold[None] == np.arange(num_folds)[:, None, None, None]).astype(
+      np.float64
+  )
+  stats = np.einsum(
+      "fclt,cltk->fclk", masks, trial_features(responses), optimize=True
+  )
+  if reversal is None:
+    reversal = reversal_from_sign_counts(
+        stats[..., N_POSITIVE],
+        stats[..., N_NEGATIVE],
+        utilities,
+        method,
+        edge_insets,
+    )
+  else:
+    reversal = np.broadcast_to(
+        np.asarray(reversal, dtype=np.float64), stats.shape[:2]
+    )
+  tau = asymmetry_from_statistics(stats, utilities, reversal).tau
+  return FoldEstimates(
+      reversal, tau, _sem_over_folds(reversal), _sem_over_folds(tau)
+  )
+
+
 # ---------------------------------------------------------------------------
 # 9. Variable-probability task
 # ---------------------------------------------------------------------------

@@ -153,6 +153,103 @@ def _impute_normalised(
   return jax.vmap(run_one)(jax.random.split(key, num_restarts))
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=("num_samples", "num_restarts", "num_candidates", "steps"),
+)
+def _impute_normalised_batch(
+    keys,
+    taus,
+    expectiles,
+    lo,
+    hi,
+    init_lo,
+    init_hi,
+    learning_rate,
+    *,
+    num_samples,
+    num_restarts,
+    num_candidates,
+    steps,
+):
+  """:func:`_impute_normalised` vmapped over problems (leading axis of every
+  argument but ``learning_rate``)."""
+  one = functools.partial(
+      _impute_normalised,
+      num_samples=num_samples,
+      num_restarts=num_restarts,
+      num_candidates=num_candidates,
+      steps=steps,
+  )
+  return jax.vmap(one, in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
+      keys, taus, expectiles, lo, hi, init_lo, init_hi, learning_rate
+  )
+
+
+def impute_expectile_samples_batch(
+    taus: distributional.ArrayLike,
+    expectiles: distributional.ArrayLike,
+    keys: jax.Array,
+    bounds: tuple[float, float],
+    num_samples: int = 100,
+    num_restarts: int = 10,
+    num_candidates: int = 1000,
+    steps: int = 2000,
+    learning_rate: float = 0.05,
+    chunk_size: int = 8,
+) -> np.ndarray:
+  """Pooled bounded imputation of many problems at once (vmapped).
+
+  Row p of ``taus`` / ``expectiles`` (P, I) is decoded as
+  :func:`impute_expectile_samples` does with ``key=keys[p]``, ``bounds``,
+  ``pool=True`` (same normalisation, same random draws), ``chunk_size``
+  problems per vmapped call (memory ~ chunk * restarts * 100 * samples * I
+  floats).  For null distributions of a decoding: hundreds of populations.
+
+  Returns:
+    (P, num_restarts * num_samples) pooled samples per row, sorted.
+  """
+  taus = np.asarray(taus, dtype=np.float64)
+  expectiles = np.asarray(expectiles, dtype=np.float64)
+  if taus.ndim != 2 or taus.shape != expectiles.shape or taus.size == 0:
+    raise ValueError("taus and expectiles must be non-empty (P, I) arrays")
+  if not (np.all(np.isfinite(taus)) and np.all(np.isfinite(expectiles))):
+    raise ValueError("taus and expectiles must be finite")
+  if np.any((taus < 0) | (taus > 1)):
+    raise ValueError("taus must lie in [0, 1]")
+  lo, hi = float(bounds[0]), float(bounds[1])
+  if not hi > lo:
+    raise ValueError("bounds must satisfy lo < hi")
+  if len(keys) != taus.shape[0]:
+    raise ValueError("one key per row of taus")
+  center = expectiles.mean(axis=1)
+  scale = expectiles.std(axis=1)
+  scale = np.where(scale > 0, scale, np.maximum(np.abs(center), 1.0))
+  e_n = (expectiles - center[:, None]) / scale[:, None]
+  lo_n, hi_n = (lo - center) / scale, (hi - center) / scale
+  out = []
+  for start in range(0, taus.shape[0], chunk_size):
+    part = slice(start, start + chunk_size)
+    samples, _ = _impute_normalised_batch(
+        keys[part],
+        jnp.asarray(taus[part], jnp.float32),
+        jnp.asarray(e_n[part], jnp.float32),
+        jnp.asarray(lo_n[part], jnp.float32),
+        jnp.asarray(hi_n[part], jnp.float32),
+        jnp.asarray(lo_n[part], jnp.float32),
+        jnp.asarray(hi_n[part], jnp.float32),
+        jnp.float32(learning_rate),
+        num_samples=int(num_samples),
+        num_restarts=int(num_restarts),
+        num_candidates=int(num_candidates),
+        steps=int(steps),
+    )
+    samples = np.asarray(samples, dtype=np.float64)  # (p, R, N)
+    samples = samples * scale[part, None, None] + center[part, None, None]
+    out.append(np.sort(np.clip(samples, lo, hi).reshape(len(samples), -1)))
+  return np.concatenate(out, axis=0)
+
+
 def impute_expectile_samples(
     taus: distributional.ArrayLike,
     expectiles: distributional.ArrayLike,

@@ -42,6 +42,12 @@ class DopamineAnalysis:
   extra_decodings: {variant: sorted samples (microlitres)} of the other
   decodings
     computed (e.g. "all_cells", "finite_cells", "unbounded", "stored_axis").
+  split_halves: {variant: split halves} besides ``split_half``:
+    "without_end_cells" (the headline: cells with a reversal point inside the
+    reward range, paper's caps; their indices in ``cells_inside_range``) and,
+    with ``paper_variants``, "paper_caps" (all cells, paper's caps).
+  cells_inside_range: indices of the cells in "without_end_cells".
+  utility_axis: the population utility axis the estimates use.
   """
 
   cells: dict[str, np.ndarray]
@@ -54,6 +60,13 @@ class DopamineAnalysis:
   extra_decodings: dict[str, np.ndarray] = dataclasses.field(
       default_factory=dict
   )
+  split_halves: dict[str, statistics.SplitHalfResult] = dataclasses.field(
+      default_factory=dict
+  )
+  cells_inside_range: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.zeros(0, int)
+  )
+  utility_axis: np.ndarray | None = None
 
   def cell_rows(self) -> list[dict[str, float | int | bool]]:
     """The per-cell table as a list of row dicts (e.g. for csv.DictWriter)."""
@@ -76,18 +89,28 @@ def analyse_recordings(
     probabilities: distributional.ArrayLike | None = None,
     paper_variants: bool = True,
     decode_all_cells: bool = False,
+    num_folds: int = 7,
 ) -> DopamineAnalysis:
   """Run the paper's variable-magnitude analysis on ``variable_magnitude.npz``.
 
   Steps (which utility axis where: see the module docstring):
     1. per cell, all trials, population utility axis: reversal point (utility
        and, through :func:`utility_to_microlitres` on the population axis,
-       microlitres), asymmetry tau with delta-method SE and both slopes;
+       microlitres), asymmetry tau with delta-method SE and both slopes; and
+       the paper's error bars, the SEM over ``num_folds`` disjoint folds of
+       the trials (:func:`fold_estimates`; columns ``*_sem_7fold``, summary
+       ``tau_sem_7fold_over_delta_se_median``; ``*_fixed_reversal``: each
+       fold's tau fitted around the all-trial reversal point);
     2. cross-check against the file's per-cell axis: the stored reversal point
        ``utility_axis - utility_axis_per_cell`` and the asymmetry fitted on the
        per-cell axis around 0 (columns ``*_stored``);
     3. split halves (``num_splits`` splits, seed ``seed``): per-split Pearson r
-       and p, their medians and the fraction of splits with p < 0.05;
+       and p, their medians and the fraction of splits with p < 0.05; on
+       every cell (``split_half_*``), and on the cells whose all-trial
+       reversal point lies inside the reward range with the paper's caps
+       (``*_without_end_cells``, ``split_halves["without_end_cells"]``):
+       cell 19, negative at every size, has none, and the paper's Figure 5
+       data leave it out (NaN);
     4. decoding: each cell's (tau, reversal point in microlitres) read as a
        tau-expectile of the reward distribution and samples imputed by the
        paper's procedure (:func:`decode_reward_distribution`: ``num_restarts``
@@ -132,7 +155,8 @@ def analyse_recordings(
   Per-cell columns (``cells``): cell, num_trials, reversal_utility, reversal_ul,
   tau, tau_se, beta_plus, beta_minus, beta_plus_se, beta_minus_se,
   reversal_utility_capped, reversal_ul_capped, tau_capped (the paper's end
-  caps), used_in_decoding, and if the file has ``utility_axis_per_cell``:
+  caps), reversal_inside_range, tau_sem_7fold, reversal_utility_sem_7fold,
+  tau_sem_7fold_fixed_reversal, used_in_decoding, and if the file has ``utility_axis_per_cell``:
   reversal_utility_stored, reversal_ul_stored, tau_stored_axis.
   """
   data = np.load(Path(path))
@@ -185,7 +209,17 @@ def analyse_recordings(
           reversal_u_capped, axis, magnitudes
       ),
       "tau_capped": tau_capped,
+      "reversal_inside_range": (reversal_u > axis.min())
+      & (reversal_u < axis.max()),
   }
+  folds = cell_estimates.fold_estimates(
+      responses, axis, num_folds, seed, reversal_method
+  )
+  cells["tau_sem_7fold"] = folds.tau_sem
+  cells["reversal_utility_sem_7fold"] = folds.reversal_sem
+  cells["tau_sem_7fold_fixed_reversal"] = cell_estimates.fold_estimates(
+      responses, axis, num_folds, seed, reversal_method, reversal=reversal_u
+  ).tau_sem
   summary: dict[str, float | int | str] = {
       "num_cells": int(num_cells),
       "num_trials": int(stats[..., cell_estimates.N_VALID].sum()),
@@ -195,7 +229,22 @@ def analyse_recordings(
       "r_tau_vs_reversal_all_trials": float(
           statistics.pearson_with_pvalue(asym.tau, reversal_u)[0]
       ),
+      "num_folds": int(num_folds),
   }
+  both = np.isfinite(folds.tau_sem) & np.isfinite(asym.tau_se)
+  ratio = folds.tau_sem[both] / asym.tau_se[both]
+  summary.update(
+      tau_sem_7fold_median=float(np.median(folds.tau_sem[both])),
+      tau_delta_se_median=float(np.median(asym.tau_se[both])),
+      tau_sem_7fold_over_delta_se_median=float(np.median(ratio)),
+      tau_sem_7fold_over_delta_se_mean=float(np.mean(ratio)),
+      num_cells_with_both_se=int(both.sum()),
+  )
+  fixed = cells["tau_sem_7fold_fixed_reversal"]
+  both_fixed = np.isfinite(fixed) & np.isfinite(asym.tau_se)
+  summary["tau_sem_7fold_fixed_reversal_over_delta_se_median"] = float(
+      np.median(fixed[both_fixed] / asym.tau_se[both_fixed])
+  )
 
   # 2. Cross-check against the stored per-cell axis.
   per_cell_axis = None
@@ -236,6 +285,37 @@ def analyse_recordings(
           np.median(split.num_cells_asymmetry)
       ),
   )
+  inside = np.flatnonzero(cells["reversal_inside_range"])
+  headline = statistics.split_half_analysis(
+      responses[inside],
+      axis,
+      num_splits=num_splits,
+      seed=seed,
+      method=reversal_method,
+      edge_insets=cell_estimates.PAPER_EDGE_INSETS,
+  )
+  split_halves = {"without_end_cells": headline}
+  summary.update(
+      excluded_cells=",".join(
+          str(i) for i in np.flatnonzero(~cells["reversal_inside_range"])
+      ),
+      num_cells_without_end_cells=int(inside.size),
+      split_half_reversal_r_median_without_end_cells=(
+          headline.median_reliability_r
+      ),
+      split_half_reversal_p_median_without_end_cells=(
+          headline.median_reliability_p
+      ),
+      asymmetry_vs_reversal_r_median_without_end_cells=(
+          headline.median_asymmetry_reversal_r
+      ),
+      asymmetry_vs_reversal_p_median_without_end_cells=(
+          headline.median_asymmetry_reversal_p
+      ),
+      asymmetry_vs_reversal_fraction_p_below_0_05_without_end_cells=float(
+          np.mean(headline.asymmetry_reversal_p < 0.05)
+      ),
+  )
   if paper_variants:
     capped = statistics.split_half_analysis(
         responses,
@@ -257,6 +337,7 @@ def analyse_recordings(
     summary["asymmetry_vs_reversal_p_median_paper_caps"] = (
         capped.median_asymmetry_reversal_p
     )
+    split_halves["paper_caps"] = capped
 
   # 4. Decoding.
   key = jax.random.key(seed)
@@ -340,4 +421,7 @@ def analyse_recordings(
       probs,
       baselines,
       extra_decodings=extra_decodings,
+      split_halves=split_halves,
+      cells_inside_range=inside,
+      utility_axis=axis,
   )
