@@ -20,12 +20,14 @@ from environments import dopamine_tasks
 from environments import gridworld
 from environments import memory_chain
 from environments import meta_rl_tasks
+from environments import mountain_car_continuous
 from environments import pendulum
 
 FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "catch": catch.Catch,
     "cartpole": cartpole.CartPole,
     "pendulum": pendulum.Pendulum,
+    "mountain_car_continuous": mountain_car_continuous.MountainCarContinuous,
     # Dopamine tasks (Dabney et al. 2020) and the two-peaked gap task.
     "variable_magnitude": dopamine_tasks.VariableMagnitude,
     "variable_probability": dopamine_tasks.VariableProbability,
