@@ -87,6 +87,18 @@ def _load(task: str, impl: str) -> Any:
   return dm_control_suite.load(task, config_overrides={"impl": impl})
 
 
+@functools.lru_cache(maxsize=None)
+def _observation_shape(task: str, impl: str) -> tuple[int, ...]:
+  """The shape of Playground's observation (traced, not compiled)."""
+  obs = jax.eval_shape(_load(task, impl).reset, jax.random.PRNGKey(0)).obs
+  if not hasattr(obs, "shape") or len(obs.shape) != 1:
+    raise UserError(
+        f"{PREFIX}{task}: expected a vector observation from Playground, got "
+        f"{obs}"
+    )
+  return tuple(obs.shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class ControlSuiteTask(base.Environment):
   """A Playground DM Control Suite task as a functional environment.
@@ -165,15 +177,8 @@ class ControlSuiteTask(base.Environment):
     return low, high
 
   def observation_spec(self):
-    shape = jax.eval_shape(
-        self.playground_env().reset, jax.random.PRNGKey(0)
-    ).obs
-    if not hasattr(shape, "shape") or len(shape.shape) != 1:
-      raise UserError(
-          f"{self.name}: expected a vector observation from Playground, got "
-          f"{shape}"
-      )
-    return specs.Array(shape.shape, jnp.float32, name="observation")
+    shape = _observation_shape(self.task, self.impl)
+    return specs.Array(shape, jnp.float32, name="observation")
 
   def action_spec(self):
     low, high = self._bounds()

@@ -137,6 +137,17 @@ def test_specs_and_time_limit(name, observation_size, action_size):
 
 @needs_playground
 @pytest.mark.slow
+def test_every_suite_task_has_finite_bounds():
+  names = playground.known_tasks()
+  assert len(names) >= 20 and "CartpoleSwingup" in names
+  for name in names:
+    env = registry.make(f"dmc:{name}")
+    low, high = continuous.action_bounds(env.action_spec())
+    assert np.all(low == -1.0) and np.all(high == 1.0), name
+
+
+@needs_playground
+@pytest.mark.slow
 def test_wrapper_matches_playground_under_jit_and_vmap():
   env = registry.make("dmc:CartpoleSwingup", max_episode_steps=3)
   inner_env = env.playground_env()
