@@ -7,9 +7,11 @@ et al. 2025, "MuJoCo Playground"), e.g. `dmc:CartpoleSwingup`,
 (`mujoco_playground.dm_control_suite.load`) into the functional contract of
 `environments/base.py`; nothing of Playground is copied:
 
-* inner state: Playground's `State` (MJX physics data, observation, reward,
-  done, metrics, info); `_reset` / `_step` call its `reset` / `step`, so the
-  task jits and vmaps like every other functional task.
+* inner state: the leaves of Playground's `State` (MJX physics data,
+  observation, reward, done, metrics, info), less MJX's zero-size arrays,
+  which orbax cannot checkpoint; `_reset` / `_step` call Playground's `reset`
+  / `step` on the State rebuilt from them, so the task jits, vmaps and
+  checkpoints like every other functional task.
 * observation: Playground's state observation, a float32 vector.
 * action: a float32 `BoundedArray` [nu] with the actuators' control ranges
   (every Control Suite actuator is limited to [-1, 1]). Actions are clipped
@@ -87,16 +89,41 @@ def _load(task: str, impl: str) -> Any:
   return dm_control_suite.load(task, config_overrides={"impl": impl})
 
 
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+  """The shapes of Playground's state for one task (traced, not compiled)."""
+
+  treedef: Any  # of Playground's State
+  leaves: tuple[jax.ShapeDtypeStruct, ...]
+  observation_shape: tuple[int, ...]
+
+  def pack(self, state) -> tuple[jax.Array, ...]:
+    """The state's non-empty leaves: what our EnvState carries. (MJX data
+    holds zero-size arrays, e.g. `act` of a model without activations, and
+    orbax refuses to checkpoint those.)"""
+    return tuple(x for x in jax.tree.leaves(state) if x.size)
+
+  def unpack(self, packed: tuple[jax.Array, ...]) -> Any:
+    """Playground's State again (zeros for the empty leaves)."""
+    stored = iter(packed)
+    leaves = [
+        next(stored) if leaf.size else jnp.zeros(leaf.shape, leaf.dtype)
+        for leaf in self.leaves
+    ]
+    return jax.tree.unflatten(self.treedef, leaves)
+
+
 @functools.lru_cache(maxsize=None)
-def _observation_shape(task: str, impl: str) -> tuple[int, ...]:
-  """The shape of Playground's observation (traced, not compiled)."""
-  obs = jax.eval_shape(_load(task, impl).reset, jax.random.PRNGKey(0)).obs
+def _layout(task: str, impl: str) -> _Layout:
+  abstract = jax.eval_shape(_load(task, impl).reset, jax.random.PRNGKey(0))
+  obs = abstract.obs
   if not hasattr(obs, "shape") or len(obs.shape) != 1:
     raise UserError(
         f"{PREFIX}{task}: expected a vector observation from Playground, got "
         f"{obs}"
     )
-  return tuple(obs.shape)
+  leaves, treedef = jax.tree.flatten(abstract)
+  return _Layout(treedef, tuple(leaves), tuple(obs.shape))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +172,7 @@ class ControlSuiteTask(base.Environment):
   # ---- the contract -------------------------------------------------------
   def _reset(self, key):
     state = self.playground_env().reset(key)
-    return state, self._observation(state)
+    return self._layout().pack(state), self._observation(state)
 
   def _step(self, inner, action, key):
     del key  # Playground keeps its own key in the state's info.
@@ -157,10 +184,15 @@ class ControlSuiteTask(base.Environment):
       state = env.step(state, action)
       return state, state.reward
 
-    state, rewards = jax.lax.scan(repeat, inner, None, self.action_repeat)
-    state = state.replace(reward=jnp.sum(rewards))
+    state = self._layout().unpack(inner)
+    state, rewards = jax.lax.scan(repeat, state, None, self.action_repeat)
+    reward = jnp.sum(rewards)
     terminated = state.done > 0.5
-    return state, self._observation(state), state.reward, terminated
+    packed = self._layout().pack(state)
+    return packed, self._observation(state), reward, terminated
+
+  def _layout(self) -> _Layout:
+    return _layout(self.task, self.impl)
 
   @staticmethod
   def _observation(state) -> jax.Array:
@@ -177,7 +209,7 @@ class ControlSuiteTask(base.Environment):
     return low, high
 
   def observation_spec(self):
-    shape = _observation_shape(self.task, self.impl)
+    shape = self._layout().observation_shape
     return specs.Array(shape, jnp.float32, name="observation")
 
   def action_spec(self):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from agents.lib import continuous
+from agents.runtime import checkpointing
 from agents.runtime.errors import UserError
 from environments import base
 from environments import playground
@@ -148,7 +149,7 @@ def test_every_suite_task_has_finite_bounds():
 
 @needs_playground
 @pytest.mark.slow
-def test_wrapper_matches_playground_under_jit_and_vmap():
+def test_wrapper_matches_playground_under_jit_and_vmap(tmp_path):
   env = registry.make("dmc:CartpoleSwingup", max_episode_steps=3)
   inner_env = env.playground_env()
   num_steps = 4
@@ -164,7 +165,7 @@ def test_wrapper_matches_playground_under_jit_and_vmap():
       state, ts = env.step(state, action)
       return state, ts
 
-    _, timesteps = jax.lax.scan(one, state, actions)
+    final, timesteps = jax.lax.scan(one, state, actions)
     # Playground itself, from the same initial state, clipped actions.
     _, reset_key = jax.random.split(key)
     reference = inner_env.reset(reset_key)
@@ -174,11 +175,11 @@ def test_wrapper_matches_playground_under_jit_and_vmap():
       return state, (state.obs, state.reward)
 
     _, (obs, reward) = jax.lax.scan(reference_step, reference, actions)
-    return first, timesteps, reference.obs, obs, reward
+    return first, timesteps, reference.obs, obs, reward, final
 
   keys = jax.random.split(jax.random.PRNGKey(0), 2)
-  first, ts, obs0, obs, reward = jax.jit(
-      jax.vmap(run, in_axes=(0, 1), out_axes=(0, 1, 0, 1, 1))
+  first, ts, obs0, obs, reward, final = jax.jit(
+      jax.vmap(run, in_axes=(0, 1), out_axes=(0, 1, 0, 1, 1, 0))
   )(keys, actions)
   np.testing.assert_allclose(first.observation, obs0, rtol=1e-6)
   assert ts.observation.shape == (num_steps, 2, 5)
@@ -193,6 +194,15 @@ def test_wrapper_matches_playground_under_jit_and_vmap():
   )
   np.testing.assert_array_equal(ts.discount, np.ones((num_steps, 2)))
   assert not np.array_equal(ts.observation[:, 0], ts.observation[:, 1])
+  # The environment state checkpoints like any other (orbax refuses the
+  # zero-size arrays of MJX's data, which the wrapper leaves out).
+  checkpointer = checkpointing.Checkpointer(str(tmp_path / "checkpoints"))
+  checkpointer.save(1, final)
+  checkpointer.wait()
+  restored = checkpointer.restore(1, jax.eval_shape(lambda: final))
+  checkpointer.close()
+  assert restored is not None
+  jax.tree.map(np.testing.assert_array_equal, restored, final)
 
 
 @needs_playground
