@@ -1,6 +1,9 @@
 # `make run`  : set up .venv if needed, then train the default agent (DQN on Catch).
 # `make test` : set up .venv if needed, then run the test suite.
 # `make .venv`: the set-up alone (pinned versions from requirements.lock).
+# `make control`: add the optional continuous-control extra to .venv (MuJoCo
+#   Playground for the dmc:<Name> tasks), pinned by requirements-control.lock,
+#   constrained by requirements.lock so no base version changes.
 # The set-up reinstalls only when requirements.lock's content changes: the
 # hash of the lock it installed is kept in .venv/requirements.lock.sha256.
 PYTHON ?= python3.11
@@ -9,7 +12,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/requirements.lock.sha256
 WORKDIR ?= runs/dqn_catch
 
-.PHONY: run test bench format clean-venv $(VENV)
+.PHONY: run test bench format control clean-venv $(VENV)
 
 $(VENV):
 	@hash=$$(sha256sum requirements.lock | cut -d' ' -f1); \
@@ -22,6 +25,9 @@ $(VENV):
 	$(PY) -m pip install --quiet --upgrade pip; \
 	$(PY) -m pip install --quiet -r requirements.lock; \
 	echo "$$hash" > $(STAMP)
+
+control: $(VENV)
+	$(PY) -m pip install --quiet -r requirements-control.lock -c requirements.lock
 
 run: $(VENV)
 	$(PY) -m scripts.train --config=configs/dqn.py:catch --workdir=$(WORKDIR)

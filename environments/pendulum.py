@@ -6,6 +6,8 @@ th' = th + thdot' dt. Reward -(angle_normalize(th)^2 + 0.1 thdot^2 +
 0.001 u^2). Start th ~ U(-pi, pi), thdot ~ U(-1, 1); observation
 (cos th, sin th, thdot); truncated after 200 steps, never terminated. The
 continuous-control task for NAF-style agents (Gu et al. 2016).
+`tests/test_continuous_envs.py` checks it step for step against gymnax's
+`Pendulum-v1` (reset, clipped torques, the speed limit, truncation).
 """
 
 from __future__ import annotations

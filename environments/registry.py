@@ -2,7 +2,10 @@
 
 Functional tasks (jit/vmap-traceable) run in the compiled loop. Names of the form
 `bsuite:<bsuite_id>` (e.g. `bsuite:catch/0`) load a stateful bsuite
-`dm_env.Environment`, which the host loop drives.
+`dm_env.Environment`, which the host loop drives. Names of the form
+`dmc:<Name>` (e.g. `dmc:CartpoleSwingup`) are functional DeepMind Control
+Suite tasks in MJX, through the optional package `playground`
+(environments/playground.py, imported only for them).
 
 To add a task: write `environments/<task>.py` with a subclass of
 `base.Environment`, then add one line to `FUNCTIONAL_TASKS`.
@@ -20,12 +23,14 @@ from environments import dopamine_tasks
 from environments import gridworld
 from environments import memory_chain
 from environments import meta_rl_tasks
+from environments import mountain_car_continuous
 from environments import pendulum
 
 FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "catch": catch.Catch,
     "cartpole": cartpole.CartPole,
     "pendulum": pendulum.Pendulum,
+    "mountain_car_continuous": mountain_car_continuous.MountainCarContinuous,
     # Dopamine tasks (Dabney et al. 2020) and the two-peaked gap task.
     "variable_magnitude": dopamine_tasks.VariableMagnitude,
     "variable_probability": dopamine_tasks.VariableProbability,
@@ -74,6 +79,7 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
 }
 
 HOST_PREFIXES = ("bsuite:",)
+CONTROL_SUITE_PREFIX = "dmc:"  # environments/playground.py
 
 
 class UnknownTaskError(ValueError):
@@ -85,11 +91,25 @@ def is_host_task(name: str) -> bool:
 
 
 def known_tasks() -> list[str]:
-  return sorted(FUNCTIONAL_TASKS) + ["bsuite:<id> (e.g. bsuite:catch/0)"]
+  return sorted(FUNCTIONAL_TASKS) + [
+      "bsuite:<id> (e.g. bsuite:catch/0)",
+      "dmc:<Name> (e.g. dmc:CartpoleSwingup; needs playground)",
+  ]
 
 
 def make(name: str, **kwargs: Any) -> base.Environment:
-  """Builds a functional task by name, with static parameters as kwargs."""
+  """Builds a functional task by name, with static parameters as kwargs.
+
+  Raises:
+    UnknownTaskError: an unknown name or bad parameters.
+    agents.runtime.errors.UserError: a `dmc:` task without `playground`
+      installed, or one that Playground does not know.
+  """
+  if name.startswith(CONTROL_SUITE_PREFIX):
+    # pylint: disable-next=g-import-not-at-top
+    from environments import playground
+
+    return playground.make(name[len(CONTROL_SUITE_PREFIX) :], **kwargs)
   if name not in FUNCTIONAL_TASKS:
     raise UnknownTaskError(
         f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}"
