@@ -27,8 +27,9 @@ order one, and batch statistics would have to be kept out of the target
 network's and the actor's forward passes (one more state to thread through
 the learner) for no gain at this scale.
 
-Replay (any kind of agents/replay: uniform, prioritized with its importance
-weights and |y - Q| as priority, imagination), `num_updates` gradient steps
+Replay (agents/replay: uniform, or prioritized with its importance weights
+and |y - Q| as priority; imagination once its models take continuous
+actions, the paper's imagination rollouts), `num_updates` gradient steps
 per learn call (the paper uses several per environment step), Adam, soft
 targets and the exploration noise (Gaussian or Ornstein-Uhlenbeck, agents/
 lib/continuous.py, the OU state reset at each episode's first step) are the
