@@ -4,6 +4,7 @@ r"""Throughput benchmark: prints a table (measured here, side by side).
   python -m scripts.benchmark --only=a2c_cartpole,gymnax
   python -m scripts.benchmark --only=replay_vs_flashbax,replay_memory,\
       dqn_catch_prioritized,dqn_cartpole_prioritized     # replay (issue 12)
+  python -m scripts.benchmark --only=naf_pendulum,ddpg_pendulum  # issue 15
 
 The issue's reference numbers for peers measured on the same 2-core machine
 (PureJaxRL PPO CartPole ~160k steps/s, PureJaxRL DQN CartPole ~48k, bsuite's
@@ -319,12 +320,42 @@ def main(argv):
             "random actions, 1024 envs x 1000 steps",
         )
     )
+  _continuous_rows(want, rows, results, bm)
   _replay_rows(want, rows, results, bm)
   print(f"threefry on CPU: {_CPU_THREEFRY.value}")
   print(bm.format_table(rows))
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(results, f, indent=2)
+
+
+def _continuous_rows(want, rows, results, bm):
+  """Issue 15's rows: NAF and DDPG on Pendulum, their presets (4 seeds
+  vmapped, as reproduce_naf runs them), side by side."""
+  from configs import ddpg, naf  # pylint: disable=g-import-not-at-top
+
+  for name, module in (("naf_pendulum", naf), ("ddpg_pendulum", ddpg)):
+    if not want(name):
+      continue
+    c = module.get_config("pendulum")
+    c.num_seeds = 4
+    r = bm.compiled_throughput(c, _SECONDS.value)
+    results[name] = r
+    naf_rate = results.get("naf_pendulum", {}).get("env_steps_per_second")
+    rows.append(
+        (
+            name,
+            f"{bm.rate(r['env_steps_per_second'])} steps/s",
+            f"{r['env_steps_per_second'] / naf_rate:.2f}x NAF"
+            if naf_rate and name != "naf_pendulum"
+            else "-",
+            f"{r['compile_seconds']:.1f}",
+            f"the pendulum preset, 4 seeds vmapped (steps of all seeds): "
+            f"{c.num_envs} envs x {c.rollout_length} steps, "
+            f"{c.num_updates} updates x {c.batch_size} items per call, "
+            f"{'-'.join(map(str, c.hidden_sizes))} MLP",
+        )
+    )
 
 
 def _replay_rows(want, rows, results, bm):
