@@ -27,6 +27,8 @@ AGENTS = {
     "one_step_sarsa": "agents.one_step_sarsa",
     "n_step_q": "agents.n_step_q",
     "a3c": "agents.a3c",
+    "naf": "agents.naf",  # Gu et al. 2016, continuous actions
+    "ddpg": "agents.ddpg",  # Lillicrap et al. 2016, continuous actions
 }
 
 

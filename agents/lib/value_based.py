@@ -19,10 +19,17 @@ theirs, their network and their loss, and cannot drift apart in the rest
   buffer (`update`; a no-op for uniform replay) at the end of the learn call,
   and once per learn call the buffer may learn (`train`: imagination's
   model);
-* a target network theta^- copied from theta every `target_update_period`
-  gradient steps;
-* epsilon-greedy acting, epsilon annealed linearly in environment steps
-  (counted globally, over all devices);
+* a target network theta^-: copied from theta every `target_update_period`
+  gradient steps (DQN's hard update, the default), or, with
+  `target_update_tau` = tau in (0, 1], moved towards theta after every
+  gradient step, theta^- <- tau theta + (1 - tau) theta^- (Polyak averaging;
+  the soft updates of Lillicrap et al. 2016 and Gu et al. 2016);
+* acting (`Acting`): epsilon-greedy on Q(s, .), epsilon annealed linearly in
+  environment steps (counted globally, over all devices), the default; or,
+  for continuous actions (`continuous_acting`), a deterministic policy
+  mu(s) plus Gaussian or Ornstein-Uhlenbeck noise (agents/lib/continuous.py),
+  the OU state being the per-environment actor state, reset to 0 at the first
+  step of every episode;
 * with `anneal_learning_rate`, the learning rate decays linearly to 0 over
   the run's gradient steps (`make_from_config`).
 
@@ -39,10 +46,17 @@ An algorithm supplies
                   distributional agents (`fixed_statistics_loss`, IQN), whose
                   target is a distribution, not one number. No gradient flows
                   through it.
+and optionally
+  acting:         how it acts (`Acting`; default epsilon-greedy on
+                  `action_values`);
+  objective:      the whole objective (params, target_params, sample, key)
+                  -> (loss, (priorities, metrics)), when it is more than the
+                  weighted per-item loss (DDPG adds its actor's term).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -56,6 +70,7 @@ from flax import struct
 
 from agents import replay as replay_lib
 from agents import types
+from agents.lib import continuous
 from agents.lib import optimizers
 from agents.lib import returns
 
@@ -161,6 +176,7 @@ def replay_gradient_steps(
     batch_size: int,
     num_updates: int,
     target_update_period: int,
+    target_update_tau: float | None = None,
 ):
   """`num_updates` gradient steps on batches sampled from replay (lax.scan).
 
@@ -168,7 +184,9 @@ def replay_gradient_steps(
   step samples a batch, differentiates `objective(params, target_params,
   sample, key) -> (loss, (priorities, metrics))`, averages the gradient over
   `types.DEVICE_AXIS`, applies the optimizer and copies theta to theta^-
-  every `target_update_period` steps. Until `ready` (the buffer holds
+  every `target_update_period` steps, or, with `target_update_tau` (soft
+  updates), sets theta^- <- tau theta + (1 - tau) theta^- after every step
+  (`optax.incremental_update`). Until `ready` (the buffer holds
   `min_replay_size` items) nothing is updated and the loss is only
   measured: a real branch, not a select over every parameter (see
   `every_seed`).
@@ -204,11 +222,16 @@ def replay_gradient_steps(
     deltas, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, deltas)
     steps = steps + 1
-    target_params = jax.lax.cond(  # optax.periodic_update, as a branch
-        every_seed(steps % target_update_period == 0),
-        lambda: params,
-        lambda: target_params,
-    )
+    if target_update_tau is not None:  # Polyak averaging, every step
+      target_params = optax.incremental_update(
+          params, target_params, target_update_tau
+      )
+    else:
+      target_params = jax.lax.cond(  # optax.periodic_update, as a branch
+          every_seed(steps % target_update_period == 0),
+          lambda: params,
+          lambda: target_params,
+      )
     return (
         (params, target_params, opt_state, steps),
         (dict(loss=loss_value, **metrics), (sample.indices, priorities)),
@@ -237,11 +260,116 @@ def replay_gradient_steps(
   return (*learner, replay_state), jax.tree.map(jnp.mean, metrics)
 
 
+@dataclasses.dataclass(frozen=True)
+class Acting:
+  """How a value-based learner acts: the contract's acting functions.
+
+  actor_params: (ValueBasedState) -> what `act` needs.
+  initial_actor_state: (key) -> one environment's actor state.
+  act: (actor_params, actor_state, timestep, key, evaluation) -> (action,
+    actor_state, extras), for ONE environment (types.Agent.act).
+  metrics: (global env steps) -> the acting schedule's metrics, logged by
+    `learn` (epsilon).
+  """
+
+  actor_params: Callable[[ValueBasedState], Any]
+  initial_actor_state: Callable[[chex.PRNGKey], Any]
+  act: Callable[..., tuple[chex.Array, Any, Any]]
+  metrics: Callable[[chex.Array], dict[str, chex.Array]] = lambda steps: {}
+
+
+def epsilon_greedy_acting(
+    action_values: Callable[[Any, chex.Array, chex.PRNGKey], chex.Array],
+    *,
+    epsilon_start: float,
+    epsilon_end: float,
+    epsilon_decay_env_steps: int,
+    eval_epsilon: float = 0.0,
+) -> Acting:
+  """Epsilon-greedy on Q(s, .), epsilon annealed linearly in env steps."""
+  epsilon_schedule = optax.linear_schedule(
+      epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1)
+  )
+
+  def actor_params(state: ValueBasedState) -> EpsilonGreedyParams:
+    return EpsilonGreedyParams(state.params, epsilon_schedule(state.env_steps))
+
+  def act(
+      params: EpsilonGreedyParams,
+      actor_state,
+      timestep,
+      key,
+      evaluation: bool = False,
+  ):
+    q_key, explore_key = jax.random.split(key)
+    q_values = action_values(params.params, timestep.observation, q_key)
+    epsilon = eval_epsilon if evaluation else params.epsilon
+    action = rlax.epsilon_greedy(epsilon).sample(explore_key, q_values)
+    return action.astype(jnp.int32), actor_state, dict(q_values=q_values)
+
+  return Acting(
+      actor_params=actor_params,
+      initial_actor_state=types.no_actor_state,
+      act=act,
+      metrics=lambda env_steps: dict(epsilon=epsilon_schedule(env_steps)),
+  )
+
+
+def continuous_acting(
+    policy: Callable[[Any, chex.Array], chex.Array],
+    action_spec,
+    *,
+    noise: str,
+    sigma: float,
+    ou_theta: float = 0.15,
+) -> Acting:
+  """A deterministic policy mu(s) in a continuous action space, explored
+  with noise from agents/lib/continuous.py (NAF, DDPG).
+
+  policy: (params, ONE observation) -> mu(s) [d], inside the action bounds.
+  noise: "gaussian" (u = mu + sigma (high - low)/2 eps, clipped; no actor
+    state) or "ou" (Ornstein-Uhlenbeck: the per-environment actor state is
+    the noise n [d], set to 0 at the first step of every episode, then
+    n <- n - theta n + sigma eps and u = mu + (high - low)/2 n, clipped).
+  Evaluation acts with mu(s), no noise. Bounds come from
+  `continuous.action_bounds` (UserError for a spec without finite ones).
+  """
+  if noise not in continuous.NOISE_KINDS:
+    raise ValueError(
+        f"config.exploration_noise={noise!r} is not allowed: it must be one "
+        f"of {', '.join(continuous.NOISE_KINDS)}"
+    )
+  low, high = continuous.action_bounds(action_spec)
+
+  def actor_params(state: ValueBasedState):
+    return state.params
+
+  def initial_actor_state(key: chex.PRNGKey):
+    del key
+    return jnp.zeros(low.shape, jnp.float32) if noise == "ou" else ()
+
+  def act(params, actor_state, timestep, key, evaluation: bool = False):
+    mean = policy(params, timestep.observation)
+    if evaluation:
+      return mean, actor_state, {}
+    if noise == "gaussian":
+      action = continuous.gaussian_noise(mean, key, sigma, low, high)
+      return action, actor_state, {}
+    state = jnp.where(timestep.first(), 0.0, actor_state)  # episode start
+    state = continuous.ou_step(state, key, ou_theta, sigma)
+    return continuous.ou_action(mean, state, low, high), state, {}
+
+  return Acting(
+      actor_params=actor_params,
+      initial_actor_state=initial_actor_state,
+      act=act,
+  )
+
+
 def make_value_based_agent(
     *,
     name: str,
     network: nn.Module,
-    action_values: Callable[[Any, chex.Array, chex.PRNGKey], chex.Array],
     loss: Callable[..., tuple[chex.Array, chex.Array, dict[str, chex.Array]]],
     optimizer: optax.GradientTransformation,
     gamma: float,
@@ -249,22 +377,39 @@ def make_value_based_agent(
     min_replay_size: int,
     batch_size: int,
     num_updates: int,
-    target_update_period: int,
-    epsilon_start: float,
-    epsilon_end: float,
-    epsilon_decay_env_steps: int,
+    target_update_period: int = 1,
+    action_values: (
+        Callable[[Any, chex.Array, chex.PRNGKey], chex.Array] | None
+    ) = None,
+    epsilon_start: float | None = None,
+    epsilon_end: float | None = None,
+    epsilon_decay_env_steps: int | None = None,
     eval_epsilon: float = 0.0,
     network_takes_key: bool = False,
+    acting: Acting | None = None,
+    target_update_tau: float | None = None,
+    objective: Callable[..., Any] | None = None,
 ) -> types.Agent:
   """Builds the contract's functions around an algorithm's network and loss.
 
   `replay`: any `agents.replay` buffer; `num_updates`: gradient steps per
-  learn call.
+  learn call. `acting`: how it acts; by default epsilon-greedy on
+  `action_values` with the epsilon schedule. `target_update_tau`: soft
+  target updates after every gradient step instead of hard copies every
+  `target_update_period` steps. `objective`: replaces the weighted per-item
+  `loss` (`weighted_loss`) as what is differentiated.
   """
   buffer = replay
-  epsilon_schedule = optax.linear_schedule(
-      epsilon_start, epsilon_end, max(int(epsilon_decay_env_steps), 1)
-  )
+  if acting is None:
+    acting = epsilon_greedy_acting(
+        action_values,
+        epsilon_start=epsilon_start,
+        epsilon_end=epsilon_end,
+        epsilon_decay_env_steps=epsilon_decay_env_steps,
+        eval_epsilon=eval_epsilon,
+    )
+  if objective is None:
+    objective = functools.partial(weighted_loss, loss)
 
   def init(key: chex.PRNGKey, specs: types.EnvSpecs) -> ValueBasedState:
     net_key, tau_key = jax.random.split(key)
@@ -295,22 +440,6 @@ def make_value_based_agent(
         gradient_steps=jnp.zeros((), jnp.int32),
     )
 
-  def actor_params(state: ValueBasedState) -> EpsilonGreedyParams:
-    return EpsilonGreedyParams(state.params, epsilon_schedule(state.env_steps))
-
-  def act(
-      params: EpsilonGreedyParams,
-      actor_state,
-      timestep,
-      key,
-      evaluation: bool = False,
-  ):
-    q_key, explore_key = jax.random.split(key)
-    q_values = action_values(params.params, timestep.observation, q_key)
-    epsilon = eval_epsilon if evaluation else params.epsilon
-    action = rlax.epsilon_greedy(epsilon).sample(explore_key, q_values)
-    return action.astype(jnp.int32), actor_state, dict(q_values=q_values)
-
   def learn(
       state: ValueBasedState, trajectory: types.Trajectory, key: chex.PRNGKey
   ):
@@ -334,18 +463,19 @@ def make_value_based_agent(
     carry, metrics = replay_gradient_steps(
         buffer,
         optimizer,
-        functools.partial(weighted_loss, loss),
+        objective,
         carry,
         ready=ready,
         key=key,
         batch_size=batch_size,
         num_updates=num_updates,
         target_update_period=target_update_period,
+        target_update_tau=target_update_tau,
     )
     params, target_params, opt_state, steps, replay_state = carry
     metrics.update(buffer_metrics)
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
-    metrics["epsilon"] = epsilon_schedule(env_steps)
+    metrics.update(acting.metrics(env_steps))
     new_state = ValueBasedState(
         params=params,
         target_params=target_params,
@@ -359,9 +489,9 @@ def make_value_based_agent(
   return types.Agent(
       name=name,
       init=init,
-      actor_params=actor_params,
-      initial_actor_state=types.no_actor_state,
-      act=act,
+      actor_params=acting.actor_params,
+      initial_actor_state=acting.initial_actor_state,
+      act=acting.act,
       learn=learn,
   )
 
@@ -391,25 +521,47 @@ def make_from_config(
     run: types.RunInfo,
     name: str,
     network: nn.Module,
-    action_values,
     loss,
+    action_values=None,
     network_takes_key: bool = False,
+    acting: Acting | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    objective=None,
 ) -> types.Agent:
   """`make_value_based_agent` with the shared keys read from a DQN-family
   config (configs/dqn.py), so each agent passes only what is its own; `run`
   (types.RunInfo) sizes the schedules over gradient steps. The replay kind is `config.replay` (`agents.replay.make_replay`).
+
+  Continuous-action agents (NAF, DDPG) pass their `acting`
+  (`continuous_acting`) and have no epsilon keys; a config with
+  `target_update_tau` gets soft target updates (no `target_update_period`
+  needed). `optimizer` replaces the one `config.optimizer` names (DDPG's
+  two learning rates).
   """
+  if optimizer is None:
+    optimizer = optimizers.make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        max_grad_norm=config.max_grad_norm,
+        anneal_steps=learning_rate_anneal_steps(config, run),
+    )
+  epsilon = (
+      {}
+      if acting is not None
+      else dict(
+          epsilon_start=config.epsilon_start,
+          epsilon_end=config.epsilon_end,
+          epsilon_decay_env_steps=config.epsilon_decay_env_steps,
+          eval_epsilon=config.eval_epsilon,
+      )
+  )
+  tau = config.get("target_update_tau", None)
   return make_value_based_agent(
       name=name,
       network=network,
       action_values=action_values,
       loss=loss,
-      optimizer=optimizers.make_optimizer(
-          config.optimizer,
-          config.learning_rate,
-          max_grad_norm=config.max_grad_norm,
-          anneal_steps=learning_rate_anneal_steps(config, run),
-      ),
+      optimizer=optimizer,
       gamma=config.gamma,
       replay=replay_lib.make_replay(
           config, specs, gradient_steps=total_gradient_steps(config, run)
@@ -417,12 +569,12 @@ def make_from_config(
       min_replay_size=config.min_replay_size,
       batch_size=config.batch_size,
       num_updates=config.num_updates,
-      target_update_period=config.target_update_period,
-      epsilon_start=config.epsilon_start,
-      epsilon_end=config.epsilon_end,
-      epsilon_decay_env_steps=config.epsilon_decay_env_steps,
-      eval_epsilon=config.eval_epsilon,
+      target_update_period=(config.target_update_period if tau is None else 1),
       network_takes_key=network_takes_key,
+      acting=acting,
+      target_update_tau=None if tau is None else float(tau),
+      objective=objective,
+      **epsilon,
   )
 
 

@@ -156,6 +156,7 @@ _PROBABILITY = dict(min=0, max=1)
 
 # key -> its rule. Keep sorted; one line per key.
 SCHEMA: dict[str, Spec] = {
+    "actor_learning_rate": number(min=0, min_open=True, note="DDPG's actor"),
     "agent": text("an agent name from agents/registry.py"),
     "anneal_learning_rate": boolean(),
     "batch_size": integer(**_COUNT),
@@ -178,6 +179,10 @@ SCHEMA: dict[str, Spec] = {
     "eval_max_steps": integer(**_COUNT),
     "evb_threshold": number(),
     "event_log_capacity": integer(**_COUNT),
+    "exploration_noise": choice("gaussian", "ou"),
+    "exploration_sigma": number(
+        min=0, note="in units of half the action range"
+    ),
     "forget_bias": number(note="the LSTM forget gate's initial bias"),
     "gae_lambda": number(
         min=0, max=1, note="1 = n-step returns, 0 = one-step TD"
@@ -239,6 +244,7 @@ SCHEMA: dict[str, Spec] = {
     "num_updates": integer(**_COUNT),
     "optimizer": choice("adam", "rmsprop"),
     "optimizer_eps": number(min=0, min_open=True),
+    "ou_theta": number(min=0, max=1, note="OU noise's mean reversion"),
     "per_actor_updates": boolean(),
     "planning_steps": integer(min=1, max=1_000_000),
     "policy": choice("softmax", "epsilon_greedy"),
@@ -254,6 +260,9 @@ SCHEMA: dict[str, Spec] = {
     "replay_log_size": integer(**_COUNT),
     "replay_mode": choice("prioritized", "random", "none"),
     "replay_steps": integer(min=1, max=1_000_000),
+    "reward_scale": number(
+        min=0, min_open=True, note="rewards times this in the TD target"
+    ),
     "rmsprop_decay": number(min=0, max=1, max_open=True),
     "rollout_length": integer(**_COUNT),
     "seed": integer(
@@ -263,6 +272,9 @@ SCHEMA: dict[str, Spec] = {
     "sequence_period": integer(min=1, max=100_000),
     "target_update_env_steps": integer(**_COUNT),
     "target_update_period": integer(**_COUNT),
+    "target_update_tau": number(
+        min=0, max=1, min_open=True, note="soft target update rate"
+    ),
     "total_env_steps": integer(**_COUNT),
     "transition_learning_rate": number(min=0, max=1, min_open=True),
     "use_reward_input": boolean(),
