@@ -26,7 +26,8 @@ Both losses are differentiated in one pass over the parameter tree {actor,
 critic}: the actor's term sees the critic through stop_gradient and the
 critic's term does not depend on the online actor, so each part gets exactly
 its own gradient. Adam with the paper's two learning rates (actor
-`actor_learning_rate`, critic `learning_rate`) via optax.multi_transform.
+`actor_learning_rate`, critic `learning_rate`) via optax.multi_transform
+(`make_optimizer`).
 One difference from the paper's Algorithm 1: the actor's gradient is taken
 at the critic of the step's start, not after the critic's update of the
 same step (the two updates are simultaneous, as in most JAX
@@ -53,6 +54,7 @@ import rlax
 from agents import types
 from agents.lib import continuous
 from agents.lib import networks
+from agents.lib import optimizers
 from agents.lib import value_based
 
 ACTION_SPACES = ("continuous",)
@@ -173,9 +175,24 @@ def actor_loss(network: DDPGNetwork, params, batch) -> chex.Array:
   return -jnp.sum(valid * q) / jnp.maximum(jnp.sum(valid), 1.0)
 
 
-def make_optimizer(config) -> optax.GradientTransformation:
-  """Adam on the actor (`actor_learning_rate`) and on the critic
-  (`learning_rate`)."""
+def make_optimizer(
+    config, run: types.RunInfo | None = None
+) -> optax.GradientTransformation:
+  """`config.optimizer` (Adam) on the actor at `actor_learning_rate` and on
+  the critic at `learning_rate`, each with `max_grad_norm` clipping of its
+  own gradient and, with `anneal_learning_rate`, linear decay to 0 over the
+  run (`run`)."""
+  anneal = (
+      0 if run is None else value_based.learning_rate_anneal_steps(config, run)
+  )
+
+  def part(rate):
+    return optimizers.make_optimizer(
+        config.optimizer,
+        rate,
+        max_grad_norm=config.max_grad_norm,
+        anneal_steps=anneal,
+    )
 
   def labels(params):
     return {
@@ -187,8 +204,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
   return optax.multi_transform(
       dict(
-          actor=optax.adam(config.actor_learning_rate),
-          critic=optax.adam(config.learning_rate),
+          actor=part(config.actor_learning_rate),
+          critic=part(config.learning_rate),
       ),
       labels,
   )
@@ -229,6 +246,6 @@ def make_agent(
       network=network,
       loss=loss,
       acting=acting,
-      optimizer=make_optimizer(config),
+      optimizer=make_optimizer(config, run),
       objective=objective,
   )

@@ -1,0 +1,118 @@
+r"""Reproduce Gu et al. 2016 (NAF) against DDPG at this machine's scale.
+
+  python -m scripts.reproduce_naf --workdir=runs/naf            # pendulum
+  python -m scripts.reproduce_naf --workdir=DIR \
+      --tasks=pendulum,mountain_car_continuous,cartpole_swingup,reacher_easy
+  python -m scripts.reproduce_naf --workdir=/tmp/t --quick      # smoke test
+
+Trains NAF and DDPG (each task's preset of configs/naf.py / configs/ddpg.py)
+over --seeds seeds (vmapped) on every task of --tasks whose environment can
+be built here (the Control Suite tasks need the optional `playground`
+package; without it they are skipped with a note). Writes
+DIR/summary.json (every seed's numbers, mean +- sd, env steps to the
+threshold, final greedy return over --eval_episodes episodes),
+DIR/curves_<task>.png and prints the table. What each number is:
+agents/analysis/naf2016.py.
+"""
+
+import types
+
+from absl import app
+from absl import flags
+
+from scripts import _cli
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS):
+  """This script's flags, defined on `fv` (tests pass a fresh one)."""
+  holders = types.SimpleNamespace(
+      workdir=flags.DEFINE_string(
+          "workdir",
+          None,
+          "directory for summary.json and the figures",
+          flag_values=fv,
+      ),
+      tasks=flags.DEFINE_list(
+          "tasks", "pendulum", "tasks (configs/naf.py presets)", flag_values=fv
+      ),
+      seeds=flags.DEFINE_integer("seeds", 4, "training seeds", flag_values=fv),
+      eval_episodes=flags.DEFINE_integer(
+          "eval_episodes",
+          100,
+          "greedy episodes per evaluation",
+          flag_values=fv,
+      ),
+      total_env_steps=flags.DEFINE_integer(
+          "total_env_steps",
+          None,
+          "env steps per seed (default: each preset's)",
+          flag_values=fv,
+      ),
+      quick=flags.DEFINE_bool(
+          "quick",
+          False,
+          "pendulum, 2 seeds, 4,000 steps, 10 episodes (smoke test)",
+          flag_values=fv,
+      ),
+      flag_values=fv,
+  )
+  flags.mark_flags_as_required(["workdir"], flag_values=fv)
+  return holders
+
+
+def check_inputs(flag: types.SimpleNamespace) -> dict:
+  """run_reproduction's arguments from the flags; UserError for a bad one.
+  Writes nothing."""
+  from agents.analysis import naf2016  # pylint: disable=g-import-not-at-top
+  from agents.runtime.errors import UserError  # pylint: disable=g-import-not-at-top
+
+  tasks = tuple(t for t in flag.tasks.value if t)
+  bad = [t for t in tasks if t not in naf2016.TASKS]
+  if bad or not tasks:
+    raise UserError(
+        f"--tasks={','.join(tasks)} is not allowed: choose from "
+        + ", ".join(naf2016.TASKS)
+    )
+  for name, low in (("seeds", 1), ("eval_episodes", 1)):
+    value = getattr(flag, name).value
+    if not low <= value <= 10_000:
+      raise UserError(
+          f"--{name}={value} is not allowed: an integer in [{low}, 10000]"
+      )
+  steps = flag.total_env_steps.value
+  if steps is not None and steps < 1:
+    raise UserError(f"--total_env_steps={steps} is not allowed: >= 1")
+  args = dict(
+      tasks=tasks,
+      seeds=flag.seeds.value,
+      eval_episodes=flag.eval_episodes.value,
+      total_env_steps=steps,
+  )
+  if flag.quick.value:
+    args.update(
+        tasks=("pendulum",), seeds=2, eval_episodes=10, total_env_steps=4_000
+    )
+  return args
+
+
+def run(flag: types.SimpleNamespace, *, check_only: bool = False):
+  """The reproduction; `check_only` stops after `check_inputs` (tests)."""
+  from agents.runtime import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+
+  args = check_inputs(flag)
+  workdir_lib.ensure_writable_dir(flag.workdir.value)
+  if check_only:
+    return
+  from agents.analysis import naf2016  # pylint: disable=g-import-not-at-top
+
+  table = naf2016.run_reproduction(flag.workdir.value, **args)
+  print(table)
+  print(f"files in {flag.workdir.value}: summary.json, curves_<task>.png")
+
+
+if __name__ == "__main__":
+  _FLAGS = define_flags()
+  app.run(
+      lambda argv: _cli.run_main(lambda: run(_FLAGS)),
+      flags_parser=_cli.parse_flags,
+  )
