@@ -103,7 +103,10 @@ class LinearGaussianModel:
   num_time_steps: K, the time-varying slices (steps t >= K use slice K-1).
   memory_steps: real transitions the statistics remember (1/e forgetting).
   prior_strength: n0, pseudo-transitions of the pooled prior in each slice.
-  reward_ridge: the reward regression's ridge penalty.
+  reward_ridge: the reward regression's ridge penalty (on features scaled
+    to unit second moment).
+  sample_noise: draw x' ~ N(mean, Sigma_t) (the fitted model); False: the
+    mean A_t x + B_t u + c_t.
   """
 
   observation_size: int
@@ -112,6 +115,7 @@ class LinearGaussianModel:
   memory_steps: float = 20_000.0
   prior_strength: float = 10.0
   reward_ridge: float = 1e-3
+  sample_noise: bool = True
 
   @property
   def joint_size(self) -> int:
@@ -216,12 +220,19 @@ class LinearGaussianModel:
         statistics.second,
         statistics.terminal,
     )
+    # Jacobi-scaled ridge solve: the quartic features span ~8 orders of
+    # magnitude (Pendulum's thdot^4 ~ 4e3 against 1), which float32 cannot
+    # solve unscaled.
     f = self.num_features
-    reward_weights = jax.scipy.linalg.solve(
-        statistics.feature_second
-        + self.reward_ridge * jnp.eye(f, dtype=jnp.float32),
-        statistics.feature_reward,
-        assume_a="pos",
+    scale = jnp.sqrt(jnp.maximum(jnp.diagonal(statistics.feature_second), 1e-8))
+    scaled = statistics.feature_second / jnp.outer(scale, scale)
+    reward_weights = (
+        jax.scipy.linalg.solve(
+            scaled + self.reward_ridge * jnp.eye(f, dtype=jnp.float32),
+            statistics.feature_reward / scale,
+            assume_a="pos",
+        )
+        / scale
     )
     return LinearGaussianFit(
         a=a,
