@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from absl import flags
 from dm_env import specs as dm_specs
 
 from agents import replay as replay_lib
@@ -18,6 +19,7 @@ from agents.replay import imagination
 from agents.replay import linear_gaussian
 from agents.replay import models
 from agents.runtime.errors import UserError
+from scripts import reproduce_naf
 
 DX, DU = 2, 1
 A = np.array([[[0.9, 0.2], [-0.1, 0.8]], [[1.0, -0.3], [0.4, 0.7]]])
@@ -292,3 +294,27 @@ def test_linear_gaussian_model_refuses_discrete_actions():
   )
   with pytest.raises(UserError, match="discrete: use neural or tabular"):
     replay_lib.make_replay(_config(), specs)
+
+
+def _reproduce_naf_flags(*argv):
+  fv = flags.FlagValues()
+  holders = reproduce_naf.define_flags(fv)
+  fv(["reproduce_naf", *argv])
+  return reproduce_naf, holders
+
+
+def test_reproduce_naf_runs_the_imagination_variants_by_name(tmp_path):
+  script, flag = _reproduce_naf_flags(
+      f"--workdir={tmp_path}", "--variants=naf,naf+lg-r0.25"
+  )
+  args = script.check_inputs(flag)
+  names = [v.name for v in args["variants"]]
+  assert names == ["naf", "naf+lg-r0.25"]
+  assert args["variants"][1].overrides == dict(
+      replay="imagination",
+      imagination_model="linear_gaussian",
+      imagination_ratio=0.25,
+  )
+  script, flag = _reproduce_naf_flags(f"--workdir={tmp_path}", "--variants=x")
+  with pytest.raises(UserError, match="--variants=x is not allowed"):
+    script.check_inputs(flag)
