@@ -35,6 +35,15 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   c.imagination_replay = "uniform"
   c.model_hidden_sizes = (64, 64)  # the neural model's MLP
   c.model_learning_rate = 1e-3  # its own Adam
+  # continuous actions (NAF, DDPG; Gu et al. 2016): imagination rollouts of
+  # this many model steps under the current policy (+ exploration_sigma
+  # noise) fill a ring of imagined items; imagination_model linear_gaussian
+  # (time-varying, agents/replay/linear_gaussian.py) or neural.
+  c.imagination_horizon = 5  # >= 1
+  c.imagination_capacity = 10_000  # imagined items held
+  c.model_time_steps = 200  # the linear-Gaussian model's time slices
+  c.model_memory_steps = 20_000.0  # real transitions its fit remembers
+  c.model_prior_strength = 10.0  # pseudo-transitions of its pooled prior
   c.min_replay_size = 500
   c.batch_size = 64
   c.num_updates = 1  # gradient steps per learn call

@@ -4,6 +4,9 @@ r"""Reproduce Gu et al. 2016 (NAF) against DDPG at this machine's scale.
   python -m scripts.reproduce_naf --workdir=DIR \
       --tasks=pendulum,mountain_car_continuous,cartpole_swingup,reacher_easy
   python -m scripts.reproduce_naf --workdir=/tmp/t --quick      # smoke test
+  python -m scripts.reproduce_naf --workdir=DIR \
+      --variants=naf,naf+lg,naf+lg-r0.25,naf+lg-r0.75,naf+neural
+      # imagination rollouts and the imagination-ratio ablation
 
 Trains NAF and DDPG (each task's preset of configs/naf.py / configs/ddpg.py)
 over --seeds seeds (vmapped) on every task of --tasks whose environment can
@@ -34,6 +37,13 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS):
       ),
       tasks=flags.DEFINE_list(
           "tasks", "pendulum", "tasks (configs/naf.py presets)", flag_values=fv
+      ),
+      variants=flags.DEFINE_list(
+          "variants",
+          "naf,ddpg",
+          "variants to run (agents/analysis/naf2016.py ALL_VARIANTS): naf, "
+          "ddpg, naf+lg, naf+lg-r0.25, naf+lg-r0.75, naf+neural",
+          flag_values=fv,
       ),
       seeds=flags.DEFINE_integer("seeds", 4, "training seeds", flag_values=fv),
       eval_episodes=flags.DEFINE_integer(
@@ -73,6 +83,14 @@ def check_inputs(flag: types.SimpleNamespace) -> dict:
         f"--tasks={','.join(tasks)} is not allowed: choose from "
         + ", ".join(naf2016.TASKS)
     )
+  known = {v.name: v for v in naf2016.ALL_VARIANTS}
+  names = [n.strip() for n in flag.variants.value if n.strip()]
+  unknown = [n for n in names if n not in known]
+  if unknown or not names:
+    raise UserError(
+        f"--variants={','.join(names)} is not allowed: choose from "
+        + ", ".join(known)
+    )
   for name, low in (("seeds", 1), ("eval_episodes", 1)):
     value = getattr(flag, name).value
     if not low <= value <= 10_000:
@@ -87,6 +105,7 @@ def check_inputs(flag: types.SimpleNamespace) -> dict:
       seeds=flag.seeds.value,
       eval_episodes=flag.eval_episodes.value,
       total_env_steps=steps,
+      variants=tuple(known[n] for n in names),
   )
   if flag.quick.value:
     args.update(

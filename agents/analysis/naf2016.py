@@ -18,10 +18,11 @@ segment's env steps (per seed) whose evaluation mean is >= the threshold
 (None: never, reported as a failed seed); "final return" is the last
 evaluation. Seeds 0 .. seeds-1, mean +- sd over seeds.
 
-Variants: `VARIANTS` lists what is run on each task, each an agent and a
-config override of that agent's preset (configs/naf.py, configs/ddpg.py);
-other variants (NAF with imagination rollouts, its ratio ablation) are more
-entries of that list (`run_reproduction(variants=...)`).
+Variants: `VARIANTS` lists what is run on each task by default, each an
+agent and a config override of that agent's preset (configs/naf.py,
+configs/ddpg.py); `IMAGINATION_VARIANTS` adds NAF with imagination rollouts
+(linear-Gaussian model at ratios 0.25 / 0.5 / 0.75, and the neural model),
+chosen by name (`run_reproduction(variants=...)`, the script's --variants).
 
 Tasks: `TASKS` are the presets of configs/naf.py; a task whose environment
 cannot be built here (the Control Suite tasks without the optional
@@ -64,6 +65,24 @@ class Variant:
 
 
 VARIANTS = (Variant("naf", "naf"), Variant("ddpg", "ddpg"))
+
+
+def _imagination(model: str, ratio: float) -> dict[str, Any]:
+  return dict(
+      replay="imagination", imagination_model=model, imagination_ratio=ratio
+  )
+
+
+# NAF with imagination rollouts (Gu et al. 2016, Section 5; agents/replay/
+# imagination.py): the time-varying linear-Gaussian model at imagination
+# ratios 0.25 / 0.5 / 0.75 (ratio 0 is "naf"), and the neural model.
+IMAGINATION_VARIANTS = (
+    Variant("naf+lg", "naf", _imagination("linear_gaussian", 0.5)),
+    Variant("naf+lg-r0.25", "naf", _imagination("linear_gaussian", 0.25)),
+    Variant("naf+lg-r0.75", "naf", _imagination("linear_gaussian", 0.75)),
+    Variant("naf+neural", "naf", _imagination("neural", 0.5)),
+)
+ALL_VARIANTS = VARIANTS + IMAGINATION_VARIANTS
 
 
 def make_config(

@@ -270,12 +270,16 @@ class Acting:
     actor_state, extras), for ONE environment (types.Agent.act).
   metrics: (global env steps) -> the acting schedule's metrics, logged by
     `learn` (epsilon).
+  policy: (params, observation batch) -> the greedy action batch mu(s), or
+    None; `learn` hands it, bound to the current params, to the buffer's
+    `train` (imagination rollouts, agents/replay/imagination.py).
   """
 
   actor_params: Callable[[ValueBasedState], Any]
   initial_actor_state: Callable[[chex.PRNGKey], Any]
   act: Callable[..., tuple[chex.Array, Any, Any]]
   metrics: Callable[[chex.Array], dict[str, chex.Array]] = lambda steps: {}
+  policy: Callable[[Any, chex.Array], chex.Array] | None = None
 
 
 def epsilon_greedy_acting(
@@ -363,6 +367,7 @@ def continuous_acting(
       actor_params=actor_params,
       initial_actor_state=initial_actor_state,
       act=act,
+      policy=policy,
   )
 
 
@@ -448,8 +453,11 @@ def make_value_based_agent(
     num_items = items["valid"].shape[0]
     env_steps = state.env_steps + num_items * jax.lax.psum(1, types.DEVICE_AXIS)
     ready = buffer.size(replay_state) >= min_replay_size
+    policy = None
+    if acting.policy is not None:  # the current policy, for model rollouts
+      policy = lambda obs, _: acting.policy(state.params, obs)
     trained, buffer_metrics = buffer.train(
-        replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM)
+        replay_state, jax.random.fold_in(key, _BUFFER_TRAIN_STREAM), policy
     )
     replay_state = _gate(ready, trained, replay_state)
 

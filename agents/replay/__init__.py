@@ -11,7 +11,13 @@
                mixes imagined transitions into every batch; keys
                imagination_ratio, imagination_model, imagination_replay
                (the kind of the real items' buffer), model_hidden_sizes,
-               model_learning_rate.
+               model_learning_rate. For continuous actions, imagination
+               rollouts (Gu et al. 2016) under the learner's policy, with
+               imagination_model linear_gaussian (`linear_gaussian`) or
+               neural; keys imagination_horizon, imagination_capacity,
+               model_time_steps, model_memory_steps,
+               model_prior_strength, exploration_sigma (the rollouts'
+               noise).
   sequence     `sequence.SequenceReplay`: windows of consecutive steps with
                the recurrent state at their start (R2D2, Kapturowski et al.
                2019), for recurrent learners only (agents/r2d2.py).
@@ -27,6 +33,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.lib import continuous
+from agents.replay import imagination
+from agents.replay import linear_gaussian
 from agents.replay import models
 from agents.replay import sequence
 from agents.replay.base import NO_INDEX, ReplayBuffer, ReplaySample
@@ -48,7 +57,7 @@ __all__ = [
 ]
 
 KINDS = ("uniform", "prioritized", "imagination", "sequence")
-IMAGINATION_MODELS = ("neural", "tabular")
+IMAGINATION_MODELS = ("linear_gaussian", "neural", "tabular")
 # the kinds that can hold imagination's real items
 IMAGINATION_INNER_KINDS = ("uniform", "prioritized")
 
@@ -59,6 +68,15 @@ def _positive_number(value) -> bool:
       and isinstance(value, (int, float))
       and value > 0
   )
+
+
+def _positive_integer(config, key: str) -> None:
+  if key in config:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise UserError(
+          f"config.{key}={value!r} is not allowed: it must be an integer >= 1"
+      )
 
 
 def _in_unit_interval(config, key: str) -> None:
@@ -108,6 +126,15 @@ def validate(config) -> None:
         "it must be one of "
         f"{', '.join(IMAGINATION_INNER_KINDS)}"
     )
+  _positive_integer(config, "imagination_horizon")
+  _positive_integer(config, "imagination_capacity")
+  _positive_integer(config, "model_time_steps")
+  for key in ("model_memory_steps", "model_prior_strength"):
+    if key in config and not _positive_number(config[key]):
+      raise UserError(
+          f"config.{key}={config[key]!r} is not allowed: it must be a "
+          "number > 0"
+      )
   if "model_learning_rate" in config and not _positive_number(
       config.model_learning_rate
   ):
@@ -176,6 +203,13 @@ def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
   if kind == "imagination":
     if specs is None:
       raise ValueError("imagination replay needs the task's specs")
+    if not hasattr(specs.action, "num_values"):
+      return _make_rollouts(config, specs, gradient_steps)
+    if config.imagination_model == "linear_gaussian":
+      raise UserError(
+          "config.imagination_model='linear_gaussian' models continuous "
+          "actions; this task's actions are discrete: use neural or tabular"
+      )
     num_actions = int(specs.action.num_values)
     if config.imagination_model == "tabular":
       encoding = models.StateEncoding.from_spec(specs.observation)
@@ -198,3 +232,66 @@ def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
         model_batch_size=int(config.batch_size),
     )
   raise AssertionError(kind)  # validate() refused it
+
+
+def _make_rollouts(config, specs, gradient_steps: int) -> ReplayBuffer:
+  """Imagination replay with model rollouts, for a continuous-action task."""
+  low, high = continuous.action_bounds(specs.action)
+  action_size = int(low.shape[0])
+  observation_shape = tuple(specs.observation.shape)
+  observation_size = 1
+  for d in observation_shape:
+    observation_size *= int(d)
+  kind = config.imagination_model
+  if kind == "linear_gaussian":
+    model = linear_gaussian.LinearGaussianModel(
+        observation_size=observation_size,
+        action_size=action_size,
+        num_time_steps=int(config.model_time_steps),
+        memory_steps=float(config.model_memory_steps),
+        prior_strength=float(config.model_prior_strength),
+    )
+  elif kind == "neural":
+    model = models.NeuralModel(
+        num_actions=action_size,
+        observation_shape=observation_shape,
+        hidden_sizes=tuple(int(h) for h in config.model_hidden_sizes),
+        learning_rate=float(config.model_learning_rate),
+        action_size=action_size,
+    )
+  else:
+    raise UserError(
+        f"config.imagination_model={kind!r} needs discrete states and "
+        "actions; for this continuous-action task use linear_gaussian or "
+        "neural"
+    )
+  horizon = int(config.imagination_horizon)
+  ratio = float(config.imagination_ratio)
+  batch_size = int(config.batch_size)
+  imagined_per_call = int(config.num_updates) * int(round(ratio * batch_size))
+  starts = -(-imagined_per_call // horizon)
+  if starts * horizon > int(config.imagination_capacity):
+    raise UserError(
+        f"config.imagination_capacity={config.imagination_capacity} cannot "
+        f"hold one learn call's rollouts ({starts} x imagination_horizon="
+        f"{horizon} items): it must be at least {starts * horizon}"
+    )
+  rollouts = imagination.Rollouts(
+      horizon=horizon,
+      low=tuple(float(v) for v in low),
+      high=tuple(float(v) for v in high),
+      noise_sigma=float(config.get("exploration_sigma", 0.0)),
+      starts=starts,
+      capacity=int(config.imagination_capacity),
+      chunk_length=int(config.rollout_length),
+      max_streams=int(config.num_envs),
+  )
+  return ImaginationReplay(
+      inner=_make(config, config.imagination_replay, specs, gradient_steps),
+      model=model,
+      ratio=ratio,
+      gamma=float(config.gamma),
+      num_actions=action_size,
+      model_batch_size=batch_size,
+      rollouts=rollouts,
+  )

@@ -23,9 +23,12 @@ checkpointed with everything else. A buffer never knows which agent uses it.
       Indices outside [0, capacity), e.g. `NO_INDEX`, are ignored: the
       learner masks the calls made before learning starts this way, which
       costs nothing, where selecting between two states would copy them.
-  train(state, key) -> (state, metrics)
+  train(state, key, policy=None) -> (state, metrics)
       The buffer's own learning step, once per learn call (imagination's
-      model); identity and no metrics for the others.
+      model); identity and no metrics for the others. `policy`: the
+      learner's current policy, (observation batch, key) -> action batch,
+      bound to its params; continuous imagination rollouts need it, the
+      others ignore it.
   size(state) -> int32 scalar: the number of real items held.
 
 How to add a kind: subclass `ReplayBuffer` in `agents/replay/<kind>.py`
@@ -81,10 +84,10 @@ class ReplayBuffer:
     return state
 
   def train(
-      self, state: Any, key: chex.PRNGKey
+      self, state: Any, key: chex.PRNGKey, policy: Any = None
   ) -> tuple[Any, dict[str, chex.Array]]:
     """Nothing to learn by default."""
-    del key
+    del key, policy
     return state, {}
 
 

@@ -21,29 +21,190 @@ same replay, and each sampled batch of B items is
 `ratio` = `config.imagination_ratio` in [0, 1] (0: plain replay, 1: only
 imagined items). The tabular model counts every added item in `add`; the
 neural model takes one optimizer step per learn call in `train`, on a batch
-of `model_batch_size` items drawn from the inner buffer. Only one-step
-transitions are imagined (no multi-step rollouts of the model).
+of `model_batch_size` items drawn from the inner buffer. For discrete
+actions only one-step transitions are imagined.
+
+Continuous actions: imagination rollouts (Gu et al. 2016, "Continuous deep
+Q-learning with model-based acceleration", ICML, Algorithm 2 and Section 5),
+when `rollouts` is set. The model is `linear_gaussian.LinearGaussianModel`
+(their time-varying linear-Gaussian fit) or a continuous `models.NeuralModel`.
+
+  time      every real item gets its step index t in its episode (`time`),
+            counted per environment in `add` (the learner adds time-major
+            chunks [T, B] flattened; an invalid item, an action taken at a
+            LAST step, is followed by t = 0), so the time-varying model
+            fits per step and rollouts start "at time i" as in Algorithm 2.
+  train     once per learn call, with the learner's CURRENT policy
+            mu(x) = `policy(observation batch, key)` (an explicit argument,
+            bound to the learner's params): the model learns (a refit of
+            the linear-Gaussian model from its statistics, or one Adam step
+            of the neural model on real items), then `starts` start items
+            drawn from the real buffer are rolled out for `horizon` steps
+                u_k = clip(mu(x_k) + N(0, (sigma (high - low) / 2)^2),
+                           low, high)                 (continuous.gaussian_noise)
+                x_{k+1}, r_k, z_k ~ model(x_k, u_k, t + k)
+            and every step goes into a ring of imagined items (the paper's
+            fictional buffer R_f) as (x_k, u_k, r_k, gamma (1 - z_k),
+            x_{k+1}). A rollout stops at a predicted terminal (its step has
+            discount 0; later steps are invalid: valid 0, reward 0,
+            discount 0) and at the time limit (steps from t + k beyond the
+            largest t of any real item are invalid).
+  sample    B - round(ratio B) real items from the inner buffer and
+            round(ratio B) imagined items drawn uniformly from the ring.
+
+`starts` is chosen so that a learn call imagines as many items as its
+batches consume (num_updates round(ratio B) / horizon, rounded up): each
+imagined item is used about once, while its policy is still current.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from agents.lib import continuous
 from agents.replay import base
 from agents.replay import models
+from agents.replay import uniform
 from agents.replay.base import ReplaySample
+
+# (observation batch [n, ...], key) -> the policy's action batch [n, d],
+# bound to the learner's current params.
+Policy = Callable[[chex.Array, chex.PRNGKey], chex.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollouts:
+  """The settings of continuous-action imagination rollouts.
+
+  Attributes:
+    horizon: H, model steps per rollout (>= 1).
+    low: the action bounds' minimum, per dimension.
+    high: their maximum.
+    noise_sigma: the Gaussian exploration noise of the rollouts' actions,
+      in units of half the action range (continuous.gaussian_noise).
+    starts: rollouts started per `train` call.
+    capacity: imagined items the ring holds.
+    chunk_length: T, the time steps of each chunk the learner adds.
+    max_streams: an upper bound on the environments B of an added chunk
+      (items per add = T B); their episode clocks live in the state.
+  """
+
+  horizon: int
+  low: tuple[float, ...]
+  high: tuple[float, ...]
+  noise_sigma: float
+  starts: int
+  capacity: int
+  chunk_length: int
+  max_streams: int
+
+
+@struct.dataclass
+class RolloutState:
+  imagined: uniform.ReplayState  # the ring of imagined items
+  clock: chex.Array  # int32 [max_streams]: t of each environment's next item
+  max_time: chex.Array  # int32: the largest t of a valid real item (-1: none)
 
 
 @struct.dataclass
 class ImaginationState:
   replay: Any  # the inner buffer's state
-  model: Any  # models.CountsState or models.NeuralModelState
+  model: Any  # models.CountsState or models.NeuralModelState, or the
+  # continuous model's state
+  rollout: RolloutState | None = None  # continuous actions only
+
+
+def episode_times(
+    clock: chex.Array, valid: chex.Array, chunk_length: int
+) -> tuple[chex.Array, chex.Array]:
+  """Each item's step index in its episode, from time-major flat items.
+
+  Args:
+    clock: int32 [max_streams], t of each environment's next item.
+    valid: [T B] the items' valid flags (0: an action taken at a LAST step,
+      so the next item of that environment starts an episode).
+    chunk_length: T.
+
+  Returns:
+    (the new clock, t [T B] of every item).
+  """
+  n = valid.shape[0]
+  if n % chunk_length or n // chunk_length > clock.shape[0]:
+    raise ValueError(
+        f"imagination rollouts count episode steps per environment: {n} "
+        f"items are not chunks of {chunk_length} steps of at most "
+        f"{clock.shape[0]} environments"
+    )
+  streams = n // chunk_length
+
+  def tick(t, v):
+    return jnp.where(v > 0, t + 1, 0), t
+
+  new, times = jax.lax.scan(
+      tick, clock[:streams], valid.reshape(chunk_length, streams)
+  )
+  return clock.at[:streams].set(new), times.reshape(-1)
+
+
+def rollout(
+    model: Any,
+    model_state: Any,
+    key: chex.PRNGKey,
+    starts: dict[str, chex.Array],
+    policy: Policy,
+    *,
+    horizon: int,
+    low: chex.Array,
+    high: chex.Array,
+    noise_sigma: float,
+    gamma: float,
+    max_time: chex.Array,
+) -> dict[str, chex.Array]:
+  """Imagined items [horizon n] (time-major) from n real start items.
+
+  See the module docstring: actions mu(x) + noise clipped to [low, high],
+  outcomes from `model.predict`, nothing valid after a terminal or past
+  `max_time`.
+  """
+  n = starts["observation"].shape[0]
+  low = jnp.asarray(low, jnp.float32)
+  high = jnp.asarray(high, jnp.float32)
+  noise = jax.vmap(continuous.gaussian_noise, in_axes=(0, 0, None, None, None))
+
+  def step(carry, step_key):
+    x, t, alive = carry
+    policy_key, noise_key, model_key = jax.random.split(step_key, 3)
+    mean = policy(x, policy_key).astype(jnp.float32).reshape(n, -1)
+    u = noise(mean, jax.random.split(noise_key, n), noise_sigma, low, high)
+    next_x, reward, terminal = model.predict(model_state, model_key, x, u, t)
+    valid = jnp.logical_and(alive, t <= max_time)
+    item = dict(
+        observation=x,
+        action=u,
+        reward=jnp.where(valid, reward, 0.0).astype(jnp.float32),
+        discount=jnp.where(
+            jnp.logical_and(valid, jnp.logical_not(terminal)), gamma, 0.0
+        ).astype(jnp.float32),
+        next_observation=next_x.astype(x.dtype),
+        valid=valid.astype(jnp.float32),
+        time=t,
+    )
+    alive = jnp.logical_and(valid, jnp.logical_not(terminal))
+    return (next_x.astype(x.dtype), t + 1, alive), item
+
+  carry = (
+      starts["observation"],
+      starts["time"].astype(jnp.int32),
+      starts["valid"] > 0,
+  )
+  _, items = jax.lax.scan(step, carry, jax.random.split(key, horizon))
+  return jax.tree.map(lambda x: x.reshape(horizon * n, *x.shape[2:]), items)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +217,8 @@ class ImaginationReplay(base.ReplayBuffer):
   num_actions: for the neural model's random actions.
   encoding: the states' encoding (tabular model only).
   model_batch_size: real items per neural model step.
+  rollouts: set for continuous actions (multi-step rollouts under the
+    learner's policy, see the module docstring); None for discrete ones.
   """
 
   inner: base.ReplayBuffer
@@ -65,6 +228,7 @@ class ImaginationReplay(base.ReplayBuffer):
   num_actions: int
   encoding: models.StateEncoding | None = None
   model_batch_size: int = 64
+  rollouts: Rollouts | None = None
 
   @property
   def tabular(self) -> bool:
@@ -78,6 +242,8 @@ class ImaginationReplay(base.ReplayBuffer):
   def init(
       self, example_item: Any, key: chex.PRNGKey | None = None
   ) -> ImaginationState:
+    if self.rollouts is not None:
+      return self._init_rollouts(example_item, key)
     if self.tabular:
       model_state = self.model.init()
     else:
@@ -88,7 +254,24 @@ class ImaginationReplay(base.ReplayBuffer):
         replay=self.inner.init(example_item, key), model=model_state
     )
 
+  def _init_rollouts(self, example_item: Any, key) -> ImaginationState:
+    if key is None:
+      raise ValueError("imagination rollouts need an init key")
+    example = dict(example_item, time=jnp.zeros((), jnp.int32))
+    settings = self.rollouts
+    return ImaginationState(
+        replay=self.inner.init(example, key),
+        model=self.model.init(key),
+        rollout=RolloutState(
+            imagined=uniform.init_ring(settings.capacity, example),
+            clock=jnp.zeros((settings.max_streams,), jnp.int32),
+            max_time=jnp.full((), -1, jnp.int32),
+        ),
+    )
+
   def add(self, state: ImaginationState, items: Any) -> ImaginationState:
+    if self.rollouts is not None:
+      return self._add_timed(state, items)
     replay = self.inner.add(state.replay, items)
     model_state = state.model
     if self.tabular:
@@ -102,6 +285,23 @@ class ImaginationReplay(base.ReplayBuffer):
           items["valid"],
       )
     return ImaginationState(replay=replay, model=model_state)
+
+  def _add_timed(self, state: ImaginationState, items: Any):
+    """Real items, each with its step index `time`, into the inner buffer
+    and the model's statistics."""
+    clock, times = episode_times(
+        state.rollout.clock, items["valid"], self.rollouts.chunk_length
+    )
+    items = dict(items, time=times)
+    max_time = jnp.maximum(
+        state.rollout.max_time,
+        jnp.max(jnp.where(items["valid"] > 0, times, -1)),
+    )
+    return ImaginationState(
+        replay=self.inner.add(state.replay, items),
+        model=self.model.observe(state.model, items),
+        rollout=state.rollout.replace(clock=clock, max_time=max_time),
+    )
 
   def imagine(
       self, model_state: Any, key: chex.PRNGKey, starts: dict[str, chex.Array]
@@ -151,7 +351,13 @@ class ImaginationReplay(base.ReplayBuffer):
     parts = []
     if num_real:
       parts.append(self.inner.sample(state.replay, real_key, num_real))
-    if num_imagined:
+    if num_imagined and self.rollouts is not None:
+      parts.append(
+          uniform.UniformReplay(self.rollouts.capacity)
+          .sample(state.rollout.imagined, start_key, num_imagined)
+          .replace(indices=jnp.full((num_imagined,), base.NO_INDEX, jnp.int32))
+      )
+    elif num_imagined:
       starts = self.inner.sample(state.replay, start_key, num_imagined).items
       parts.append(
           ReplaySample(
@@ -172,14 +378,63 @@ class ImaginationReplay(base.ReplayBuffer):
     )
 
   def train(
-      self, state: ImaginationState, key: chex.PRNGKey
+      self,
+      state: ImaginationState,
+      key: chex.PRNGKey,
+      policy: Policy | None = None,
   ) -> tuple[ImaginationState, dict[str, chex.Array]]:
-    """One step of the neural model on real items; nothing for counts."""
+    """One step of the neural model on real items; nothing for counts.
+
+    With `rollouts`: the model learns, then rollouts under `policy` (the
+    learner's current one; required) fill the ring of imagined items.
+    """
+    if self.rollouts is not None:
+      return self._train_rollouts(state, key, policy)
     if self.tabular:
       return state, {}
     items = self.inner.sample(state.replay, key, self.model_batch_size).items
     model_state, loss = self.model.train_step(state.model, items)
     return state.replace(model=model_state), dict(model_loss=loss)
+
+  def _train_rollouts(self, state: ImaginationState, key, policy):
+    if policy is None:
+      raise ValueError(
+          "imagination rollouts need the learner's current policy: pass "
+          "train(state, key, policy=...)"
+      )
+    learn_key, start_key, rollout_key = jax.random.split(key, 3)
+    batch = self.inner.sample(
+        state.replay, learn_key, self.model_batch_size
+    ).items
+    model_state, metrics = self.model.learn(state.model, batch)
+    settings = self.rollouts
+    rollout_state = state.rollout
+    if settings.starts:
+      starts = self.inner.sample(state.replay, start_key, settings.starts)
+      items = rollout(
+          self.model,
+          model_state,
+          rollout_key,
+          starts.items,
+          policy,
+          horizon=settings.horizon,
+          low=settings.low,
+          high=settings.high,
+          noise_sigma=settings.noise_sigma,
+          gamma=self.gamma,
+          max_time=rollout_state.max_time,
+      )
+      like = jax.tree.map(lambda x: x[0], rollout_state.imagined.storage)
+      items = jax.tree.map(lambda x, e: x.astype(e.dtype), items, like)
+      imagined, _ = uniform.add_to_ring(
+          settings.capacity, rollout_state.imagined, items
+      )
+      rollout_state = rollout_state.replace(imagined=imagined)
+      metrics = dict(metrics, imagined_valid=jnp.mean(items["valid"]))
+    return (
+        state.replace(model=model_state, rollout=rollout_state),
+        metrics,
+    )
 
   def size(self, state: ImaginationState) -> chex.Array:
     return self.inner.size(state.replay)

@@ -15,7 +15,7 @@ stochastic, count-based model, as in Sutton & Barto 2018 Section 8.2):
   `StateEncoding`.
 
 `NeuralModel` (deep agents): a small MLP f(s, a) on [flatten(s), onehot(a)]
-  predicts the next observation as s + Delta(s, a) (squared error), the
+  (or [flatten(s), a] for continuous actions, `action_size` > 0) predicts the next observation as s + Delta(s, a) (squared error), the
   reward (squared error) and the probability that s' ended the episode
   (sigmoid cross-entropy on z = [discount == 0]); all three losses are
   averaged over the valid items of a batch drawn from the same replay, one
@@ -24,6 +24,10 @@ stochastic, count-based model, as in Sutton & Barto 2018 Section 8.2):
   observations), r = the predicted reward, discount = gamma (1 - z) with
   z ~ Bernoulli(predicted probability), valid = the valid flag of the real
   item its s came from.
+  For continuous actions the model also serves the multi-step rollouts of
+  `imagination` (Gu et al. 2016's neural-network model, their Section 5.1):
+  `learn` (one Adam step on real items) and `predict` (s', r, z ~ its
+  Bernoulli) share the interface of `linear_gaussian.LinearGaussianModel`.
 """
 
 from __future__ import annotations
@@ -156,8 +160,8 @@ class TabularCountsModel:
 
 
 class TransitionNetwork(nn.Module):
-  """(observation [n, ...], action one-hot [n, A]) -> (Delta s [n, ...],
-  reward [n], terminal logit [n])."""
+  """(observation [n, ...], action one-hot [n, A] or continuous action
+  [n, d]) -> (Delta s [n, ...], reward [n], terminal logit [n])."""
 
   observation_shape: tuple[int, ...]
   hidden_sizes: tuple[int, ...]
@@ -188,10 +192,27 @@ class NeuralModelState:
 
 @dataclasses.dataclass(frozen=True)
 class NeuralModel:
+  """Attributes:
+  num_actions: the discrete actions (one-hot input); ignored when
+    `action_size` > 0.
+  observation_shape: one observation's shape.
+  hidden_sizes: the MLP's layers.
+  learning_rate: its own Adam's.
+  action_size: 0 for discrete actions; d for continuous actions of shape
+    [d], fed to the network as they are.
+  """
+
   num_actions: int
   observation_shape: tuple[int, ...]
   hidden_sizes: tuple[int, ...] = (64, 64)
   learning_rate: float = 1e-3
+  action_size: int = 0
+
+  def encode_action(self, action: chex.Array) -> chex.Array:
+    """[n] discrete actions -> one-hot [n, A]; [n, d] continuous -> float."""
+    if self.action_size:
+      return action.astype(jnp.float32).reshape(action.shape[0], -1)
+    return jax.nn.one_hot(action, self.num_actions)
 
   @property
   def network(self) -> TransitionNetwork:
@@ -207,7 +228,7 @@ class NeuralModel:
     params = self.network.init(
         key,
         jnp.zeros((1, *self.observation_shape), jnp.float32),
-        jnp.zeros((1, self.num_actions), jnp.float32),
+        jnp.zeros((1, self.action_size or self.num_actions), jnp.float32),
     )
     return NeuralModelState(
         params=params, opt_state=self.optimizer.init(params)
@@ -217,9 +238,7 @@ class NeuralModel:
     """Mean over valid items of |s' - s - Delta|^2 / dim(s) + (r - r_hat)^2
     + CE(z, sigmoid(logit))."""
     delta, reward, logit = self.network.apply(
-        params,
-        items["observation"],
-        jax.nn.one_hot(items["action"], self.num_actions),
+        params, items["observation"], self.encode_action(items["action"])
     )
     obs = items["observation"].astype(jnp.float32)
     target_delta = items["next_observation"].astype(jnp.float32) - obs
@@ -255,7 +274,7 @@ class NeuralModel:
   ):
     """(s' [n, ...], r [n], discount [n]) for (s, a) from the model."""
     delta, reward, logit = self.network.apply(
-        state.params, observation, jax.nn.one_hot(action, self.num_actions)
+        state.params, observation, self.encode_action(action)
     )
     next_obs = observation.astype(jnp.float32) + delta
     if jnp.issubdtype(observation.dtype, jnp.integer):
@@ -263,3 +282,37 @@ class NeuralModel:
     terminal = jax.random.bernoulli(key, jax.nn.sigmoid(logit))
     discount = gamma * (1.0 - terminal.astype(jnp.float32))
     return next_obs.astype(observation.dtype), reward, discount
+
+  # ---- the rollout interface (continuous actions; see `imagination`) ------
+
+  def observe(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> NeuralModelState:
+    """Nothing is counted as items arrive: the model learns in `learn`."""
+    del items
+    return state
+
+  def learn(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> tuple[NeuralModelState, dict[str, chex.Array]]:
+    """One Adam step on a batch of real items."""
+    state, loss = self.train_step(state, items)
+    return state, dict(model_loss=loss)
+
+  def predict(
+      self,
+      state: NeuralModelState,
+      key: chex.PRNGKey,
+      observation: chex.Array,
+      action: chex.Array,
+      time: chex.Array,
+  ):
+    """(s' [n, ...], r [n], terminal bool [n]) from the model; time-invariant
+    (`time` is ignored)."""
+    del time
+    delta, reward, logit = self.network.apply(
+        state.params, observation, self.encode_action(action)
+    )
+    next_obs = observation.astype(jnp.float32) + delta
+    terminal = jax.random.bernoulli(key, jax.nn.sigmoid(logit))
+    return next_obs.astype(observation.dtype), reward, terminal

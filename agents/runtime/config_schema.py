@@ -194,7 +194,13 @@ SCHEMA: dict[str, Spec] = {
         min=0, min_open=True, note="0 would make the loss zero everywhere"
     ),
     "huber_param": number(min=0, note="0 = the pure quantile loss"),
-    "imagination_model": choice("neural", "tabular"),
+    "imagination_capacity": integer(
+        **_COUNT, note="imagined items held (continuous rollouts)"
+    ),
+    "imagination_horizon": integer(
+        **_COUNT, note="model steps per imagination rollout"
+    ),
+    "imagination_model": choice("linear_gaussian", "neural", "tabular"),
     "imagination_ratio": number(**_PROBABILITY),
     "imagination_replay": choice("uniform", "prioritized"),
     "importance_exponent": number(**_PROBABILITY, note="beta_0, annealed to 1"),
@@ -213,6 +219,15 @@ SCHEMA: dict[str, Spec] = {
     "min_replay_size": integer(**_COUNT),
     "model_hidden_sizes": sizes(),
     "model_learning_rate": number(min=0, min_open=True),
+    "model_memory_steps": number(
+        min=0, min_open=True, note="real transitions the model remembers"
+    ),
+    "model_prior_strength": number(
+        min=0, min_open=True, note="pseudo-transitions of the pooled prior"
+    ),
+    "model_time_steps": integer(
+        **_COUNT, note="time-varying slices of the linear-Gaussian model"
+    ),
     "n_step": integer(min=1, max=10_000),
     "n_step_extension": boolean(),
     "need_model": choice("learned", "policy"),
