@@ -206,6 +206,7 @@ SCHEMA: dict[str, Spec] = {
     "max_grad_norm": number(min=0, note="0 = no clipping"),
     "min_gain": number(min=0),
     "min_replay_size": integer(**_COUNT),
+    "min_variance": number(min=0, note="Gaussian policy's variance floor"),
     "model_hidden_sizes": sizes(),
     "model_learning_rate": number(min=0, min_open=True),
     "n_step": integer(min=1, max=10_000),
@@ -245,6 +246,7 @@ SCHEMA: dict[str, Spec] = {
         min=0, max=2**30, note="seeds seed .. seed + num_seeds - 1 are used"
     ),
     "sequence_length": integer(min=2, max=100_000),
+    "shared_torso": boolean(),
     "sequence_period": integer(min=1, max=100_000),
     "target_update_env_steps": integer(**_COUNT),
     "target_update_period": integer(**_COUNT),
