@@ -3,6 +3,7 @@ policies.py), its loss through the shared actor-critic loss
 (agents/lib/actor_critic.py), agents/a3c.py on Pendulum in the loops."""
 
 import functools
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -285,3 +286,31 @@ def test_continuous_a3c_improves_on_pendulum_over_a_random_policy(tmp_path):
       summary["eval_return_mean"],
       random_return,
   )
+
+
+@pytest.mark.slow
+def test_hogwild_prepare_compiles_each_step_once_and_segments_reuse_it():
+  """Issue 14: the hogwild loop's `prepare` compiles the actor-learner step
+  and `apply` ahead of time; the threads' first calls reuse those
+  executables (jax's compilation cache) rather than compiling again."""
+  compiled = []
+  handler = logging.Handler(logging.WARNING)
+  handler.emit = lambda record: compiled.append(record.getMessage())
+  logger = logging.getLogger("jax._src.dispatch")
+  logger.addHandler(handler)
+  count = lambda name: sum(
+      f"XLA compilation of jit({name})" in m for m in compiled
+  )
+  try:
+    with jax.log_compiles(True):
+      _, loop = train.build_loop(_short("hogwild"))
+      state = loop.init([0])
+      assert loop.prepare(state)
+      prepared = [count("actor_learner_step"), count("apply_step")]
+      state, metrics = loop.run_segment(state)
+      loop.run_segment(state)
+  finally:
+    logger.removeHandler(handler)
+  assert prepared == [1, 1], compiled
+  assert [count("actor_learner_step"), count("apply_step")] == [1, 1]
+  assert metrics["gradients_applied"][0] > 0
