@@ -14,6 +14,14 @@ from an MLP torso with two heads (lib.networks.ActorCritic):
   entropy term = - beta * H(pi(. | s_t))
   value loss   = 1/2 (R - V(s_t))^2, weighted by `value_coef`
 -> lib.actor_critic.actor_critic_loss (shared with the recurrent meta-RL A2C).
+The policy comes from the task's action spec (lib.policies.for_spec): a
+softmax over discrete actions (lib.networks.ActorCritic), or, for a bounded
+continuous action [d], the Gaussian of Mnih et al. 2016's continuous
+experiments (Section 5.4): mean mu (linear) and variance sigma^2 (softplus)
+per dimension, policy and value on separate torsos
+(lib.networks.GaussianActorCritic; `shared_torso` to share one), u ~ N(mu,
+sigma^2) clipped to the bounds for the task, -log pi(u|s) A with u unclipped,
+H = sum 1/2 (log(2 pi sigma^2) + 1); greedy evaluation acts with mu.
 Optimizer: shared RMSProp (decay 0.99) in the paper; `optimizer` in the config.
 """
 
@@ -22,7 +30,6 @@ from __future__ import annotations
 from typing import Callable
 
 import chex
-import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
@@ -32,6 +39,7 @@ from agents import types
 from agents.lib import actor_critic
 from agents.lib import networks
 from agents.lib import optimizers
+from agents.lib import policies
 
 
 @struct.dataclass
@@ -39,6 +47,9 @@ class A2CState:
   params: chex.ArrayTree
   opt_state: chex.ArrayTree
   env_steps: chex.Array
+
+
+ACTION_SPACES = ("discrete", "continuous")  # lib.policies.for_spec
 
 
 def make_agent(
@@ -78,11 +89,21 @@ def make_actor_critic_agent(
   gradient; A3C, agents/a3c.py: one per actor, applied in turn).
   `init_opt_state(params, key)`: the optimizer state of a seed (default
   `optimizer.init(params)`)."""
-  network = networks.ActorCritic(
-      num_actions=int(specs.action.num_values),
-      hidden_sizes=tuple(config.hidden_sizes),
-      observation_rank=len(specs.observation.shape),
-  )
+  policy = policies.for_spec(specs.action)
+  if isinstance(policy, policies.Categorical):
+    network = networks.ActorCritic(
+        num_actions=policy.num_actions,
+        hidden_sizes=tuple(config.hidden_sizes),
+        observation_rank=len(specs.observation.shape),
+    )
+  else:
+    network = networks.GaussianActorCritic(
+        action_size=policy.action_size,
+        hidden_sizes=tuple(config.hidden_sizes),
+        observation_rank=len(specs.observation.shape),
+        shared_torso=config.get("shared_torso", False),
+        min_variance=config.get("min_variance", 0.0),
+    )
 
   def init(key, specs):
     params = network.init(key, jnp.zeros(specs.observation.shape, jnp.float32))
@@ -99,12 +120,9 @@ def make_actor_critic_agent(
     return state.params
 
   def act(params, actor_state, timestep, key, evaluation: bool = False):
-    logits, value = network.apply(params, timestep.observation)
-    if evaluation:
-      action = jnp.argmax(logits, axis=-1)
-    else:
-      action = jax.random.categorical(key, logits)
-    return action.astype(jnp.int32), actor_state, dict(value=value)
+    policy_params, value = network.apply(params, timestep.observation)
+    action, extras = policy.act(key, policy_params, evaluation)
+    return action, actor_state, dict(value=value, **extras)
 
   def loss_fn(params, trajectory: types.Trajectory, state):
     del state
@@ -117,6 +135,7 @@ def make_actor_critic_agent(
         value_coef=config.value_coef,
         entropy_coef=config.entropy_coef,
         gae_lambda=config.get("gae_lambda", 1.0),
+        policy=policy,
     )
 
   gradients, apply, learn = make_learner(loss_fn)

@@ -17,6 +17,17 @@ actor_critic_loss`, neither copied), with what the paper adds:
   learning rate        eta_0 fixed or ~ LogUniform(1e-4, 1e-2) per seed,
                        annealed linearly to 0 over the run
   t_max = 5, entropy cost beta = 0.01, no gradient clipping.
+Continuous actions (the paper's Section 5.4 and supplement, "Continuous
+action control"): a bounded action spec [d] gives the Gaussian policy of
+lib.policies (mean mu linear, variance sigma^2 softplus, per dimension;
+policy and value on separate networks, as in the paper), chosen from the
+spec by a2c.make_actor_critic_agent; actions u ~ N(mu, sigma^2) are clipped
+to the bounds for the task, the loss uses log N(u; mu, sigma^2) of the
+unclipped u and the entropy 1/2 (log(2 pi sigma^2) + 1) with beta = 1e-4
+(configs/a3c.py: pendulum, mountain_car_continuous); greedy evaluation acts
+with mu. Not the paper's: the presets add a variance floor (`min_variance`,
+sigma^2 = min_variance + softplus(.)) and use gamma = 0.95 (README,
+"Continuous A3C").
 Algorithm S3 -> code, per actor and chunk of t_max steps:
   R = 0 for terminal s_t, V(s_t; theta_v) otherwise (chunk end, truncation)
   for i in t-1 .. t_start:  R <- r_i + gamma R
@@ -39,6 +50,8 @@ from agents import a2c
 from agents import types
 from agents.lib import async_updates
 from agents.lib import shared_rmsprop
+
+ACTION_SPACES = ("discrete", "continuous")  # lib.policies.for_spec
 
 
 def make_agent(

@@ -303,6 +303,12 @@ def main(argv):
     new_rows, new_results = bm.async_algorithm_rows(_SECONDS.value)
     rows.extend(new_rows)
     results.update(new_results)
+  if want("continuous_a3c"):
+    # Issue 15: A3C with the Gaussian policy on Pendulum (anakin, hogwild
+    # K=2) beside discrete A3C on CartPole.
+    new_rows, new_results = bm.continuous_a3c_rows(_SECONDS.value)
+    rows.extend(new_rows)
+    results.update(new_results)
   if want("gymnax"):
     r = bm.cartpole_vs_gymnax()
     results["cartpole_env_step"] = r

@@ -15,6 +15,12 @@ Given policy logits and values for every step of a [T+1, B] chunk:
   L    = - log pi(a_t|s_t) A_t                           (rlax.policy_gradient_loss)
          + value_coef * 1/2 (R_t - V(s_t))^2
          - entropy_coef * H(pi(.|s_t))                   (rlax.entropy_loss)
+pi is the `policy` (lib.policies): a softmax over discrete actions (the
+default; rlax's two losses above, as they are), or the diagonal Gaussian of
+continuous A3C (Mnih et al. 2016, Section 5.4), whose log-density of the
+unclipped sample and entropy come from its distrax distribution and enter the
+same two terms (`_policy_gradient_loss`, `_entropy_loss`: rlax's losses with
+the log-probabilities and entropies given, since rlax's take softmax logits).
 Every term is a mean over the valid steps of all devices (actions taken at a
 LAST step are ignored by the task and masked out), so one device or many
 give the same gradient once the loop averages over the `device` axis.
@@ -36,11 +42,22 @@ import rlax
 from flax import struct
 
 from agents import types
+from agents.lib import policies
 from agents.lib import returns
 
 
+def _policy_gradient_loss(log_pi_a_t, adv_t, w_t):
+  """rlax.policy_gradient_loss given log pi(a_t|s_t) [T] (any policy)."""
+  return jnp.mean(-log_pi_a_t * adv_t * w_t)
+
+
+def _entropy_loss(entropy_t, w_t):
+  """rlax.entropy_loss given H(pi(.|s_t)) [T] (any policy)."""
+  return -jnp.mean(entropy_t * w_t)
+
+
 def actor_critic_loss(
-    logits: chex.Array,
+    logits: chex.ArrayTree,
     values: chex.Array,
     trajectory: types.Trajectory,
     *,
@@ -48,9 +65,17 @@ def actor_critic_loss(
     value_coef: float,
     entropy_coef: chex.Numeric,
     gae_lambda: float = 1.0,
+    policy: policies.Policy | None = None,
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
-  """logits [T+1, B, A], values [T+1, B] -> (loss, metrics)."""
-  chex.assert_rank([logits, values], [3, 2])
+  """logits [T+1, B, A] (or the `policy`'s params, e.g. a Gaussian's (mean,
+  variance), each [T+1, B, d]), values [T+1, B] -> (loss, metrics).
+  `policy` None or policies.Categorical: the softmax over discrete actions,
+  through rlax's losses exactly as before the Gaussian existed (the generic
+  path agrees with them only to ~1e-8, so the discrete path keeps them)."""
+  chex.assert_rank(values, 2)
+  softmax = policy is None or isinstance(policy, policies.Categorical)
+  if softmax:
+    chex.assert_rank(logits, 3)
   ts = trajectory.timestep
   targets = jax.lax.stop_gradient(
       returns.n_step_returns(ts, values, gamma, gae_lambda)
@@ -65,14 +90,24 @@ def actor_critic_loss(
   weights = mask * (num_devices / global_count)
   num_steps = mask.shape[0]
   advantages = targets - jax.lax.stop_gradient(values[:-1])
-  pg_loss = num_steps * jnp.sum(
-      jax.vmap(rlax.policy_gradient_loss, 1)(
-          logits[:-1], trajectory.action, advantages, weights
-      )
-  )
-  entropy_loss = num_steps * jnp.sum(
-      jax.vmap(rlax.entropy_loss, 1)(logits[:-1], weights)
-  )
+  if softmax:
+    pg_loss = num_steps * jnp.sum(
+        jax.vmap(rlax.policy_gradient_loss, 1)(
+            logits[:-1], trajectory.action, advantages, weights
+        )
+    )
+    entropy_loss = num_steps * jnp.sum(
+        jax.vmap(rlax.entropy_loss, 1)(logits[:-1], weights)
+    )
+  else:
+    distribution = policy.distribution(jax.tree.map(lambda x: x[:-1], logits))
+    log_pi = distribution.log_prob(policy.sampled_actions(trajectory))
+    pg_loss = num_steps * jnp.sum(
+        jax.vmap(_policy_gradient_loss, 1)(log_pi, advantages, weights)
+    )
+    entropy_loss = num_steps * jnp.sum(
+        jax.vmap(_entropy_loss, 1)(distribution.entropy(), weights)
+    )
   value_loss = 0.5 * jnp.sum(weights * jnp.square(targets - values[:-1]))
   total = pg_loss + value_coef * value_loss + entropy_coef * entropy_loss
   return total, dict(
@@ -115,7 +150,9 @@ def make_learner(
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)
     if extra_metrics is not None:
       metrics.update(extra_metrics(state))
-    env_steps = trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS)
+    # [T, B] steps (a continuous action has a trailing [d] axis).
+    num_steps, num_envs = trajectory.action.shape[:2]
+    env_steps = num_steps * num_envs * jax.lax.psum(1, types.DEVICE_AXIS)
     return grads, GradientsAux(
         metrics=metrics, env_steps=jnp.asarray(env_steps, jnp.int32)
     )

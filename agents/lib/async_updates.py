@@ -79,8 +79,9 @@ def make_learner(
   """
 
   def gradients(state, trajectory: types.Trajectory, key: chex.PRNGKey):
-    chex.assert_rank(trajectory.action, 2)
-    num_steps, num_actors = trajectory.action.shape
+    chex.assert_rank(trajectory.timestep.step_type, 2)  # [T+1, B]
+    # [T, B] (a continuous action has a trailing [d] axis)
+    num_steps, num_actors = trajectory.action.shape[:2]
     grad_fn = jax.grad(loss_fn, has_aux=True)
     if per_actor:
 
@@ -103,7 +104,7 @@ def make_learner(
       )
       env_steps = jnp.full(
           (1,),
-          trajectory.action.size * jax.lax.psum(1, types.DEVICE_AXIS),
+          num_steps * num_actors * jax.lax.psum(1, types.DEVICE_AXIS),
           jnp.int32,
       )
     metrics = jax.lax.pmean(metrics, types.DEVICE_AXIS)

@@ -71,6 +71,39 @@ class ActorCritic(nn.Module):
     return logits, jnp.squeeze(value, -1)
 
 
+class GaussianActorCritic(nn.Module):
+  """A diagonal Gaussian policy's (mean, variance) and the state value, as in
+  Mnih et al. 2016's continuous A3C: mean linear, variance softplus of a
+  linear layer, and (`shared_torso` False, the paper's choice) policy and
+  value on separate MLP torsos that share no parameters. Output
+  ((mean [..., d], variance [..., d]), value [...])."""
+
+  action_size: int
+  hidden_sizes: Sequence[int]
+  observation_rank: int = 1
+  shared_torso: bool = False
+  min_variance: float = 0.0  # added to the softplus (0: the paper's)
+
+  @nn.compact
+  def __call__(self, observation: chex.Array):
+    x = flatten_observation(observation, self.observation_rank)
+    policy_x = MLP(self.hidden_sizes, name="policy_torso")(x)
+    value_x = (
+        policy_x
+        if self.shared_torso
+        else MLP(self.hidden_sizes, name="value_torso")(x)
+    )
+    small = nn.initializers.orthogonal(0.01)
+    mean = nn.Dense(self.action_size, kernel_init=small, name="mean")(policy_x)
+    variance = self.min_variance + nn.softplus(
+        nn.Dense(self.action_size, kernel_init=small, name="variance")(policy_x)
+    )
+    value = nn.Dense(
+        1, kernel_init=nn.initializers.orthogonal(1.0), name="value"
+    )(value_x)
+    return (mean, variance), jnp.squeeze(value, -1)
+
+
 class DistributionalQNetwork(nn.Module):
   """`num_statistics` values per action on an MLP torso: QR-DQN's quantiles,
   ER-DQN's expectiles. Output [..., num_statistics, num_actions], the

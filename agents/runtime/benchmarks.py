@@ -656,3 +656,47 @@ def async_algorithm_rows(
         )
     )
   return rows, results
+
+
+def continuous_a3c_rows(
+    min_seconds: float = 3.0, k: int = 2
+) -> tuple[list[tuple[str, ...]], dict[str, Any]]:
+  """Issue 15's continuous A3C rows: env steps/s and compile time of A3C
+  with the Gaussian policy on Pendulum (configs/a3c.py:pendulum) in the
+  compiled loop (K vmapped actors) and the hogwild loop (K threads), each
+  beside discrete A3C on CartPole in the same loop and K (one environment
+  per actor, t_max = 5). Returns (rows, results)."""
+  from configs import a3c  # pylint: disable=import-outside-toplevel
+
+  rows, results = [], {}
+  for loop in ("anakin", "hogwild"):
+    rates = {}
+    for preset in ("pendulum", "cartpole"):
+      c = a3c.get_config(preset)
+      c.update(
+          dict(
+              loop=loop,
+              num_actors=k,
+              num_envs=k,
+              rollout_length=5,
+              log_every_env_steps=500 * k,
+              num_seeds=1,
+          )
+      )
+      name = f"{loop}_a3c_{preset}_k{k}"
+      results[name] = loop_throughput(c, min_seconds)
+      rates[preset] = results[name]["env_steps_per_second"]
+    r = results[f"{loop}_a3c_pendulum_k{k}"]
+    rows.append(
+        (
+            f"{loop}_a3c_pendulum_k{k}",
+            f"{rate(rates['pendulum'])} steps/s",
+            f"{rates['pendulum'] / rates['cartpole']:.2f}x discrete A3C "
+            f"on CartPole ({rate(rates['cartpole'])}, compile "
+            f"{results[f'{loop}_a3c_cartpole_k{k}']['compile_seconds']:.1f} s)",
+            f"{r['compile_seconds']:.1f}",
+            f"Gaussian policy, {k} actors x 1 env x 5 steps, "
+            "(200,) torsos for policy and value vs one (64, 64)",
+        )
+    )
+  return rows, results

@@ -217,6 +217,7 @@ SCHEMA: dict[str, Spec] = {
     "max_grad_norm": number(min=0, note="0 = no clipping"),
     "min_gain": number(min=0),
     "min_replay_size": integer(**_COUNT),
+    "min_variance": number(min=0, note="Gaussian policy's variance floor"),
     "model_hidden_sizes": sizes(),
     "model_learning_rate": number(min=0, min_open=True),
     "model_memory_steps": number(
@@ -269,6 +270,7 @@ SCHEMA: dict[str, Spec] = {
         min=0, max=2**30, note="seeds seed .. seed + num_seeds - 1 are used"
     ),
     "sequence_length": integer(min=2, max=100_000),
+    "shared_torso": boolean(),
     "sequence_period": integer(min=1, max=100_000),
     "target_update_env_steps": integer(**_COUNT),
     "target_update_period": integer(**_COUNT),
