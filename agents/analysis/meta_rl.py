@@ -69,6 +69,52 @@ def episode_length(env: base.Environment) -> int:
   raise TypeError(f"not a meta-RL task: {env!r}")
 
 
+def is_meta_rl_task(env) -> bool:
+  """Whether `env` is one of the meta-RL tasks this module analyses."""
+  return isinstance(
+      env,
+      (
+          meta_rl_tasks.TwoArmedBandit,
+          meta_rl_tasks.RestlessBandit,
+          meta_rl_tasks.Harlow,
+          meta_rl_tasks.TwoStep,
+      ),
+  )
+
+
+def frozen_task_numbers(agent, env, actor_params, key, num_episodes):
+  """The headline numbers of one frozen agent on `num_episodes` episodes of
+  `env` (scripts.evaluate's off-distribution evaluation): bandits the
+  cumulative expected regret by trial (`regret_by_trial`, its last entry
+  `final_regret`) and the mean regret per trial after trial 100
+  (`regret_per_trial_after_100`, when the episode is longer); Harlow the
+  accuracy by trial; two-step the stay probabilities."""
+  record = rollout(agent, env, actor_params, key, num_episodes)
+  if isinstance(
+      env, (meta_rl_tasks.TwoArmedBandit, meta_rl_tasks.RestlessBandit)
+  ):
+    mean, _ = agent_regret(record)
+    out = dict(regret_by_trial=mean.tolist(), final_regret=float(mean[-1]))
+    out["chance_final_regret"] = float(
+        chance_regret(record.info["arm_probabilities"])[-1]
+    )
+    if mean.size > 100:
+      out["regret_per_trial_after_100"] = float(
+          (mean[-1] - mean[99]) / (mean.size - 100)
+      )
+      out["regret_per_trial_trials_91_to_100"] = float(
+          (mean[99] - mean[89]) / 10
+      )
+    return out
+  if isinstance(env, meta_rl_tasks.Harlow):
+    return dict(
+        accuracy_by_trial=harlow_accuracy_by_trial(
+            record, env.num_trials
+        ).tolist()
+    )
+  return dict(stay_probabilities=stay_probabilities(**two_step_stays(record)))
+
+
 def task_info(
     env: base.Environment, state: base.EnvState, action: chex.Array
 ) -> dict[str, chex.Array]:
