@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -213,6 +214,7 @@ def _evaluate(
     result["task_overrides"] = overrides
     result["task"] = overrides.get("env", config.env)
     name = f"eval_{_override_suffix(overrides)}.json"
+  result["params_sha256"] = params_fingerprints(loop, state)
   frozen = _frozen_task_numbers(eval_loop or loop, state, key, episodes)
   if frozen is not None:
     result["per_seed"] = frozen
@@ -249,3 +251,20 @@ def _frozen_task_numbers(loop, state, key, episodes):
       )
       for i in range(num_seeds)
   ]
+
+
+def params_fingerprints(loop, state) -> list[str] | None:
+  """Per seed, the sha256 (first 16 hex digits) of the restored parameters'
+  bytes: equal strings = bitwise equal weights (same seed on two machines,
+  README "Same seed, other machine"). None for states without params."""
+  params = getattr(loop.agent_states(state), "params", None)
+  if params is None:
+    return None
+  leaves = [np.asarray(x) for x in jax.tree.leaves(params)]
+  out = []
+  for i in range(leaves[0].shape[0]):
+    digest = hashlib.sha256()
+    for leaf in leaves:
+      digest.update(np.ascontiguousarray(leaf[i]).tobytes())
+    out.append(digest.hexdigest()[:16])
+  return out
