@@ -175,6 +175,17 @@ def test_every_experiment_is_registered_with_a_preset():
   assert wang2018.TASKS == tuple(wang2018.EXPERIMENTS)
 
 
+@pytest.mark.parametrize("num_seeds", [0, 65])
+def test_bad_number_of_seeds_is_a_user_error(tmp_path, num_seeds):
+  from agents.runtime.errors import UserError
+
+  with pytest.raises(UserError, match="--num_seeds must be in"):
+    wang2018.run_reproduction(
+        str(tmp_path / "w"), True, ["two_step"], 10, num_seeds=num_seeds
+    )
+  assert not (tmp_path / "w").exists()
+
+
 # ---- off-distribution evaluation ------------------------------------------------
 
 
