@@ -24,7 +24,12 @@ frozen weights to the papers' numbers.
    `stay_probabilities` tabulates P(stay) for rewarded/unrewarded x
    common/rare; `stay_regression` fits the logistic regression
    logit P(stay) = b0 + b_r R + b_t T + b_rt R T (R, T coded +-1: rewarded,
-   common), whose interaction b_rt is the model-based signature.
+   common), whose interaction b_rt is the model-based signature; it reports
+   each coefficient's Wald z and log10 p (`log10_two_sided_p`, finite where
+   p underflows). `fit_hybrid_model` fits Daw et al. 2011's hybrid learner
+   (model-based weight w, learning rates, eligibility, inverse temperatures,
+   perseveration) by maximum likelihood to `two_step_trials(record)`;
+   `simulate_hybrid_model` plays it for parameter recovery.
 5. Restless bandit (Fig. 3): `restless_learning_rates` fits a softmax
    Rescorla-Wagner model to the agent's choices by maximum likelihood
    (bandit_baselines.fit_rescorla_wagner) separately in the episodes of each
