@@ -1,7 +1,9 @@
 """Meta-RL A2C (Wang et al. 2018): an LSTM actor-critic trained across tasks.
 
 Presets: bandit_independent (default), bandit_dependent_uniform, bandit_easy,
-bandit_medium, bandit_hard, restless_bandit, harlow, two_step.
+bandit_medium, bandit_hard, restless_bandit, harlow, two_step, reversal
+(Bromberg-Martin et al. 2010's task, Wang 2018 Fig. 4:
+environments/reversal_task.py).
 
   python -m scripts.train --config=configs/meta_a2c.py:bandit_independent \
       --workdir=runs/meta_bandit
@@ -44,6 +46,7 @@ PRESETS = (
     "restless_bandit",
     "harlow",
     "two_step",
+    "reversal",
 )
 
 
@@ -55,6 +58,8 @@ def episode_env_steps(env: str, env_kwargs) -> int:
     decisions = 2 * env_kwargs.get("num_trials", 6)
   elif env == "two_step":
     decisions = 2 * env_kwargs.get("num_trials", 100)
+  elif env == "reversal":
+    decisions = 2 * env_kwargs.get("num_trials", 50)
   else:
     raise ValueError(f"no episode length known for {env!r}")
   return decisions + 1
@@ -103,6 +108,11 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   elif preset == "two_step":
     c.num_envs = 64
     c.total_env_steps = 10_000_000
+  elif preset == "reversal":
+    # Deterministic outcomes and few states: a short run learns the task's
+    # structure (inference after a reversal, agents/analysis/wang2018_rpe.py).
+    c.num_envs = 64
+    c.total_env_steps = 3_000_000
   elif preset == "bandit_independent":  # why: the module docstring
     c.num_envs = 32
     c.learning_rate = 5e-3
