@@ -3,13 +3,16 @@ r"""Reproduces the meta-RL results of Wang et al. 2018 (and 2016) end to end.
   python -m scripts.reproduce_wang2018 --workdir=runs/wang2018
   python -m scripts.reproduce_wang2018 --workdir=/tmp/w --quick   # CI smoke
   python -m scripts.reproduce_wang2018 --workdir=DIR \
-      --tasks=bandit_independent --seed=1     # one task, another training seed
+      --tasks=bandit_independent --seed=4   # one task, training seeds 4..7
 
 Trains the recurrent A2C agent on every task into DIR/<task>/ (an
-interrupted run resumes), evaluates it frozen on held-out episodes, measures
-when the independent-bandit agent reaches Thompson sampling's regret, and
-writes DIR/summary.json, the figures DIR/*.png and a speed table. What each
-number is: agents/analysis/wang2018.py.
+interrupted run resumes), --num_seeds training seeds (default 4) vmapped in
+one compiled loop, evaluates every seed frozen on the same held-out
+episodes, measures when each independent-bandit seed gets to Thompson
+sampling's regret and stays there, and writes DIR/summary.json (mean +- sd
+and every seed's value), the figures DIR/*.png (each seed thin, the mean
+thick) and a table with the whole run's wall time. What each number is:
+agents/analysis/wang2018.py (its EXPERIMENTS registry lists the tasks).
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ _EPISODES = flags.DEFINE_integer(
     "eval_episodes", 1000, "held-out evaluation episodes per task"
 )
 _SEED = flags.DEFINE_integer(
-    "seed", None, "training seed of every task (default: the config's, 0)"
+    "seed",
+    None,
+    "first training seed of every task (seeds S..S+num_seeds-1; default: "
+    "the config's, 0)",
+)
+_NUM_SEEDS = flags.DEFINE_integer(
+    "num_seeds", None, "training seeds per task (default 4; 2 with --quick)"
 )
 flags.mark_flags_as_required(["workdir"])
 
@@ -40,6 +49,7 @@ def _run():
       _TASKS.value or list(wang2018.TASKS),
       _EPISODES.value,
       seed=_SEED.value,
+      num_seeds=_NUM_SEEDS.value,
   )
 
 

@@ -34,7 +34,7 @@ frozen weights to the papers' numbers.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -433,12 +433,25 @@ def stay_regression(stay, rewarded, common) -> dict[str, Any]:
   design = np.stack([np.ones_like(r), r, t, r * t], axis=1)
   names = ("intercept", "reward", "transition", "reward_x_transition")
   fit = sm.Logit(stay, design).fit(disp=0, method="newton", maxiter=100)
+  z = np.asarray(fit.params) / np.asarray(fit.bse)
   return dict(
       coefficients=dict(zip(names, map(float, fit.params))),
       stderr=dict(zip(names, map(float, fit.bse))),
+      z=dict(zip(names, map(float, z))),
       p_values=dict(zip(names, map(float, fit.pvalues))),
+      log10_p_values=dict(zip(names, map(float, log10_two_sided_p(z)))),
       num_choices=int(stay.size),
   )
+
+
+def log10_two_sided_p(z) -> np.ndarray:
+  """log10 of the two-sided normal p-value 2 P(Z > |z|), computed in log
+  space (scipy.stats.norm.logsf), so it stays finite where p underflows to 0
+  (z = 40 gives -349.4)."""
+  import scipy.stats  # pylint: disable=g-import-not-at-top
+
+  z = np.abs(np.asarray(z, np.float64))
+  return (np.log(2.0) + scipy.stats.norm.logsf(z)) / np.log(10.0)
 
 
 # ---------------------------------------------------------------------------
@@ -487,3 +500,262 @@ def restless_learning_rates_from_data(
       k: v["alpha"]
       for k, v in restless_learning_rates(record, volatilities).items()
   }
+
+
+# ---------------------------------------------------------------------------
+# Two-step: the hybrid model-based / model-free learner of Daw et al. 2011.
+# ---------------------------------------------------------------------------
+
+HYBRID_PARAMETERS = ("w", "alpha1", "alpha2", "lambda", "beta1", "beta2", "p")
+
+
+class TwoStepTrials(NamedTuple):
+  """Every trial of N episodes, each [N, T]."""
+
+  stage1_action: np.ndarray  # int, a1 in {0, 1}
+  stage2_state: np.ndarray  # int, 0 = A (common after a1 = 0), 1 = B
+  stage2_action: np.ndarray | None  # int; None: the task has no such choice
+  reward: np.ndarray  # float, the trial's outcome
+
+
+def two_step_trials(record: EpisodeRecord) -> TwoStepTrials:
+  """The trials of recorded two-step episodes (decisions alternate stage 1,
+  stage 2). This task's stage-2 action changes nothing, so `stage2_action`
+  is None (the model's beta2 is then not identifiable and not fitted)."""
+  is_stage1 = np.asarray(record.info["is_stage1_step"]).astype(bool)
+  length = is_stage1.shape[1]
+  if length % 2 or not np.all(is_stage1 == (np.arange(length) % 2 == 0)):
+    raise ValueError("two-step decisions must alternate stage 1, stage 2")
+  observation = np.asarray(record.observation)
+  stage2_state = (
+      np.argmax(observation[:, 1::2, :3], axis=-1) - meta_rl_tasks.STATE_A
+  )
+  return TwoStepTrials(
+      stage1_action=np.asarray(record.action)[:, 0::2].astype(np.int32),
+      stage2_state=stage2_state.astype(np.int32),
+      stage2_action=None,
+      reward=np.asarray(record.reward)[:, 1::2].astype(np.float32),
+  )
+
+
+def _hybrid_natural(theta):
+  """Unconstrained [7] -> (w, alpha1, alpha2, lambda in (0, 1); beta1, beta2
+  > 0; p real)."""
+  return dict(
+      w=jax.nn.sigmoid(theta[0]),
+      alpha1=jax.nn.sigmoid(theta[1]),
+      alpha2=jax.nn.sigmoid(theta[2]),
+      **{"lambda": jax.nn.sigmoid(theta[3])},
+      beta1=jnp.exp(theta[4]),
+      beta2=jnp.exp(theta[5]),
+      p=theta[6],
+  )
+
+
+def _hybrid_step(params, common_probability, q, previous, trial):
+  """One trial of the hybrid learner: (log P(a1), log P(a2)) and the new
+  values. q = (q1 [2] model-free stage-1 values, q2 [2, K] stage-2 values);
+  `previous` is the last stage-1 action (-1 before the first trial)."""
+  q1, q2 = q
+  a1, s2, a2, r = trial
+  best = jnp.max(q2, axis=1)  # [2] value of each stage-2 state
+  transition = jnp.array(
+      [
+          [common_probability, 1.0 - common_probability],
+          [1.0 - common_probability, common_probability],
+      ]
+  )
+  q_mb = transition @ best  # Q_MB(a) = sum_s P(s | a) max_a' Q2(s, a')
+  q_net = params["w"] * q_mb + (1.0 - params["w"]) * q1
+  repeat = (jnp.arange(2) == previous).astype(q_net.dtype)
+  log_p1 = jax.nn.log_softmax(params["beta1"] * (q_net + params["p"] * repeat))
+  log_p2 = jax.nn.log_softmax(params["beta2"] * q2[s2])
+  # SARSA(lambda) on the visited states (Daw et al. 2011, Supplement).
+  delta1 = q2[s2, a2] - q1[a1]
+  q1 = q1.at[a1].add(params["alpha1"] * delta1)
+  delta2 = r - q2[s2, a2]
+  q2 = q2.at[s2, a2].add(params["alpha2"] * delta2)
+  q1 = q1.at[a1].add(params["alpha1"] * params["lambda"] * delta2)
+  return (q1, q2), log_p1[a1], log_p2[a2]
+
+
+def _initial_values(num_stage2_actions: int):
+  return (jnp.zeros(2), jnp.zeros((2, num_stage2_actions)))
+
+
+def _trial_arrays(trials: TwoStepTrials):
+  a2 = (
+      np.zeros_like(trials.stage1_action)
+      if trials.stage2_action is None
+      else trials.stage2_action
+  )
+  return tuple(
+      jnp.asarray(x)
+      for x in (trials.stage1_action, trials.stage2_state, a2, trials.reward)
+  )
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _hybrid_nll(theta, arrays, common_probability, num_stage2_actions):
+  params = _hybrid_natural(theta)
+
+  def episode(a1, s2, a2, r):
+    def step(carry, trial):
+      q, previous = carry
+      q, log_p1, log_p2 = _hybrid_step(
+          params, common_probability, q, previous, trial
+      )
+      return (q, trial[0]), log_p1 + log_p2
+
+    carry = (_initial_values(num_stage2_actions), jnp.int32(-1))
+    _, log_p = jax.lax.scan(step, carry, (a1, s2, a2, r))
+    return jnp.sum(log_p)
+
+  return -jnp.sum(jax.vmap(episode)(*arrays))
+
+
+_hybrid_nll_and_grad = jax.jit(
+    jax.value_and_grad(_hybrid_nll), static_argnums=(3,)
+)
+
+
+def fit_hybrid_model(
+    trials: TwoStepTrials,
+    common_probability: float,
+    key: chex.PRNGKey,
+    num_starts: int = 6,
+) -> dict[str, Any]:
+  """Maximum-likelihood fit of Daw et al. 2011's hybrid learner.
+
+  The model (Daw, Gershman, Seymour, Dayan & Dolan 2011, Neuron 69, and its
+  Supplement; the analysis Wang et al. 2018 applied to their agent): model-
+  free SARSA(lambda) values Q_MF(a1) and Q2(s2, a2) (learning rates alpha1,
+  alpha2, eligibility lambda, all reset to 0 at each episode's start); the
+  model-based value Q_MB(a) = sum_s P(s | a) max_a' Q2(s, a') with the
+  task's known transition matrix; stage-1 choice softmax with inverse
+  temperature beta1 over w Q_MB + (1 - w) Q_MF + p [a = previous a1]
+  (perseveration p); stage-2 choice softmax beta2 over Q2(s2, .). w = 1 is
+  purely model-based, w = 0 purely model-free.
+
+  The negative log likelihood sums over every trial of every episode
+  (`_hybrid_nll`, jitted with its gradient); scipy's L-BFGS minimises it
+  over unconstrained parameters (sigmoid for w, alphas and lambda, exp for
+  the betas) from `num_starts` starting points drawn from `key`; the best
+  fit is returned. When the task has no stage-2 choice (`stage2_action`
+  None) beta2 leaves the likelihood and is reported as None.
+
+  Returns:
+    dict of the parameters (HYBRID_PARAMETERS), negative_log_likelihood,
+    num_trials, starts (each start's NLL) and converged.
+  """
+  import scipy.optimize  # pylint: disable=g-import-not-at-top
+
+  arrays = _trial_arrays(trials)
+  k = 1 if trials.stage2_action is None else 2
+  p_common = float(common_probability)
+
+  def objective(theta):
+    value, grad = _hybrid_nll_and_grad(
+        jnp.asarray(theta, jnp.float32), arrays, p_common, k
+    )
+    return float(value), np.asarray(grad, np.float64)
+
+  starts = np.array(
+      jax.random.uniform(key, (num_starts, 7), minval=-1.5, maxval=1.5)
+  )
+  starts[:, 4] += 1.0  # beta1 around e ~ 2.7 (0.6 .. 12)
+  if k == 1:
+    starts[:, 5] = 0.0  # beta2 does not enter the likelihood
+  fits = []
+  for theta0 in starts:
+    result = scipy.optimize.minimize(
+        objective,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options=dict(maxiter=500),
+    )
+    fits.append(result)
+  best = min(fits, key=lambda r: r.fun if np.isfinite(r.fun) else np.inf)
+  natural = {
+      name: float(v) for name, v in _hybrid_natural(jnp.asarray(best.x)).items()
+  }
+  if k == 1:
+    natural["beta2"] = None
+  return dict(
+      natural,
+      negative_log_likelihood=float(best.fun),
+      num_trials=int(np.size(trials.stage1_action)),
+      starts=[float(r.fun) for r in fits],
+      converged=bool(best.success),
+  )
+
+
+def simulate_hybrid_model(
+    params: dict[str, float],
+    num_episodes: int,
+    num_trials: int,
+    key: chex.PRNGKey,
+    *,
+    common_probability: float = 0.8,
+    reward_probabilities: tuple[float, float] = (0.9, 0.1),
+    swap_probability: float = 0.025,
+    num_stage2_actions: int = 1,
+) -> TwoStepTrials:
+  """Trials of the hybrid learner (`fit_hybrid_model`'s model) playing the
+  two-step task of environments/meta_rl_tasks.TwoStep (the better stage-2
+  state rewards with reward_probabilities[0], swapping with
+  swap_probability per trial); for parameter-recovery checks."""
+  natural = {k: jnp.float32(v) for k, v in params.items() if v is not None}
+  natural.setdefault("beta2", jnp.float32(1.0))
+  better_p, worse_p = reward_probabilities
+
+  def episode(episode_key):
+    def step(carry, step_key):
+      q, previous, better = carry
+      k1, k2, k3, k4, k5 = jax.random.split(step_key, 5)
+      # The choice probabilities do not depend on the trial's outcome.
+      q1, q2 = q
+      best = jnp.max(q2, axis=1)
+      transition = jnp.array(
+          [
+              [common_probability, 1.0 - common_probability],
+              [1.0 - common_probability, common_probability],
+          ]
+      )
+      q_net = natural["w"] * (transition @ best) + (1.0 - natural["w"]) * q1
+      repeat = (jnp.arange(2) == previous).astype(q_net.dtype)
+      a1 = jax.random.categorical(
+          k1, natural["beta1"] * (q_net + natural["p"] * repeat)
+      )
+      common = jax.random.bernoulli(k2, common_probability)
+      s2 = jnp.where(common, a1, 1 - a1)
+      a2 = jax.random.categorical(k3, natural["beta2"] * q2[s2])
+      r = jax.random.bernoulli(
+          k4, jnp.where(s2 == better, better_p, worse_p)
+      ).astype(jnp.float32)
+      q, _, _ = _hybrid_step(
+          natural, common_probability, q, previous, (a1, s2, a2, r)
+      )
+      swap = jax.random.bernoulli(k5, swap_probability)
+      better = jnp.where(swap, 1 - better, better)
+      return (q, a1, better), (a1, s2, a2, r)
+
+    start_key, trial_key = jax.random.split(episode_key)
+    carry = (
+        _initial_values(num_stage2_actions),
+        jnp.int32(-1),
+        jax.random.randint(start_key, (), 0, 2),
+    )
+    _, out = jax.lax.scan(step, carry, jax.random.split(trial_key, num_trials))
+    return out
+
+  a1, s2, a2, r = jax.device_get(
+      jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
+  )
+  return TwoStepTrials(
+      stage1_action=np.asarray(a1, np.int32),
+      stage2_state=np.asarray(s2, np.int32),
+      stage2_action=None if num_stage2_actions == 1 else np.asarray(a2),
+      reward=np.asarray(r, np.float32),
+  )

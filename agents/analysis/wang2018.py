@@ -1,32 +1,55 @@
 """The Wang et al. 2018 (and 2016) meta-RL reproduction: train, evaluate,
 measure, plot. `scripts/reproduce_wang2018.py` is its command line.
 
-For every task it trains the recurrent A2C agent (configs/meta_a2c.py) through
-`agents.runtime.train.train` into DIR/<task>/ (so an interrupted run resumes),
-then freezes the weights and evaluates it with `agents.analysis.meta_rl` on
-held-out episodes (a key training never used; Harlow on held-out objects):
+Every experiment is one entry of `EXPERIMENTS` (an `Experiment`: the
+configs/meta_a2c.py preset it trains, how its frozen agent is evaluated, its
+headline, its figures); the runner, the summary, the printed table and the
+command line's --tasks all read that registry, so a new experiment is one
+entry there. For every experiment the runner trains `config.num_seeds`
+training seeds (default 4, vmapped in one compiled loop) through
+`agents.runtime.train.train` into DIR/<name>/ (an interrupted run resumes),
+then freezes each seed's weights and evaluates it with
+`agents.analysis.meta_rl` on the same held-out episodes (a key training never
+used; Harlow on held-out objects):
 
   bandit_*          cumulative regret per trial vs Thompson sampling, UCB1,
-                    the best fixed Rescorla-Wagner learner and Bayes-optimal,
-                    all on the same episodes' arm probabilities
+                    the best fixed Rescorla-Wagner learner (grid below) and
+                    Bayes-optimal: for independent arms the exact dynamic
+                    program's prior-averaged regret (1.7482 at trial 100),
+                    and the same policy played on the evaluation episodes
+                    (`bayes_optimal_same_episodes`, paired with the agent)
   restless_bandit   regret vs the same baselines (+ discounted Thompson) and
                     the Rescorla-Wagner learning rate fitted to the agent's
                     choices at each volatility
   harlow            accuracy by trial index on held-out objects
-  two_step          stay probabilities and the logistic regression
-                    stay ~ reward * transition (interaction p-value)
+  two_step          stay probabilities, the logistic regression
+                    stay ~ reward * transition (interaction z, log10 p), and
+                    the Daw et al. 2011 hybrid model's fitted parameters
+                    (model-based weight w, ...)
   ablation          bandit_independent trained without the reward input
 
-`time_to_thompson` measures when the independent-bandit agent first reaches
-Thompson sampling's regret, from its per-segment checkpoints (read through
-`Checkpointer`, an unreadable one skipped with one warning line).
-`run_reproduction` writes DIR/summary.json after every task (nothing is lost
-to an interruption) and the figures DIR/*.png (`write_figures`), and returns
-the summary; `benchmark_table` is the printed speed table.
+Summary layout (DIR/summary.json), per experiment `tasks.<name>`:
+`seeds` (the training seeds), `per_seed` (one dict of numbers per seed, in
+that order), `across_seeds` (the same keys; every number becomes
+{mean, sd, values} with the sample sd over seeds, every curve {mean, sd}),
+plus numbers that do not depend on the agent (the baselines' `regret`,
+`curves`) and `training` (speed).
+
+`time_to_thompson` measures when each independent-bandit seed gets to
+Thompson sampling's regret, from its per-segment checkpoints: the first
+checkpoint AFTER WHICH every later checkpoint stays at or below Thompson
+(`stays_below`, the headline), the first checkpoint whose trailing mean over
+`SMOOTHING_CHECKPOINTS` checkpoints is at or below it (`smoothed`), and the
+first single dip (`first_dip`, which the next checkpoint can undo).
+`run_reproduction` writes DIR/summary.json after every experiment (nothing is
+lost to an interruption) and the figures DIR/*.png (each seed thin, the mean
+over seeds thick), and returns the summary; `benchmark_table` is the printed
+table, with the whole invocation's wall time against `BUDGET_MINUTES`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -35,6 +58,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from agents import bandit_baselines
 from agents.analysis import meta_rl
 from agents.runtime import anakin
 from agents.runtime import benchmarks
@@ -45,26 +69,73 @@ from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
 from environments import registry
 
-BANDITS = (
-    "bandit_independent",
-    "bandit_dependent_uniform",
-    "bandit_easy",
-    "bandit_medium",
-    "bandit_hard",
-)
-TASKS = BANDITS + ("restless_bandit", "harlow", "two_step", "ablation")
 EVAL_SEED = 2_000_003  # evaluation episodes' key (training never uses it)
 QUICK_EVAL_EPISODES = 40  # at most this many with `quick`
 TIME_TO_THOMPSON_EPISODES = 300  # at most this many per checkpoint
+SMOOTHING_CHECKPOINTS = 3  # trailing window of time_to_thompson's `smoothed`
+# The hybrid model's fit: episodes (of the held-out ones) and starting points.
+HYBRID_FIT_EPISODES = 300
+HYBRID_FIT_STARTS = 3
+NUM_SEEDS = 4  # training seeds per experiment by default
+QUICK_NUM_SEEDS = 2  # with `quick`
+BUDGET_MINUTES = 45  # the whole default invocation on 2 CPU cores
+# The best fixed Rescorla-Wagner learner's grid (learning rate x inverse
+# temperature): wide enough that the optimum on independent bandits is
+# interior (the old grid's beta <= 100 put it on the edge).
+RW_ALPHAS = tuple(float(a) for a in np.geomspace(0.01, 1.0, 21))
+RW_BETAS = tuple(float(b) for b in np.geomspace(1.0, 3000.0, 24))
 
 
-def check_arguments(workdir: str, tasks, num_episodes: int) -> None:
-  """Raises UserError for a bad workdir, task or episode count, before
+@dataclasses.dataclass
+class Context:
+  """What an experiment's `evaluate` gets: the trained run and its seeds."""
+
+  name: str  # the experiment
+  config: Any  # the trained config (ml_collections)
+  agent: Any
+  loop: Any
+  params: list[Any]  # each training seed's frozen parameters (host copies)
+  seeds: list[int]
+  num_episodes: int  # held-out evaluation episodes
+  key: Any  # the evaluation key (the same episodes for every seed)
+  task_dir: str  # DIR/<trained run>
+  quick: bool
+  log: Callable[[str], None] = print
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """One row of the reproduction.
+
+  Attributes:
+    preset: the configs/meta_a2c.py preset it trains.
+    evaluate: Context -> dict with "per_seed" (one dict of numbers per
+      training seed, `Context.seeds` order) and any numbers shared by the
+      seeds (baselines); the runner adds "across_seeds".
+    headline: result -> one line (progress line and the table's column).
+    figures: (FigureWriter, name, result, summary) -> None; draws its PNGs.
+    configure: config -> None, changes to the preset (the ablation's).
+    trained_by: another experiment whose trained run (DIR/<that>/) this one
+      analyses instead of training its own; None trains DIR/<name>/.
+  """
+
+  preset: str
+  evaluate: Callable[[Context], dict[str, Any]]
+  headline: Callable[[dict[str, Any]], str]
+  figures: Callable[..., None] | None = None
+  configure: Callable[[Any], None] | None = None
+  trained_by: str | None = None
+
+
+def check_arguments(
+    workdir: str, tasks, num_episodes: int, num_seeds: int = NUM_SEEDS
+) -> None:
+  """Raises UserError for a bad workdir, task, episode or seed count, before
   anything is written."""
   workdir_lib.ensure_writable_dir(workdir)
   if not tasks:
     raise UserError(f"no tasks given; allowed: {', '.join(TASKS)}")
-  unknown = [t for t in tasks if t not in TASKS]
+  unknown = [t for t in tasks if t not in EXPERIMENTS]
   if unknown:
     raise UserError(
         f"unknown task(s) {', '.join(unknown)}; allowed: {', '.join(TASKS)}"
@@ -74,22 +145,30 @@ def check_arguments(workdir: str, tasks, num_episodes: int) -> None:
         f"--eval_episodes must be >= 1 (the held-out episodes "
         f"every number is averaged over), got {num_episodes}"
     )
+  if not 1 <= num_seeds <= 64:
+    raise UserError(
+        f"--num_seeds must be in [1, 64] (training seeds per task, vmapped), "
+        f"got {num_seeds}"
+    )
 
 
-def task_config(task: str, quick: bool, seed: int | None = None):
-  """configs/meta_a2c.py's preset for `task` (quick: tiny, for smoke tests)."""
+def task_config(
+    task: str,
+    quick: bool,
+    seed: int | None = None,
+    num_seeds: int | None = None,
+):
+  """configs/meta_a2c.py's preset for `task` (quick: tiny, for smoke tests),
+  with `num_seeds` training seeds from `seed` on."""
   from configs import meta_a2c  # pylint: disable=g-import-not-at-top
 
-  preset = "bandit_independent" if task == "ablation" else task
-  c = meta_a2c.get_config(preset)
+  experiment = EXPERIMENTS[task]
+  c = meta_a2c.get_config(experiment.preset)
   if seed is not None:
     c.seed = seed
-  if task == "ablation":
-    c.use_reward_input = False
-  if task == "bandit_independent":
-    # Keep every segment's checkpoint: the time-to-Thompson benchmark reads
-    # them back.
-    c.keep_checkpoints = 1000
+  c.num_seeds = num_seeds or (QUICK_NUM_SEEDS if quick else NUM_SEEDS)
+  if experiment.configure is not None:
+    experiment.configure(c)
   if quick:
     c.num_envs = 8
     c.lstm_size = 16
@@ -99,18 +178,21 @@ def task_config(task: str, quick: bool, seed: int | None = None):
   return c
 
 
-def _seed0(tree):
-  return jax.tree.map(lambda x: x[0], tree)
+def _per_seed(tree, num_seeds: int) -> list[Any]:
+  return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(num_seeds)]
 
 
 def train_task(task, config, workdir, log):
-  """Trains (or resumes) `task` in DIR/<task>; returns (agent, loop, seed 0's
+  """Trains (or resumes) DIR/<task>; returns (agent, loop, every seed's
   params, the training numbers of the summary)."""
   result = train_lib.train(
       config, os.path.join(workdir, task), log=lambda m: log(f"  {m}")
   )
   agent, loop = train_lib.build_loop(config)
-  params = _seed0(anakin.fetch_replicated(result.state.agent_state.params))
+  params = _per_seed(
+      anakin.fetch_replicated(result.state.agent_state.params),
+      config.num_seeds,
+  )
   training = {
       k: result.summary[k]
       for k in (
@@ -119,41 +201,109 @@ def train_task(task, config, workdir, log):
           "compile_seconds",
           "env_steps_per_second",
           "num_envs",
+          "seeds",
       )
   }
   return agent, loop, params, training
 
 
+# ---- aggregation over seeds ------------------------------------------------
+
+
+def _is_number(x) -> bool:
+  return isinstance(x, (int, float, np.integer, np.floating)) and not (
+      isinstance(x, (bool, np.bool_))
+  )
+
+
+def _is_curve(x) -> bool:
+  if isinstance(x, np.ndarray):
+    return x.ndim == 1 and np.issubdtype(x.dtype, np.number)
+  return isinstance(x, (list, tuple)) and bool(x) and all(map(_is_number, x))
+
+
+def seed_stats(values) -> dict[str, Any]:
+  """{mean, sd, values}: sd is the sample sd over seeds (0 for one seed)."""
+  v = np.asarray(values, np.float64)
+  return dict(
+      mean=float(np.mean(v)),
+      sd=float(np.std(v, ddof=1)) if v.size > 1 else 0.0,
+      values=[float(x) for x in v],
+  )
+
+
+def across_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+  """Every seed's dicts (same keys) -> mean/sd: numbers -> `seed_stats`,
+  equal-length curves -> {mean, sd} per entry, dicts recursively, booleans ->
+  {count, of}; anything else is left out (it stays in `per_seed`)."""
+  out = {}
+  for key, first in per_seed[0].items():
+    values = [s.get(key) for s in per_seed]
+    if isinstance(first, (bool, np.bool_)):
+      if all(isinstance(v, (bool, np.bool_)) for v in values):
+        out[key] = dict(count=int(sum(values)), of=len(values))
+    elif _is_number(first):
+      if all(map(_is_number, values)):
+        out[key] = seed_stats(values)
+    elif isinstance(first, dict):
+      if all(isinstance(v, dict) for v in values):
+        nested = across_seeds(values)
+        if nested:
+          out[key] = nested
+    elif _is_curve(first):
+      if all(_is_curve(v) and len(v) == len(first) for v in values):
+        stacked = np.asarray(values, np.float64)
+        out[key] = dict(
+            mean=stacked.mean(0).tolist(),
+            sd=(
+                stacked.std(0, ddof=1)
+                if len(values) > 1
+                else np.zeros(len(first))
+            ).tolist(),
+        )
+  return out
+
+
+def mean_sd(stats) -> str:
+  """'m +- sd' of a `seed_stats` dict."""
+  return f"{stats['mean']:.3f} +- {stats['sd']:.3f}"
+
+
+# ---- bandits ------------------------------------------------------------------
+
+
 def regret_numbers(curve) -> dict[str, Any]:
   """The last trial's regret (and stderr, fitted parameters) of a curve."""
   mean = np.asarray(curve["mean"])
-  out = {
-      "regret_at_trial_100"
-      if mean.size == 100
-      else f"regret_at_trial_{mean.size}": float(mean[-1])
-  }
-  if "stderr" in curve:
-    out["stderr"] = float(np.asarray(curve["stderr"])[-1])
-  for key in ("alpha", "beta", "decay"):
+  out = {f"regret_at_trial_{mean.size}": float(mean[-1])}
+  for key in ("stderr",):
+    if key in curve:
+      out[key] = float(np.asarray(curve[key])[-1])
+  for key in ("alpha", "beta", "decay", "method", "grid"):
     if key in curve:
       out[key] = curve[key]
   return out
 
 
-def evaluate_bandit(
-    agent, env, params, num_episodes, key, stationary=True, quick=False
-):
-  """(record, regret curves of the agent, the baselines and chance) on the
-  same held-out episodes."""
-  eval_key, baseline_key, select_key = jax.random.split(key, 3)
-  record = meta_rl.rollout(agent, env, params, eval_key, num_episodes)
-  probs = record.info["arm_probabilities"]
-  mean, stderr = meta_rl.agent_regret(record)
+def final_regret(numbers) -> float:
+  """The regret_at_trial_<L> entry of `regret_numbers`' dict."""
+  return next(v for k, v in numbers.items() if k.startswith("regret_at_trial"))
+
+
+def bandit_baselines_on(
+    env, probs, key, *, stationary, exact_bayes, quick
+) -> dict[str, dict[str, Any]]:
+  """Every baseline's regret curve on the episodes of `probs` [N, L, 2]."""
+  baseline_key, select_key = jax.random.split(key)
   selection = meta_rl.task_probabilities(
       env, select_key, 100 if quick else 1000
   )
-  grid = dict(rw_alphas=[0.1, 0.3, 0.6], rw_betas=[3.0, 10.0]) if quick else {}
-  baselines = meta_rl.baseline_regrets(
+  grid = (
+      dict(rw_alphas=[0.1, 0.3, 0.6], rw_betas=[3.0, 10.0])
+      if quick
+      else dict(rw_alphas=RW_ALPHAS, rw_betas=RW_BETAS)
+  )
+  curves = meta_rl.baseline_regrets(
       probs,
       baseline_key,
       selection_probabilities=selection,
@@ -161,34 +311,148 @@ def evaluate_bandit(
       include_bayes_optimal=stationary,
       **grid,
   )
-  curves = dict(agent=dict(mean=mean, stderr=stderr), **baselines)
+  rw = curves["best_fixed_rw"]
+  rw["grid"] = dict(
+      alphas=[float(a) for a in grid["rw_alphas"]],
+      betas=[float(b) for b in grid["rw_betas"]],
+      interior=bool(
+          min(grid["rw_alphas"]) < rw["alpha"] < max(grid["rw_alphas"])
+          and min(grid["rw_betas"]) < rw["beta"] < max(grid["rw_betas"])
+      ),
+  )
+  if stationary:
+    played = curves.pop("bayes_optimal")
+    played["method"] = (
+        "the independent-arm Bayes-optimal table played on these episodes"
+    )
+    curves["bayes_optimal_same_episodes"] = played
+    if exact_bayes:
+      curves["bayes_optimal"] = dict(
+          mean=bandit_baselines.bayes_optimal_regret_curve(probs.shape[1]),
+          method="exact dynamic program, averaged over the prior",
+      )
   curves["chance"] = dict(mean=meta_rl.chance_regret(probs))
-  return record, curves
+  return curves
 
 
-def time_to_thompson(
-    task_dir, config, agent, loop, thompson_regret, num_episodes, key
+def bandit_evaluator(
+    *, stationary=True, exact_bayes=False, baselines=None, thompson=False
 ):
-  """First checkpoint whose frozen agent has regret <= Thompson's: returns
-  its env steps and training wall time (from metrics.csv), and every
-  readable checkpoint's regret (`history`)."""
+  """The `evaluate` of a bandit experiment: the agent's regret per seed and
+  the baselines' on the same held-out episodes (`baselines`: names kept;
+  `thompson`: time to Thompson's regret from the checkpoints)."""
+
+  def evaluate(ctx: Context) -> dict[str, Any]:
+    env = ctx.loop.env
+    eval_key, baseline_key = jax.random.split(ctx.key)
+    per_seed, records = [], []
+    for params in ctx.params:
+      record = meta_rl.rollout(
+          ctx.agent, env, params, eval_key, ctx.num_episodes
+      )
+      mean, stderr = meta_rl.agent_regret(record)
+      per_seed.append(
+          dict(regret_numbers(dict(mean=mean, stderr=stderr)), curve=mean)
+      )
+      records.append(record)
+    curves = bandit_baselines_on(
+        env,
+        records[0].info["arm_probabilities"],
+        baseline_key,
+        stationary=stationary,
+        exact_bayes=exact_bayes,
+        quick=ctx.quick,
+    )
+    if baselines is not None:
+      curves = {k: v for k, v in curves.items() if k in baselines}
+    if not stationary:
+      for numbers, record in zip(per_seed, records):
+        numbers["fitted_rescorla_wagner"] = meta_rl.restless_learning_rates(
+            record, tuple(env.volatilities)
+        )
+    result = dict(
+        per_seed=per_seed,
+        regret={k: regret_numbers(v) for k, v in curves.items()},
+        curves=curves,
+    )
+    if exact_bayes and "bayes_optimal" in curves:
+      optimum = final_regret(result["regret"]["bayes_optimal"])
+      for numbers in per_seed:
+        numbers["ratio_to_bayes_optimal"] = final_regret(numbers) / optimum
+    if thompson:
+      ttt = time_to_thompson(
+          ctx,
+          final_regret(result["regret"]["thompson"]),
+          min(ctx.num_episodes, TIME_TO_THOMPSON_EPISODES),
+      )
+      for numbers, seed_ttt in zip(per_seed, ttt):
+        numbers["time_to_thompson"] = seed_ttt
+    return result
+
+  return evaluate
+
+
+def first_index_staying_below(values, threshold) -> int | None:
+  """Smallest k with values[j] <= threshold for every j >= k (None if the
+  last value is above, or no values)."""
+  values = np.asarray(values, np.float64)
+  above = np.nonzero(~(values <= threshold))[0]
+  if values.size == 0:
+    return None
+  k = 0 if above.size == 0 else int(above[-1]) + 1
+  return k if k < values.size else None
+
+
+def first_smoothed_crossing(values, threshold, window: int) -> int | None:
+  """First k >= window - 1 whose trailing mean of the `window` values
+  values[k - window + 1 .. k] is <= threshold, or None."""
+  values = np.asarray(values, np.float64)
+  for k in range(window - 1, values.size):
+    if np.mean(values[k - window + 1 : k + 1]) <= threshold:
+      return k
+  return None
+
+
+def first_index_below(values, threshold) -> int | None:
+  """First k with values[k] <= threshold, or None."""
+  hits = np.nonzero(np.asarray(values, np.float64) <= threshold)[0]
+  return int(hits[0]) if hits.size else None
+
+
+def time_to_thompson(ctx: Context, thompson_regret, num_episodes):
+  """Per seed: its regret at every readable checkpoint (`history`) and when
+  it got to Thompson's regret (`stays_below`, `smoothed`, `first_dip`: each
+  the checkpoint's env steps, training wall time and regret, or None)."""
+  task_dir = ctx.task_dir
   rows = metrics_log.MetricsLog(os.path.join(task_dir, "metrics.csv")).read()
-  abstract = loop.abstract_state(config.num_seeds)
-  steps_per_segment = loop.env_steps_per_segment
+  loop = ctx.loop
+  abstract = loop.abstract_state(ctx.config.num_seeds)
   checkpoints = checkpointing.Checkpointer(
       os.path.join(task_dir, "checkpoints"), max_to_keep=None
   )
-  history = []
-  found = None
+  points, regrets = [], []  # per checkpoint; regrets [checkpoint][seed]
   try:
     for step in checkpoints.all_steps():
       state = checkpoints.restore(step, abstract)
       if state is None:  # unreadable: warned, skipped
         continue
-      params = _seed0(anakin.fetch_replicated(state.agent_state.params))
-      record = meta_rl.rollout(agent, loop.env, params, key, num_episodes)
-      regret = float(meta_rl.agent_regret(record)[0][-1])
-      env_steps = step * steps_per_segment
+      params = _per_seed(
+          anakin.fetch_replicated(state.agent_state.params),
+          ctx.config.num_seeds,
+      )
+      regrets.append(
+          [
+              float(
+                  meta_rl.agent_regret(
+                      meta_rl.rollout(
+                          ctx.agent, loop.env, p, ctx.key, num_episodes
+                      )
+                  )[0][-1]
+              )
+              for p in params
+          ]
+      )
+      env_steps = step * loop.env_steps_per_segment
       wall = next(
           (
               float(r["wall_seconds"])
@@ -197,76 +461,148 @@ def time_to_thompson(
           ),
           float("nan"),
       )
-      history.append(
-          dict(env_steps=env_steps, wall_seconds=wall, regret=regret)
-      )
-      if found is None and regret <= thompson_regret:
-        found = history[-1]
+      points.append(dict(env_steps=int(env_steps), wall_seconds=wall))
   finally:
     checkpoints.close()
-  return dict(thompson_regret=thompson_regret, reached=found, history=history)
+  out = []
+  for seed in range(ctx.config.num_seeds):
+    curve = [r[seed] for r in regrets]
 
+    def at(index, curve=curve):
+      if index is None:
+        return None
+      return dict(points[index], regret=curve[index])
 
-def evaluate_task(
-    task, config, agent, loop, params, num_episodes, key, task_dir, quick
-) -> dict[str, Any]:
-  """The paper's numbers for one trained task (see the module docstring)."""
-  result: dict[str, Any] = {}
-  if task in BANDITS or task == "ablation":
-    _, curves = evaluate_bandit(
-        agent, loop.env, params, num_episodes, key, stationary=True, quick=quick
+    out.append(
+        dict(
+            thompson_regret=float(thompson_regret),
+            stays_below=at(first_index_staying_below(curve, thompson_regret)),
+            smoothed=at(
+                first_smoothed_crossing(
+                    curve, thompson_regret, SMOOTHING_CHECKPOINTS
+                )
+            ),
+            first_dip=at(first_index_below(curve, thompson_regret)),
+            history=[dict(p, regret=r) for p, r in zip(points, curve)],
+        )
     )
-    if task == "ablation":
-      curves = {k: curves[k] for k in ("agent", "chance", "thompson")}
-    result["regret"] = {k: regret_numbers(v) for k, v in curves.items()}
-    result["curves"] = curves
-    if task == "bandit_independent":
-      result["time_to_thompson"] = time_to_thompson(
-          task_dir,
-          config,
-          agent,
-          loop,
-          float(curves["thompson"]["mean"][-1]),
-          min(num_episodes, TIME_TO_THOMPSON_EPISODES),
-          key,
+  return out
+
+
+def bandit_headline(result) -> str:
+  agent = result["across_seeds"]
+  text = (
+      f"agent regret {mean_sd(_regret_stats(agent))} over "
+      f"{len(result['per_seed'])} seeds ("
+      + ", ".join(f"{final_regret(s):.2f}" for s in result["per_seed"])
+      + "); "
+      + ", ".join(
+          f"{k} {final_regret(v):.3f}" for k, v in result["regret"].items()
       )
-  elif task == "restless_bandit":
-    env = loop.env
-    record, curves = evaluate_bandit(
-        agent, env, params, num_episodes, key, stationary=False, quick=quick
+  )
+  if "ratio_to_bayes_optimal" in agent:
+    text += (
+        f"; agent / Bayes-optimal {mean_sd(agent['ratio_to_bayes_optimal'])}"
     )
-    result["regret"] = {k: regret_numbers(v) for k, v in curves.items()}
-    result["fitted_rescorla_wagner"] = meta_rl.restless_learning_rates(
-        record, tuple(env.volatilities)
+  fitted = agent.get("fitted_rescorla_wagner")
+  if fitted:
+    text += "; fitted alpha " + ", ".join(
+        f"v={k}: {mean_sd(v['alpha'])}" for k, v in fitted.items()
     )
-    result["curves"] = curves
-  elif task == "harlow":
-    env = registry.make("harlow_test", **config.env_kwargs.to_dict())
-    record = meta_rl.rollout(agent, env, params, key, num_episodes)
-    accuracy = meta_rl.harlow_accuracy_by_trial(record, env.num_trials)
-    train_env = registry.make("harlow", **config.env_kwargs.to_dict())
+  return text
+
+
+def _regret_stats(stats) -> dict[str, Any]:
+  return next(v for k, v in stats.items() if k.startswith("regret_at_trial"))
+
+
+# ---- Harlow and two-step ----------------------------------------------------
+
+
+def evaluate_harlow(ctx: Context) -> dict[str, Any]:
+  kwargs = ctx.config.env_kwargs.to_dict()
+  test_env = registry.make("harlow_test", **kwargs)
+  train_env = registry.make("harlow", **kwargs)
+  per_seed = []
+  for params in ctx.params:
+    accuracy = meta_rl.harlow_accuracy_by_trial(
+        meta_rl.rollout(ctx.agent, test_env, params, ctx.key, ctx.num_episodes),
+        test_env.num_trials,
+    )
     train_accuracy = meta_rl.harlow_accuracy_by_trial(
-        meta_rl.rollout(agent, train_env, params, key, num_episodes),
-        env.num_trials,
+        meta_rl.rollout(
+            ctx.agent, train_env, params, ctx.key, ctx.num_episodes
+        ),
+        test_env.num_trials,
     )
-    result["accuracy_by_trial_test_objects"] = [float(a) for a in accuracy]
-    result["accuracy_by_trial_train_objects"] = [
-        float(a) for a in train_accuracy
-    ]
-    result["trial_1_accuracy"] = float(accuracy[0])
-    result["accuracy_from_trial_2"] = float(np.mean(accuracy[1:]))
-  elif task == "two_step":
-    record = meta_rl.rollout(agent, loop.env, params, key, num_episodes)
+    per_seed.append(
+        dict(
+            accuracy_by_trial_test_objects=[float(a) for a in accuracy],
+            accuracy_by_trial_train_objects=[float(a) for a in train_accuracy],
+            trial_1_accuracy=float(accuracy[0]),
+            accuracy_from_trial_2=float(np.mean(accuracy[1:])),
+            at_least_95_from_trial_2=bool(np.mean(accuracy[1:]) >= 0.95),
+        )
+    )
+  return dict(per_seed=per_seed)
+
+
+def harlow_headline(result) -> str:
+  s = result["across_seeds"]
+  return (
+      f"trial 1 {mean_sd(s['trial_1_accuracy'])}, trials 2+ "
+      f"{mean_sd(s['accuracy_from_trial_2'])} (seeds: "
+      + ", ".join(f"{v:.3f}" for v in s["accuracy_from_trial_2"]["values"])
+      + f"; >= 0.95 on {s['at_least_95_from_trial_2']['count']} of "
+      f"{s['at_least_95_from_trial_2']['of']})"
+  )
+
+
+def evaluate_two_step(ctx: Context) -> dict[str, Any]:
+  per_seed = []
+  env = ctx.loop.env
+  for params in ctx.params:
+    record = meta_rl.rollout(ctx.agent, env, params, ctx.key, ctx.num_episodes)
     stays = meta_rl.two_step_stays(record)
-    result["stay_probabilities"] = meta_rl.stay_probabilities(**stays)
+    numbers = dict(stay_probabilities=meta_rl.stay_probabilities(**stays))
     try:
-      result["regression"] = meta_rl.stay_regression(**stays)
-      result["interaction_p_value"] = result["regression"]["p_values"][
+      regression = meta_rl.stay_regression(**stays)
+      numbers["regression"] = regression
+      numbers["interaction_z"] = regression["z"]["reward_x_transition"]
+      numbers["interaction_log10_p"] = regression["log10_p_values"][
           "reward_x_transition"
       ]
     except Exception as e:  # pylint: disable=broad-except
-      result["regression"] = f"failed: {type(e).__name__}: {e}"
-  return result
+      numbers["regression_failed"] = f"{type(e).__name__}: {e}"
+    trials = meta_rl.two_step_trials(record)
+    fit = meta_rl.fit_hybrid_model(
+        jax.tree.map(lambda x: x[:HYBRID_FIT_EPISODES], trials),
+        env.common_probability,
+        jax.random.PRNGKey(EVAL_SEED),
+        num_starts=2 if ctx.quick else HYBRID_FIT_STARTS,
+    )
+    numbers["hybrid_model"] = fit
+    per_seed.append(numbers)
+  return dict(per_seed=per_seed)
+
+
+def two_step_headline(result) -> str:
+  s = result["across_seeds"]
+  text = "stay " + ", ".join(
+      f"{k} {v['mean']:.2f}" for k, v in s["stay_probabilities"].items()
+  )
+  if "interaction_z" in s:
+    text += (
+        f"; interaction z {mean_sd(s['interaction_z'])}, log10 p "
+        + ", ".join(f"{v:.1f}" for v in s["interaction_log10_p"]["values"])
+    )
+  hybrid = s.get("hybrid_model", {})
+  if "w" in hybrid:
+    text += f"; hybrid model w {mean_sd(hybrid['w'])}"
+  return text
+
+
+# ---- the runner ----------------------------------------------------------------
 
 
 def run_reproduction(
@@ -277,14 +613,17 @@ def run_reproduction(
     *,
     log: Callable[[str], None] = print,
     seed: int | None = None,
+    num_seeds: int | None = None,
 ) -> dict[str, Any]:
   """Trains and evaluates `tasks` into `workdir`; returns the summary.
 
-  Raises UserError (before anything is written) for a bad workdir, task or
-  episode count. Tasks of a previous invocation with the same `quick` stay
-  in summary.json.
+  Raises UserError (before anything is written) for a bad workdir, task,
+  episode or seed count. Tasks of a previous invocation with the same
+  `quick` stay in summary.json.
   """
-  check_arguments(workdir, tasks, num_episodes)
+  if num_seeds is None:
+    num_seeds = QUICK_NUM_SEEDS if quick else NUM_SEEDS
+  check_arguments(workdir, tasks, num_episodes, num_seeds)
   start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
   if quick:
@@ -298,33 +637,38 @@ def run_reproduction(
       summary["tasks"].update(previous.get("tasks", {}))
   for task in tasks:
     t0 = time.perf_counter()
-    log(f"[wang2018] {task}: training")
-    config = task_config(task, quick, seed)
-    agent, loop, params, training = train_task(task, config, workdir, log)
-    result = {"training": training}
-    result.update(
-        evaluate_task(
-            task,
-            config,
-            agent,
-            loop,
-            params,
-            num_episodes,
-            jax.random.PRNGKey(EVAL_SEED),
-            os.path.join(workdir, task),
-            quick,
-        )
+    experiment = EXPERIMENTS[task]
+    trained = experiment.trained_by or task
+    log(f"[wang2018] {task}: training {num_seeds} seed(s) in {trained}/")
+    config = task_config(trained, quick, seed, num_seeds)
+    agent, loop, params, training = train_task(trained, config, workdir, log)
+    ctx = Context(
+        name=task,
+        config=config,
+        agent=agent,
+        loop=loop,
+        params=params,
+        seeds=list(training["seeds"]),
+        num_episodes=num_episodes,
+        key=jax.random.PRNGKey(EVAL_SEED),
+        task_dir=os.path.join(workdir, trained),
+        quick=quick,
+        log=log,
     )
+    result = {"training": training, "seeds": ctx.seeds}
+    result.update(_jsonable(experiment.evaluate(ctx)))
+    result["across_seeds"] = across_seeds(result["per_seed"])
     result["task_wall_seconds"] = time.perf_counter() - t0
-    summary["tasks"][task] = _jsonable(result)
+    summary["tasks"][task] = result
     # After every task: nothing is lost to an interruption.
     workdir_lib.write_json_atomic(summary_path, summary)
-    log(f"[wang2018] {task}: {headline(task, result)}")
+    log(f"[wang2018] {task}: {experiment.headline(result)}")
   summary["figures"] = write_figures(workdir, summary)
   summary["total_wall_seconds"] = time.perf_counter() - start
   summary["sum_of_task_wall_seconds"] = sum(
       t["task_wall_seconds"] for t in summary["tasks"].values()
   )
+  summary["budget_minutes"] = BUDGET_MINUTES
   summary["platform"] = jax.default_backend()
   workdir_lib.write_json_atomic(summary_path, summary)
   log(benchmark_table(summary))
@@ -351,32 +695,45 @@ def _jsonable(tree):
 
 
 def benchmark_table(summary) -> str:
-  """The printed benchmark: per task its training env steps, training time,
-  env steps/s and whole task time (training, evaluation, baselines); then
-  the time the independent-bandit agent took to reach Thompson's regret and
-  this invocation's total wall time."""
-  rows = [("task", "env steps", "training s", "env steps/s", "task s")]
+  """The printed table: per task its training env steps, training time,
+  env steps/s (all seeds), whole task time and headline; then when each
+  independent-bandit seed got to Thompson's regret, and this invocation's
+  wall time against the budget."""
+  rows = [("task", "seeds", "env steps", "training s", "env steps/s", "task s")]
+  headlines = []
   for task, result in summary["tasks"].items():
     t = result.get("training", {})
     rows.append(
         (
             task,
+            str(len(result.get("seeds", []))),
             f"{t.get('env_steps', 0):,}",
             f"{t.get('wall_seconds', float('nan')):.1f}",
             benchmarks.rate(t.get("env_steps_per_second", 0.0)),
             f"{result.get('task_wall_seconds', float('nan')):.1f}",
         )
     )
+    if task in EXPERIMENTS and "across_seeds" in result:
+      try:
+        headlines.append(f"{task}: {EXPERIMENTS[task].headline(result)}")
+      except (KeyError, StopIteration, TypeError):  # an older summary's task
+        pass
   lines = [
       "[wang2018] benchmark (" + summary["platform"] + ")",
       benchmarks.format_table(rows),
+      *headlines,
   ]
-  ttt = summary["tasks"].get("bandit_independent", {}).get("time_to_thompson")
-  if ttt is not None:
-    reached = ttt.get("reached")
+  for i, numbers in enumerate(
+      summary["tasks"].get("bandit_independent", {}).get("per_seed", [])
+  ):
+    ttt = numbers.get("time_to_thompson")
+    if ttt is None:
+      continue
+    reached = ttt.get("stays_below")
     lines.append(
-        "independent bandits to Thompson's regret "
-        f"({ttt['thompson_regret']:.2f}): "
+        f"independent bandits, seed {summary['tasks']['bandit_independent']['seeds'][i]}, "
+        f"to Thompson's regret ({ttt['thompson_regret']:.2f}) and staying "
+        "below: "
         + (
             f"{reached['wall_seconds']:.1f} s of training, "
             f"{reached['env_steps']:,} env steps (regret "
@@ -385,7 +742,12 @@ def benchmark_table(summary) -> str:
             else "not reached"
         )
     )
-  lines.append(f"whole invocation: {summary['total_wall_seconds']:.0f} s")
+  total = summary["total_wall_seconds"]
+  lines.append(
+      f"whole invocation: {total:.0f} s ({total / 60:.1f} min; budget for the "
+      f"default run: <= {summary.get('budget_minutes', BUDGET_MINUTES)} min "
+      "on 2 CPU cores)"
+  )
   return "\n".join(lines)
 
 
@@ -397,49 +759,106 @@ _BASELINE_STYLE = {
     "thompson_discounted": ("discounted Thompson", "tab:cyan", "--"),
     "ucb1": ("UCB1", "tab:orange", "--"),
     "best_fixed_rw": ("best fixed Rescorla-Wagner", "tab:green", "--"),
-    "bayes_optimal": ("Bayes-optimal", "tab:red", ":"),
+    "bayes_optimal": ("Bayes-optimal (exact)", "tab:red", ":"),
+    "bayes_optimal_same_episodes": (
+        "Bayes-optimal table (these episodes)",
+        "tab:pink",
+        ":",
+    ),
     "chance": ("chance", "0.6", ":"),
 }
 
 
-def write_figures(workdir, summary) -> list[str]:
-  """The paper's panels as PNGs in `workdir`; returns their file names."""
-  tasks = summary["tasks"]
-  curves_by_task = {k: v["curves"] for k, v in tasks.items() if "curves" in v}
-  import matplotlib  # pylint: disable=g-import-not-at-top
+class FigureWriter:
+  """Saves matplotlib figures as PNGs in the workdir; `written` lists them."""
 
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  def __init__(self, workdir: str):
+    import matplotlib  # pylint: disable=g-import-not-at-top
 
-  written = []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  def save(fig, name):
+    self.plt = plt
+    self.workdir = workdir
+    self.written: list[str] = []
+
+  def subplots(self, *args, **kwargs):
+    return self.plt.subplots(*args, **kwargs)
+
+  def save(self, fig, name: str) -> None:
     fig.tight_layout()
-    fig.savefig(os.path.join(workdir, name), dpi=110)
-    plt.close(fig)
-    written.append(name)
+    fig.savefig(os.path.join(self.workdir, name), dpi=110)
+    self.plt.close(fig)
+    self.written.append(name)
 
-  def regret_axes(ax, curves, title, skip=("chance",)):
-    for name, curve in curves.items():
-      if name in skip:
-        continue
-      label, color, style = _BASELINE_STYLE.get(name, (name, None, "-"))
-      mean = np.asarray(curve["mean"])
-      trials = np.arange(1, mean.size + 1)
-      ax.plot(trials, mean, style, color=color, label=label)
-      if "stderr" in curve and name == "agent":
-        se = np.asarray(curve["stderr"])
-        ax.fill_between(trials, mean - se, mean + se, color=color, alpha=0.2)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("cumulative expected regret")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
 
-  for task in ("bandit_independent", "restless_bandit"):
-    if task in curves_by_task:
-      fig, ax = plt.subplots(figsize=(5, 4))
-      regret_axes(ax, curves_by_task[task], f"{task}: regret (held-out)")
-      save(fig, f"regret_{task}.png")
+def plot_seeds(ax, curves, x=None, color="k", label=None, style="-"):
+  """Each seed's curve thin, their mean thick (labelled with the count)."""
+  curves = [np.asarray(c, np.float64) for c in curves]
+  if x is None:
+    x = np.arange(1, curves[0].size + 1)
+  for c in curves:
+    ax.plot(x, c, style, color=color, lw=0.7, alpha=0.45)
+  ax.plot(
+      x,
+      np.mean(curves, axis=0),
+      style,
+      color=color,
+      lw=2.2,
+      label=f"{label} ({len(curves)} seeds, mean)" if label else None,
+  )
+
+
+def bandit_figure(writer, task, result, summary) -> None:
+  del summary
+  fig, ax = writer.subplots(figsize=(5, 4))
+  plot_seeds(
+      ax,
+      [s["curve"] for s in result["per_seed"]],
+      label=_BASELINE_STYLE["agent"][0],
+  )
+  for name, curve in result["curves"].items():
+    if name == "chance":
+      continue
+    label, color, style = _BASELINE_STYLE.get(name, (name, None, "-"))
+    mean = np.asarray(curve["mean"])
+    ax.plot(np.arange(1, mean.size + 1), mean, style, color=color, label=label)
+  ax.set_xlabel("trial")
+  ax.set_ylabel("cumulative expected regret")
+  ax.set_title(f"{task}: regret (held-out)")
+  ax.legend(fontsize=6)
+  writer.save(fig, f"regret_{task}.png")
+
+
+def ablation_figure(writer, task, result, summary) -> None:
+  fig, ax = writer.subplots(figsize=(5, 4))
+  plot_seeds(
+      ax,
+      [s["curve"] for s in result["per_seed"]],
+      label="agent without reward input",
+  )
+  full = summary["tasks"].get("bandit_independent", {}).get("per_seed")
+  if full:
+    plot_seeds(
+        ax,
+        [s["curve"] for s in full],
+        color="b",
+        label="agent with reward input",
+    )
+  chance = np.asarray(result["curves"]["chance"]["mean"])
+  ax.plot(
+      np.arange(1, chance.size + 1), chance, ":", color="0.5", label="chance"
+  )
+  ax.set_xlabel("trial")
+  ax.set_ylabel("cumulative expected regret")
+  ax.set_title("reward-input ablation (independent bandits)")
+  ax.legend(fontsize=7)
+  writer.save(fig, f"{task}_reward_input.png")
+
+
+def dependent_bandits_figure(writer, summary) -> None:
+  """easy < medium < hard (and uniform dependent arms) in one panel."""
+  tasks = summary["tasks"]
   dependent = [
       t
       for t in (
@@ -448,131 +867,189 @@ def write_figures(workdir, summary) -> list[str]:
           "bandit_hard",
           "bandit_dependent_uniform",
       )
-      if t in curves_by_task
+      if "per_seed" in tasks.get(t, {})
   ]
-  if dependent:
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for task in dependent:
-      mean = np.asarray(curves_by_task[task]["agent"]["mean"])
-      ax.plot(np.arange(1, mean.size + 1), mean, label=f"agent, {task}")
-      thompson = np.asarray(curves_by_task[task]["thompson"]["mean"])
-      ax.plot(
-          np.arange(1, mean.size + 1),
-          thompson,
-          ":",
-          color=ax.lines[-1].get_color(),
-          label=f"Thompson, {task}",
-      )
-    ax.set_xlabel("trial")
-    ax.set_ylabel("cumulative expected regret")
-    ax.set_title("dependent bandits: easy < medium < hard")
-    ax.legend(fontsize=6)
-    save(fig, "regret_dependent_bandits.png")
-  if "ablation" in curves_by_task:
-    fig, ax = plt.subplots(figsize=(5, 4))
-    curves = dict(curves_by_task["ablation"])
-    agent = curves.pop("agent")
-    ax.plot(
-        np.arange(1, np.size(agent["mean"]) + 1),
-        agent["mean"],
-        "k-",
-        label="agent without reward input",
+  if not dependent:
+    return
+  fig, ax = writer.subplots(figsize=(5, 4))
+  for i, task in enumerate(dependent):
+    color = f"C{i}"
+    plot_seeds(
+        ax,
+        [s["curve"] for s in tasks[task]["per_seed"]],
+        color=color,
+        label=f"agent, {task}",
     )
-    if "bandit_independent" in curves_by_task:
-      full = curves_by_task["bandit_independent"]["agent"]["mean"]
-      ax.plot(
-          np.arange(1, np.size(full) + 1),
-          full,
-          "b-",
-          label="agent with reward input",
-      )
+    thompson = np.asarray(tasks[task]["curves"]["thompson"]["mean"])
     ax.plot(
-        np.arange(1, np.size(curves["chance"]["mean"]) + 1),
-        curves["chance"]["mean"],
+        np.arange(1, thompson.size + 1),
+        thompson,
         ":",
-        color="0.5",
-        label="chance",
+        color=color,
+        label=f"Thompson, {task}",
     )
-    ax.set_xlabel("trial")
-    ax.set_ylabel("cumulative expected regret")
-    ax.set_title("reward-input ablation (independent bandits)")
-    ax.legend(fontsize=7)
-    save(fig, "ablation_reward_input.png")
-  if "harlow" in tasks:
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for split, style in (("test", "ko-"), ("train", "s--")):
-      accuracy = np.asarray(
-          tasks["harlow"][f"accuracy_by_trial_{split}_objects"], float
-      )
-      ax.plot(
-          np.arange(1, accuracy.size + 1),
-          accuracy,
-          style,
-          label=f"{split} objects",
-      )
-    ax.axhline(0.5, color="0.6", ls=":")
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("trial within episode")
-    ax.set_ylabel("fraction correct")
-    ax.set_title("Harlow task (frozen weights)")
-    ax.legend()
-    save(fig, "harlow_accuracy_by_trial.png")
-  if "two_step" in tasks:
-    stays = tasks["two_step"]["stay_probabilities"]
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    x = np.arange(2)
-    common = [stays["rewarded_common"], stays["unrewarded_common"]]
-    rare = [stays["rewarded_rare"], stays["unrewarded_rare"]]
-    ax.bar(x - 0.2, common, 0.4, label="common", color="tab:blue")
-    ax.bar(x + 0.2, rare, 0.4, label="rare", color="tab:red")
-    ax.set_xticks(x, ["rewarded", "unrewarded"])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("stay probability")
-    p = summary["tasks"]["two_step"].get("interaction_p_value")
-    ax.set_title(
-        "two-step task" + (f" (interaction p={p:.2g})" if p is not None else "")
+  ax.set_xlabel("trial")
+  ax.set_ylabel("cumulative expected regret")
+  ax.set_title("dependent bandits: easy < medium < hard")
+  ax.legend(fontsize=6)
+  writer.save(fig, "regret_dependent_bandits.png")
+
+
+def restless_figure(writer, task, result, summary) -> None:
+  bandit_figure(writer, task, result, summary)
+  fitted = [s.get("fitted_rescorla_wagner") for s in result["per_seed"]]
+  if not all(fitted):
+    return
+  names = list(fitted[0])
+  fig, ax = writer.subplots(figsize=(4, 4))
+  values = np.array([[f[k]["alpha"] for k in names] for f in fitted])
+  x = np.arange(len(names))
+  ax.bar(x, values.mean(0), color="tab:purple", alpha=0.6)
+  for row in values:
+    ax.plot(x, row, "o", color="k", ms=3)
+  ax.set_xticks(x, [f"volatility {k}" for k in names])
+  ax.set_ylabel("fitted Rescorla-Wagner learning rate")
+  ax.set_title(f"restless bandit ({len(values)} seeds: dots; bar: mean)")
+  writer.save(fig, "restless_fitted_learning_rates.png")
+
+
+def harlow_figure(writer, task, result, summary) -> None:
+  del summary
+  fig, ax = writer.subplots(figsize=(5, 4))
+  for split, color in (("test", "k"), ("train", "tab:blue")):
+    curves = [
+        s[f"accuracy_by_trial_{split}_objects"] for s in result["per_seed"]
+    ]
+    plot_seeds(ax, curves, color=color, label=f"{split} objects", style="-")
+  ax.axhline(0.5, color="0.6", ls=":")
+  ax.set_ylim(0, 1.05)
+  ax.set_xlabel("trial within episode")
+  ax.set_ylabel("fraction correct")
+  ax.set_title("Harlow task (frozen weights)")
+  ax.legend(fontsize=7)
+  writer.save(fig, f"{task}_accuracy_by_trial.png")
+
+
+def two_step_figure(writer, task, result, summary) -> None:
+  del summary
+  fig, ax = writer.subplots(figsize=(4.5, 4))
+  x = np.arange(2)
+  per_seed = result["per_seed"]
+  for offset, transition, color in (
+      (-0.2, "common", "tab:blue"),
+      (0.2, "rare", "tab:red"),
+  ):
+    values = np.array(
+        [
+            [
+                s["stay_probabilities"][f"{o}_{transition}"]
+                for o in ("rewarded", "unrewarded")
+            ]
+            for s in per_seed
+        ]
     )
-    ax.legend()
-    save(fig, "two_step_stay_probabilities.png")
-  restless = tasks.get("restless_bandit", {}).get("fitted_rescorla_wagner")
-  if restless:
-    fig, ax = plt.subplots(figsize=(4, 4))
-    names = list(restless)
     ax.bar(
-        np.arange(len(names)),
-        [restless[k]["alpha"] for k in names],
-        color="tab:purple",
+        x + offset,
+        values.mean(0),
+        0.4,
+        label=transition,
+        color=color,
+        alpha=0.6,
     )
-    ax.set_xticks(np.arange(len(names)), [f"volatility {k}" for k in names])
-    ax.set_ylabel("fitted Rescorla-Wagner learning rate")
-    ax.set_title("restless bandit")
-    save(fig, "restless_fitted_learning_rates.png")
-  return written
+    for row in values:
+      ax.plot(x + offset, row, "o", color="k", ms=3)
+  ax.set_xticks(x, ["rewarded", "unrewarded"])
+  ax.set_ylim(0, 1)
+  ax.set_ylabel("stay probability")
+  s = result["across_seeds"]
+  title = f"two-step task ({len(per_seed)} seeds)"
+  if "interaction_z" in s:
+    title += f"\ninteraction z {s['interaction_z']['mean']:.1f}"
+  if "w" in s.get("hybrid_model", {}):
+    title += f", hybrid w {s['hybrid_model']['w']['mean']:.2f}"
+  ax.set_title(title, fontsize=9)
+  ax.legend()
+  writer.save(fig, f"{task}_stay_probabilities.png")
 
 
-def _final_regret(numbers) -> float:
-  return next(v for k, v in numbers.items() if k.startswith("regret_at_trial"))
+def write_figures(workdir, summary) -> list[str]:
+  """Every experiment's panels as PNGs in `workdir`; returns their names."""
+  writer = FigureWriter(workdir)
+  for task, result in summary["tasks"].items():
+    experiment = EXPERIMENTS.get(task)
+    if experiment is None or experiment.figures is None:
+      continue
+    if "per_seed" not in result:  # an older summary's task
+      continue
+    experiment.figures(writer, task, result, summary)
+  dependent_bandits_figure(writer, summary)
+  return writer.written
 
 
 def headline(task, result) -> str:
   """The one progress line printed after a task."""
-  if "regret" in result:
-    parts = [f"{k} {_final_regret(v):.2f}" for k, v in result["regret"].items()]
-    text = "regret at last trial: " + ", ".join(parts)
-    if "fitted_rescorla_wagner" in result:
-      text += "; fitted alpha " + ", ".join(
-          f"v={k}: {v['alpha']:.3f}"
-          for k, v in result["fitted_rescorla_wagner"].items()
-      )
-    return text
-  if task == "harlow":
-    return (
-        f"trial 1 {result['trial_1_accuracy']:.2f}, trials 2+ "
-        f"{result['accuracy_from_trial_2']:.3f}"
-    )
-  if task == "two_step":
-    return (
-        f"stay {result['stay_probabilities']}, interaction p "
-        f"{result.get('interaction_p_value', float('nan')):.2g}"
-    )
-  return ""
+  return EXPERIMENTS[task].headline(result)
+
+
+def _no_reward_input(config) -> None:
+  config.use_reward_input = False
+
+
+def _keep_every_checkpoint(config) -> None:
+  # The time-to-Thompson benchmark reads back every segment's checkpoint.
+  config.keep_checkpoints = 1000
+
+
+# ---- the registry: one entry per experiment (the order of the default run) ---
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "bandit_independent": Experiment(
+        preset="bandit_independent",
+        evaluate=bandit_evaluator(exact_bayes=True, thompson=True),
+        headline=bandit_headline,
+        figures=bandit_figure,
+        configure=_keep_every_checkpoint,
+    ),
+    **{
+        task: Experiment(
+            preset=task,
+            evaluate=bandit_evaluator(),
+            headline=bandit_headline,
+        )
+        for task in (
+            "bandit_dependent_uniform",
+            "bandit_easy",
+            "bandit_medium",
+            "bandit_hard",
+        )
+    },
+    "restless_bandit": Experiment(
+        preset="restless_bandit",
+        evaluate=bandit_evaluator(stationary=False),
+        headline=bandit_headline,
+        figures=restless_figure,
+    ),
+    "harlow": Experiment(
+        preset="harlow",
+        evaluate=evaluate_harlow,
+        headline=harlow_headline,
+        figures=harlow_figure,
+    ),
+    "two_step": Experiment(
+        preset="two_step",
+        evaluate=evaluate_two_step,
+        headline=two_step_headline,
+        figures=two_step_figure,
+    ),
+    "ablation": Experiment(
+        preset="bandit_independent",
+        evaluate=bandit_evaluator(
+            exact_bayes=True, baselines=("thompson", "bayes_optimal", "chance")
+        ),
+        headline=bandit_headline,
+        figures=ablation_figure,
+        configure=_no_reward_input,
+    ),
+}
+TASKS = tuple(EXPERIMENTS)
+BANDITS = tuple(t for t in TASKS if t.startswith("bandit_"))
