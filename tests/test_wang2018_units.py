@@ -106,9 +106,3 @@ def test_decoder_reaches_the_accuracy_the_code_allows():
         else result["chance"][name]
     )
     np.testing.assert_allclose(others, chance, atol=0.03, err_msg=name)
-
-
-def test_over_seeds_reports_every_seed():
-  out = units.over_seeds([1.0, 2.0, 3.0, float("nan")])
-  assert out["mean"] == 2.0 and out["sd"] == 1.0
-  assert len(out["values"]) == 4

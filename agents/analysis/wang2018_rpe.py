@@ -63,9 +63,6 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
-from agents.analysis import wang2018_units
-
-over_seeds = wang2018_units.over_seeds
 ALPHA_GRID = tuple(np.round(np.linspace(0.05, 1.0, 20), 3))
 
 
@@ -420,36 +417,26 @@ def reversal_experiment(
     gamma: float,
     min_block: int = 3,
 ) -> dict[str, Any]:
-  """Fig. 4 for every training seed, on the same held-out episodes."""
+  """Fig. 4 for every training seed, on the same held-out episodes.
+
+  Returns 'per_seed' (`reversal_analysis` of each seed) and
+  'inferred_effect_across_seeds': the one-sample t-test over seeds of the
+  agent's trial-2 "inferred" onset-RPE effect against 0 (and how many seeds
+  have it positive).
+  """
   per_seed = [
       reversal_analysis(record, gamma, min_block)
       for record in _records(agent, env, params_per_seed, key, num_episodes)
   ]
-  summary = {}
-  for learner in ("agent", "td0"):
-    summary[learner] = {}
-    for measure in ("onset_value", "onset_rpe"):
-      get = lambda s, g: s[learner][measure][g]
-      summary[learner][measure] = {
-          group: over_seeds([get(s, group)["effect"] for s in per_seed])
-          for group in (
-              "trial_1",
-              "trial_2_experienced",
-              "trial_2_inferred",
-              "settled",
-          )
-      }
-      summary[learner][measure]["inference_index"] = over_seeds(
-          [s[learner][measure]["inference_index"] for s in per_seed]
-      )
-  effects = summary["agent"]["onset_rpe"]["trial_2_inferred"]["values"]
+  effects = [
+      s["agent"]["onset_rpe"]["trial_2_inferred"]["effect"] for s in per_seed
+  ]
   t, p = stats.ttest_1samp(effects, 0.0) if len(effects) > 1 else (np.nan,) * 2
   return dict(
       min_block=min_block,
       gamma=gamma,
       num_episodes=num_episodes,
       per_seed=per_seed,
-      over_seeds=summary,
       inferred_effect_across_seeds=dict(
           t=float(t),
           p=float(p),
@@ -467,45 +454,151 @@ def two_step_rpe_experiment(
     num_episodes: int,
     gamma: float,
 ) -> dict[str, Any]:
-  """Fig. 5's RPEs for every training seed, on the same held-out episodes."""
+  """Fig. 5's RPEs for every training seed, on the same held-out episodes:
+  'per_seed' holds each seed's `two_step_analysis`."""
   per_seed = [
       two_step_analysis(record, gamma, env.common_probability)
       for record in _records(agent, env, params_per_seed, key, num_episodes)
   ]
-  summary = dict(
-      weight_model_based=over_seeds(
-          [s["onset_regression"]["weights"]["model_based"] for s in per_seed]
-      ),
-      weight_model_free=over_seeds(
-          [s["onset_regression"]["weights"]["model_free"] for s in per_seed]
-      ),
-      r2_alone_model_based=over_seeds(
-          [s["onset_regression"]["r2_alone"]["model_based"] for s in per_seed]
-      ),
-      r2_alone_model_free=over_seeds(
-          [s["onset_regression"]["r2_alone"]["model_free"] for s in per_seed]
-      ),
-      onset_rare_minus_common=over_seeds(
-          [s["onset_rare_minus_common"]["agent"] for s in per_seed]
-      ),
+  return dict(gamma=gamma, num_episodes=num_episodes, per_seed=per_seed)
+
+
+# ---------------------------------------------------------------------------
+# Headlines and figures (the reproduction's rows).
+# ---------------------------------------------------------------------------
+
+
+def _mean_sd(stats_dict) -> str:
+  return f"{stats_dict['mean']:.3f} +- {stats_dict['sd']:.3f}"
+
+
+def reversal_headline(result) -> str:
+  """The agent's and TD(0)'s trial-2 inferred onset-RPE effect and index."""
+  agent = result["across_seeds"]["agent"]["onset_rpe"]
+  td0 = result["across_seeds"]["td0"]["onset_rpe"]
+  test = result["inferred_effect_across_seeds"]
+  return (
+      "onset RPE, now-rewarded minus now-unrewarded target: trial 1 "
+      f"{_mean_sd(agent['trial_1']['effect'])}, trial 2 inferred "
+      f"{_mean_sd(agent['trial_2_inferred']['effect'])} (seeds "
+      + ", ".join(
+          f"{v:.3f}" for v in agent["trial_2_inferred"]["effect"]["values"]
+      )
+      + f"; t {test['t']:.1f}, p {test['p']:.2g}, positive on "
+      f"{test['seeds_positive']} of {test['seeds']}), experienced "
+      f"{_mean_sd(agent['trial_2_experienced']['effect'])}; inference index "
+      f"{_mean_sd(agent['inference_index'])} (TD(0): "
+      f"{_mean_sd(td0['inference_index'])})"
   )
-  summary["onset_rpe"] = {
-      name: {
-          t: over_seeds([s["onset_rpe"][name][t] for s in per_seed])
-          for t in ("common", "rare")
-      }
-      for name in ("agent", "model_based", "model_free")
-  }
-  summary["outcome_rpe"] = {
-      name: {
-          c: over_seeds([s["outcome_rpe"][name][c] for s in per_seed])
-          for c in per_seed[0]["outcome_rpe"][name]
-      }
-      for name in ("agent", "model")
-  }
-  return dict(
-      gamma=gamma,
-      num_episodes=num_episodes,
-      per_seed=per_seed,
-      over_seeds=summary,
+
+
+def two_step_rpe_headline(result) -> str:
+  """Weights of the model-based and model-free onset RPEs on the agent's."""
+  s = result["across_seeds"]
+  w = s["onset_regression"]["weights"]
+  r2 = s["onset_regression"]["r2_alone"]
+  onset = s["onset_rpe"]["agent"]
+  return (
+      f"onset RPE ~ MB + MF: weight MB {_mean_sd(w['model_based'])}, MF "
+      f"{_mean_sd(w['model_free'])}; R^2 alone MB "
+      f"{_mean_sd(r2['model_based'])}, MF {_mean_sd(r2['model_free'])}; "
+      f"agent onset RPE common {_mean_sd(onset['common'])}, rare "
+      f"{_mean_sd(onset['rare'])}"
   )
+
+
+_GROUPS = ("trial_1", "trial_2_experienced", "trial_2_inferred", "settled")
+
+
+def reversal_figure(writer, task, result, summary) -> None:
+  """DIR/<task>_rpe.png: the onset RPE (and value) for the now-rewarded and
+  now-unrewarded target by trial after the reversal, agent vs TD(0); each
+  seed a dot, bars the mean."""
+  del summary
+  per_seed = result["per_seed"]
+  fig, axes = writer.subplots(1, 3, figsize=(12, 3.8))
+  x = np.arange(len(_GROUPS))
+  for ax, (learner, measure) in zip(
+      axes,
+      (("agent", "onset_rpe"), ("agent", "onset_value"), ("td0", "onset_rpe")),
+  ):
+    for offset, side, color in (
+        (-0.2, "now_rewarded", "tab:green"),
+        (0.2, "now_unrewarded", "tab:gray"),
+    ):
+      values = np.array(
+          [[s[learner][measure][g][side] for g in _GROUPS] for s in per_seed]
+      )
+      ax.bar(
+          x + offset,
+          np.nanmean(values, 0),
+          0.4,
+          color=color,
+          alpha=0.6,
+          label=side.replace("_", " "),
+      )
+      for row in values:
+        ax.plot(x + offset, row, "o", color="k", ms=2.5)
+    ax.set_xticks(x, ["trial 1", "2: seen", "2: inferred", "settled"])
+    ax.set_title(f"{learner}: {measure.replace('_', ' ')}", fontsize=9)
+    ax.axhline(0.0, color="0.5", lw=0.6)
+  axes[0].legend(fontsize=7)
+  fig.suptitle(
+      f"Fig. 4: reversal task ({len(per_seed)} seeds); trial 2 'inferred' "
+      "shows the target not seen since the reversal",
+      fontsize=9,
+  )
+  writer.save(fig, f"{task}_rpe.png")
+
+
+def two_step_rpe_figure(writer, task, result, summary) -> None:
+  """DIR/<task>.png: onset RPE by transition (agent, model-based, model-
+  free), outcome RPE by reward x transition, and the regression weights;
+  each seed a dot."""
+  del summary
+  per_seed = result["per_seed"]
+  fig, axes = writer.subplots(1, 3, figsize=(12, 3.8))
+  names = ("agent", "model_based", "model_free")
+  for i, name in enumerate(names):
+    for j, transition in enumerate(("common", "rare")):
+      values = [s["onset_rpe"][name][transition] for s in per_seed]
+      xpos = i * 3 + j
+      axes[0].bar(
+          xpos,
+          np.mean(values),
+          color="tab:blue" if transition == "common" else "tab:red",
+          alpha=0.6,
+          label=transition if i == 0 else None,
+      )
+      axes[0].plot([xpos] * len(values), values, "o", color="k", ms=2.5)
+  axes[0].set_xticks([0.5, 3.5, 6.5], ["agent", "model-based", "model-free"])
+  axes[0].set_title("RPE at the second-stage onset", fontsize=9)
+  axes[0].legend(fontsize=7)
+  conditions = list(per_seed[0]["outcome_rpe"]["agent"])
+  for i, name in enumerate(("agent", "model")):
+    values = np.array(
+        [[s["outcome_rpe"][name][c] for c in conditions] for s in per_seed]
+    )
+    xpos = np.arange(len(conditions)) + i * 0.4 - 0.2
+    axes[1].bar(xpos, values.mean(0), 0.4, alpha=0.6, label=name)
+    for row in values:
+      axes[1].plot(xpos, row, "o", color="k", ms=2.5)
+  axes[1].set_xticks(
+      np.arange(len(conditions)), [c.replace("_", "\n") for c in conditions]
+  )
+  axes[1].set_title("RPE at the outcome", fontsize=9)
+  axes[1].legend(fontsize=7)
+  for i, name in enumerate(("model_based", "model_free")):
+    values = [s["onset_regression"]["weights"][name] for s in per_seed]
+    axes[2].bar(i, np.mean(values), alpha=0.6, color=f"C{i + 2}")
+    axes[2].plot([i] * len(values), values, "o", color="k", ms=2.5)
+  axes[2].set_xticks([0, 1], ["model-based", "model-free"])
+  axes[2].set_title(
+      "agent's onset RPE ~ both (standardised weights)", fontsize=9
+  )
+  for ax in axes:
+    ax.axhline(0.0, color="0.5", lw=0.6)
+  fig.suptitle(
+      f"Fig. 5: two-step prediction errors ({len(per_seed)} seeds)", fontsize=9
+  )
+  writer.save(fig, f"{task}.png")

@@ -38,9 +38,9 @@ trial t, computed after the agent has seen a_{t-1} and r_{t-1}.
    Accuracy is on the held-out folds; chance is the held-out accuracy of
    always guessing the training folds' majority class.
 
-`units_experiment` runs both for every training seed's agent and reports
-each number as mean +- sd over seeds with every seed's value; `plot_units`
-draws the figure.
+`units_experiment` runs both for every training seed's agent (each seed's
+numbers; the reproduction adds mean +- sd over seeds); `figure` draws
+Fig. 2's panels (`plot_units`).
 """
 
 from __future__ import annotations
@@ -51,18 +51,6 @@ import numpy as np
 from scipy import stats
 
 REGRESSORS = ("action", "reward", "action_x_reward")
-
-
-def over_seeds(values) -> dict[str, Any]:
-  """mean, sd (ddof 1; 0 for one seed) and every seed's value of a scalar;
-  NaN seeds (no data) are left out of mean and sd but kept in `values`."""
-  v = np.asarray(values, np.float64).ravel()
-  finite = v[np.isfinite(v)]
-  return dict(
-      mean=float(np.mean(finite)) if finite.size else float("nan"),
-      sd=float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
-      values=[float(x) for x in v],
-  )
 
 
 def history_regressors(actions, rewards, lags: int) -> dict[str, np.ndarray]:
@@ -251,8 +239,9 @@ def units_experiment(
   """Regression and decoding for every seed's frozen bandit agent.
 
   The same held-out episodes (`key`) for every seed. Returns 'per_seed'
-  (each seed's fractions and accuracies) and 'over_seeds' (mean, sd and
-  values per regressor and lag), plus the method's settings.
+  (each seed's fraction of coding units and decoding accuracy and chance,
+  name -> [K] by lag) and the method's settings; the reproduction's runner
+  adds the mean and sd over seeds.
   """
   from agents.analysis import meta_rl  # pylint: disable=g-import-not-at-top
 
@@ -268,58 +257,62 @@ def units_experiment(
     decoding = decode_history(
         activity, record.action, record.reward, lags, folds
     )
+    as_lists = lambda d: {k: [float(x) for x in v] for k, v in d.items()}
     per_seed.append(
         dict(
-            fraction_coding={
-                k: v.tolist() for k, v in regression["fraction_coding"].items()
-            },
-            decoding_accuracy={
-                k: v.tolist() for k, v in decoding["accuracy"].items()
-            },
-            decoding_chance={
-                k: v.tolist() for k, v in decoding["chance"].items()
-            },
+            fraction_coding=as_lists(regression["fraction_coding"]),
+            decoding_accuracy=as_lists(decoding["accuracy"]),
+            decoding_chance=as_lists(decoding["chance"]),
             num_units=int(activity.shape[-1]),
-            num_rows=regression["num_rows"],
+            num_rows=int(regression["num_rows"]),
         )
     )
-  summary = {}
-  for measure in ("fraction_coding", "decoding_accuracy", "decoding_chance"):
-    summary[measure] = {}
-    for name in REGRESSORS:
-      per_lag = np.asarray([s[measure][name] for s in per_seed])  # [S, K]
-      summary[measure][name] = [over_seeds(per_lag[:, k]) for k in range(lags)]
   return dict(
       lags=lags,
       alpha=alpha,
       correction="Holm-Bonferroni over units x 3K coefficients per network",
-      standard_errors="cluster-robust by episode, t with G-1 df",
+      standard_errors="cluster-robust by episode, Student t with G-1 df",
+      decoder="ridge least-squares classifier, folds of whole episodes",
       folds=folds,
       num_episodes=num_episodes,
       per_seed=per_seed,
-      over_seeds=summary,
   )
 
 
 def headline(result) -> str:
-  """One line: lag-1 and lag-K fractions and decoding accuracies."""
-  s = result["over_seeds"]
+  """One line: each regressor's fraction of coding units at lag 1 and K
+  and its decoding accuracy at lag 1, mean +- sd over seeds."""
+  s = result["across_seeds"]
   k = result["lags"]
   parts = []
   for name in REGRESSORS:
-    f1, fk = s["fraction_coding"][name][0], s["fraction_coding"][name][-1]
-    d1 = s["decoding_accuracy"][name][0]
+    f = s["fraction_coding"][name]
+    d = s["decoding_accuracy"][name]
     parts.append(
-        f"{name}: units {f1['mean']:.2f}+-{f1['sd']:.2f} (lag 1), "
-        f"{fk['mean']:.2f} (lag {k}); decoded {d1['mean']:.2f} (lag 1)"
+        f"{name} units {f['mean'][0]:.2f}+-{f['sd'][0]:.2f} (lag 1), "
+        f"{f['mean'][-1]:.2f}+-{f['sd'][-1]:.2f} (lag {k}), decoded "
+        f"{d['mean'][0]:.2f}+-{d['sd'][0]:.2f} (lag 1)"
     )
   return "; ".join(parts)
 
 
+def figure(writer, task, result, summary) -> None:
+  """DIR/<task>_units.png: Fig. 2's two panels (`plot_units`)."""
+  del summary
+  fig, (left, right) = writer.subplots(1, 2, figsize=(9, 4))
+  plot_units(left, right, result)
+  fig.suptitle(
+      f"Fig. 2: LSTM units of the bandit agent "
+      f"({len(result['per_seed'])} seeds)",
+      fontsize=9,
+  )
+  writer.save(fig, f"{task}_units.png")
+
+
 def plot_units(ax_fraction, ax_decoding, result) -> None:
-  """Fraction of coding units and decoding accuracy vs lag (each seed's
-  value as points, the mean as a line)."""
-  s = result["over_seeds"]
+  """Fraction of coding units and decoding accuracy vs lag: each seed's
+  value as a dot, the mean over seeds as a line."""
+  per_seed = result["per_seed"]
   lags = np.arange(1, result["lags"] + 1)
   colors = dict(
       action="tab:blue", reward="tab:red", action_x_reward="tab:purple"
@@ -329,22 +322,21 @@ def plot_units(ax_fraction, ax_decoding, result) -> None:
       (ax_decoding, "decoding_accuracy"),
   ):
     for name in REGRESSORS:
-      entries = s[measure][name]
-      mean = [e["mean"] for e in entries]
-      ax.plot(lags, mean, "o-", color=colors[name], label=name)
-      for k, e in zip(lags, entries):
-        ax.plot(
-            np.full(len(e["values"]), k), e["values"], ".", color=colors[name]
-        )
+      values = np.asarray([s[measure][name] for s in per_seed])  # [S, K]
+      ax.plot(lags, values.mean(0), "o-", color=colors[name], label=name)
+      for row in values:
+        ax.plot(lags, row, ".", color=colors[name], alpha=0.6)
     ax.set_xlabel("trials back (lag)")
     ax.set_xticks(lags)
   for name in REGRESSORS:
-    chance = [e["mean"] for e in s["decoding_chance"][name]]
+    chance = np.mean([s["decoding_chance"][name] for s in per_seed], 0)
     ax_decoding.plot(lags, chance, ":", color=colors[name])
   ax_fraction.set_ylabel("fraction of units coding")
   ax_fraction.set_ylim(-0.02, 1.02)
-  ax_fraction.set_title(f"units (Holm, alpha {result['alpha']})")
+  ax_fraction.set_title(
+      f"single units (Holm, family-wise alpha {result['alpha']})", fontsize=9
+  )
   ax_fraction.legend(fontsize=7)
   ax_decoding.set_ylabel("decoding accuracy (held-out episodes)")
   ax_decoding.set_ylim(0.4, 1.02)
-  ax_decoding.set_title("population decoding (dotted: chance)")
+  ax_decoding.set_title("population decoding (dotted: chance)", fontsize=9)
