@@ -164,3 +164,58 @@ def test_rpe_regression_recovers_the_generating_weights():
   assert out["weights"]["model_based"] == pytest.approx(2.0 * mb.std(), 0.02)
   assert abs(out["weights"]["model_free"]) < 0.01
   assert out["r2_alone"]["model_based"] > out["r2_alone"]["model_free"]
+
+
+def _untrained(preset, **env_kwargs):
+  """An untrained small meta-A2C agent, its env, and two seeds' params."""
+  from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
+  from configs import meta_a2c  # pylint: disable=g-import-not-at-top
+
+  config = meta_a2c.get_config(preset)
+  config.lstm_size = 8
+  config.num_envs = 2
+  config.env_kwargs.update(env_kwargs)
+  config.rollout_length = meta_a2c.episode_env_steps(
+      config.env, config.env_kwargs
+  )
+  agent, loop = train_lib.build_loop(config)
+  specs = types.EnvSpecs(loop.env.observation_spec(), loop.env.action_spec())
+  params = [
+      agent.actor_params(agent.init(jax.random.PRNGKey(s), specs))
+      for s in (0, 1)
+  ]
+  return config, agent, loop.env, params
+
+
+def test_experiments_run_end_to_end_on_untrained_agents(tmp_path):
+  from agents.analysis import wang2018  # pylint: disable=g-import-not-at-top
+
+  config, agent, env, params = _untrained("reversal", num_trials=30)
+  reversal = rpe.reversal_experiment(
+      agent, env, params, jax.random.PRNGKey(0), 60, config.gamma
+  )
+  assert len(reversal["per_seed"]) == 2
+  first = reversal["per_seed"][0]["agent"]["onset_rpe"]
+  assert first["trial_2_inferred"]["events"] > 10
+  config, agent, env, params = _untrained("two_step", num_trials=20)
+  two_step = rpe.two_step_rpe_experiment(
+      agent, env, params, jax.random.PRNGKey(0), 30, config.gamma
+  )
+  weights = two_step["per_seed"][1]["onset_regression"]["weights"]
+  assert set(weights) == {"model_based", "model_free"}
+  # The runner's aggregation, headlines and figures read these results.
+  writer = wang2018.FigureWriter(str(tmp_path))
+  for result, headline, figure, name in (
+      (reversal, rpe.reversal_headline, rpe.reversal_figure, "reversal"),
+      (
+          two_step,
+          rpe.two_step_rpe_headline,
+          rpe.two_step_rpe_figure,
+          "two_step_rpe",
+      ),
+  ):
+    result = wang2018._jsonable(result)
+    result["across_seeds"] = wang2018.across_seeds(result["per_seed"])
+    assert "+-" in headline(result)
+    figure(writer, name, result, {})
+  assert sorted(writer.written) == ["reversal_rpe.png", "two_step_rpe.png"]

@@ -106,3 +106,34 @@ def test_decoder_reaches_the_accuracy_the_code_allows():
         else result["chance"][name]
     )
     np.testing.assert_allclose(others, chance, atol=0.03, err_msg=name)
+
+
+def test_units_experiment_end_to_end_on_untrained_agents(tmp_path):
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from agents import types  # pylint: disable=g-import-not-at-top
+  from agents.analysis import wang2018  # pylint: disable=g-import-not-at-top
+  from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
+  from configs import meta_a2c  # pylint: disable=g-import-not-at-top
+
+  config = meta_a2c.get_config("bandit_independent")
+  config.lstm_size = 8
+  config.num_envs = 2
+  agent, loop = train_lib.build_loop(config)
+  specs = types.EnvSpecs(loop.env.observation_spec(), loop.env.action_spec())
+  params = [
+      agent.actor_params(agent.init(jax.random.PRNGKey(s), specs))
+      for s in (0, 1)
+  ]
+  result = units.units_experiment(
+      agent, loop.env, params, jax.random.PRNGKey(0), 20, lags=3
+  )
+  seed = result["per_seed"][0]
+  assert seed["num_units"] == 8 and seed["num_rows"] == 20 * 97
+  assert len(seed["fraction_coding"]["reward"]) == 3
+  result = wang2018._jsonable(result)
+  result["across_seeds"] = wang2018.across_seeds(result["per_seed"])
+  assert "lag 3" in units.headline(result)
+  writer = wang2018.FigureWriter(str(tmp_path))
+  units.figure(writer, "units", result, {})
+  assert writer.written == ["units_units.png"]
