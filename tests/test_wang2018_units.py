@@ -3,12 +3,15 @@ unit regression finds exactly the synthetic units that code a known
 regressor, its standard errors are statsmodels' cluster-robust ones, and the
 decoder's held-out accuracy is the one the synthetic code allows."""
 
+import jax
 import numpy as np
 import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+from agents.analysis import wang2018
 from agents.analysis import wang2018_units as units
+from tests import test_wang2018_rows as rows
 
 N, L, K = 200, 40, 5
 
@@ -108,25 +111,11 @@ def test_decoder_reaches_the_accuracy_the_code_allows():
     np.testing.assert_allclose(others, chance, atol=0.03, err_msg=name)
 
 
-def test_units_experiment_end_to_end_on_untrained_agents(tmp_path):
-  import jax  # pylint: disable=g-import-not-at-top
-
-  from agents import types  # pylint: disable=g-import-not-at-top
-  from agents.analysis import wang2018  # pylint: disable=g-import-not-at-top
-  from agents.runtime import train as train_lib  # pylint: disable=g-import-not-at-top
-  from configs import meta_a2c  # pylint: disable=g-import-not-at-top
-
-  config = meta_a2c.get_config("bandit_independent")
-  config.lstm_size = 8
-  config.num_envs = 2
-  agent, loop = train_lib.build_loop(config)
-  specs = types.EnvSpecs(loop.env.observation_spec(), loop.env.action_spec())
-  params = [
-      agent.actor_params(agent.init(jax.random.PRNGKey(s), specs))
-      for s in (0, 1)
-  ]
+@pytest.mark.slow  # compiles a recorded rollout
+def test_units_row_end_to_end(tmp_path):
+  _, agent, env, params = rows._untrained("bandit_independent")
   result = units.units_experiment(
-      agent, loop.env, params, jax.random.PRNGKey(0), 20, lags=3
+      agent, env, params, jax.random.PRNGKey(0), 20, lags=3
   )
   seed = result["per_seed"][0]
   assert seed["num_units"] == 8 and seed["num_rows"] == 20 * 97
