@@ -54,6 +54,11 @@ Q2(rare(a)). Their onset RPEs are Q2(s2) - Q(a1). The agent's onset TD
 error is regressed on the two (z-scored, with an intercept): the
 standardised weights say which values the agent's RPE follows; the learning
 rate is the one whose Q2 best predicts the outcomes on the agent's trials.
+The two learners share Q2 and their stage-1 values agree on average
+(Q_MF(a) tracks the rewards after a, mostly from its common state), so
+their onset RPEs are strongly correlated (`regressor_correlation`); the
+transition split alone cannot tell them apart, the regression's weights
+(and their standard errors) can only as far as that correlation allows.
 """
 
 from __future__ import annotations
@@ -318,12 +323,15 @@ def rpe_regression(agent_rpe, regressors: dict[str, np.ndarray]):
   se = np.sqrt(np.diag(sigma2 * np.linalg.pinv(design.T @ design)))
   total = np.sum((y - y.mean()) ** 2)
   r2_alone = {k: float(np.corrcoef(x, y)[0, 1] ** 2) for k, x in zip(names, z)}
-  return dict(
+  out = dict(
       weights={k: float(b) for k, b in zip(names, beta[1:])},
       stderr={k: float(s) for k, s in zip(names, se[1:])},
       r2=float(1.0 - residual @ residual / total),
       r2_alone=r2_alone,
   )
+  if len(z) == 2:  # how separable the two regressors are on these trials
+    out["regressor_correlation"] = float(np.corrcoef(z[0], z[1])[0, 1])
+  return out
 
 
 def _split(values, rewarded, common):
