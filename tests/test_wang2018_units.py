@@ -115,14 +115,22 @@ def test_decoder_reaches_the_accuracy_the_code_allows():
 def test_units_row_end_to_end(tmp_path):
   _, agent, env, params = rows._untrained("bandit_independent")
   result = units.units_experiment(
-      agent, env, params, jax.random.PRNGKey(0), 20, lags=3
+      agent,
+      env,
+      params,
+      jax.random.PRNGKey(0),
+      20,
+      lags=3,
+      untrained_params_per_seed=params[::-1],
   )
   seed = result["per_seed"][0]
+  assert seed["untrained"]["num_units"] == 8
   assert seed["num_units"] == 8 and seed["num_rows"] == 20 * 97
   assert len(seed["fraction_coding"]["reward"]) == 3
   result = wang2018._jsonable(result)
   result["across_seeds"] = wang2018.across_seeds(result["per_seed"])
   assert "lag 3" in units.headline(result)
+  assert "untrained control" in units.headline(result)
   writer = wang2018.FigureWriter(str(tmp_path))
   units.figure(writer, "units", result, {})
   assert writer.written == ["units_units.png"]

@@ -70,6 +70,7 @@ import jax
 import numpy as np
 
 from agents import bandit_baselines
+from agents import types
 from agents.analysis import meta_rl
 from agents.analysis import wang2018_rpe
 from agents.analysis import wang2018_units
@@ -619,8 +620,20 @@ def two_step_headline(result) -> str:
 
 
 def evaluate_units(ctx: Context) -> dict[str, Any]:
+  specs = types.EnvSpecs(
+      ctx.loop.env.observation_spec(), ctx.loop.env.action_spec()
+  )
+  untrained = [  # the control: each seed's network at initialisation
+      ctx.agent.actor_params(ctx.agent.init(jax.random.PRNGKey(s), specs))
+      for s in ctx.seeds
+  ]
   return wang2018_units.units_experiment(
-      ctx.agent, ctx.loop.env, ctx.params, ctx.key, ctx.num_episodes
+      ctx.agent,
+      ctx.loop.env,
+      ctx.params,
+      ctx.key,
+      ctx.num_episodes,
+      untrained_params_per_seed=untrained,
   )
 
 

@@ -43,8 +43,9 @@ trial t, computed after the agent has seen a_{t-1} and r_{t-1}.
    always guessing the training folds' majority class.
 
 `units_experiment` runs both for every training seed's agent (each seed's
-numbers; the reproduction adds mean +- sd over seeds); `figure` draws
-Fig. 2's panels (`plot_units`).
+numbers; the reproduction adds mean +- sd over seeds), and on the same
+network at initialisation as a control (a random LSTM also carries its
+inputs' recent history); `figure` draws Fig. 2's panels (`plot_units`).
 """
 
 from __future__ import annotations
@@ -239,18 +240,21 @@ def units_experiment(
     lags: int = 5,
     alpha: float = 0.05,
     folds: int = 5,
+    untrained_params_per_seed: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
   """Regression and decoding for every seed's frozen bandit agent.
 
   The same held-out episodes (`key`) for every seed. Returns 'per_seed'
   (each seed's fraction of coding units and decoding accuracy and chance,
   name -> [K] by lag) and the method's settings; the reproduction's runner
-  adds the mean and sd over seeds.
+  adds the mean and sd over seeds. `untrained_params_per_seed` (the same
+  network at initialisation, one per seed) adds the control 'untrained':
+  a random recurrent network also carries its inputs' history, so the
+  trained network's coding is read against it.
   """
   from agents.analysis import meta_rl  # pylint: disable=g-import-not-at-top
 
-  per_seed = []
-  for params in params_per_seed:
+  def measure(params):
     record = meta_rl.rollout(
         agent, env, params, key, num_episodes, record_activity=True
     )
@@ -262,15 +266,20 @@ def units_experiment(
         activity, record.action, record.reward, lags, folds
     )
     as_lists = lambda d: {k: [float(x) for x in v] for k, v in d.items()}
-    per_seed.append(
-        dict(
-            fraction_coding=as_lists(regression["fraction_coding"]),
-            decoding_accuracy=as_lists(decoding["accuracy"]),
-            decoding_chance=as_lists(decoding["chance"]),
-            num_units=int(activity.shape[-1]),
-            num_rows=int(regression["num_rows"]),
-        )
+    return dict(
+        fraction_coding=as_lists(regression["fraction_coding"]),
+        decoding_accuracy=as_lists(decoding["accuracy"]),
+        decoding_chance=as_lists(decoding["chance"]),
+        num_units=int(activity.shape[-1]),
+        num_rows=int(regression["num_rows"]),
     )
+
+  per_seed = []
+  for i, params in enumerate(params_per_seed):
+    numbers = measure(params)
+    if untrained_params_per_seed is not None:
+      numbers["untrained"] = measure(untrained_params_per_seed[i])
+    per_seed.append(numbers)
   return dict(
       lags=lags,
       alpha=alpha,
@@ -296,6 +305,17 @@ def headline(result) -> str:
         f"{name} units {f['mean'][0]:.2f}+-{f['sd'][0]:.2f} (lag 1), "
         f"{f['mean'][-1]:.2f}+-{f['sd'][-1]:.2f} (lag {k}), decoded "
         f"{d['mean'][0]:.2f}+-{d['sd'][0]:.2f} (lag 1)"
+    )
+  untrained = s.get("untrained")
+  if untrained:
+    d = untrained["decoding_accuracy"]
+    parts.append(
+        "untrained control decoded "
+        + ", ".join(
+            f"{name} {d[name]['mean'][0]:.2f}/{d[name]['mean'][-1]:.2f}"
+            for name in REGRESSORS
+        )
+        + f" (lag 1/{k})"
     )
   return "; ".join(parts)
 
@@ -335,6 +355,11 @@ def plot_units(ax_fraction, ax_decoding, result) -> None:
   for name in REGRESSORS:
     chance = np.mean([s["decoding_chance"][name] for s in per_seed], 0)
     ax_decoding.plot(lags, chance, ":", color=colors[name])
+    if "untrained" in per_seed[0]:
+      control = np.mean(
+          [s["untrained"]["decoding_accuracy"][name] for s in per_seed], 0
+      )
+      ax_decoding.plot(lags, control, "x--", color=colors[name], lw=0.8)
   ax_fraction.set_ylabel("fraction of units coding")
   ax_fraction.set_ylim(-0.02, 1.02)
   ax_fraction.set_title(
@@ -343,4 +368,6 @@ def plot_units(ax_fraction, ax_decoding, result) -> None:
   ax_fraction.legend(fontsize=7)
   ax_decoding.set_ylabel("decoding accuracy (held-out episodes)")
   ax_decoding.set_ylim(0.4, 1.02)
-  ax_decoding.set_title("population decoding (dotted: chance)", fontsize=9)
+  ax_decoding.set_title(
+      "population decoding (dotted: chance; x: untrained net)", fontsize=9
+  )
