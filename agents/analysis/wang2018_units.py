@@ -356,14 +356,18 @@ def plot_units(ax_fraction, ax_decoding, result) -> None:
     chance = np.mean([s["decoding_chance"][name] for s in per_seed], 0)
     ax_decoding.plot(lags, chance, ":", color=colors[name])
     if "untrained" in per_seed[0]:
-      control = np.mean(
-          [s["untrained"]["decoding_accuracy"][name] for s in per_seed], 0
-      )
-      ax_decoding.plot(lags, control, "x--", color=colors[name], lw=0.8)
+      for ax, measure in (
+          (ax_fraction, "fraction_coding"),
+          (ax_decoding, "decoding_accuracy"),
+      ):
+        control = np.mean([s["untrained"][measure][name] for s in per_seed], 0)
+        ax.plot(lags, control, "x--", color=colors[name], lw=0.8)
   ax_fraction.set_ylabel("fraction of units coding")
   ax_fraction.set_ylim(-0.02, 1.02)
   ax_fraction.set_title(
-      f"single units (Holm, family-wise alpha {result['alpha']})", fontsize=9
+      f"single units (Holm, family-wise alpha {result['alpha']}; x: "
+      "untrained)",
+      fontsize=9,
   )
   ax_fraction.legend(fontsize=7)
   ax_decoding.set_ylabel("decoding accuracy (held-out episodes)")
