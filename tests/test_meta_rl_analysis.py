@@ -255,13 +255,34 @@ def test_reproduce_wang2018_quick(tmp_path):
       "chance",
   }
   assert independent["training"]["env_steps_per_second"] > 0
-  assert independent["time_to_thompson"]["history"]
-  assert set(results["two_step"]["stay_probabilities"]) == {
-      "rewarded_common",
-      "rewarded_rare",
-      "unrewarded_common",
-      "unrewarded_rare",
-  }
+  # Every seed's numbers, and mean +- sd over them.
+  seeds = independent["seeds"]
+  assert seeds == [0, 1] and len(independent["per_seed"]) == 2
+  finals = [s["regret_at_trial_100"] for s in independent["per_seed"]]
+  across = independent["across_seeds"]["regret_at_trial_100"]
+  assert across["values"] == finals
+  assert across["mean"] == pytest.approx(np.mean(finals))
+  assert independent["regret"]["agent"]["per_seed"] == finals
+  assert independent["regret"]["bayes_optimal"][
+      "regret_at_trial_100"
+  ] == pytest.approx(1.7482, abs=1e-4)
+  for numbers in independent["per_seed"]:
+    assert len(numbers["curve"]) == 100
+    ttt = numbers["time_to_thompson"]
+    assert ttt["history"] and set(ttt) >= {"stays_below", "first_dip"}
+  rw = independent["regret"]["best_fixed_rw"]
+  assert set(rw["grid"]) == {"alphas", "betas", "interior"}
+  two_step = results["two_step"]
+  for numbers in two_step["per_seed"]:
+    assert set(numbers["stay_probabilities"]) == {
+        "rewarded_common",
+        "rewarded_rare",
+        "unrewarded_common",
+        "unrewarded_rare",
+    }
+    assert "interaction_log10_p" in numbers
+    assert 0.0 <= numbers["hybrid_model"]["w"] <= 1.0
+  assert len(two_step["across_seeds"]["hybrid_model"]["w"]["values"]) == 2
   assert (tmp_path / "regret_bandit_independent.png").stat().st_size > 0
   assert (tmp_path / "two_step_stay_probabilities.png").stat().st_size > 0
   for name in summary["figures"]:
@@ -272,4 +293,5 @@ def test_reproduce_wang2018_quick(tmp_path):
   table = out[out.index("[wang2018] benchmark") :]
   for task in tasks:
     assert f"\n{task} " in table
-  assert "independent bandits to Thompson's regret" in table
+  assert "independent bandits, seed 0, to Thompson's regret" in table
+  assert "budget for the default run: <= 45 min" in table

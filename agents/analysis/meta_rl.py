@@ -24,7 +24,12 @@ frozen weights to the papers' numbers.
    `stay_probabilities` tabulates P(stay) for rewarded/unrewarded x
    common/rare; `stay_regression` fits the logistic regression
    logit P(stay) = b0 + b_r R + b_t T + b_rt R T (R, T coded +-1: rewarded,
-   common), whose interaction b_rt is the model-based signature.
+   common), whose interaction b_rt is the model-based signature; it reports
+   each coefficient's Wald z and log10 p (`log10_two_sided_p`, finite where
+   p underflows). `fit_hybrid_model` fits Daw et al. 2011's hybrid learner
+   (model-based weight w, learning rates, eligibility, inverse temperatures,
+   perseveration) by maximum likelihood to `two_step_trials(record)`;
+   `simulate_hybrid_model` plays it for parameter recovery.
 5. Restless bandit (Fig. 3): `restless_learning_rates` fits a softmax
    Rescorla-Wagner model to the agent's choices by maximum likelihood
    (bandit_baselines.fit_rescorla_wagner) separately in the episodes of each
@@ -75,6 +80,52 @@ def episode_length(env: base.Environment) -> int:
   ):
     return 2 * env.num_trials
   raise TypeError(f"not a meta-RL task: {env!r}")
+
+
+def is_meta_rl_task(env) -> bool:
+  """Whether `env` is one of the meta-RL tasks this module analyses."""
+  return isinstance(
+      env,
+      (
+          meta_rl_tasks.TwoArmedBandit,
+          meta_rl_tasks.RestlessBandit,
+          meta_rl_tasks.Harlow,
+          meta_rl_tasks.TwoStep,
+      ),
+  )
+
+
+def frozen_task_numbers(agent, env, actor_params, key, num_episodes):
+  """The headline numbers of one frozen agent on `num_episodes` episodes of
+  `env` (scripts.evaluate's off-distribution evaluation): bandits the
+  cumulative expected regret by trial (`regret_by_trial`, its last entry
+  `final_regret`) and the mean regret per trial after trial 100
+  (`regret_per_trial_after_100`, when the episode is longer); Harlow the
+  accuracy by trial; two-step the stay probabilities."""
+  record = rollout(agent, env, actor_params, key, num_episodes)
+  if isinstance(
+      env, (meta_rl_tasks.TwoArmedBandit, meta_rl_tasks.RestlessBandit)
+  ):
+    mean, _ = agent_regret(record)
+    out = dict(regret_by_trial=mean.tolist(), final_regret=float(mean[-1]))
+    out["chance_final_regret"] = float(
+        chance_regret(record.info["arm_probabilities"])[-1]
+    )
+    if mean.size > 100:
+      out["regret_per_trial_after_100"] = float(
+          (mean[-1] - mean[99]) / (mean.size - 100)
+      )
+      out["regret_per_trial_trials_91_to_100"] = float(
+          (mean[99] - mean[89]) / 10
+      )
+    return out
+  if isinstance(env, meta_rl_tasks.Harlow):
+    return dict(
+        accuracy_by_trial=harlow_accuracy_by_trial(
+            record, env.num_trials
+        ).tolist()
+    )
+  return dict(stay_probabilities=stay_probabilities(**two_step_stays(record)))
 
 
 def task_info(

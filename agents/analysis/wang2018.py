@@ -389,6 +389,18 @@ def bandit_evaluator(
         regret={k: regret_numbers(v) for k, v in curves.items()},
         curves=curves,
     )
+    # The agent beside the baselines: its mean over seeds (and each seed).
+    finals = [final_regret(numbers) for numbers in per_seed]
+    result["regret"] = dict(
+        agent={
+            f"regret_at_trial_{len(per_seed[0]['curve'])}": float(
+                np.mean(finals)
+            ),
+            "sd": seed_stats(finals)["sd"],
+            "per_seed": finals,
+        },
+        **result["regret"],
+    )
     if exact_bayes and "bayes_optimal" in curves:
       optimum = final_regret(result["regret"]["bayes_optimal"])
       for numbers in per_seed:
@@ -511,7 +523,9 @@ def bandit_headline(result) -> str:
       + ", ".join(f"{final_regret(s):.2f}" for s in result["per_seed"])
       + "); "
       + ", ".join(
-          f"{k} {final_regret(v):.3f}" for k, v in result["regret"].items()
+          f"{k} {final_regret(v):.3f}"
+          for k, v in result["regret"].items()
+          if k != "agent"
       )
   )
   if "ratio_to_bayes_optimal" in agent:
