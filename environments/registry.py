@@ -25,6 +25,7 @@ from environments import memory_chain
 from environments import meta_rl_tasks
 from environments import mountain_car_continuous
 from environments import pendulum
+from environments import reversal_task
 
 FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "catch": catch.Catch,
@@ -55,6 +56,8 @@ FUNCTIONAL_TASKS: dict[str, Callable[..., base.Environment]] = {
     "harlow": meta_rl_tasks.Harlow,
     "harlow_test": functools.partial(meta_rl_tasks.Harlow, split="test"),
     "two_step": meta_rl_tasks.TwoStep,
+    # Bromberg-Martin et al. 2010's reversal task (Wang 2018 Fig. 4).
+    "reversal": reversal_task.ReversalTask,
     # Grid worlds from ASCII layouts (Sutton & Barto ch. 8; Mattar & Daw 2018).
     "gridworld": gridworld.GridWorld,  # any maze: env_kwargs.layout
     "dyna_maze": functools.partial(gridworld.GridWorld, layout="dyna_maze"),

@@ -51,6 +51,7 @@ from agents import bandit_baselines
 from agents import types
 from environments import base
 from environments import meta_rl_tasks
+from environments import reversal_task
 
 
 @struct.dataclass
@@ -61,6 +62,10 @@ class EpisodeRecord:
   action: chex.Array  # int32
   reward: chex.Array  # the reward that followed the action
   info: dict[str, Any]  # task facts from the helpers, see `task_info`
+  # With `rollout(..., record_activity=True)`: the agent's outputs when
+  # acting (`act`'s extras: 'value', 'logits') and 'core', its recurrent core
+  # state after the step (the meta-A2C LSTM's (c, h): h produced the outputs).
+  activity: dict[str, Any] | None = None
 
 
 def episode_length(env: base.Environment) -> int:
@@ -69,7 +74,10 @@ def episode_length(env: base.Environment) -> int:
       env, (meta_rl_tasks.TwoArmedBandit, meta_rl_tasks.RestlessBandit)
   ):
     return env.num_trials
-  if isinstance(env, (meta_rl_tasks.Harlow, meta_rl_tasks.TwoStep)):
+  if isinstance(
+      env,
+      (meta_rl_tasks.Harlow, meta_rl_tasks.TwoStep, reversal_task.ReversalTask),
+  ):
     return 2 * env.num_trials
   raise TypeError(f"not a meta-RL task: {env!r}")
 
@@ -151,16 +159,24 @@ def task_info(
         previous_common=previous.common,
         previous_rewarded=previous.rewarded,
     )
+  elif isinstance(env, reversal_task.ReversalTask):
+    info.update(
+        is_target_step=env.is_target_step(state),
+        shown_target=env.shown_target(state),
+        rewarded_target=env.rewarded_target(state),
+        reversals=env.reversals(state),
+    )
   return info
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 4))
+@functools.partial(jax.jit, static_argnums=(0, 1, 4, 5))
 def _rollout(
     agent: types.Agent,
     env: base.Environment,
     actor_params,
     key: chex.PRNGKey,
     num_episodes: int,
+    record_activity: bool = False,
 ) -> EpisodeRecord:
   act = jax.vmap(
       functools.partial(agent.act, evaluation=True), in_axes=(None, 0, 0, 0)
@@ -175,7 +191,7 @@ def _rollout(
 
   def step(carry, step_key):
     env_state, timestep, actor_state = carry
-    action, actor_state, _ = act(
+    action, actor_state, extras = act(
         actor_params,
         actor_state,
         timestep,
@@ -183,11 +199,12 @@ def _rollout(
     )
     info = jax.vmap(functools.partial(task_info, env))(env_state, action)
     next_env_state, next_timestep = jax.vmap(env.step)(env_state, action)
-    out = (timestep.observation, action, next_timestep.reward, info)
+    activity = dict(extras, core=actor_state.core) if record_activity else None
+    out = (timestep.observation, action, next_timestep.reward, info, activity)
     return (next_env_state, next_timestep, actor_state), out
 
   length = episode_length(env)
-  _, (observation, action, reward, info) = jax.lax.scan(
+  _, (observation, action, reward, info, activity) = jax.lax.scan(
       step,
       (env_state, timestep, actor_state),
       jax.random.split(act_key, length),
@@ -198,6 +215,7 @@ def _rollout(
       action=batch_major(action),
       reward=batch_major(reward),
       info=jax.tree.map(batch_major, info),
+      activity=jax.tree.map(batch_major, activity),
   )
 
 
@@ -207,14 +225,19 @@ def rollout(
     actor_params: Any,
     key: chex.PRNGKey,
     num_episodes: int,
+    record_activity: bool = False,
 ) -> EpisodeRecord:
   """Plays `num_episodes` fresh episodes with frozen weights (host copies).
 
   Episodes come from `env.reset` with keys derived from `key`; pass a key
   that training never used (training derives env keys from the seed) and,
   for Harlow, an env with `split='test'` for held-out objects.
+  `record_activity` also records the agent's outputs and core state
+  (`EpisodeRecord.activity`); the episodes and actions are the same.
   """
-  record = _rollout(agent, env, actor_params, key, num_episodes)
+  record = _rollout(
+      agent, env, actor_params, key, num_episodes, record_activity
+  )
   return jax.device_get(record)
 
 

@@ -27,6 +27,17 @@ used; Harlow on held-out objects):
                     the Daw et al. 2011 hybrid model's fitted parameters
                     (model-based weight w, ...)
   ablation          bandit_independent trained without the reward input
+  units             Fig. 2 on the bandit_independent agents: each LSTM unit
+                    regressed on past actions, rewards and their product,
+                    and the history decoded from the population
+                    (agents/analysis/wang2018_units.py)
+  reversal          Fig. 4: the reversal task (environments/reversal_task.py)
+                    and the agent's TD error at target onset for the target
+                    not seen since a reversal, vs a TD(0) learner
+                    (agents/analysis/wang2018_rpe.py)
+  two_step_rpe      Fig. 5's RPEs on the two_step agents: TD errors at the
+                    second-stage onset and the outcome vs model-based and
+                    model-free values (agents/analysis/wang2018_rpe.py)
 
 Summary layout (DIR/summary.json), per experiment `tasks.<name>`:
 `seeds` (the training seeds), `per_seed` (one dict of numbers per seed, in
@@ -59,7 +70,10 @@ import jax
 import numpy as np
 
 from agents import bandit_baselines
+from agents import types
 from agents.analysis import meta_rl
+from agents.analysis import wang2018_rpe
+from agents.analysis import wang2018_units
 from agents.runtime import anakin
 from agents.runtime import benchmarks
 from agents.runtime import checkpointing
@@ -616,6 +630,49 @@ def two_step_headline(result) -> str:
   return text
 
 
+# ---- the paper's Figs. 2, 4 and 5 (RPEs): logic in wang2018_units / _rpe ----
+
+
+def evaluate_units(ctx: Context) -> dict[str, Any]:
+  specs = types.EnvSpecs(
+      ctx.loop.env.observation_spec(), ctx.loop.env.action_spec()
+  )
+  untrained = [  # the control: each seed's network at initialisation
+      ctx.agent.actor_params(ctx.agent.init(jax.random.PRNGKey(s), specs))
+      for s in ctx.seeds
+  ]
+  return wang2018_units.units_experiment(
+      ctx.agent,
+      ctx.loop.env,
+      ctx.params,
+      ctx.key,
+      ctx.num_episodes,
+      untrained_params_per_seed=untrained,
+  )
+
+
+def evaluate_reversal(ctx: Context) -> dict[str, Any]:
+  return wang2018_rpe.reversal_experiment(
+      ctx.agent,
+      ctx.loop.env,
+      ctx.params,
+      ctx.key,
+      ctx.num_episodes,
+      ctx.config.gamma,
+  )
+
+
+def evaluate_two_step_rpe(ctx: Context) -> dict[str, Any]:
+  return wang2018_rpe.two_step_rpe_experiment(
+      ctx.agent,
+      ctx.loop.env,
+      ctx.params,
+      ctx.key,
+      ctx.num_episodes,
+      ctx.config.gamma,
+  )
+
+
 # ---- the runner ----------------------------------------------------------------
 
 
@@ -649,13 +706,18 @@ def run_reproduction(
       previous = json.load(f)
     if previous.get("quick") == quick:
       summary["tasks"].update(previous.get("tasks", {}))
+  trained_runs = {}  # run -> (config, agent, loop, params, training)
   for task in tasks:
     t0 = time.perf_counter()
     experiment = EXPERIMENTS[task]
     trained = experiment.trained_by or task
-    log(f"[wang2018] {task}: training {num_seeds} seed(s) in {trained}/")
-    config = task_config(trained, quick, seed, num_seeds)
-    agent, loop, params, training = train_task(trained, config, workdir, log)
+    if trained not in trained_runs:  # one run serves every row analysing it
+      log(f"[wang2018] {task}: training {num_seeds} seed(s) in {trained}/")
+      config = task_config(trained, quick, seed, num_seeds)
+      trained_runs[trained] = (config,) + train_task(
+          trained, config, workdir, log
+      )
+    config, agent, loop, params, training = trained_runs[trained]
     ctx = Context(
         name=task,
         config=config,
@@ -670,6 +732,8 @@ def run_reproduction(
         log=log,
     )
     result = {"training": training, "seeds": ctx.seeds}
+    if experiment.trained_by:
+      result["trained_by"] = experiment.trained_by
     result.update(_jsonable(experiment.evaluate(ctx)))
     result["across_seeds"] = across_seeds(result["per_seed"])
     result["task_wall_seconds"] = time.perf_counter() - t0
@@ -1063,6 +1127,26 @@ EXPERIMENTS: dict[str, Experiment] = {
         headline=bandit_headline,
         figures=ablation_figure,
         configure=_no_reward_input,
+    ),
+    "units": Experiment(
+        preset="bandit_independent",
+        evaluate=evaluate_units,
+        headline=wang2018_units.headline,
+        figures=wang2018_units.figure,
+        trained_by="bandit_independent",
+    ),
+    "reversal": Experiment(
+        preset="reversal",
+        evaluate=evaluate_reversal,
+        headline=wang2018_rpe.reversal_headline,
+        figures=wang2018_rpe.reversal_figure,
+    ),
+    "two_step_rpe": Experiment(
+        preset="two_step",
+        evaluate=evaluate_two_step_rpe,
+        headline=wang2018_rpe.two_step_rpe_headline,
+        figures=wang2018_rpe.two_step_rpe_figure,
+        trained_by="two_step",
     ),
 }
 TASKS = tuple(EXPERIMENTS)
