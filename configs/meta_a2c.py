@@ -70,6 +70,7 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   # Network and inputs.
   c.lstm_size = 48
   c.use_reward_input = True  # False: the reward-input ablation
+  c.forget_bias = 0.0  # added to the forget gate's initial bias (flax: 0)
   # Optimiser (shared RMSProp of A3C).
   c.optimizer = "rmsprop"
   c.learning_rate = 2e-3
