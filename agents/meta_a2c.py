@@ -15,7 +15,10 @@ The agent ("prefrontal network", Wang 2018 Methods; code in `core_step`):
                                               action, previous reward (the
                                               bandits' trial index is part of
                                               o_t: `observe_trial_index`)
-  (c_t, h_t) = LSTM(x_t, (c_{t-1}, h_{t-1}))   48 units (`lstm_size`)
+  (c_t, h_t) = LSTM(x_t, (c_{t-1}, h_{t-1}))   48 units (`lstm_size`); the
+                                              forget gate's bias starts at
+                                              `forget_bias` (lib.recurrent.
+                                              with_forget_bias)
   pi(. | h_t) = softmax(W_pi h_t + b_pi),  V(h_t) = w_v . h_t + b_v
   At an episode's FIRST step (a new task instance), (c, h) and a_{t-1} are
   reset to zeros BEFORE the step is processed; r_{t-1} is the FIRST
@@ -139,6 +142,7 @@ def make_agent_and_unroll(
   lstm_size = int(config.lstm_size)
   use_reward_input = bool(config.use_reward_input)
   eval_greedy = bool(config.eval_greedy)
+  forget_bias = float(config.get("forget_bias", 0.0))
   network = RecurrentActorCritic(num_actions=num_actions, lstm_size=lstm_size)
   anneal = {}
   if config.get("anneal_learning_rate", False):  # to 0 at the last update
@@ -183,6 +187,7 @@ def make_agent_and_unroll(
         + ([jnp.zeros((1,))] if use_reward_input else [])
     )
     params = network.init(key, state.core, inputs)
+    params = recurrent.with_forget_bias(params, forget_bias)
     return MetaA2CState(
         params=params,
         opt_state=optimizer.init(params),

@@ -15,7 +15,7 @@ a Q head; code in `RecurrentQNetwork` and `core_step`):
   The paper's torso is convolutional and its head dueling; here the torso is
   an MLP (`hidden_sizes`) and the head linear. The forget gate's bias starts
   at `forget_bias` (1, TensorFlow's LSTM default; flax starts it at 0:
-  `with_forget_bias`).
+  `lib.recurrent.with_forget_bias`).
 
 Sequence replay with a stored state and burn-in (Section 3; the buffer is
 `agents/replay/sequence.py`): every step's actor state (what `act` fed the
@@ -108,18 +108,6 @@ class RecurrentQNetwork(nn.Module):
     )
     core, hidden = nn.OptimizedLSTMCell(self.lstm_size, name="lstm")(core, x)
     return core, nn.Dense(self.num_actions, name="q")(hidden)
-
-
-def with_forget_bias(params, forget_bias: float):
-  """Adds `forget_bias` to the LSTM's forget-gate bias (initially 0 in
-  flax): f = sigmoid(W x + U h + b_f + forget_bias), as TensorFlow's and
-  Sonnet's LSTMs do by default (Jozefowicz et al. 2015), so that at
-  initialisation the cell keeps its memory (f ~ 0.73 instead of 0.5) and
-  gradients reach steps far back."""
-  lstm = params["params"]["lstm"]
-  forget = lstm["hf"]
-  lstm = {**lstm, "hf": {**forget, "bias": forget["bias"] + forget_bias}}
-  return {**params, "params": {**params["params"], "lstm": lstm}}
 
 
 def sequence_td_errors(
@@ -346,7 +334,7 @@ def make_agent_with_buffer(
         state.previous_action,
         jnp.zeros((), jnp.float32),
     )
-    params = with_forget_bias(params, forget_bias)
+    params = recurrent.with_forget_bias(params, forget_bias)
     example = sequence.SequenceItem(
         step=dict(
             observation=jnp.zeros(

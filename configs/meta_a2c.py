@@ -27,7 +27,11 @@ depends on num_envs, so fewer environments give more updates in the same
 wall time), the learning rate annealed to 0 (without it the regret of
 successive checkpoints keeps swinging), lr 5e-3 and gamma 0.95 (with gamma
 0.9 even the Bayes-optimal policy of the discounted objective under-explores
-and locks onto the worse arm). Its regret, every seed in summary.json:
+and locks onto the worse arm). Its regret at trial 100, 4 seeds vmapped,
+5000 held-out episodes each: 2.23, 2.20, 2.19, 2.10 (+- 0.06 each; mean
+2.18, 1.25x the exact Bayes-optimal 1.748: the issue-17 bar of 2.01 is not
+reached; gamma 1 with GAE 0.95, value cost 0.5 and forget_bias 1 were
+worse or no better at 8-10M steps). Measured by:
   python -m scripts.reproduce_wang2018 --workdir=DIR \
       --tasks=bandit_independent --seed=S
 The other presets keep the defaults (not re-tuned).
@@ -75,6 +79,7 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   # Network and inputs.
   c.lstm_size = 48
   c.use_reward_input = True  # False: the reward-input ablation
+  c.forget_bias = 0.0  # added to the forget gate's initial bias (flax: 0)
   # Optimiser (shared RMSProp of A3C).
   c.optimizer = "rmsprop"
   c.learning_rate = 2e-3

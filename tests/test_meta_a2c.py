@@ -185,6 +185,18 @@ def test_core_state_resets_at_first_inside_the_loop(loop_chunks):
   assert num_firsts >= 8 and num_not_first >= 8
 
 
+@pytest.mark.parametrize("forget_bias", [0.0, 1.0])
+def test_forget_gate_bias_starts_at_the_configured_value(forget_bias):
+  c = _small_config(forget_bias=forget_bias)
+  env = registry.make(c.env)
+  agent = meta_a2c.make_agent(c, _specs(env), _run(c))
+  lstm = agent.init(jax.random.PRNGKey(0), _specs(env)).params["params"]["lstm"]
+  np.testing.assert_array_equal(lstm["hf"]["bias"], forget_bias)
+  for gate in ("hi", "hg", "ho"):  # the other gates keep flax's zeros
+    np.testing.assert_array_equal(lstm[gate]["bias"], 0.0)
+  assert lstm["hf"]["bias"].shape == (c.lstm_size,)
+
+
 def test_reset_at_first_zeroes_core_and_previous_action():
   c = _small_config()
   env = registry.make(c.env)

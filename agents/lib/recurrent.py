@@ -6,6 +6,7 @@ al. 2018; R2D2, Kapturowski et al. 2019). dm_env streams run episode after
 episode, so the state must be reset to zeros at every FIRST step, before the
 step is processed, by the actor and by any learner that re-runs the stream
 (a chunk's unroll, a replayed sequence): `reset_at_first` is that reset.
+`with_forget_bias` is the forget-gate initialisation both agents use.
 """
 
 from __future__ import annotations
@@ -40,3 +41,15 @@ def reset_at_first(actor_state, first: chex.Array):
     return jnp.where(mask, jnp.zeros_like(x), x)
 
   return jax.tree.map(select, actor_state)
+
+
+def with_forget_bias(params, forget_bias: float):
+  """Adds `forget_bias` to the LSTM's forget-gate bias (initially 0 in
+  flax): f = sigmoid(W x + U h + b_f + forget_bias), as TensorFlow's and
+  Sonnet's LSTMs do by default (Jozefowicz et al. 2015), so that at
+  initialisation the cell keeps its memory (f ~ 0.73 instead of 0.5) and
+  gradients reach steps far back. `params` holds the cell as "lstm"."""
+  lstm = params["params"]["lstm"]
+  forget = lstm["hf"]
+  lstm = {**lstm, "hf": {**forget, "bias": forget["bias"] + forget_bias}}
+  return {**params, "params": {**params["params"], "lstm": lstm}}
