@@ -351,6 +351,38 @@ def test_sebulba_queue_neither_drops_nor_duplicates_a_trajectory():
   assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
 
 
+def test_sebulba_actors_step_batches_of_bsuite_environments():
+  # 2 actor threads x 2 bsuite environments each: one [T+1, 2] trajectory
+  # per learn call, none dropped or duplicated.
+  config = _small_a2c(
+      loop="sebulba", env="bsuite:catch/0", num_actors=2, num_envs=4
+  )
+  _, loop = train.build_loop(config)
+  assert loop.envs_per_actor == 2
+  assert loop.env_steps_per_segment == (
+      loop.iterations_per_segment * 2 * config.rollout_length
+  )
+  seen = []
+  learn_step = loop._learn_step
+
+  def recording_learn_step(agent_state, trajectory, learn_key):
+    seen.append(trajectory.timestep.observation.shape[:2])
+    return learn_step(agent_state, trajectory, learn_key)
+
+  loop._learn_step = recording_learn_step
+  state = loop.init([0])
+  for _ in range(2):
+    state, metrics = loop.run_segment(state)
+  loop.close()
+  assert seen == [(config.rollout_length + 1, 2)] * len(seen)
+  assert len(loop.received) == len(seen) == int(state.learn_calls)
+  for k in range(2):
+    sequence = [s for a, s in loop.received if a == k]
+    assert sequence == list(range(len(sequence)))
+  assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
+  assert metrics["all_finite"][0] == 1.0
+
+
 def test_sebulba_with_one_actor_is_deterministic():
   config = _small_a2c(loop="sebulba", num_actors=1, queue_size=2)
   finals = []
@@ -420,9 +452,9 @@ def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
         (dict(loop="sebulba", queue_size=0), "queue_size=0 is not allowed"),
         (
             dict(
-                loop="sebulba", env="bsuite:catch/0", num_envs=4, num_actors=2
+                loop="sebulba", env="bsuite:catch/0", num_envs=3, num_actors=2
             ),
-            "one stateful dm_env task .* per actor thread",
+            "num_envs=3 must be a multiple of config.num_actors=2",
         ),
         (
             dict(

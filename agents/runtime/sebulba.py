@@ -2,13 +2,15 @@
 (Hessel et al. 2021, "Podracer architectures for scalable reinforcement
 learning", section 3.2).
 
-  actors   K = `num_actors` Python threads. Each steps its own environments
-           with the NEWEST actor parameters the learner has published:
-           a stateful dm_env (bsuite:..., one per actor, stepped on the host
-           with a jitted `act`: host_loop.HostActor) or `num_envs / K`
-           functional environments (one jitted rollout per trajectory, on
-           the CPU). Each [T+1, B] trajectory goes into the queue, tagged
-           (actor, sequence number).
+  actors   K = `num_actors` Python threads. Each steps its own B =
+           `num_envs / K` environments with the NEWEST actor parameters the
+           learner has published: stateful dm_envs (bsuite:..., stepped on
+           the host with ONE jitted `act` per step of all B, vmapped over
+           them: host_loop.HostActor; Podracer's batched acting, which
+           amortises the dispatch and makes every learn call B times as
+           many env steps) or functional environments (one jitted rollout
+           per trajectory, on the CPU). Each [T+1, B] trajectory goes into
+           the queue, tagged (actor, sequence number).
   queue    `queue.Queue(maxsize=queue_size)`: an actor that is ahead of the
            learner blocks on `put` (back-pressure); nothing is dropped or
            duplicated (tests/test_async_loops.py counts it).
@@ -105,12 +107,13 @@ class _FunctionalActor:
 
 
 class _HostActor:
-  """One stateful dm_env environment (host_loop.HostActor)."""
+  """B stateful dm_env environments, one jitted `act` per step of all B
+  (host_loop.HostActor)."""
 
-  def __init__(self, agent, environment, rollout_length, key):
+  def __init__(self, agent, environments, rollout_length, key):
     state_key, self._key = jax.random.split(key)
     self._actor = host_loop.HostActor(
-        agent, environment, rollout_length, state_key
+        agent, environments, rollout_length, state_key
     )
 
   def rollout(self, actor_params):
@@ -199,12 +202,15 @@ class SebulbaLoop:
 
   # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
-    if self.task.make_host is not None:
-      environment = host_loop.host_task_environment(
-          self.task, self.seed * 1000 + k
-      )
-      return _HostActor(self.agent, environment, self.rollout_length, actor_key)
     b = self.envs_per_actor
+    if self.task.make_host is not None:
+      environments = [
+          host_loop.host_task_environment(self.task, self.seed * 1000 + i)
+          for i in range(k * b, (k + 1) * b)  # global environment indices
+      ]
+      return _HostActor(
+          self.agent, environments, self.rollout_length, actor_key
+      )
     env_ids = jnp.arange(k * b, (k + 1) * b)  # global environment indices
     _, env_key, actor_root, _ = jax.random.split(
         jax.random.PRNGKey(self.seed), 4
@@ -383,14 +389,7 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
         f"(config.num_devices={config.num_devices}); set it to 0 "
         "or 1"
     )
-  if task.make_host is not None:
-    if config.num_envs != k:
-      raise UserError(
-          f"config.loop='sebulba' drives one stateful dm_env task "
-          f"({task.name}) per actor thread: set config.num_envs="
-          f"config.num_actors (now {config.num_envs} and {k})"
-      )
-  elif config.num_envs % k:
+  if config.num_envs % k:
     raise UserError(
         f"config.num_envs={config.num_envs} must be a multiple "
         f"of config.num_actors={k} (each actor thread steps "
