@@ -273,7 +273,8 @@ class SebulbaLoop:
       thread.start()
 
   def _publish(self, actor_params, restart: bool = False) -> None:
-    actor_params = jax.device_put(actor_params, self.actor_device)
+    if self.learner_device != self.actor_device:  # else: by reference
+      actor_params = jax.device_put(actor_params, self.actor_device)
     with self._published:
       self._version = 0 if restart else self._version + 1
       if restart:
