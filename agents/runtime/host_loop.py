@@ -180,22 +180,61 @@ def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
   )
 
 
-def make_learn_step(agent: types.Agent, *, stack: bool):
-  """The jitted `(agent_state [1, ...], trajectory, learn_key) -> (agent_state,
+def make_learn_step(agent: types.Agent, *, stack: bool, mesh=None):
+  """The jitted `(agent_state [D, ...], trajectory, learn_key) -> (agent_state,
   metrics, next learn_key, actor params)` of a loop that learns on the host's
   thread (host loop, Sebulba): one dispatch per iteration. With `stack`, the
   trajectory's `extras` is the list of `act` outputs, still on device, stacked
   here rather than fetched to the host and sent back. The agent state is
-  donated; the device axis is a size-1 vmap.
+  donated. Without `mesh` the device axis is a size-1 vmap (D = 1); with a
+  mesh of D devices (Sebulba's learner devices) `learn` is shard_mapped over
+  them: the [T+1, B] trajectory is split along its environment axis (B / D
+  each), every device holds a replica of the agent state (its own replay)
+  and the agent averages its gradients over `types.DEVICE_AXIS`, as in the
+  compiled loop (anakin.py). Actor params are device 0's.
   """
-  learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+  if mesh is None:
+    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+    to_devices = lambda x: x[None]
+  else:
+    from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
+
+    d = mesh.devices.size
+
+    def local(agent_state, trajectory, key):  # this device's block
+      agent_state, trajectory, key = jax.tree.map(
+          lambda x: x[0], (agent_state, trajectory, key)
+      )
+      agent_state, metrics = agent.learn(agent_state, trajectory, key)
+      return jax.tree.map(lambda x: x[None], (agent_state, metrics))
+
+    spec = jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+    learn = anakin.shard_map(
+        local, mesh, in_specs=(spec, spec, spec), out_specs=(spec, spec)
+    )
+
+    def to_devices(x):  # [time, B, ...] -> [D, time, B / D, ...]
+      x = jnp.reshape(x, (x.shape[0], d, x.shape[1] // d, *x.shape[2:]))
+      return jnp.swapaxes(x, 0, 1)
 
   def learn_step(agent_state, trajectory, learn_key):
     if stack:
       trajectory = stack_extras(trajectory)
     learn_key, key = jax.random.split(learn_key)
+    num_devices = jax.tree.leaves(agent_state)[0].shape[0]
+    per_device = trajectory.replace(
+        timestep=jax.tree.map(to_devices, trajectory.timestep),
+        action=to_devices(trajectory.action),
+        extras=jax.tree.map(to_devices, trajectory.extras),
+        # [B, ...] (no time axis): a time axis of 1 to split it the same way
+        actor_state=jax.tree.map(
+            lambda x: to_devices(x[None])[:, 0], trajectory.actor_state
+        ),
+    )
     agent_state, metrics = learn(
-        agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None]
+        agent_state,
+        per_device,
+        jnp.broadcast_to(key[None], (num_devices, *key.shape)),
     )
     actor_params = agent.actor_params(jax.tree.map(lambda x: x[0], agent_state))
     return agent_state, metrics, learn_key, actor_params
