@@ -473,6 +473,9 @@ for c in (a2c.get_config("catch"), dqn.get_config("catch")):
   assert metrics["all_finite"][0] == 1.0
   assert len(loop.received) == int(state.learn_calls)
   assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
+  # A checkpoint restores over both devices, as init placed it.
+  for s in jax.tree.leaves(loop.abstract_state(1).agent_state):
+    assert len(s.sharding.device_set) == 2, s
   print("ok", c.agent)
 """
 

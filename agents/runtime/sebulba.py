@@ -225,7 +225,19 @@ class SebulbaLoop:
 
   def abstract_state(self, num_seeds: int = 1) -> SebulbaState:
     del num_seeds  # one
-    return jax.eval_shape(lambda: self.init([0]))
+    shapes = jax.eval_shape(lambda: self.init([0]))
+    if self._mesh is None:
+      return shapes
+    # Restored over the learner's devices, as `init` places the agent state.
+    sharding = jax.sharding.NamedSharding(
+        self._mesh, jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+    )
+    return shapes.replace(
+        agent_state=jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+            shapes.agent_state,
+        )
+    )
 
   def prepare(self, state: SebulbaState) -> bool:
     del state  # act, rollouts and learn compile on first use
