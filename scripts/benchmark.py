@@ -26,7 +26,8 @@ _ROUNDS = flags.DEFINE_integer(
     "rounds",
     3,
     "interleaved rounds of the rows that compare our loop with "
-    "a minimal fused program (each program runs --seconds per round)",
+    "a minimal fused program, and of Sebulba against the host loop "
+    "(each program runs --seconds per round)",
 )
 _JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
 _CPU_THREEFRY = flags.DEFINE_enum(
