@@ -27,7 +27,8 @@ _ROUNDS = flags.DEFINE_integer(
     "rounds",
     3,
     "interleaved rounds of the rows that compare our loop with "
-    "a minimal fused program (each program runs --seconds per round)",
+    "a minimal fused program, and of Sebulba against the host loop "
+    "(each program runs --seconds per round)",
 )
 _JSON = flags.DEFINE_string("json", None, "also write the rows to this file")
 _CPU_THREEFRY = flags.DEFINE_enum(
@@ -264,37 +265,48 @@ def main(argv):
             )
         )
   if want("sebulba_bsuite_catch"):
-    # Sebulba's actor threads against the one-environment host loop (the
-    # host_bsuite_catch row's settings): DQN on bsuite catch.
-    for k in (1, 2):
+    # Sebulba's actor threads against the host loop on bsuite catch (DQN,
+    # rollout_length 4 as host_bsuite_catch), timed in interleaved rounds.
+    # The host loop steps 1 environment (one jitted act per env step, one
+    # learn call per [T+1, 1]); each Sebulba actor thread steps B (one act
+    # per step of all B, one learn call per [T+1, B]: B times fewer
+    # gradient steps per env step; DQN's catch preset has num_envs = 8);
+    # the _b1 row is Sebulba with the host loop's layout, 1 environment per
+    # thread.
+    configs = {}
+    for name, loop, k, envs_per_actor in (
+        ("host", "host", 1, 1),
+        ("sebulba_bsuite_catch_k1_b8", "sebulba", 1, 8),
+        ("sebulba_bsuite_catch_k2_b8", "sebulba", 2, 8),
+        ("sebulba_bsuite_catch_k2_b4", "sebulba", 2, 4),
+        ("sebulba_bsuite_catch_k2_b1", "sebulba", 2, 1),
+    ):
       c = dqn.get_config("catch")
       c.update(
           dict(
               env="bsuite:catch/0",
-              loop="sebulba",
+              loop=loop,
               num_actors=k,
-              num_envs=k,
+              num_envs=k * envs_per_actor,
               log_every_env_steps=1000,
           )
       )
-      name = f"sebulba_bsuite_catch_k{k}"
-      r = bm.loop_throughput(c, _SECONDS.value)
-      results[name] = r
-      host = results.get("host_bsuite_catch")
-      ratio = (
-          r["env_steps_per_second"] / host["env_steps_per_second"]
-          if host
-          else None
-      )
+      configs[name] = c
+    r = bm.interleaved_loop_throughput(configs, _SECONDS.value, _ROUNDS.value)
+    results.update({f"sebulba_vs_{name}": v for name, v in r.items()})
+    for name in list(configs)[1:]:
+      c = configs[name]
+      b = c.num_envs // c.num_actors
       rows.append(
           (
               name,
-              f"{bm.rate(r['env_steps_per_second'])} steps/s",
-              f"{ratio:.2f}x host loop; target >= 2x (K=2)"
-              if host
-              else "run with host_bsuite_catch for the ratio",
-              f"{r['compile_seconds']:.1f}",
-              f"DQN, {k} actor thread(s), 1 bsuite env each",
+              f"{bm.rate(r[name]['env_steps_per_second'])} steps/s",
+              f"{bm.median_ratio(r[name], r['host']):.2f}x host loop "
+              f"({bm.rate(r['host']['env_steps_per_second'])}); "
+              "target >= 2x (K=2)",
+              f"{r[name]['compile_seconds']:.1f}",
+              f"DQN, {c.num_actors} actor thread(s) x {b} bsuite env(s); "
+              f"median of {_ROUNDS.value} interleaved rounds",
           )
       )
   if want("async_algorithms"):

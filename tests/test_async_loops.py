@@ -351,6 +351,38 @@ def test_sebulba_queue_neither_drops_nor_duplicates_a_trajectory():
   assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
 
 
+def test_sebulba_actors_step_batches_of_bsuite_environments():
+  # 2 actor threads x 2 bsuite environments each: one [T+1, 2] trajectory
+  # per learn call, none dropped or duplicated.
+  config = _small_a2c(
+      loop="sebulba", env="bsuite:catch/0", num_actors=2, num_envs=4
+  )
+  _, loop = train.build_loop(config)
+  assert loop.envs_per_actor == 2
+  assert loop.env_steps_per_segment == (
+      loop.iterations_per_segment * 2 * config.rollout_length
+  )
+  seen = []
+  learn_step = loop._learn_step
+
+  def recording_learn_step(agent_state, trajectory, learn_key):
+    seen.append(trajectory.timestep.observation.shape[:2])
+    return learn_step(agent_state, trajectory, learn_key)
+
+  loop._learn_step = recording_learn_step
+  state = loop.init([0])
+  for _ in range(2):
+    state, metrics = loop.run_segment(state)
+  loop.close()
+  assert seen == [(config.rollout_length + 1, 2)] * len(seen)
+  assert len(loop.received) == len(seen) == int(state.learn_calls)
+  for k in range(2):
+    sequence = [s for a, s in loop.received if a == k]
+    assert sequence == list(range(len(sequence)))
+  assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
+  assert metrics["all_finite"][0] == 1.0
+
+
 def test_sebulba_with_one_actor_is_deterministic():
   config = _small_a2c(loop="sebulba", num_actors=1, queue_size=2)
   finals = []
@@ -408,6 +440,66 @@ def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
   ]
 
 
+# Run in a subprocess with 2 forced host devices (XLA_FLAGS is read once, at
+# jax's start): Sebulba's learner over D = 2 devices, each learning from half
+# of every trajectory's environments, on a functional task and on bsuite.
+_TWO_DEVICE_SEBULBA = """
+import jax, numpy as np
+from configs import a2c, dqn
+from agents.runtime import train
+assert jax.local_device_count() == 2
+for c in (a2c.get_config("catch"), dqn.get_config("catch")):
+  c.update(dict(loop="sebulba", num_actors=2, num_envs=8, num_devices=2,
+                rollout_length=4, total_env_steps=8 * 4 * 6,
+                log_every_env_steps=8 * 4 * 3, eval_episodes=3))
+  if c.agent == "dqn":
+    c.update(dict(env="bsuite:catch/0", min_replay_size=32, batch_size=8))
+  _, loop = train.build_loop(c)
+  assert loop.num_devices == 2
+  state = loop.init([0])
+  init = jax.device_get(state.agent_state.params)
+  for _ in range(2):
+    state, metrics = loop.run_segment(state)
+  loop.close()
+  params = jax.device_get(state.agent_state.params)
+  changed = False
+  for x, x0 in zip(jax.tree.leaves(params), jax.tree.leaves(init)):
+    assert x.shape[0] == 2, x.shape
+    # Different environments on each device, gradients averaged over them:
+    # the replicas stay equal.
+    np.testing.assert_array_equal(x[0], x[1])
+    changed = changed or not np.array_equal(x, x0)
+  assert changed, c.agent  # it learned
+  assert metrics["all_finite"][0] == 1.0
+  assert len(loop.received) == int(state.learn_calls)
+  assert sum(loop.produced) == len(loop.received) + loop.left_in_queue
+  # A checkpoint restores over both devices, as init placed it.
+  for s in jax.tree.leaves(loop.abstract_state(1).agent_state):
+    assert len(s.sharding.device_set) == 2, s
+  print("ok", c.agent)
+"""
+
+
+@pytest.mark.slow
+def test_sebulba_learns_over_two_devices_with_averaged_gradients():
+  env = dict(
+      os.environ,
+      PYTHONPATH=str(ROOT),
+      JAX_PLATFORMS="cpu",
+      XLA_FLAGS="--xla_force_host_platform_device_count=2",
+  )
+  proc = subprocess.run(
+      [sys.executable, "-c", _TWO_DEVICE_SEBULBA],
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  done = [line for line in proc.stdout.splitlines() if line.startswith("ok")]
+  assert done == ["ok a2c", "ok dqn"], proc.stdout  # (bsuite prints too)
+
+
 # ---- bad input ---------------------------------------------------------------
 
 
@@ -420,9 +512,9 @@ def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
         (dict(loop="sebulba", queue_size=0), "queue_size=0 is not allowed"),
         (
             dict(
-                loop="sebulba", env="bsuite:catch/0", num_envs=4, num_actors=2
+                loop="sebulba", env="bsuite:catch/0", num_envs=3, num_actors=2
             ),
-            "one stateful dm_env task .* per actor thread",
+            "num_envs=3 must be a multiple of config.num_actors=2",
         ),
         (
             dict(
@@ -431,6 +523,10 @@ def test_a_crashed_sebulba_actor_stops_the_run_with_a_clear_error():
             "'hogwild' steps functional tasks",
         ),
         (dict(loop="hogwild", num_envs=5, num_actors=2), "multiple of"),
+        (
+            dict(loop="sebulba", num_devices=jax.local_device_count() + 1),
+            "device\\(s\\) are visible",
+        ),
         (dict(loop="hogwild", num_seeds=2), "one seed"),
     ],
 )

@@ -61,7 +61,7 @@ class LoopState:
   iteration: chex.Array  # int32
 
 
-def _shard_map(f, mesh, in_specs, out_specs):
+def shard_map(f, mesh, in_specs, out_specs):
   """`jax.shard_map` across jax versions (0.10 here, newer on accelerators)."""
   if hasattr(jax, "shard_map"):
     return jax.shard_map(
@@ -285,7 +285,7 @@ class AnakinLoop:
       return add_device_axis(state), add_device_axis(metrics)
 
     spec = P(types.DEVICE_AXIS)
-    sharded = _shard_map(
+    sharded = shard_map(
         local, self.mesh, in_specs=(spec,), out_specs=(spec, spec)
     )
     return jax.jit(sharded, donate_argnums=0)

@@ -36,6 +36,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from agents.lib import cpu_threefry
@@ -95,6 +96,52 @@ def loop_throughput(
     if key in metrics:
       result[key] = float(metrics[key][0])
   return result
+
+
+def interleaved_loop_throughput(
+    configs: dict[str, ml_collections.ConfigDict],
+    seconds: float = 3.0,
+    rounds: int = 3,
+) -> dict[str, dict[str, Any]]:
+  """Env steps/s of several loops (any `config.loop`), timed in interleaved
+  rounds: every loop is built and warmed up (compiled) first, then each
+  round times each loop for `seconds` in turn, so that load on a shared
+  machine hits them alike. Per loop: the median rate and every round's
+  rate. Threads of a loop not being timed (Sebulba's actors) wait on their
+  full queue meanwhile. Compare loops round by round (`median_ratio`)."""
+  built, states, compile_seconds = {}, {}, {}
+  try:
+    for name, config in configs.items():
+      t0 = time.perf_counter()
+      _, built[name] = train_lib.build_loop(config)
+      state = built[name].init([config.seed])
+      built[name].prepare(state)
+      states[name], _ = built[name].run_segment(state)  # compiles the rest
+      compile_seconds[name] = time.perf_counter() - t0
+    rates = {name: [] for name in configs}
+    for _ in range(rounds):
+      for name, loop in built.items():
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+          states[name], _ = loop.run_segment(states[name])
+          steps += loop.env_steps_per_segment
+        rates[name].append(steps / (time.perf_counter() - start))
+  finally:
+    for loop in built.values():
+      loop.close()
+  return {
+      name: dict(
+          env_steps_per_second=float(np.median(rates[name])),
+          rounds=rates[name],
+          compile_seconds=compile_seconds[name],
+      )
+      for name in configs
+  }
+
+
+def median_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+  """The median over rounds of a's rate / b's rate in the same round."""
+  return float(np.median(np.asarray(a["rounds"]) / np.asarray(b["rounds"])))
 
 
 def host_loop_throughput(

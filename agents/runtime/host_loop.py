@@ -58,80 +58,106 @@ def specs_of(environment: dm_env.Environment) -> types.EnvSpecs:
 
 
 class HostActor:
-  """One stateful environment stepped on the host with a jitted `act`.
+  """B stateful environments stepped on the host with one jitted `act`.
 
-  `rollout(actor_params, actor_key)` steps it `rollout_length` times and
-  returns the [T+1, 1] trajectory (numpy; `extras` the list of `act`
-  outputs, still on device), the returns of the episodes that finished and
-  the next actor key. The running episode carries over between calls.
+  `rollout(actor_params, actor_key)` steps them `rollout_length` times and
+  returns the [T+1, B] trajectory (numpy; `extras` the list of `act`
+  outputs [B, ...], still on device), the returns of the episodes that
+  finished and the next actor key. The running episodes carry over between
+  calls. One `act` call (vmapped over the B environments) and one
+  device-to-host copy of the B actions per step, whatever B is: Podracer's
+  batched acting, which amortises the dispatch over the environments (the
+  host loop uses B = 1; Sebulba's actor threads B = num_envs / K).
   """
 
   def __init__(
       self,
       agent: types.Agent,
-      environment: dm_env.Environment,
+      environment: dm_env.Environment | list[dm_env.Environment],
       rollout_length: int,
       actor_state_key: chex.PRNGKey,
   ):
     self.agent = agent
-    self.environment = environment
-    self.specs = specs_of(environment)
+    if isinstance(environment, dm_env.Environment):
+      environment = [environment]
+    self.environments = list(environment)
+    self.environment = self.environments[0]
+    self.num_envs = len(self.environments)
+    self.specs = specs_of(self.environment)
     self.rollout_length = rollout_length
     self._actor_state_key = actor_state_key
+    batched_act = jax.vmap(
+        functools.partial(agent.act, evaluation=False), in_axes=(None, 0, 0, 0)
+    )
+    b = self.num_envs
+
+    def per_env_keys(key):  # B = 1: the key itself (the unbatched stream)
+      return key[None] if b == 1 else jax.random.split(key, b)
 
     def act(actor_params, actor_state, timestep, key):
       key, act_key = jax.random.split(key)
-      return key, agent.act(
-          actor_params, actor_state, timestep, act_key, evaluation=False
+      return key, batched_act(
+          actor_params, actor_state, timestep, per_env_keys(act_key)
       )
 
-    # One dispatch per environment step: acting and the key split together.
+    # One dispatch per step of the B environments: acting and the key split.
     self._act = jax.jit(act)
+    self._initial_actor_state = jax.jit(
+        lambda key: jax.vmap(agent.initial_actor_state)(per_env_keys(key))
+    )
     self.restart()
 
   def restart(self) -> None:
-    """The next rollout starts a new episode (e.g. after evaluation)."""
-    self._timestep = None
+    """The next rollout starts new episodes (e.g. after evaluation)."""
+    self._timesteps = None
     self._actor_state = None
-    self._episode_return = 0.0
+    self._episode_returns = [0.0] * self.num_envs
 
   def rollout(self, actor_params, actor_key):
-    env, T = self.environment, self.rollout_length
-    if self._timestep is None:
-      self._timestep = evaluation.dm_env_timestep(env.reset())
-      self._actor_state = self.agent.initial_actor_state(self._actor_state_key)
+    envs, T, B = self.environments, self.rollout_length, self.num_envs
+    if self._timesteps is None:
+      self._timesteps = [evaluation.dm_env_timestep(e.reset()) for e in envs]
+      self._actor_state = self._initial_actor_state(self._actor_state_key)
     initial_actor_state = self._actor_state
-    # The [T+1, B=1] chunk is written in place, step by step, into fresh
+    # The [T+1, B] chunk is written in place, step by step, into fresh
     # host buffers (fresh each time: the device may alias host memory).
-    step_type = np.empty((T + 1, 1), np.int32)
-    reward = np.empty((T + 1, 1), np.float32)
-    discount = np.empty((T + 1, 1), np.float32)
+    step_type = np.empty((T + 1, B), np.int32)
+    reward = np.empty((T + 1, B), np.float32)
+    discount = np.empty((T + 1, B), np.float32)
     observation = np.empty(
-        (T + 1, 1, *self.specs.observation.shape), np.float32
+        (T + 1, B, *self.specs.observation.shape), np.float32
     )
-    actions = np.empty((T, 1), self.specs.action.dtype)
+    actions = np.empty((T, B), self.specs.action.dtype)
     extras, returns = [], []
-    timestep = self._timestep
+    timesteps = self._timesteps
     for t in range(T + 1):
-      step_type[t, 0] = timestep.step_type
-      reward[t, 0] = timestep.reward
-      discount[t, 0] = timestep.discount
-      observation[t, 0] = timestep.observation
+      for i, timestep in enumerate(timesteps):
+        step_type[t, i] = timestep.step_type
+        reward[t, i] = timestep.reward
+        discount[t, i] = timestep.discount
+        observation[t, i] = timestep.observation
       if t == T:
         break
+      timestep = base.TimeStep(
+          step_type=step_type[t],
+          reward=reward[t],
+          discount=discount[t],
+          observation=observation[t],
+      )
       actor_key, (action, self._actor_state, extra) = self._act(
           actor_params, self._actor_state, timestep, actor_key
       )
-      actions[t, 0] = action  # waits for `act`
-      timestep = evaluation.dm_env_timestep(env.step(actions[t, 0]))
-      if timestep.step_type == base.FIRST:
-        self._episode_return = 0.0
-      else:
-        self._episode_return += float(timestep.reward)
-        if timestep.step_type == base.LAST:
-          returns.append(self._episode_return)
+      actions[t] = action  # waits for `act`: one copy of the B actions
+      for i, env in enumerate(envs):
+        timesteps[i] = evaluation.dm_env_timestep(env.step(actions[t, i]))
+        if timesteps[i].step_type == base.FIRST:
+          self._episode_returns[i] = 0.0
+        else:
+          self._episode_returns[i] += float(timesteps[i].reward)
+          if timesteps[i].step_type == base.LAST:
+            returns.append(self._episode_returns[i])
       extras.append(extra)
-    self._timestep = timestep
+    self._timesteps = timesteps
     trajectory = types.Trajectory(
         timestep=base.TimeStep(
             step_type=step_type,
@@ -141,38 +167,74 @@ class HostActor:
         ),
         action=actions,
         extras=extras,
-        actor_state=jax.tree.map(
-            lambda x: np.asarray(x)[None], initial_actor_state
-        ),
+        actor_state=jax.tree.map(np.asarray, initial_actor_state),
     )
     return trajectory, returns, actor_key
 
 
 def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
-  """`extras` (a list of T per-step `act` outputs) -> [T, 1, ...] arrays."""
+  """`extras` (a list of T per-step `act` outputs [B, ...]) -> [T, B, ...]
+  arrays."""
   return trajectory.replace(
-      extras=jax.tree.map(
-          lambda *xs: jnp.stack(xs)[:, None], *trajectory.extras
-      )
+      extras=jax.tree.map(lambda *xs: jnp.stack(xs), *trajectory.extras)
   )
 
 
-def make_learn_step(agent: types.Agent, *, stack: bool):
-  """The jitted `(agent_state [1, ...], trajectory, learn_key) -> (agent_state,
+def make_learn_step(agent: types.Agent, *, stack: bool, mesh=None):
+  """The jitted `(agent_state [D, ...], trajectory, learn_key) -> (agent_state,
   metrics, next learn_key, actor params)` of a loop that learns on the host's
   thread (host loop, Sebulba): one dispatch per iteration. With `stack`, the
   trajectory's `extras` is the list of `act` outputs, still on device, stacked
   here rather than fetched to the host and sent back. The agent state is
-  donated; the device axis is a size-1 vmap.
+  donated. Without `mesh` the device axis is a size-1 vmap (D = 1); with a
+  mesh of D devices (Sebulba's learner devices) `learn` is shard_mapped over
+  them: the [T+1, B] trajectory is split along its environment axis (B / D
+  each), every device holds a replica of the agent state (its own replay)
+  and the agent averages its gradients over `types.DEVICE_AXIS`, as in the
+  compiled loop (anakin.py). Actor params are device 0's.
   """
-  learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+  if mesh is None:
+    learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
+    to_devices = lambda x: x[None]
+  else:
+    from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
+
+    d = mesh.devices.size
+
+    def local(agent_state, trajectory, key):  # this device's block
+      agent_state, trajectory, key = jax.tree.map(
+          lambda x: x[0], (agent_state, trajectory, key)
+      )
+      agent_state, metrics = agent.learn(agent_state, trajectory, key)
+      return jax.tree.map(lambda x: x[None], (agent_state, metrics))
+
+    spec = jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+    learn = anakin.shard_map(
+        local, mesh, in_specs=(spec, spec, spec), out_specs=(spec, spec)
+    )
+
+    def to_devices(x):  # [time, B, ...] -> [D, time, B / D, ...]
+      x = jnp.reshape(x, (x.shape[0], d, x.shape[1] // d, *x.shape[2:]))
+      return jnp.swapaxes(x, 0, 1)
 
   def learn_step(agent_state, trajectory, learn_key):
     if stack:
       trajectory = stack_extras(trajectory)
     learn_key, key = jax.random.split(learn_key)
+    num_devices = jax.tree.leaves(agent_state)[0].shape[0]
+    per_device = trajectory.replace(
+        timestep=jax.tree.map(to_devices, trajectory.timestep),
+        action=to_devices(trajectory.action),
+        extras=jax.tree.map(to_devices, trajectory.extras),
+        # [B, ...] (no time axis): a time axis of 1 to split it the same way
+        actor_state=jax.tree.map(
+            lambda x: to_devices(x[None])[:, 0], trajectory.actor_state
+        ),
+    )
     agent_state, metrics = learn(
-        agent_state, jax.tree.map(lambda x: x[None], trajectory), key[None]
+        agent_state,
+        per_device,
+        jnp.broadcast_to(key[None], (num_devices, *key.shape)),
     )
     actor_params = agent.actor_params(jax.tree.map(lambda x: x[0], agent_state))
     return agent_state, metrics, learn_key, actor_params

@@ -2,21 +2,24 @@
 (Hessel et al. 2021, "Podracer architectures for scalable reinforcement
 learning", section 3.2).
 
-  actors   K = `num_actors` Python threads. Each steps its own environments
-           with the NEWEST actor parameters the learner has published:
-           a stateful dm_env (bsuite:..., one per actor, stepped on the host
-           with a jitted `act`: host_loop.HostActor) or `num_envs / K`
-           functional environments (one jitted rollout per trajectory, on
-           the CPU). Each [T+1, B] trajectory goes into the queue, tagged
-           (actor, sequence number).
+  actors   K = `num_actors` Python threads. Each steps its own B =
+           `num_envs / K` environments with the NEWEST actor parameters the
+           learner has published: stateful dm_envs (bsuite:..., stepped on
+           the host with ONE jitted `act` per step of all B, vmapped over
+           them: host_loop.HostActor; Podracer's batched acting, which
+           amortises the dispatch and makes every learn call B times as
+           many env steps) or functional environments (one jitted rollout
+           per trajectory, on the CPU). Each [T+1, B] trajectory goes into
+           the queue, tagged (actor, sequence number).
   queue    `queue.Queue(maxsize=queue_size)`: an actor that is ahead of the
            learner blocks on `put` (back-pressure); nothing is dropped or
            duplicated (tests/test_async_loops.py counts it).
   learner  the driver's thread: takes one trajectory at a time, moves it to
            the learner device (`jax.device_put`; the accelerator when there
            is one, jax.devices()[0]) and calls the agent's fused `learn`
-           (jitted, the device axis of size 1), then publishes the new actor
-           parameters (a reference swap, copied to the actors' device).
+           (jitted; over D devices, below), then publishes the new actor
+           parameters (a reference swap, copied to the actors' device when
+           that is another one).
 Which parameters an actor uses: with K > 1, the newest published (Podracer's
 "recent copy"); with K = 1, exactly those after update j - 1 for its
 trajectory j (it waits for them: the actor steps trajectory j while the
@@ -31,11 +34,14 @@ not deterministic; with K = 1 it is, but resume is not bitwise (the actors'
 environments restart).
 
 Agents: any agent (it uses `learn`, not `gradients`/`apply`).
-Scope: one host, one learner device. Several learner devices (splitting
-each batch over them, Podracer's layout) and several hosts through
-jax.distributed are not implemented here: `config.num_devices` > 1 and
-multi-process runs are refused with a UserError (the compiled loop does
-both).
+Learner devices: `config.num_devices` = D (0 or 1: one). With D > 1 the
+learner shard_maps `learn` over the first D local devices: each trajectory
+is split along its environment axis (B / D environments per device), every
+device keeps a replica of the agent state and the agent averages gradients
+over `types.DEVICE_AXIS` (host_loop.make_learn_step), Podracer's layout.
+Scope: one host. Several hosts through jax.distributed are not implemented
+here: multi-process runs are refused with a UserError (the compiled loop
+does them).
 """
 
 from __future__ import annotations
@@ -105,12 +111,13 @@ class _FunctionalActor:
 
 
 class _HostActor:
-  """One stateful dm_env environment (host_loop.HostActor)."""
+  """B stateful dm_env environments, one jitted `act` per step of all B
+  (host_loop.HostActor)."""
 
-  def __init__(self, agent, environment, rollout_length, key):
+  def __init__(self, agent, environments, rollout_length, key):
     state_key, self._key = jax.random.split(key)
     self._actor = host_loop.HostActor(
-        agent, environment, rollout_length, state_key
+        agent, environments, rollout_length, state_key
     )
 
   def rollout(self, actor_params):
@@ -121,9 +128,7 @@ class _HostActor:
 
 
 class SebulbaLoop:
-  """K actor threads -> bounded queue -> one learner."""
-
-  num_devices = 1
+  """K actor threads -> bounded queue -> one learner (on D devices)."""
 
   def __init__(
       self,
@@ -137,6 +142,7 @@ class SebulbaLoop:
       queue_size: int,
       seed: int,
       eval_max_steps: int = 1000,
+      num_devices: int = 1,
   ):
     cpu_threefry.install_for_runtime()  # before anything here compiles
     self.agent, self.task = agent, task
@@ -150,7 +156,23 @@ class SebulbaLoop:
     self.queue_size = queue_size
     self.seed = seed
     self.eval_max_steps = eval_max_steps
+    self.num_devices = num_devices
     self.learner_device = jax.devices()[0]
+    # D > 1: the learner's devices, each learning from B / D environments
+    # of every trajectory (host_loop.make_learn_step).
+    self._mesh = None
+    if num_devices > 1:
+      from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
+
+      self._mesh = anakin.make_mesh(num_devices)
+    # Where a trajectory goes before `learn` (which splits it over the mesh).
+    self._trajectory_placement = (
+        self.learner_device
+        if self._mesh is None
+        else jax.sharding.NamedSharding(
+            self._mesh, jax.sharding.PartitionSpec()
+        )
+    )
     self.actor_device = jax.devices("cpu")[0]
     self.received: list[tuple[int, int]] = []  # (actor, sequence) learned
     self.produced = [0] * num_actors  # trajectories each actor queued
@@ -165,7 +187,7 @@ class SebulbaLoop:
     self._published = threading.Condition()
     self._evaluate = {}
     self._learn_step = host_loop.make_learn_step(
-        agent, stack=task.make_host is not None
+        agent, stack=task.make_host is not None, mesh=self._mesh
     )
     self._actor_params = jax.jit(
         lambda s: agent.actor_params(jax.tree.map(lambda x: x[0], s))
@@ -180,8 +202,20 @@ class SebulbaLoop:
     agent_state = jax.jit(
         jax.vmap(lambda key: self.agent.init(key, self.task.specs))
     )(agent_key[None])
+    if self._mesh is None:
+      agent_state = jax.device_put(agent_state, self.learner_device)
+    else:  # a replica per learner device (the same parameters)
+      agent_state = jax.jit(
+          lambda s: jax.tree.map(
+              lambda x: jnp.broadcast_to(x, (self.num_devices, *x.shape[1:])),
+              s,
+          ),
+          out_shardings=jax.sharding.NamedSharding(
+              self._mesh, jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+          ),
+      )(agent_state)
     return SebulbaState(
-        agent_state=jax.device_put(agent_state, self.learner_device),
+        agent_state=agent_state,
         learn_key=learn_key,
         actor_keys=jax.vmap(jax.random.fold_in, (None, 0))(
             actor_key, jnp.arange(self.num_actors)
@@ -191,7 +225,19 @@ class SebulbaLoop:
 
   def abstract_state(self, num_seeds: int = 1) -> SebulbaState:
     del num_seeds  # one
-    return jax.eval_shape(lambda: self.init([0]))
+    shapes = jax.eval_shape(lambda: self.init([0]))
+    if self._mesh is None:
+      return shapes
+    # Restored over the learner's devices, as `init` places the agent state.
+    sharding = jax.sharding.NamedSharding(
+        self._mesh, jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+    )
+    return shapes.replace(
+        agent_state=jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+            shapes.agent_state,
+        )
+    )
 
   def prepare(self, state: SebulbaState) -> bool:
     del state  # act, rollouts and learn compile on first use
@@ -199,12 +245,15 @@ class SebulbaLoop:
 
   # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
-    if self.task.make_host is not None:
-      environment = host_loop.host_task_environment(
-          self.task, self.seed * 1000 + k
-      )
-      return _HostActor(self.agent, environment, self.rollout_length, actor_key)
     b = self.envs_per_actor
+    if self.task.make_host is not None:
+      environments = [
+          host_loop.host_task_environment(self.task, self.seed * 1000 + i)
+          for i in range(k * b, (k + 1) * b)  # global environment indices
+      ]
+      return _HostActor(
+          self.agent, environments, self.rollout_length, actor_key
+      )
     env_ids = jnp.arange(k * b, (k + 1) * b)  # global environment indices
     _, env_key, actor_root, _ = jax.random.split(
         jax.random.PRNGKey(self.seed), 4
@@ -267,7 +316,9 @@ class SebulbaLoop:
       thread.start()
 
   def _publish(self, actor_params, restart: bool = False) -> None:
-    actor_params = jax.device_put(actor_params, self.actor_device)
+    if self._mesh is not None or self.learner_device != self.actor_device:
+      # (else by reference: the learner's output is on the actors' device)
+      actor_params = jax.device_put(actor_params, self.actor_device)
     with self._published:
       self._version = 0 if restart else self._version + 1
       if restart:
@@ -316,7 +367,7 @@ class SebulbaLoop:
       self.received.append((k, sequence))
       return_sum += item_sum
       episodes += item_episodes
-      trajectory = jax.device_put(trajectory, self.learner_device)
+      trajectory = jax.device_put(trajectory, self._trajectory_placement)
       agent_state, step_metrics, learn_key, actor_params = self._learn_step(
           agent_state, trajectory, learn_key
       )
@@ -347,7 +398,8 @@ class SebulbaLoop:
 
   # ---- evaluation ------------------------------------------------------------
   def agent_states(self, state: SebulbaState):
-    return jax.device_get(state.agent_state)  # [seed = 1, ...]
+    # [seed = 1, ...]: learner device 0's replica
+    return jax.device_get(jax.tree.map(lambda x: x[:1], state.agent_state))
 
   def evaluate(self, state: SebulbaState, key, episodes: int):
     actor_params = self._actor_params(state.agent_state)
@@ -377,26 +429,26 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
         "hosts through jax.distributed are not implemented); use "
         "config.loop='anakin' for multi-host runs"
     )
-  if config.get("num_devices", 0) > 1:
+  num_devices = max(config.get("num_devices", 0), 1)
+  if num_devices > jax.local_device_count():
     raise UserError(
-        "config.loop='sebulba' learns on one device "
-        f"(config.num_devices={config.num_devices}); set it to 0 "
-        "or 1"
+        f"config.num_devices={num_devices} but only "
+        f"{jax.local_device_count()} device(s) are visible"
     )
-  if task.make_host is not None:
-    if config.num_envs != k:
-      raise UserError(
-          f"config.loop='sebulba' drives one stateful dm_env task "
-          f"({task.name}) per actor thread: set config.num_envs="
-          f"config.num_actors (now {config.num_envs} and {k})"
-      )
-  elif config.num_envs % k:
+  if config.num_envs % k:
     raise UserError(
         f"config.num_envs={config.num_envs} must be a multiple "
         f"of config.num_actors={k} (each actor thread steps "
         "num_envs / num_actors environments)"
     )
   envs_per_actor = config.num_envs // k
+  if envs_per_actor % num_devices:
+    raise UserError(
+        f"config.loop='sebulba' splits each actor thread's "
+        f"{envs_per_actor} environments (num_envs / num_actors) over "
+        f"config.num_devices={num_devices} learner devices: make it a "
+        "multiple of num_devices"
+    )
   per_call = envs_per_actor * config.rollout_length
   if config.get("replay_capacity", 10**9) < per_call:
     raise UserError(
@@ -408,6 +460,7 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
       config,
       env_steps_per_segment=per_call * iterations,
       learn_calls_per_segment=iterations,
+      num_devices=num_devices,
   )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
   return SebulbaLoop(
@@ -420,4 +473,5 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
       queue_size=config.queue_size,
       seed=config.seed,
       eval_max_steps=config.eval_max_steps,
+      num_devices=num_devices,
   )
