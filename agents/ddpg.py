@@ -231,12 +231,10 @@ def make_agent(
     metrics = dict(metrics, critic_loss=critic, actor_loss=actor)
     return critic + actor, (priorities, metrics)
 
-  acting = value_based.continuous_acting(
+  acting = value_based.continuous_acting_from_config(
       lambda params, observation: policy(network, params, observation),
+      config,
       specs.action,
-      noise=config.exploration_noise,
-      sigma=config.exploration_sigma,
-      ou_theta=config.ou_theta,
   )
   return value_based.make_from_config(
       config,

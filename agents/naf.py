@@ -157,12 +157,10 @@ def make_agent(
     # priority for prioritized replay: |delta| (Schaul et al. 2016)
     return rlax.l2_loss(td_error), jnp.abs(td_error), {}
 
-  acting = value_based.continuous_acting(
+  acting = value_based.continuous_acting_from_config(
       lambda params, observation: policy(network, params, observation),
+      config,
       specs.action,
-      noise=config.exploration_noise,
-      sigma=config.exploration_sigma,
-      ou_theta=config.ou_theta,
   )
   return value_based.make_from_config(
       config,

@@ -371,6 +371,22 @@ def continuous_acting(
   )
 
 
+def continuous_acting_from_config(
+    policy: Callable[[Any, chex.Array], chex.Array],
+    config,
+    action_spec,
+) -> Acting:
+  """`continuous_acting` with the config's exploration keys
+  (`exploration_noise`, `exploration_sigma`, `ou_theta`)."""
+  return continuous_acting(
+      policy,
+      action_spec,
+      noise=config.exploration_noise,
+      sigma=config.exploration_sigma,
+      ou_theta=config.ou_theta,
+  )
+
+
 def make_value_based_agent(
     *,
     name: str,
