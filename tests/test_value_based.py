@@ -13,6 +13,7 @@ import pytest
 from agents import dqn, er_dqn, iqn, qr_dqn, types
 from agents.lib import value_based
 from agents.replay import base as replay_base
+from agents.replay import sum_tree
 from configs import dqn as dqn_config
 from configs import er_dqn as er_dqn_config
 from configs import iqn as iqn_config
@@ -274,12 +275,12 @@ def test_priorities_reach_the_buffer_only_once_learning_starts():
   state = agent.init(jax.random.PRNGKey(0), SPECS)
   keys = jax.random.split(jax.random.PRNGKey(1), 4)
   state1, _ = learn(state, _trajectory(keys[0]), keys[1])
-  leaves = state1.replay.tree[0]
+  leaves = sum_tree.leaves(state1.replay.tree, 128)
   np.testing.assert_array_equal(leaves[:32], 1.0)  # all at max priority
   assert int(state1.replay.updates) == 0
   state2, _ = learn(state1, _trajectory(keys[2]), keys[3])
   assert int(state2.replay.updates) == 2  # one per gradient step
-  leaves = np.asarray(state2.replay.tree[0])
+  leaves = np.asarray(sum_tree.leaves(state2.replay.tree, 128))
   assert (leaves[:64] != 1.0).any()  # sampled items got their |TD error|
   assert (leaves[64:] == 0).all()
 
