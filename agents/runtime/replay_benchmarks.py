@@ -8,7 +8,7 @@ Measured in the calling process, side by side, like `benchmarks.py`:
   item buffer, on the same items (DQN's CartPole transitions), the same alpha
   and the same batches, at each capacity and batch size. Each operation is
   timed as a jitted `lax.scan` of `NUM_OPS` calls (the buffer state donated
-  where it is written), best of `rounds x repeats` runs alternating with
+  where it is written), median of `rounds x repeats` runs alternating with
   flashbax's, compile excluded, in CPU seconds of this process
   (`time.process_time`: on a shared machine other processes' load inflates
   wall time, not this; both buffers run single-threaded here); the buffers
@@ -44,7 +44,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-NUM_OPS = 64  # calls of one operation per timed program
+NUM_OPS = 512  # calls of one operation per timed program (tens of ms: the
+# CPU clock accounts other threads' time in scheduler ticks, so a program of a
+# few ms can read several times too fast)
 ALPHA = 0.6  # both buffers
 
 
@@ -179,8 +181,8 @@ def prioritized_vs_flashbax(
   """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}.
 
   Both buffers' programs are compiled first; then `rounds * repeats` times,
-  each op of ours and of flashbax runs once, alternately, and each keeps its
-  best: a burst of load on a shared machine hits both sides alike."""
+  each op of ours and of flashbax runs once, alternately (a burst of load on
+  a shared machine hits both sides alike), and each reports its median."""
   out = {}
   for capacity in capacities:
     for batch in batches:
@@ -188,8 +190,8 @@ def prioritized_vs_flashbax(
           ours=ours_programs(capacity, batch),
           flashbax=flashbax_programs(capacity, batch),
       )
-      best = {
-          name: None if programs is None else {op: np.inf for op in programs}
+      times = {
+          name: None if programs is None else {op: [] for op in programs}
           for name, programs in sides.items()
       }
       for _ in range(max(rounds, 1) * max(repeats, 1)):
@@ -197,12 +199,12 @@ def prioritized_vs_flashbax(
           if programs is None:
             continue
           for op, (fn, make_args) in programs.items():
-            best[name][op] = min(best[name][op], _timed_once(fn, make_args))
+            times[name][op].append(_timed_once(fn, make_args))
       out[f"{capacity}/{batch}"] = {
           name: None
-          if times is None
-          else {op: NUM_OPS * batch / t for op, t in times.items()}
-          for name, times in best.items()
+          if by_op is None
+          else {op: NUM_OPS * batch / np.median(t) for op, t in by_op.items()}
+          for name, by_op in times.items()
       }
   return out
 
