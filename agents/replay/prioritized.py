@@ -116,7 +116,11 @@ class PrioritizedReplay(base.ReplayBuffer):
     indices = sum_tree.find(
         state.tree, sum_tree.stratified_targets(key, total, batch_size)
     )
-    items = jax.tree.map(lambda s: s[indices], state.ring.storage)
+    # `find` returns leaves in [0, capacity): gathers without bounds checks.
+    items = jax.tree.map(
+        lambda s: s.at[indices].get(mode="promise_in_bounds"),
+        state.ring.storage,
+    )
     probabilities = sum_tree.get_leaves(state.tree, indices) / jnp.where(
         total > 0, total, 1.0
     )

@@ -13,9 +13,9 @@ buffer, updated in place. `python -m scripts.benchmark
 --only=replay_vs_flashbax` measures it against flashbax's sum-tree.
 
 Operations (n = batch, d = depth):
-  * `find`: one descent for all n targets at once: the top 8 levels in one
+  * `find`: one descent for all n targets at once: the top 6 levels in one
     vectorised step, then one gather of the n left children per level:
-    O(n (256 + d)) work in d - 7 dependent steps.
+    O(n (64 + d)) work in d - 5 dependent steps.
   * `set_leaves` (arbitrary indices, e.g. priority updates): each leaf is
     written and its d ancestors are recomputed from their two children, not
     incremented by a difference, so sums carry no drift and duplicate indices
@@ -171,16 +171,26 @@ def set_leaves(
 
 
 # Levels resolved at once at the top of `find`: their 2^k sums are
-# prefix-summed and every target compared with all of them (n x 256
+# prefix-summed and every target compared with all of them (n x 2^k
 # compares, vectorised), which replaces k dependent steps of the descent.
-_TOP_LEVELS = 8
+# 6 rather than 8: at batch 256 the n x 256 compares cost more than the two
+# levels they save (sampling 1e5/256 rose from 0.68x to 1.16x flashbax; at
+# batch 64 6 and 8 were within noise): python -m scripts.benchmark
+# --only=replay_vs_flashbax.
+_TOP_LEVELS = 6
+
+
+def _gather(array: chex.Array, indices: chex.Array) -> chex.Array:
+  """array[indices] for indices known to be in bounds: no wrapping of
+  negative indices and no clamping (two fewer ops per level)."""
+  return array.at[indices].get(mode="promise_in_bounds")
 
 
 def find(tree: Tree, targets: chex.Array) -> chex.Array:
   """Leaf indices i [n] whose prefix-sum interval [S_{i-1}, S_i) holds each
   target [n], by one batched descent from the root.
 
-  The top k = min(8, d) levels are resolved in one step: the 2^k nodes at
+  The top k = min(6, d) levels are resolved in one step: the 2^k nodes at
   depth k are prefix-summed and each target goes to the first node whose
   prefix sum exceeds it. Below them, at each node the descent goes right
   when the target is at or past the left child's sum. A target that rounding
@@ -199,13 +209,13 @@ def find(tree: Tree, targets: chex.Array) -> chex.Array:
   first = jnp.minimum(first, 2**k - 1).astype(jnp.int32)
   targets = targets - jnp.where(first > 0, prefix[first - 1], 0.0)
   node = 2**k + first
-  for _ in range(d - k):  # unrolled: d - k <= 12 for a 1M-leaf tree
-    left = tree[2 * node]
+  for _ in range(d - k):  # unrolled: d - k <= 14 for a 1M-leaf tree
+    left = _gather(tree, 2 * node)
     right = targets >= left
     targets = jnp.where(right, targets - left, targets)
     node = 2 * node + right.astype(jnp.int32)
 
-  zero = tree[node] <= 0
+  zero = _gather(tree, node) <= 0
 
   def last_positive(node):
     def rightmost(_, leaf):
