@@ -124,7 +124,10 @@ def make(name: str, **kwargs: Any) -> base.Environment:
 
 
 def make_host(name: str, seed: int = 0):
-  """Builds a stateful `dm_env.Environment` (bsuite) for the host loop."""
+  """Builds a stateful `dm_env.Environment` (bsuite) for the host loop.
+
+  Ids whose bsuite setting fixes a seed keep it; the others are seeded with
+  `seed`, so the same seed gives the same environment in every process."""
   if not name.startswith("bsuite:"):
     raise UnknownTaskError(f"unknown host task {name!r}; expected bsuite:<id>")
   bsuite_id = name[len("bsuite:") :]
@@ -139,5 +142,11 @@ def make_host(name: str, seed: int = 0):
     raise UnknownTaskError(
         f"unknown bsuite id {bsuite_id!r}; e.g. {', '.join(sweep.TESTING[:6])}"
     )
-  del seed  # bsuite ids fix their own seeds.
-  return bsuite.load_from_id(bsuite_id)
+  kwargs = dict(sweep.SETTINGS[bsuite_id])
+  if "seed" in kwargs and kwargs["seed"] is None:
+    # Many ids (catch/*, cartpole/*, mountain_car/*, ...) leave the seed to
+    # the caller: None would draw a fresh RandomState from the OS in every
+    # process, so no host-loop run would repeat. The run's seed fixes it.
+    kwargs["seed"] = int(seed)
+  experiment_name = bsuite_id.split(sweep.SEPARATOR)[0]
+  return bsuite.load(experiment_name, kwargs)

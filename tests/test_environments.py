@@ -137,6 +137,25 @@ def test_catch_matches_bsuite_move_for_move():
       assert int(ts.step_type) == int(ref_ts.step_type)
 
 
+def test_bsuite_host_task_is_seeded_by_the_run_seed():
+  """catch/0's bsuite setting leaves the seed None (a fresh OS draw in every
+  process); make_host seeds it, so a host-loop run repeats across processes."""
+
+  def ball_columns(seed, episodes=12):
+    env = registry.make_host("bsuite:catch/0", seed)
+    return [int(np.argmax(env.reset().observation[0])) for _ in range(episodes)]
+
+  assert ball_columns(0) == ball_columns(0)
+  assert ball_columns(0) != ball_columns(1)
+  # the same columns bsuite draws with that seed
+  from bsuite.environments import catch as bsuite_catch
+
+  reference = bsuite_catch.Catch(seed=0)
+  assert ball_columns(0) == [
+      int(np.argmax(reference.reset().observation[0])) for _ in range(12)
+  ]
+
+
 def test_cartpole_matches_gymnax_step_by_step():
   gymnax = pytest.importorskip("gymnax")
   from gymnax.environments.classic_control import cartpole as gx_cartpole
