@@ -33,7 +33,7 @@ run: $(VENV)
 	$(PY) -m scripts.train --config=configs/dqn.py:catch --workdir=$(WORKDIR)
 
 test: $(VENV)
-	$(PY) -m pytest -n 2 --dist=loadgroup -q tests
+	$(PY) -m pytest -n 2 --dist=loadgroup -q --durations=30 tests
 
 bench: $(VENV)
 	$(PY) -m scripts.benchmark

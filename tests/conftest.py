@@ -35,3 +35,11 @@ def run_script(args, *, env=None, timeout=600, check=False):
 @pytest.fixture
 def root():
   return ROOT
+
+
+def pytest_collection_modifyitems(config, items):
+  """Slow tests (learning runs, subprocesses) first, each group in its
+  collection order. With two xdist workers the run then ends on short tests
+  that fill both workers, not on one long test while the other idles."""
+  del config
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
