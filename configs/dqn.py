@@ -52,6 +52,7 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   # many neural members; rollouts stop where their spread exceeds the bound
   c.model_ensemble_size = 5  # >= 1
   c.model_disagreement_bound = 0.0  # >= 0, 0: no bound
+  c.model_train_steps = 1  # continuous rollouts: model steps per learn call
   c.min_replay_size = 500
   c.batch_size = 64
   c.num_updates = 1  # gradient steps per learn call

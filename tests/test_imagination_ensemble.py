@@ -158,9 +158,9 @@ def _config(**overrides):
 
 
 @pytest.mark.parametrize("stop", [0, 20])
-def test_imagined_items_stop_after_the_stop_env_steps(stop):
+def test_imagined_items_stop_after_the_stop_env_steps_and_models_step(stop):
   buffer = replay_lib.make_replay(
-      _config(imagination_stop_env_steps=stop), SPECS
+      _config(imagination_stop_env_steps=stop, model_train_steps=2), SPECS
   )
   assert isinstance(buffer.model, models.EnsembleModel)
   state = buffer.init(
@@ -182,6 +182,8 @@ def test_imagined_items_stop_after_the_stop_env_steps(stop):
     imagined_slots.append(int(np.sum(indices == replay_lib.NO_INDEX)))
     assert float(metrics["imagining"]) == float(stop == 0 or 10 * chunk < 10)
   assert int(state.rollout.added) == 30
+  # model_train_steps: 2 Adam steps of each member per train call
+  np.testing.assert_array_equal(state.model.opt_state[0].count, [6, 6])
   if stop:  # 10 items: still imagining; 20 and 30: every item is real
     assert imagined_slots == [4, 0, 0]
   else:
@@ -193,6 +195,7 @@ def test_imagined_items_stop_after_the_stop_env_steps(stop):
     [
         (dict(imagination_stop_env_steps=-1), "imagination_stop_env_steps=-1"),
         (dict(model_ensemble_size=0), "model_ensemble_size=0"),
+        (dict(model_train_steps=0), "model_train_steps=0"),
         (dict(model_disagreement_bound=-0.5), "model_disagreement_bound=-0.5"),
     ],
 )

@@ -15,7 +15,8 @@
                rollouts (Gu et al. 2016) under the learner's policy, with
                imagination_model linear_gaussian (`linear_gaussian`),
                neural or ensemble (`models.EnsembleModel`: keys
-               model_ensemble_size, model_disagreement_bound); keys imagination_horizon, imagination_capacity,
+               model_ensemble_size, model_disagreement_bound); keys
+               model_train_steps, imagination_horizon, imagination_capacity,
                imagination_stop_env_steps,
                model_time_steps, model_memory_steps,
                model_prior_strength, exploration_sigma (the rollouts'
@@ -132,6 +133,7 @@ def validate(config) -> None:
   _positive_integer(config, "imagination_capacity")
   _positive_integer(config, "model_time_steps")
   _positive_integer(config, "model_ensemble_size")
+  _positive_integer(config, "model_train_steps")
   if "model_disagreement_bound" in config:
     value = config.model_disagreement_bound
     if (
@@ -314,6 +316,7 @@ def _make_rollouts(config, specs, gradient_steps: int) -> ReplayBuffer:
       chunk_length=int(config.rollout_length),
       max_streams=int(config.num_envs),
       stop_steps=int(config.get("imagination_stop_env_steps", 0)),
+      model_steps=int(config.get("model_train_steps", 1)),
   )
   return ImaginationReplay(
       inner=_make(config, config.imagination_replay, specs, gradient_steps),

@@ -38,8 +38,9 @@ or an ensemble of them (`models.EnsembleModel`).
   train     once per learn call, with the learner's CURRENT policy
             mu(x) = `policy(observation batch, key)` (an explicit argument,
             bound to the learner's params): the model learns (a refit of
-            the linear-Gaussian model from its statistics, or one Adam step
-            of the neural model on real items), then `starts` start items
+            the linear-Gaussian model from its statistics, or
+            `model_steps` Adam steps of the neural model on real items,
+            `config.model_train_steps`), then `starts` start items
             drawn from the real buffer are rolled out for `horizon` steps
                 u_k = clip(mu(x_k) + N(0, (sigma (high - low) / 2)^2),
                            low, high)                 (continuous.gaussian_noise)
@@ -106,6 +107,9 @@ class Rollouts:
       (items per add = T B); their episode clocks live in the state.
     stop_steps: imagined items are sampled only while fewer real items have
       been added (0: never stop).
+    model_steps: `model.learn` calls per `train` call, each on a fresh
+      batch of real items (Adam steps of a neural model; the linear-Gaussian
+      refit needs one).
   """
 
   horizon: int
@@ -117,6 +121,7 @@ class Rollouts:
   chunk_length: int
   max_streams: int
   stop_steps: int = 0
+  model_steps: int = 1
 
 
 @struct.dataclass
@@ -451,10 +456,19 @@ class ImaginationReplay(base.ReplayBuffer):
           "train(state, key, policy=...)"
       )
     learn_key, start_key, rollout_key = jax.random.split(key, 3)
-    batch = self.inner.sample(
-        state.replay, learn_key, self.model_batch_size
-    ).items
-    model_state, metrics = self.model.learn(state.model, batch)
+
+    def learn(model_state, step_key):
+      batch = self.inner.sample(
+          state.replay, step_key, self.model_batch_size
+      ).items
+      return self.model.learn(model_state, batch)
+
+    model_state, metrics = jax.lax.scan(
+        learn,
+        state.model,
+        jax.random.split(learn_key, self.rollouts.model_steps),
+    )
+    metrics = jax.tree.map(lambda m: m[-1], metrics)
     settings = self.rollouts
     rollout_state = state.rollout
     if settings.starts:

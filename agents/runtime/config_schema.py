@@ -238,6 +238,9 @@ SCHEMA: dict[str, Spec] = {
     "model_time_steps": integer(
         **_COUNT, note="time-varying slices of the linear-Gaussian model"
     ),
+    "model_train_steps": integer(
+        **_COUNT, note="model steps per learn call (continuous rollouts)"
+    ),
     "n_step": integer(min=1, max=10_000),
     "n_step_extension": boolean(),
     "need_model": choice("learned", "policy"),
