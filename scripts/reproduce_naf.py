@@ -8,7 +8,7 @@ r"""Reproduce Gu et al. 2016 (NAF) against DDPG at this machine's scale.
       --variants=naf,naf+lg,naf+lg-r0.25,naf+lg-r0.75,naf+neural
       # imagination rollouts and the imagination-ratio ablation
   python -m scripts.reproduce_naf --workdir=DIR --eval_every_env_steps=1000 \
-      --variants=naf,naf+ens,naf+ens-r0.5,naf+ens-nostop --first_seed=4
+      --variants=naf,naf+ens,naf+ens-r0.25,naf+ens-nostop --first_seed=4
       # the ensemble's ratio and stop ablated, on seeds 4-7
 
 Trains NAF, DDPG and NAF with imagination rollouts (naf+ens: configs/naf.py's
@@ -47,7 +47,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS):
           "naf,ddpg,naf+ens",
           "variants to run (agents/analysis/naf2016.py ALL_VARIANTS): naf, "
           "ddpg, naf+lg, naf+lg-r0.25, naf+lg-r0.75, naf+neural, naf+ens, "
-          "naf+ens-r0.5, naf+ens-nostop",
+          "naf+ens-r0.25, naf+ens-nostop",
           flag_values=fv,
       ),
       seeds=flags.DEFINE_integer("seeds", 4, "training seeds", flag_values=fv),

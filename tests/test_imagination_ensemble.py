@@ -226,4 +226,4 @@ def test_the_pendulum_imagination_preset_builds_the_ensemble():
   assert buffer.model.size == config.model_ensemble_size
   rollouts = buffer.rollouts
   assert (rollouts.horizon, rollouts.model_steps) == (1, 8)
-  assert rollouts.stop_steps == 3_000 and buffer.ratio == 0.25
+  assert rollouts.stop_steps == 3_000 and buffer.ratio == 0.5

@@ -88,9 +88,9 @@ IMAGINATION_VARIANTS = (
     # off after 3,000 env steps; then its ratio and its stop ablated
     Variant("naf+ens", "naf", dict(naf_config.IMAGINATION)),
     Variant(
-        "naf+ens-r0.5",
+        "naf+ens-r0.25",
         "naf",
-        dict(naf_config.IMAGINATION, imagination_ratio=0.5),
+        dict(naf_config.IMAGINATION, imagination_ratio=0.25),
     ),
     Variant(
         "naf+ens-nostop",
