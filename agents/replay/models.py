@@ -28,6 +28,11 @@ stochastic, count-based model, as in Sutton & Barto 2018 Section 8.2):
   `imagination` (Gu et al. 2016's neural-network model, their Section 5.1):
   `learn` (one Adam step on real items) and `predict` (s', r, z ~ its
   Bernoulli) share the interface of `linear_gaussian.LinearGaussianModel`.
+
+`EnsembleModel` (continuous actions): K such networks side by side (Chua et
+  al. 2018; MBPO, Janner et al. 2019), each imagined row from one random
+  member, and `trust`: the members' spread within a bound, where
+  `imagination.rollout` stops a rollout.
 """
 
 from __future__ import annotations
