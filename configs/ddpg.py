@@ -12,7 +12,7 @@ import ml_collections
 
 from configs import naf
 
-PRESETS = naf.PRESETS
+PRESETS = tuple(naf.TASKS)  # the task presets
 
 
 def get_config(preset: str = "pendulum") -> ml_collections.ConfigDict:

@@ -32,6 +32,7 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   # buffer of kind imagination_replay (uniform | prioritized).
   c.imagination_ratio = 0.25  # in [0, 1]
   c.imagination_model = "neural"  # neural | tabular (state-index tasks)
+  # (| linear_gaussian | ensemble: continuous actions)
   c.imagination_replay = "uniform"
   c.model_hidden_sizes = (64, 64)  # the neural model's MLP
   c.model_learning_rate = 1e-3  # its own Adam
@@ -41,9 +42,17 @@ def get_config(preset: str = "catch") -> ml_collections.ConfigDict:
   # (time-varying, agents/replay/linear_gaussian.py) or neural.
   c.imagination_horizon = 5  # >= 1
   c.imagination_capacity = 10_000  # imagined items held
+  # imagined items only while fewer real env steps (per device) were taken
+  # (Gu et al. 2016 switch imagination off after a while); 0: never stop
+  c.imagination_stop_env_steps = 0
   c.model_time_steps = 200  # the linear-Gaussian model's time slices
   c.model_memory_steps = 20_000.0  # real transitions its fit remembers
   c.model_prior_strength = 10.0  # pseudo-transitions of its pooled prior
+  # imagination_model ensemble (agents/replay/models.EnsembleModel): this
+  # many neural members; rollouts stop where their spread exceeds the bound
+  c.model_ensemble_size = 5  # >= 1
+  c.model_disagreement_bound = 0.0  # >= 0, 0: no bound
+  c.model_train_steps = 1  # continuous rollouts: model steps per learn call
   c.min_replay_size = 500
   c.batch_size = 64
   c.num_updates = 1  # gradient steps per learn call

@@ -7,8 +7,12 @@ r"""Reproduce Gu et al. 2016 (NAF) against DDPG at this machine's scale.
   python -m scripts.reproduce_naf --workdir=DIR \
       --variants=naf,naf+lg,naf+lg-r0.25,naf+lg-r0.75,naf+neural
       # imagination rollouts and the imagination-ratio ablation
+  python -m scripts.reproduce_naf --workdir=DIR --eval_every_env_steps=1000 \
+      --variants=naf,naf+ens,naf+ens-r0.25,naf+ens-nostop --first_seed=4
+      # the ensemble's ratio and stop ablated, on seeds 4-7
 
-Trains NAF and DDPG (each task's preset of configs/naf.py / configs/ddpg.py)
+Trains NAF, DDPG and NAF with imagination rollouts (naf+ens: configs/naf.py's
+IMAGINATION) (each task's preset of configs/naf.py / configs/ddpg.py)
 over --seeds seeds (vmapped) on every task of --tasks whose environment can
 be built here (the Control Suite tasks need the optional `playground`
 package; without it they are skipped with a note). Writes
@@ -40,9 +44,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS):
       ),
       variants=flags.DEFINE_list(
           "variants",
-          "naf,ddpg",
+          "naf,ddpg,naf+ens",
           "variants to run (agents/analysis/naf2016.py ALL_VARIANTS): naf, "
-          "ddpg, naf+lg, naf+lg-r0.25, naf+lg-r0.75, naf+neural",
+          "ddpg, naf+lg, naf+lg-r0.25, naf+lg-r0.75, naf+neural, naf+ens, "
+          "naf+ens-r0.25, naf+ens-nostop",
           flag_values=fv,
       ),
       seeds=flags.DEFINE_integer("seeds", 4, "training seeds", flag_values=fv),
@@ -57,6 +62,16 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS):
           None,
           "env steps per seed (default: each preset's)",
           flag_values=fv,
+      ),
+      eval_every_env_steps=flags.DEFINE_integer(
+          "eval_every_env_steps",
+          None,
+          "env steps between evaluations (default: each preset's "
+          "log_every_env_steps)",
+          flag_values=fv,
+      ),
+      first_seed=flags.DEFINE_integer(
+          "first_seed", 0, "the first training seed", flag_values=fv
       ),
       quick=flags.DEFINE_bool(
           "quick",
@@ -100,11 +115,21 @@ def check_inputs(flag: types.SimpleNamespace) -> dict:
   steps = flag.total_env_steps.value
   if steps is not None and steps < 1:
     raise UserError(f"--total_env_steps={steps} is not allowed: >= 1")
+  every = flag.eval_every_env_steps.value
+  if every is not None and every < 1:
+    raise UserError(f"--eval_every_env_steps={every} is not allowed: >= 1")
+  if not 0 <= flag.first_seed.value <= 2**31 - 1:
+    raise UserError(
+        f"--first_seed={flag.first_seed.value} is not allowed: an integer "
+        "in [0, 2^31 - 1]"
+    )
   args = dict(
       tasks=tasks,
       seeds=flag.seeds.value,
       eval_episodes=flag.eval_episodes.value,
       total_env_steps=steps,
+      eval_every_env_steps=every,
+      first_seed=flag.first_seed.value,
       variants=tuple(known[n] for n in names),
   )
   if flag.quick.value:

@@ -279,7 +279,7 @@ def test_imagination_replay_rolls_out_under_the_policy(kind):
         (dict(model_time_steps=0), "model_time_steps=0"),
         (dict(model_memory_steps=0.0), "model_memory_steps=0.0"),
         (dict(imagination_capacity=5), "cannot hold one learn call"),
-        (dict(imagination_model="tabular"), "use linear_gaussian or neural"),
+        (dict(imagination_model="tabular"), "use linear_gaussian, neural"),
     ],
 )
 def test_bad_rollout_settings_are_user_errors(overrides, message):

@@ -28,6 +28,8 @@ def _flags(*argv):
         (["--seeds=0"], "--seeds"),
         (["--eval_episodes=0"], "--eval_episodes"),
         (["--total_env_steps=0"], "--total_env_steps"),
+        (["--eval_every_env_steps=0"], "--eval_every_env_steps"),
+        (["--first_seed=-1"], "--first_seed"),
     ],
 )
 def test_bad_flags_are_refused_before_the_workdir_is_made(argv, word, tmp_path):
@@ -58,6 +60,15 @@ def test_variants_are_config_overrides():
   assert config.agent == "naf" and config.exploration_noise == "ou"
   assert (config.num_seeds, config.eval_episodes) == (3, 7)
   assert config.log_every_env_steps == 500
+  config = naf2016.make_config(
+      variant,
+      "pendulum",
+      seeds=3,
+      eval_episodes=7,
+      total_env_steps=500,
+      eval_every_env_steps=100,
+  )
+  assert config.log_every_env_steps == 100
 
 
 @pytest.mark.slow
@@ -71,9 +82,11 @@ def test_a_tiny_run_writes_every_seed_and_the_figure(tmp_path):
       seeds=2,
       eval_episodes=2,
       total_env_steps=512,
+      first_seed=3,
       log=lines.append,
   )
   summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["seeds"] == [3, 4]
   for name in ("naf", "ddpg"):
     cell = summary["tasks"]["pendulum"][name]
     assert len(cell["final_return"]["per_seed"]) == 2

@@ -16,15 +16,17 @@ task's preset) the greedy policy mu(x) with frozen weights is evaluated on
 vmapped in one compiled program); "steps to threshold" is the first
 segment's env steps (per seed) whose evaluation mean is >= the threshold
 (None: never, reported as a failed seed); "final return" is the last
-evaluation. Seeds 0 .. seeds-1, mean +- sd over seeds.
+evaluation. Seeds first_seed .. first_seed + seeds - 1 (default 0 ..
+seeds - 1), mean +- sd over seeds.
 
 Variants: `VARIANTS` lists what is run on each task by default, each an
 agent and a config override of that agent's preset (configs/naf.py,
 configs/ddpg.py); `IMAGINATION_VARIANTS` adds NAF with imagination rollouts
-(linear-Gaussian model at ratios 0.25 / 0.5 / 0.75, and the neural model),
+(linear-Gaussian model at ratios 0.25 / 0.5 / 0.75, the neural model, and
+configs/naf.py's IMAGINATION ensemble with its ratio and stop ablated),
 chosen by name (`run_reproduction(variants=...)`, the script's --variants).
 
-Tasks: `TASKS` are the presets of configs/naf.py; a task whose environment
+Tasks: `TASKS` are the task presets of configs/naf.py; a task whose environment
 cannot be built here (the Control Suite tasks without the optional
 `playground` package) is skipped with a printed note.
 
@@ -49,7 +51,7 @@ from agents.runtime.errors import UserError
 from configs import naf as naf_config
 from environments import registry as env_registry
 
-TASKS = naf_config.PRESETS
+TASKS = tuple(naf_config.TASKS)
 # Greedy-return thresholds ("solved"): Pendulum, the issue's; Mountain Car,
 # Gym's. The Control Suite tasks have none (final returns only).
 THRESHOLDS = {"pendulum": -200.0, "mountain_car_continuous": 90.0}
@@ -81,6 +83,20 @@ IMAGINATION_VARIANTS = (
     Variant("naf+lg-r0.25", "naf", _imagination("linear_gaussian", 0.25)),
     Variant("naf+lg-r0.75", "naf", _imagination("linear_gaussian", 0.75)),
     Variant("naf+neural", "naf", _imagination("neural", 0.5)),
+    # configs/naf.py's IMAGINATION (its pendulum_imagination preset): the
+    # ensemble, one-step rollouts, 8 model steps per learn call, imagination
+    # off after 3,000 env steps; then its ratio and its stop ablated
+    Variant("naf+ens", "naf", dict(naf_config.IMAGINATION)),
+    Variant(
+        "naf+ens-r0.25",
+        "naf",
+        dict(naf_config.IMAGINATION, imagination_ratio=0.25),
+    ),
+    Variant(
+        "naf+ens-nostop",
+        "naf",
+        dict(naf_config.IMAGINATION, imagination_stop_env_steps=0),
+    ),
 )
 ALL_VARIANTS = VARIANTS + IMAGINATION_VARIANTS
 
@@ -92,14 +108,19 @@ def make_config(
     seeds: int,
     eval_episodes: int,
     total_env_steps: int | None = None,
+    eval_every_env_steps: int | None = None,
 ) -> ml_collections.ConfigDict:
-  """The variant's config on `task` (a configs/naf.py preset)."""
+  """The variant's config on `task` (a configs/naf.py preset); evaluated
+  every `eval_every_env_steps` (default: the preset's
+  log_every_env_steps)."""
   if task not in TASKS:
     raise UserError(f"unknown task {task!r}; allowed: " + ", ".join(TASKS))
   config = importlib.import_module(f"configs.{variant.agent}").get_config(task)
   config.update(variant.overrides)
   config.num_seeds = seeds
   config.eval_episodes = eval_episodes
+  if eval_every_env_steps is not None:
+    config.log_every_env_steps = eval_every_env_steps
   if total_env_steps is not None:
     config.total_env_steps = total_env_steps
     config.log_every_env_steps = min(
@@ -153,16 +174,20 @@ def run_reproduction(
     seeds: int = 4,
     eval_episodes: int = 100,
     total_env_steps: int | None = None,
+    eval_every_env_steps: int | None = None,
+    first_seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> str:
-  """Trains every variant on every available task; writes summary.json and
-  the figures; returns the table."""
+  """Trains every variant on every available task (seeds first_seed ..
+  first_seed + seeds - 1); writes summary.json and the figures; returns the
+  table."""
+  seed_list = list(range(first_seed, first_seed + seeds))
   workdir_lib.ensure_writable_dir(workdir)
   os.makedirs(workdir, exist_ok=True)
   summary: dict[str, Any] = dict(
       paper="Gu et al. 2016 (NAF) vs Lillicrap et al. 2016 (DDPG)",
       thresholds=THRESHOLDS,
-      seeds=list(range(seeds)),
+      seeds=seed_list,
       eval_episodes=eval_episodes,
       variants={v.name: dataclasses.asdict(v) for v in variants},
       skipped={},
@@ -182,13 +207,14 @@ def run_reproduction(
           seeds=seeds,
           eval_episodes=eval_episodes,
           total_env_steps=total_env_steps,
+          eval_every_env_steps=eval_every_env_steps,
       )
       log(
           f"[naf] {task} {variant.name}: {config.total_env_steps:,} env "
           f"steps x {seeds} seeds ..."
       )
       t0 = time.perf_counter()
-      curves = a3c_table.run_curves(config, [list(range(seeds))])
+      curves = a3c_table.run_curves(config, [seed_list])
       cell = analyse(curves, task)
       cell.update(curves=curves, seconds=time.perf_counter() - t0)
       cell["config"] = dict(config.items())

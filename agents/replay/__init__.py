@@ -13,8 +13,11 @@
                (the kind of the real items' buffer), model_hidden_sizes,
                model_learning_rate. For continuous actions, imagination
                rollouts (Gu et al. 2016) under the learner's policy, with
-               imagination_model linear_gaussian (`linear_gaussian`) or
-               neural; keys imagination_horizon, imagination_capacity,
+               imagination_model linear_gaussian (`linear_gaussian`),
+               neural or ensemble (`models.EnsembleModel`: keys
+               model_ensemble_size, model_disagreement_bound); keys
+               model_train_steps, imagination_horizon, imagination_capacity,
+               imagination_stop_env_steps,
                model_time_steps, model_memory_steps,
                model_prior_strength, exploration_sigma (the rollouts'
                noise).
@@ -57,7 +60,7 @@ __all__ = [
 ]
 
 KINDS = ("uniform", "prioritized", "imagination", "sequence")
-IMAGINATION_MODELS = ("linear_gaussian", "neural", "tabular")
+IMAGINATION_MODELS = ("ensemble", "linear_gaussian", "neural", "tabular")
 # the kinds that can hold imagination's real items
 IMAGINATION_INNER_KINDS = ("uniform", "prioritized")
 
@@ -129,6 +132,26 @@ def validate(config) -> None:
   _positive_integer(config, "imagination_horizon")
   _positive_integer(config, "imagination_capacity")
   _positive_integer(config, "model_time_steps")
+  _positive_integer(config, "model_ensemble_size")
+  _positive_integer(config, "model_train_steps")
+  if "model_disagreement_bound" in config:
+    value = config.model_disagreement_bound
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value < float("inf")
+    ):
+      raise UserError(
+          f"config.model_disagreement_bound={value!r} is not allowed: it "
+          "must be a finite number >= 0 (0: no bound)"
+      )
+  if "imagination_stop_env_steps" in config:
+    value = config.imagination_stop_env_steps
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      raise UserError(
+          f"config.imagination_stop_env_steps={value!r} is not allowed: it "
+          "must be an integer >= 0 (0: imagine for the whole run)"
+      )
   for key in ("model_memory_steps", "model_prior_strength"):
     if key in config and not _positive_number(config[key]):
       raise UserError(
@@ -205,10 +228,11 @@ def _make(config, kind: str, specs, gradient_steps: int) -> ReplayBuffer:
       raise ValueError("imagination replay needs the task's specs")
     if not hasattr(specs.action, "num_values"):
       return _make_rollouts(config, specs, gradient_steps)
-    if config.imagination_model == "linear_gaussian":
+    if config.imagination_model in ("linear_gaussian", "ensemble"):
       raise UserError(
-          "config.imagination_model='linear_gaussian' models continuous "
-          "actions; this task's actions are discrete: use neural or tabular"
+          f"config.imagination_model={config.imagination_model!r} models "
+          "continuous actions; this task's actions are discrete: use neural "
+          "or tabular"
       )
     num_actions = int(specs.action.num_values)
     if config.imagination_model == "tabular":
@@ -251,7 +275,7 @@ def _make_rollouts(config, specs, gradient_steps: int) -> ReplayBuffer:
         memory_steps=float(config.model_memory_steps),
         prior_strength=float(config.model_prior_strength),
     )
-  elif kind == "neural":
+  elif kind in ("neural", "ensemble"):
     model = models.NeuralModel(
         num_actions=action_size,
         observation_shape=observation_shape,
@@ -259,11 +283,17 @@ def _make_rollouts(config, specs, gradient_steps: int) -> ReplayBuffer:
         learning_rate=float(config.model_learning_rate),
         action_size=action_size,
     )
+    if kind == "ensemble":
+      model = models.EnsembleModel(
+          member=model,
+          size=int(config.get("model_ensemble_size", 5)),
+          disagreement_bound=float(config.get("model_disagreement_bound", 0)),
+      )
   else:
     raise UserError(
         f"config.imagination_model={kind!r} needs discrete states and "
-        "actions; for this continuous-action task use linear_gaussian or "
-        "neural"
+        "actions; for this continuous-action task use linear_gaussian, "
+        "neural or ensemble"
     )
   horizon = int(config.imagination_horizon)
   ratio = float(config.imagination_ratio)
@@ -285,6 +315,8 @@ def _make_rollouts(config, specs, gradient_steps: int) -> ReplayBuffer:
       capacity=int(config.imagination_capacity),
       chunk_length=int(config.rollout_length),
       max_streams=int(config.num_envs),
+      stop_steps=int(config.get("imagination_stop_env_steps", 0)),
+      model_steps=int(config.get("model_train_steps", 1)),
   )
   return ImaginationReplay(
       inner=_make(config, config.imagination_replay, specs, gradient_steps),

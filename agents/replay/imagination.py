@@ -27,7 +27,8 @@ actions only one-step transitions are imagined.
 Continuous actions: imagination rollouts (Gu et al. 2016, "Continuous deep
 Q-learning with model-based acceleration", ICML, Algorithm 2 and Section 5),
 when `rollouts` is set. The model is `linear_gaussian.LinearGaussianModel`
-(their time-varying linear-Gaussian fit) or a continuous `models.NeuralModel`.
+(their time-varying linear-Gaussian fit), a continuous `models.NeuralModel`
+or an ensemble of them (`models.EnsembleModel`).
 
   time      every real item gets its step index t in its episode (`time`),
             counted per environment in `add` (the learner adds time-major
@@ -37,8 +38,9 @@ when `rollouts` is set. The model is `linear_gaussian.LinearGaussianModel`
   train     once per learn call, with the learner's CURRENT policy
             mu(x) = `policy(observation batch, key)` (an explicit argument,
             bound to the learner's params): the model learns (a refit of
-            the linear-Gaussian model from its statistics, or one Adam step
-            of the neural model on real items), then `starts` start items
+            the linear-Gaussian model from its statistics, or
+            `model_steps` Adam steps of the neural model on real items,
+            `config.model_train_steps`), then `starts` start items
             drawn from the real buffer are rolled out for `horizon` steps
                 u_k = clip(mu(x_k) + N(0, (sigma (high - low) / 2)^2),
                            low, high)                 (continuous.gaussian_noise)
@@ -47,10 +49,20 @@ when `rollouts` is set. The model is `linear_gaussian.LinearGaussianModel`
             fictional buffer R_f) as (x_k, u_k, r_k, gamma (1 - z_k),
             x_{k+1}). A rollout stops at a predicted terminal (its step has
             discount 0; later steps are invalid: valid 0, reward 0,
-            discount 0) and at the time limit (steps from t + k beyond the
-            largest t of any real item are invalid).
+            discount 0), at the time limit (steps from t + k beyond the
+            largest t of any real item are invalid) and, for the ensemble
+            model (`models.EnsembleModel`), at the first step where its
+            members disagree beyond `model_disagreement_bound` (that step
+            and the later ones are invalid: MBPO/ME-TRPO's trust bound).
   sample    B - round(ratio B) real items from the inner buffer and
             round(ratio B) imagined items drawn uniformly from the ring.
+  stop      with `stop_steps` > 0, imagined items fill batches only while
+            fewer than `stop_steps` real items (env steps, per device)
+            have been added; after that every batch is real. Gu et al.
+            2016 found imagination rollouts help most early in training
+            (they can hurt once the Q-function needs more precise data
+            than the model gives) and switched them off after a number of
+            iterations; `config.imagination_stop_env_steps`.
 
 `starts` is chosen so that a learn call imagines as many items as its
 batches consume (num_updates round(ratio B) / horizon, rounded up): each
@@ -93,6 +105,11 @@ class Rollouts:
     chunk_length: T, the time steps of each chunk the learner adds.
     max_streams: an upper bound on the environments B of an added chunk
       (items per add = T B); their episode clocks live in the state.
+    stop_steps: imagined items are sampled only while fewer real items have
+      been added (0: never stop).
+    model_steps: `model.learn` calls per `train` call, each on a fresh
+      batch of real items (Adam steps of a neural model; the linear-Gaussian
+      refit needs one).
   """
 
   horizon: int
@@ -103,6 +120,8 @@ class Rollouts:
   capacity: int
   chunk_length: int
   max_streams: int
+  stop_steps: int = 0
+  model_steps: int = 1
 
 
 @struct.dataclass
@@ -110,6 +129,7 @@ class RolloutState:
   imagined: uniform.ReplayState  # the ring of imagined items
   clock: chex.Array  # int32 [max_streams]: t of each environment's next item
   max_time: chex.Array  # int32: the largest t of a valid real item (-1: none)
+  added: chex.Array  # int32: real items added (valid or not)
 
 
 @struct.dataclass
@@ -170,7 +190,8 @@ def rollout(
 
   See the module docstring: actions mu(x) + noise clipped to [low, high],
   outcomes from `model.predict`, nothing valid after a terminal or past
-  `max_time`.
+  `max_time`, nor (for a model with `trust`, `models.EnsembleModel`) from
+  the first step the model does not trust on.
   """
   n = starts["observation"].shape[0]
   low = jnp.asarray(low, jnp.float32)
@@ -184,6 +205,8 @@ def rollout(
     u = noise(mean, jax.random.split(noise_key, n), noise_sigma, low, high)
     next_x, reward, terminal = model.predict(model_state, model_key, x, u, t)
     valid = jnp.logical_and(alive, t <= max_time)
+    if hasattr(model, "trust"):  # an ensemble: stop where members disagree
+      valid = jnp.logical_and(valid, model.trust(model_state, x, u))
     item = dict(
         observation=x,
         action=u,
@@ -266,6 +289,7 @@ class ImaginationReplay(base.ReplayBuffer):
             imagined=uniform.init_ring(settings.capacity, example),
             clock=jnp.zeros((settings.max_streams,), jnp.int32),
             max_time=jnp.full((), -1, jnp.int32),
+            added=jnp.zeros((), jnp.int32),
         ),
     )
 
@@ -300,7 +324,11 @@ class ImaginationReplay(base.ReplayBuffer):
     return ImaginationState(
         replay=self.inner.add(state.replay, items),
         model=self.model.observe(state.model, items),
-        rollout=state.rollout.replace(clock=clock, max_time=max_time),
+        rollout=state.rollout.replace(
+            clock=clock,
+            max_time=max_time,
+            added=state.rollout.added + items["valid"].shape[0],
+        ),
     )
 
   def imagine(
@@ -343,10 +371,35 @@ class ImaginationReplay(base.ReplayBuffer):
         valid=valid.astype(starts["valid"].dtype),
     )
 
+  def imagining(self, state: ImaginationState) -> chex.Array:
+    """Whether batches hold imagined items now (bool scalar)."""
+    if self.rollouts is None or not self.rollouts.stop_steps:
+      return jnp.asarray(self.ratio > 0)
+    return jnp.logical_and(
+        self.ratio > 0, state.rollout.added < self.rollouts.stop_steps
+    )
+
   def sample(
       self, state: ImaginationState, key: chex.PRNGKey, batch_size: int
   ) -> ReplaySample:
     num_real, num_imagined = self.split(batch_size)
+    if num_imagined and self.rollouts is not None and self.rollouts.stop_steps:
+      # after the stop, the whole batch is real
+      real_key, mixed_key = jax.random.split(key)
+      real = self.inner.sample(state.replay, real_key, batch_size)
+      mixed = self._sample(state, mixed_key, num_real, num_imagined)
+      return jax.tree.map(
+          lambda m, r: jnp.where(self.imagining(state), m, r), mixed, real
+      )
+    return self._sample(state, key, num_real, num_imagined)
+
+  def _sample(
+      self,
+      state: ImaginationState,
+      key: chex.PRNGKey,
+      num_real: int,
+      num_imagined: int,
+  ) -> ReplaySample:
     real_key, start_key, imagine_key = jax.random.split(key, 3)
     parts = []
     if num_real:
@@ -403,10 +456,19 @@ class ImaginationReplay(base.ReplayBuffer):
           "train(state, key, policy=...)"
       )
     learn_key, start_key, rollout_key = jax.random.split(key, 3)
-    batch = self.inner.sample(
-        state.replay, learn_key, self.model_batch_size
-    ).items
-    model_state, metrics = self.model.learn(state.model, batch)
+
+    def learn(model_state, step_key):
+      batch = self.inner.sample(
+          state.replay, step_key, self.model_batch_size
+      ).items
+      return self.model.learn(model_state, batch)
+
+    model_state, metrics = jax.lax.scan(
+        learn,
+        state.model,
+        jax.random.split(learn_key, self.rollouts.model_steps),
+    )
+    metrics = jax.tree.map(lambda m: m[-1], metrics)
     settings = self.rollouts
     rollout_state = state.rollout
     if settings.starts:
@@ -430,7 +492,11 @@ class ImaginationReplay(base.ReplayBuffer):
           settings.capacity, rollout_state.imagined, items
       )
       rollout_state = rollout_state.replace(imagined=imagined)
-      metrics = dict(metrics, imagined_valid=jnp.mean(items["valid"]))
+      metrics = dict(
+          metrics,
+          imagined_valid=jnp.mean(items["valid"]),
+          imagining=self.imagining(state).astype(jnp.float32),
+      )
     return (
         state.replace(model=model_state, rollout=rollout_state),
         metrics,

@@ -28,6 +28,11 @@ stochastic, count-based model, as in Sutton & Barto 2018 Section 8.2):
   `imagination` (Gu et al. 2016's neural-network model, their Section 5.1):
   `learn` (one Adam step on real items) and `predict` (s', r, z ~ its
   Bernoulli) share the interface of `linear_gaussian.LinearGaussianModel`.
+
+`EnsembleModel` (continuous actions): K such networks side by side (Chua et
+  al. 2018; MBPO, Janner et al. 2019), each imagined row from one random
+  member, and `trust`: the members' spread within a bound, where
+  `imagination.rollout` stops a rollout.
 """
 
 from __future__ import annotations
@@ -316,3 +321,120 @@ class NeuralModel:
     next_obs = observation.astype(jnp.float32) + delta
     terminal = jax.random.bernoulli(key, jax.nn.sigmoid(logit))
     return next_obs.astype(observation.dtype), reward, terminal
+
+
+# ---- ensemble (continuous actions) -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleModel:
+  """`size` continuous `NeuralModel`s trained side by side, for imagination
+  rollouts (the probabilistic-ensemble idea of Chua et al. 2018, "Deep
+  reinforcement learning in a handful of trials using probabilistic dynamics
+  models", NeurIPS, as used by MBPO, Janner et al. 2019, "When to trust your
+  model", NeurIPS, and ME-TRPO, Kurutach et al. 2018; their members are
+  deterministic here).
+
+  Every member predicts the DELTA of the observation, the reward and the
+  terminal logit (`TransitionNetwork`); members differ by their
+  initialisation and learn on the same batches (one Adam step each per
+  learn call, vmapped over the member axis).
+
+    predict   each row's outcome comes from one member drawn uniformly at
+              random per step (MBPO);
+    trust     disagreement(x, u) = sqrt(mean_j Var_k [s'_k, r_k]_j), the
+              members' spread over the predicted next observation and
+              reward (in their units); a row is trusted while it is
+              <= `disagreement_bound` (0: always trusted). Rollouts
+              (`imagination.rollout`) end where a row is not trusted: that
+              step and the later ones are invalid.
+
+  Nothing about the task's geometry is built in: the model sees flat
+  observations and continuous actions.
+
+  Attributes:
+    member: the one member's settings (`action_size` > 0).
+    size: K members.
+    disagreement_bound: the largest trusted disagreement (0: no bound).
+  """
+
+  member: NeuralModel
+  size: int = 5
+  disagreement_bound: float = 0.0
+
+  def init(self, key: chex.PRNGKey) -> NeuralModelState:
+    """Every leaf of the members' NeuralModelState with a leading [K]."""
+    return jax.vmap(self.member.init)(jax.random.split(key, self.size))
+
+  def observe(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> NeuralModelState:
+    """Nothing is counted as items arrive: the members learn in `learn`."""
+    del items
+    return state
+
+  def learn(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> tuple[NeuralModelState, dict[str, chex.Array]]:
+    """One Adam step of every member on the batch; their mean loss."""
+    state, loss = jax.vmap(self.member.train_step, in_axes=(0, None))(
+        state, items
+    )
+    return state, dict(model_loss=jnp.mean(loss))
+
+  def members(
+      self, state: NeuralModelState, observation: chex.Array, action
+  ) -> tuple[chex.Array, chex.Array, chex.Array]:
+    """Every member's (s' [K, n, ...], r [K, n], terminal logit [K, n])."""
+    network = self.member.network
+    encoded = self.member.encode_action(action)
+
+    def one(params):
+      delta, reward, logit = network.apply(params, observation, encoded)
+      return observation.astype(jnp.float32) + delta, reward, logit
+
+    return jax.vmap(one)(state.params)
+
+  def disagreement(
+      self, state: NeuralModelState, observation: chex.Array, action
+  ) -> chex.Array:
+    """[n] the members' spread (see the class docstring)."""
+    next_obs, reward, _ = self.members(state, observation, action)
+    k, n = reward.shape
+    joint = jnp.concatenate([next_obs.reshape(k, n, -1), reward[..., None]], -1)
+    return jnp.sqrt(jnp.mean(jnp.var(joint, axis=0), axis=-1))
+
+  def trust(
+      self, state: NeuralModelState, observation: chex.Array, action
+  ) -> chex.Array:
+    """[n] bool: the disagreement is within the bound."""
+    if not self.disagreement_bound:
+      return jnp.ones((observation.shape[0],), bool)
+    return self.disagreement(state, observation, action) <= (
+        self.disagreement_bound
+    )
+
+  def predict(
+      self,
+      state: NeuralModelState,
+      key: chex.PRNGKey,
+      observation: chex.Array,
+      action: chex.Array,
+      time: chex.Array,
+  ):
+    """(s' [n, ...], r [n], terminal bool [n]) from one random member per
+    row; time-invariant (`time` is ignored)."""
+    del time
+    member_key, terminal_key = jax.random.split(key)
+    next_obs, reward, logit = self.members(state, observation, action)
+    n = reward.shape[1]
+    pick = jax.random.randint(member_key, (n,), 0, self.size)
+    rows = jnp.arange(n)
+    terminal = jax.random.bernoulli(
+        terminal_key, jax.nn.sigmoid(logit[pick, rows])
+    )
+    return (
+        next_obs[pick, rows].astype(observation.dtype),
+        reward[pick, rows],
+        terminal,
+    )

@@ -200,9 +200,14 @@ SCHEMA: dict[str, Spec] = {
     "imagination_horizon": integer(
         **_COUNT, note="model steps per imagination rollout"
     ),
-    "imagination_model": choice("linear_gaussian", "neural", "tabular"),
+    "imagination_model": choice(
+        "ensemble", "linear_gaussian", "neural", "tabular"
+    ),
     "imagination_ratio": number(**_PROBABILITY),
     "imagination_replay": choice("uniform", "prioritized"),
+    "imagination_stop_env_steps": integer(
+        min=0, note="env steps after which batches are real (0: never)"
+    ),
     "importance_exponent": number(**_PROBABILITY, note="beta_0, annealed to 1"),
     "inverse_temperature": number(min=0, min_open=True),
     "kappa": number(min=0, note="Dyna-Q+'s exploration bonus weight"),
@@ -218,6 +223,10 @@ SCHEMA: dict[str, Spec] = {
     "min_gain": number(min=0),
     "min_replay_size": integer(**_COUNT),
     "min_variance": number(min=0, note="Gaussian policy's variance floor"),
+    "model_disagreement_bound": number(
+        min=0, note="ensemble rollouts stop above it (0: no bound)"
+    ),
+    "model_ensemble_size": integer(**_COUNT),
     "model_hidden_sizes": sizes(),
     "model_learning_rate": number(min=0, min_open=True),
     "model_memory_steps": number(
@@ -228,6 +237,9 @@ SCHEMA: dict[str, Spec] = {
     ),
     "model_time_steps": integer(
         **_COUNT, note="time-varying slices of the linear-Gaussian model"
+    ),
+    "model_train_steps": integer(
+        **_COUNT, note="model steps per learn call (continuous rollouts)"
     ),
     "n_step": integer(min=1, max=10_000),
     "n_step_extension": boolean(),
