@@ -462,7 +462,8 @@ def format_table(summary: dict) -> str:
   if "seconds" in summary:
     parts = "; ".join(
         f"{part} {t['wall']:.0f} s: {t['compile']:.0f} s building and "
-        f"compiling, {t['run']:.0f} s training and evaluating"
+        f"compiling (summed over threads), {t['run']:.0f} s training and "
+        "evaluating"
         for part, t in summary.get("part_seconds", {}).items()
     )
     lines += [
