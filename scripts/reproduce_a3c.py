@@ -123,7 +123,8 @@ def run(flag: types.SimpleNamespace, *, check_only: bool = False):
     return
   from agents.analysis import a3c_table  # pylint: disable=g-import-not-at-top
 
-  table = a3c_table.run_reproduction(flag.workdir.value, **args)
+  with a3c_table.shared_compilation_cache():
+    table = a3c_table.run_reproduction(flag.workdir.value, **args)
   print(table)
   print(
       f"files in {flag.workdir.value}: summary.json, curves_<env>.png, "

@@ -4,6 +4,7 @@ K = 1 is deterministic, crashes and bad input stop the run cleanly, a K-thread
 run learns Catch, and every registered agent satisfies the agent contract."""
 
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -498,6 +499,55 @@ def test_sebulba_learns_over_two_devices_with_averaged_gradients():
   assert proc.returncode == 0, proc.stderr[-3000:]
   done = [line for line in proc.stdout.splitlines() if line.startswith("ok")]
   assert done == ["ok a2c", "ok dqn"], proc.stdout  # (bsuite prints too)
+
+
+@pytest.mark.slow
+def test_sebulba_over_two_processes_learns_one_model(tmp_path):
+  # jax.distributed over 2 localhost processes (gloo CPU collectives), each
+  # with 2 actor threads on bsuite catch and a learner on its one device:
+  # one shard_mapped learn over both processes' devices per trajectory pair.
+  from tests.test_loop import _free_port  # pylint: disable=g-import-not-at-top
+
+  port = _free_port()
+  env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)  # one device per process
+  procs = [
+      subprocess.Popen(
+          [
+              sys.executable,
+              "tests/multihost_worker.py",
+              str(port),
+              str(i),
+              str(tmp_path / "run"),
+              str(tmp_path / f"p{i}.npz"),
+              "sebulba",
+          ],
+          cwd=ROOT,
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT,
+          text=True,
+      )
+      for i in range(2)
+  ]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+    assert "devices 2 local 1" in out
+  p0, p1 = (dict(np.load(tmp_path / f"p{i}.npz")) for i in range(2))
+  local_steps = [p.pop("local_env_steps") for p in (p0, p1)]
+  # The same parameters on both processes (gradients averaged over them).
+  assert sorted(p0) == sorted(p1) and p0
+  for k in p0:
+    np.testing.assert_array_equal(p0[k], p1[k])
+  # Process 0 wrote the summary; its env steps are both processes' sum, and
+  # each process's learner consumed the same number of trajectories.
+  summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+  assert summary["loop"] == "sebulba" and summary["num_devices"] == 2
+  assert local_steps[0] == local_steps[1] > 0
+  assert summary["env_steps"] == sum(local_steps)
+  rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+  assert len(rows) == 1 + 2  # header + 2 segments, written once
 
 
 # ---- bad input ---------------------------------------------------------------

@@ -172,34 +172,32 @@ class HogwildLoop:
     self._step = jax.jit(actor_learner_step)
     self._apply = jax.jit(apply_step)
     self._evaluate = {}
+    # One init program for every seed (the seed's key is its argument).
+    self._init = jax.jit(self._init_from_key)
 
   # ---- state -----------------------------------------------------------------
   def init(self, seeds: list[int]) -> HogwildState:
-    agent_key, env_key, actor_key, learn_key = jax.random.split(
-        jax.random.PRNGKey(seeds[0]), 4
-    )
+    return self._init(jax.random.PRNGKey(seeds[0]))
+
+  def _init_from_key(self, key: chex.PRNGKey) -> HogwildState:
+    agent_key, env_key, actor_key, learn_key = jax.random.split(key, 4)
     env_ids = jnp.arange(self.num_envs)
     fold = jax.vmap(jax.random.fold_in, (None, 0))
-
-    @jax.jit
-    def init():
-      carry = rollout_lib.initial_carry(
-          self.agent,
-          self.env,
-          env_keys=fold(env_key, env_ids),
-          actor_keys=fold(actor_key, env_ids),
-          actor_state_keys=fold(
-              jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
-          ),
-      )
-      return HogwildState(
-          agent_state=self.agent.init(agent_key, self._specs()),
-          carry=carry,
-          learn_keys=fold(learn_key, jnp.arange(self.num_actors)),
-          applied=jnp.zeros((), jnp.int32),
-      )
-
-    return init()
+    carry = rollout_lib.initial_carry(
+        self.agent,
+        self.env,
+        env_keys=fold(env_key, env_ids),
+        actor_keys=fold(actor_key, env_ids),
+        actor_state_keys=fold(
+            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
+        ),
+    )
+    return HogwildState(
+        agent_state=self.agent.init(agent_key, self._specs()),
+        carry=carry,
+        learn_keys=fold(learn_key, jnp.arange(self.num_actors)),
+        applied=jnp.zeros((), jnp.int32),
+    )
 
   def _specs(self) -> types.EnvSpecs:
     return types.EnvSpecs(self.env.observation_spec(), self.env.action_spec())

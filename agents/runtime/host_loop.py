@@ -180,7 +180,32 @@ def stack_extras(trajectory: types.Trajectory) -> types.Trajectory:
   )
 
 
-def make_learn_step(agent: types.Agent, *, stack: bool, mesh=None):
+def split_over_devices(
+    trajectory: types.Trajectory, num_devices: int
+) -> types.Trajectory:
+  """A [T+1, B] trajectory (`extras` stacked) -> [D, T+1, B / D]: each
+  device's block of environments, in order."""
+
+  def to_devices(x):  # [time, B, ...] -> [D, time, B / D, ...]
+    x = jnp.reshape(
+        x, (x.shape[0], num_devices, x.shape[1] // num_devices, *x.shape[2:])
+    )
+    return jnp.swapaxes(x, 0, 1)
+
+  return trajectory.replace(
+      timestep=jax.tree.map(to_devices, trajectory.timestep),
+      action=to_devices(trajectory.action),
+      extras=jax.tree.map(to_devices, trajectory.extras),
+      # [B, ...] (no time axis): a time axis of 1 to split it the same way
+      actor_state=jax.tree.map(
+          lambda x: to_devices(x[None])[:, 0], trajectory.actor_state
+      ),
+  )
+
+
+def make_learn_step(
+    agent: types.Agent, *, stack: bool, mesh=None, presplit: bool = False
+):
   """The jitted `(agent_state [D, ...], trajectory, learn_key) -> (agent_state,
   metrics, next learn_key, actor params)` of a loop that learns on the host's
   thread (host loop, Sebulba): one dispatch per iteration. With `stack`, the
@@ -191,15 +216,15 @@ def make_learn_step(agent: types.Agent, *, stack: bool, mesh=None):
   them: the [T+1, B] trajectory is split along its environment axis (B / D
   each), every device holds a replica of the agent state (its own replay)
   and the agent averages its gradients over `types.DEVICE_AXIS`, as in the
-  compiled loop (anakin.py). Actor params are device 0's.
+  compiled loop (anakin.py). With `presplit` (a mesh spanning several
+  processes) the trajectory arrives already split, [D, T+1, B / D] with
+  `extras` stacked (`split_over_devices`), as one global array whose blocks
+  each process supplied. Actor params are device 0's.
   """
   if mesh is None:
     learn = jax.vmap(agent.learn, axis_name=types.DEVICE_AXIS)
-    to_devices = lambda x: x[None]
   else:
     from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
-
-    d = mesh.devices.size
 
     def local(agent_state, trajectory, key):  # this device's block
       agent_state, trajectory, key = jax.tree.map(
@@ -213,27 +238,16 @@ def make_learn_step(agent: types.Agent, *, stack: bool, mesh=None):
         local, mesh, in_specs=(spec, spec, spec), out_specs=(spec, spec)
     )
 
-    def to_devices(x):  # [time, B, ...] -> [D, time, B / D, ...]
-      x = jnp.reshape(x, (x.shape[0], d, x.shape[1] // d, *x.shape[2:]))
-      return jnp.swapaxes(x, 0, 1)
-
   def learn_step(agent_state, trajectory, learn_key):
-    if stack:
-      trajectory = stack_extras(trajectory)
-    learn_key, key = jax.random.split(learn_key)
     num_devices = jax.tree.leaves(agent_state)[0].shape[0]
-    per_device = trajectory.replace(
-        timestep=jax.tree.map(to_devices, trajectory.timestep),
-        action=to_devices(trajectory.action),
-        extras=jax.tree.map(to_devices, trajectory.extras),
-        # [B, ...] (no time axis): a time axis of 1 to split it the same way
-        actor_state=jax.tree.map(
-            lambda x: to_devices(x[None])[:, 0], trajectory.actor_state
-        ),
-    )
+    if not presplit:
+      if stack:
+        trajectory = stack_extras(trajectory)
+      trajectory = split_over_devices(trajectory, num_devices)
+    learn_key, key = jax.random.split(learn_key)
     agent_state, metrics = learn(
         agent_state,
-        per_device,
+        trajectory,
         jnp.broadcast_to(key[None], (num_devices, *key.shape)),
     )
     actor_params = agent.actor_params(jax.tree.map(lambda x: x[0], agent_state))

@@ -16,7 +16,7 @@ learning", section 3.2).
            duplicated (tests/test_async_loops.py counts it).
   learner  the driver's thread: takes one trajectory at a time, moves it to
            the learner device (`jax.device_put`; the accelerator when there
-           is one, jax.devices()[0]) and calls the agent's fused `learn`
+           is one, jax.local_devices()[0]) and calls the agent's fused `learn`
            (jitted; over D devices, below), then publishes the new actor
            parameters (a reference swap, copied to the actors' device when
            that is another one).
@@ -39,9 +39,25 @@ learner shard_maps `learn` over the first D local devices: each trajectory
 is split along its environment axis (B / D environments per device), every
 device keeps a replica of the agent state and the agent averages gradients
 over `types.DEVICE_AXIS` (host_loop.make_learn_step), Podracer's layout.
-Scope: one host. Several hosts through jax.distributed are not implemented
-here: multi-process runs are refused with a UserError (the compiled loop
-does them).
+Several hosts (after `jax.distributed.initialize`; scripts/_cli.py's
+multi-host flags): P processes, each with K actor threads on its own
+environments and one learner thread; `num_envs` is global (each actor of
+each process steps num_envs / (P K) of them, with global environment and
+actor indices, so their streams differ) and D is per process. The learn
+step is shard_mapped over the global mesh of P x D devices (every process's
+first D local ones, `learner_mesh`): each process splits the trajectory it
+took from its own queue into its D blocks and these make one global array
+(`jax.make_array_from_process_local_data`), so gradients are averaged over
+every process's environments. Parameters stay replicated and identical;
+each process's actors read its first local replica. Every learn call takes
+exactly one trajectory per process, and every process runs the same
+segments of the same number of learn calls, so the collectives match and
+all stop together; the segment's episode counts and the non-finite flag
+are gathered over processes (process_allgather) so that every process
+sees the same metrics and stops on the same segment. Process 0 writes
+metrics.csv, summary.json and the figure, all processes save each
+checkpoint together (orbax), as in the compiled loop (train.py); the keys
+in the state are global replicated arrays then.
 """
 
 from __future__ import annotations
@@ -55,6 +71,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.experimental import multihost_utils
 
 from agents import types
 from agents.lib import cpu_threefry
@@ -150,21 +167,29 @@ class SebulbaLoop:
     self.envs_per_actor = envs_per_actor
     self.rollout_length = rollout_length
     self.iterations_per_segment = iterations_per_segment
+    # Several processes (jax.distributed): each learn call takes one
+    # trajectory from every process's queue.
+    self.num_processes = jax.process_count()
+    self.process_index = jax.process_index()
+    self._multiprocess = self.num_processes > 1
     self.env_steps_per_segment = (
-        iterations_per_segment * envs_per_actor * rollout_length
+        iterations_per_segment
+        * self.num_processes
+        * envs_per_actor
+        * rollout_length
     )
     self.queue_size = queue_size
     self.seed = seed
     self.eval_max_steps = eval_max_steps
-    self.num_devices = num_devices
-    self.learner_device = jax.devices()[0]
-    # D > 1: the learner's devices, each learning from B / D environments
-    # of every trajectory (host_loop.make_learn_step).
+    self.local_devices = num_devices  # learner devices of this process
+    self.num_devices = num_devices * self.num_processes  # of the mesh
+    self.learner_device = jax.local_devices()[0]
+    # D > 1 or several processes: the learner's devices (every process's
+    # first D local ones), each learning from B / D environments of its
+    # process's trajectory (host_loop.make_learn_step).
     self._mesh = None
-    if num_devices > 1:
-      from agents.runtime import anakin  # pylint: disable=g-import-not-at-top
-
-      self._mesh = anakin.make_mesh(num_devices)
+    if self.num_devices > 1:
+      self._mesh = learner_mesh(num_devices)
     # Where a trajectory goes before `learn` (which splits it over the mesh).
     self._trajectory_placement = (
         self.learner_device
@@ -173,7 +198,7 @@ class SebulbaLoop:
             self._mesh, jax.sharding.PartitionSpec()
         )
     )
-    self.actor_device = jax.devices("cpu")[0]
+    self.actor_device = jax.local_devices(backend="cpu")[0]
     self.received: list[tuple[int, int]] = []  # (actor, sequence) learned
     self.produced = [0] * num_actors  # trajectories each actor queued
     self._queue: queue.Queue | None = None
@@ -186,8 +211,16 @@ class SebulbaLoop:
     self._version = 0
     self._published = threading.Condition()
     self._evaluate = {}
+    stack = task.make_host is not None
     self._learn_step = host_loop.make_learn_step(
-        agent, stack=task.make_host is not None, mesh=self._mesh
+        agent, stack=stack, mesh=self._mesh, presplit=self._multiprocess
+    )
+    # Several processes: each splits its trajectory over its D devices here
+    # and the blocks of all processes make one global array.
+    self._split_locally = jax.jit(
+        lambda t: host_loop.split_over_devices(
+            host_loop.stack_extras(t) if stack else t, num_devices
+        )
     )
     self._actor_params = jax.jit(
         lambda s: agent.actor_params(jax.tree.map(lambda x: x[0], s))
@@ -195,13 +228,34 @@ class SebulbaLoop:
     self._restarts = -1
 
   # ---- state -----------------------------------------------------------------
-  def init(self, seeds: list[int]) -> SebulbaState:
+  def _sharding(self, *spec) -> jax.sharding.NamedSharding:
+    return jax.sharding.NamedSharding(
+        self._mesh, jax.sharding.PartitionSpec(*spec)
+    )
+
+  def _initial_values(self, seed) -> SebulbaState:
+    """The state of `seed` before it is placed (agent state [1, ...])."""
     agent_key, _, actor_key, learn_key = jax.random.split(
-        jax.random.PRNGKey(seeds[0]), 4
+        jax.random.PRNGKey(seed), 4
     )
     agent_state = jax.jit(
         jax.vmap(lambda key: self.agent.init(key, self.task.specs))
     )(agent_key[None])
+    # Actor keys of every process's actors (global actor index p * K + k).
+    actor_keys = jax.vmap(jax.random.fold_in, (None, 0))(
+        actor_key, jnp.arange(self.num_processes * self.num_actors)
+    )
+    return SebulbaState(
+        agent_state=agent_state,
+        learn_key=learn_key,
+        actor_keys=actor_keys,
+        learn_calls=jnp.zeros((), jnp.int32),
+    )
+
+  def init(self, seeds: list[int]) -> SebulbaState:
+    state = self._initial_values(seeds[0])
+    agent_state, learn_key = state.agent_state, state.learn_key
+    actor_keys, learn_calls = state.actor_keys, state.learn_calls
     if self._mesh is None:
       agent_state = jax.device_put(agent_state, self.learner_device)
     else:  # a replica per learner device (the same parameters)
@@ -210,33 +264,56 @@ class SebulbaLoop:
               lambda x: jnp.broadcast_to(x, (self.num_devices, *x.shape[1:])),
               s,
           ),
-          out_shardings=jax.sharding.NamedSharding(
-              self._mesh, jax.sharding.PartitionSpec(types.DEVICE_AXIS)
-          ),
-      )(agent_state)
+          out_shardings=self._sharding(types.DEVICE_AXIS),
+      )(
+          jax.device_get(agent_state)
+      )  # (host data: the same on every process)
+    if self._multiprocess:  # the keys too: global arrays, replicated
+      learn_key, actor_keys, learn_calls = (
+          jax.make_array_from_process_local_data(
+              self._sharding(), np.asarray(x), x.shape
+          )
+          for x in (learn_key, actor_keys, learn_calls)
+      )
     return SebulbaState(
         agent_state=agent_state,
         learn_key=learn_key,
-        actor_keys=jax.vmap(jax.random.fold_in, (None, 0))(
-            actor_key, jnp.arange(self.num_actors)
-        ),
-        learn_calls=jnp.zeros((), jnp.int32),
+        actor_keys=actor_keys,
+        learn_calls=learn_calls,
     )
 
   def abstract_state(self, num_seeds: int = 1) -> SebulbaState:
     del num_seeds  # one
-    shapes = jax.eval_shape(lambda: self.init([0]))
+    shapes = jax.eval_shape(lambda: self._initial_values(0))
     if self._mesh is None:
       return shapes
-    # Restored over the learner's devices, as `init` places the agent state.
-    sharding = jax.sharding.NamedSharding(
-        self._mesh, jax.sharding.PartitionSpec(types.DEVICE_AXIS)
+    # Restored over the learner's devices, as `init` places the agent state
+    # (a replica per device; over several processes, the keys replicated).
+    with_sharding = lambda sharding: (
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding)
     )
-    return shapes.replace(
+    replicas = self._sharding(types.DEVICE_AXIS)
+    shapes = shapes.replace(
         agent_state=jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+            lambda s: jax.ShapeDtypeStruct(
+                (self.num_devices, *s.shape[1:]), s.dtype, sharding=replicas
+            ),
             shapes.agent_state,
         )
+    )
+    if not self._multiprocess:
+      return shapes
+    replicated = with_sharding(self._sharding())
+    return shapes.replace(
+        learn_key=replicated(shapes.learn_key),
+        actor_keys=replicated(shapes.actor_keys),
+        learn_calls=replicated(shapes.learn_calls),
+    )
+
+  def _local_actor_params(self, agent_state):
+    """Actor params from this process's first replica (on its device)."""
+    return self._actor_params(
+        jax.tree.map(lambda x: x.addressable_data(0), agent_state)
     )
 
   def prepare(self, state: SebulbaState) -> bool:
@@ -245,6 +322,7 @@ class SebulbaLoop:
 
   # ---- actors ----------------------------------------------------------------
   def _make_actor(self, k: int, actor_key):
+    """Actor k of this process (global actor index `k`)."""
     b = self.envs_per_actor
     if self.task.make_host is not None:
       environments = [
@@ -293,15 +371,17 @@ class SebulbaLoop:
     """Starts the actors (once; again after `close`) with the state's
     actor parameters."""
     self._restarts += 1
-    self._publish(self._actor_params(state.agent_state), restart=True)
+    self._publish(self._local_actor_params(state.agent_state), restart=True)
     self._queue = queue.Queue(maxsize=self.queue_size)
     self._stop.clear()
     self._errors.clear()
     actor_keys = jax.vmap(jax.random.fold_in, (0, None))(
-        state.actor_keys, self._restarts
+        state.actor_keys.addressable_data(0), self._restarts
     )
+    first = self.process_index * self.num_actors  # global actor index
     actors = [
-        self._make_actor(k, actor_keys[k]) for k in range(self.num_actors)
+        self._make_actor(first + k, actor_keys[first + k])
+        for k in range(self.num_actors)
     ]
     self._threads = [
         threading.Thread(
@@ -367,13 +447,25 @@ class SebulbaLoop:
       self.received.append((k, sequence))
       return_sum += item_sum
       episodes += item_episodes
-      trajectory = jax.device_put(trajectory, self._trajectory_placement)
       agent_state, step_metrics, learn_key, actor_params = self._learn_step(
-          agent_state, trajectory, learn_key
+          agent_state, self._to_learner(trajectory), learn_key
       )
+      if self._multiprocess:  # this process's replica, its device's metrics
+        actor_params = self._local_actor_params(agent_state)
+        step_metrics = jax.tree.map(
+            lambda x: x.addressable_data(0), step_metrics
+        )
       self._publish(actor_params)
       metrics.append(step_metrics)
     summary = host_loop.segment_summary(metrics, [])
+    if self._multiprocess:  # the episodes of every process's actors
+      totals = multihost_utils.process_allgather(
+          np.asarray([return_sum, episodes, summary["all_finite"][0]])
+      )
+      return_sum, episodes = float(totals[:, 0].sum()), float(
+          totals[:, 1].sum()
+      )
+      summary["all_finite"] = np.asarray([totals[:, 2].min()], np.float32)
     summary["episodes"] = np.asarray([episodes], np.float32)
     summary["episode_return_mean"] = np.asarray(
         [return_sum / max(episodes, 1.0)], np.float32
@@ -387,6 +479,21 @@ class SebulbaLoop:
     )
     return state, summary
 
+  def _to_learner(self, trajectory):
+    """A trajectory of this process -> the learner's input: on the learner
+    device (or mesh), or (several processes) this process's blocks
+    [D, T+1, B / D] of the global [P * D, T+1, B / D] array."""
+    if not self._multiprocess:
+      return jax.device_put(trajectory, self._trajectory_placement)
+    blocks = jax.device_get(self._split_locally(trajectory))
+    sharding = self._sharding(types.DEVICE_AXIS)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(
+            sharding, x, (self.num_devices, *x.shape[1:])
+        ),
+        blocks,
+    )
+
   def close(self) -> None:
     """Stops the actors and joins them; trajectories still queued are
     counted in `left_in_queue` and dropped."""
@@ -398,11 +505,13 @@ class SebulbaLoop:
 
   # ---- evaluation ------------------------------------------------------------
   def agent_states(self, state: SebulbaState):
-    # [seed = 1, ...]: learner device 0's replica
-    return jax.device_get(jax.tree.map(lambda x: x[:1], state.agent_state))
+    # [seed = 1, ...]: this process's first learner device's replica
+    return jax.device_get(
+        jax.tree.map(lambda x: x.addressable_data(0), state.agent_state)
+    )
 
   def evaluate(self, state: SebulbaState, key, episodes: int):
-    actor_params = self._actor_params(state.agent_state)
+    actor_params = self._local_actor_params(state.agent_state)
     if self.task.make_host is not None:
       returns = evaluation.evaluate_on_dm_env(
           self.agent,
@@ -420,28 +529,39 @@ class SebulbaLoop:
     return jax.device_get((returns[None], done[None]))
 
 
-def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
-  """K actor threads and a learner (loops.py)."""
-  k = hogwild.check_actors(config, "sebulba")
-  if jax.process_count() > 1:
-    raise UserError(
-        "config.loop='sebulba' runs on one host here (several "
-        "hosts through jax.distributed are not implemented); use "
-        "config.loop='anakin' for multi-host runs"
+def learner_mesh(local_devices: int) -> jax.sharding.Mesh:
+  """The learner's mesh: the first `local_devices` local devices of every
+  process, process by process (so each process's blocks are contiguous)."""
+  devices = []
+  for process in range(jax.process_count()):
+    own = sorted(
+        (d for d in jax.devices() if d.process_index == process),
+        key=lambda d: d.id,
     )
-  num_devices = max(config.get("num_devices", 0), 1)
+    devices.extend(own[:local_devices])
+  return jax.sharding.Mesh(np.asarray(devices), (types.DEVICE_AXIS,))
+
+
+def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
+  """K actor threads and a learner (loops.py); over P processes, K actor
+  threads and a learner in each."""
+  k = hogwild.check_actors(config, "sebulba")
+  num_devices = max(config.get("num_devices", 0), 1)  # per process
   if num_devices > jax.local_device_count():
     raise UserError(
         f"config.num_devices={num_devices} but only "
         f"{jax.local_device_count()} device(s) are visible"
     )
-  if config.num_envs % k:
+  processes = jax.process_count()
+  if config.num_envs % (k * processes):
     raise UserError(
         f"config.num_envs={config.num_envs} must be a multiple "
-        f"of config.num_actors={k} (each actor thread steps "
-        "num_envs / num_actors environments)"
+        f"of config.num_actors={k}"
+        + (f" x {processes} processes" if processes > 1 else "")
+        + " (each actor thread steps num_envs / num_actors environments"
+        + (", per process)" if processes > 1 else ")")
     )
-  envs_per_actor = config.num_envs // k
+  envs_per_actor = config.num_envs // (k * processes)
   if envs_per_actor % num_devices:
     raise UserError(
         f"config.loop='sebulba' splits each actor thread's "
@@ -449,18 +569,19 @@ def build(config, task: loops.Task, make_agent) -> SebulbaLoop:
         f"config.num_devices={num_devices} learner devices: make it a "
         "multiple of num_devices"
     )
-  per_call = envs_per_actor * config.rollout_length
-  if config.get("replay_capacity", 10**9) < per_call:
+  per_trajectory = envs_per_actor * config.rollout_length
+  if config.get("replay_capacity", 10**9) < per_trajectory:
     raise UserError(
         "config.replay_capacity must hold one trajectory "
-        f"({per_call} transitions)"
+        f"({per_trajectory} transitions)"
     )
+  per_call = per_trajectory * processes  # one trajectory from each process
   iterations = loops.iterations_per_segment(config, per_call)
   run = loops.run_info(
       config,
       env_steps_per_segment=per_call * iterations,
       learn_calls_per_segment=iterations,
-      num_devices=num_devices,
+      num_devices=num_devices * processes,
   )
   agent = loops.make_agent_for(make_agent, config, task.specs, run)
   return SebulbaLoop(
