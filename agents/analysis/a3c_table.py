@@ -101,11 +101,16 @@ def make_config(
   return config
 
 
-def run_curves(config, seed_groups: list[list[int]]) -> dict[str, Any]:
+def run_curves(
+    config,
+    seed_groups: list[list[int]],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
   """Greedy evaluation return after every segment, per seed, through the
   loop interface (agents/runtime/loops.py); one build and compile for all
   seed groups. Returns env_steps [S], seconds [seed, S] (cumulative segment
-  time), returns [seed, S], compile_seconds."""
+  time), returns [seed, S], compile_seconds. `progress`, if given, gets one
+  line per segment (its env steps and the seeds' mean return)."""
   _, loop = train_lib.build_loop(config)
   num_segments = math.ceil(config.total_env_steps / loop.env_steps_per_segment)
   seconds, returns, compile_seconds = [], [], 0.0
@@ -126,6 +131,13 @@ def run_curves(config, seed_groups: list[list[int]]) -> dict[str, Any]:
         episode_returns, _ = loop.evaluate(state, key, config.eval_episodes)
         group_seconds.append(elapsed.copy())
         group_returns.append(np.mean(episode_returns, axis=-1))
+        if progress is not None:
+          progress(
+              f"segment {segment + 1}/{num_segments}: "
+              f"{(segment + 1) * loop.env_steps_per_segment:,} env steps, "
+              f"greedy return {np.mean(group_returns[-1]):.1f} (mean of "
+              f"{len(seeds)} seeds), {elapsed.max():.0f}s"
+          )
       seconds.append(np.stack(group_seconds, -1))
       returns.append(np.stack(group_returns, -1))
   finally:

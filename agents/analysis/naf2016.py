@@ -188,7 +188,13 @@ def run_reproduction(
           f"steps x {seeds} seeds ..."
       )
       t0 = time.perf_counter()
-      curves = a3c_table.run_curves(config, [list(range(seeds))])
+      curves = a3c_table.run_curves(
+          config,
+          [list(range(seeds))],
+          progress=lambda line, t=task, v=variant.name: log(
+              f"[naf] {t} {v}: {line}"
+          ),
+      )
       cell = analyse(curves, task)
       cell.update(curves=curves, seconds=time.perf_counter() - t0)
       cell["config"] = dict(config.items())
