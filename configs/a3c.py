@@ -39,6 +39,7 @@ def _continuous_config(preset: str) -> ml_collections.ConfigDict:
   # learns (README, "Continuous A3C").
   c.min_variance = 0.01
   c.gamma = 0.95
+  c.reward_scale = 1.0  # the loss sees reward_scale * r (agents/a2c.py)
   # eta_0 from a 4-seed sweep on Pendulum (1.5M steps: 1e-3 -1007,
   # 5e-4 -478, 3e-4 -495 mean greedy return); the paper samples it.
   c.learning_rate = 5e-4
