@@ -231,7 +231,7 @@ def test_reward_scale_is_the_loss_on_scaled_rewards():
   trajectory whose rewards are c times (and differ from the unscaled
   agent's on the same trajectory)."""
   scaled, env, specs, config = _pendulum_agent(num_envs=2, reward_scale=0.1)
-  plain, _, _, _ = _pendulum_agent(num_envs=2)
+  plain, _, _, _ = _pendulum_agent(num_envs=2, reward_scale=1.0)
   keys = jax.random.split(jax.random.PRNGKey(1), 4)
   state = plain.init(keys[0], specs)
   fold = jax.vmap(jax.random.fold_in, (None, 0))
