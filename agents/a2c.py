@@ -23,6 +23,9 @@ per dimension, policy and value on separate torsos
 sigma^2) clipped to the bounds for the task, -log pi(u|s) A with u unclipped,
 H = sum 1/2 (log(2 pi sigma^2) + 1); greedy evaluation acts with mu.
 Optimizer: shared RMSProp (decay 0.99) in the paper; `optimizer` in the config.
+`reward_scale` c (default 1; not the paper's): the loss sees c r_t, so R, V
+and A are in units of c (A's sign, hence the policy's direction, is the
+same; its size against the entropy term is c times).
 """
 
 from __future__ import annotations
@@ -124,8 +127,15 @@ def make_actor_critic_agent(
     action, extras = policy.act(key, policy_params, evaluation)
     return action, actor_state, dict(value=value, **extras)
 
+  reward_scale = config.get("reward_scale", 1.0)
+
   def loss_fn(params, trajectory: types.Trajectory, state):
     del state
+    if reward_scale != 1.0:  # returns and values in units of c r
+      timestep = trajectory.timestep
+      trajectory = trajectory.replace(
+          timestep=timestep.replace(reward=reward_scale * timestep.reward)
+      )
     logits, values = network.apply(params, trajectory.timestep.observation)
     return actor_critic.actor_critic_loss(
         logits,

@@ -24,9 +24,10 @@ policy and value on separate networks, as in the paper), chosen from the
 spec by a2c.make_actor_critic_agent; actions u ~ N(mu, sigma^2) are clipped
 to the bounds for the task, the loss uses log N(u; mu, sigma^2) of the
 unclipped u and the entropy 1/2 (log(2 pi sigma^2) + 1) with beta = 1e-4
-(configs/a3c.py: pendulum, mountain_car_continuous); greedy evaluation acts
-with mu. Not the paper's: the presets add a variance floor (`min_variance`,
-sigma^2 = min_variance + softplus(.)) and use gamma = 0.95 (README,
+in the paper; greedy evaluation acts with mu. Not the paper's: the presets
+(configs/a3c.py: pendulum, mountain_car_continuous) add a variance floor
+(`min_variance`, sigma^2 = min_variance + softplus(.)), use gamma = 0.95,
+beta = 1e-3 and rewards scaled by 0.1 in the loss (`reward_scale`) (README,
 "Continuous A3C").
 Algorithm S3 -> code, per actor and chunk of t_max steps:
   R = 0 for terminal s_t, V(s_t; theta_v) otherwise (chunk end, truncation)

@@ -111,11 +111,28 @@ def get_config(preset: str = "pendulum") -> ml_collections.ConfigDict:
     c.log_every_env_steps = 2_000
   elif preset == "mountain_car_continuous":
     # Sparse reward behind a hill: OU noise's correlated pushes explore it.
+    # Found on seeds 0-3 (greedy return over 10 episodes every 5k steps,
+    # 25k steps; solved: >= 90): the paper's 200-200 with reward_scale 1,
+    # tau 0.005 and OU sigma 0.5: NAF 3 of 4 by 15k; Pendulum's 64-64,
+    # reward_scale 0.1 and tau 0.02 (4x faster): 3 of 4 by 5k, the fourth
+    # pushes at a bound for good (-99.9; also with batches of 256); OU sigma
+    # 1.0 as well: NAF 4 of 4 by 5k, DDPG 4 of 4 by 10k.
+    c.hidden_sizes = (64, 64)
+    c.reward_scale = 0.1
+    c.target_update_tau = 0.02
+    c.exploration_noise = "ou"
+    c.exploration_sigma = 1.0
+    c.total_env_steps = 20_000
+    c.log_every_env_steps = 2_000
+  else:  # the Control Suite tasks: 1000-step episodes, rewards in [0, 1]
+    # Pendulum's settings (64-64, reward_scale 0.1, tau 0.02, OU sigma 0.5),
+    # untuned here; 100k steps fit 2 shared CPU cores (README, "Continuous
+    # control"), the paper ran ~1M.
+    c.hidden_sizes = (64, 64)
+    c.reward_scale = 0.1
+    c.target_update_tau = 0.02
     c.exploration_noise = "ou"
     c.exploration_sigma = 0.5
     c.total_env_steps = 100_000
     c.log_every_env_steps = 10_000
-  else:  # the Control Suite tasks: 1000-step episodes
-    c.total_env_steps = 200_000
-    c.log_every_env_steps = 20_000
   return c

@@ -226,6 +226,42 @@ def test_learn_is_apply_of_gradients_and_counts_env_steps_not_dimensions():
   assert all(changed)  # policy and value torsos both learn
 
 
+def test_reward_scale_is_the_loss_on_scaled_rewards():
+  """`reward_scale` c: the gradients are those of the unscaled agent on a
+  trajectory whose rewards are c times (and differ from the unscaled
+  agent's on the same trajectory)."""
+  scaled, env, specs, config = _pendulum_agent(num_envs=2, reward_scale=0.1)
+  plain, _, _, _ = _pendulum_agent(num_envs=2, reward_scale=1.0)
+  keys = jax.random.split(jax.random.PRNGKey(1), 4)
+  state = plain.init(keys[0], specs)
+  fold = jax.vmap(jax.random.fold_in, (None, 0))
+  ids = jnp.arange(2)
+  carry = rollout_lib.initial_carry(
+      plain, env, fold(keys[1], ids), fold(keys[2], ids), fold(keys[3], ids)
+  )
+  _, trajectory, _, _ = jax.jit(
+      functools.partial(rollout_lib.rollout, plain, env, config.rollout_length)
+  )(plain.actor_params(state), carry)
+  timestep = trajectory.timestep
+  rescaled = trajectory.replace(
+      timestep=timestep.replace(reward=0.1 * timestep.reward)
+  )
+  grads = lambda agent, traj: jax.jit(
+      jax.vmap(
+          lambda s, t: agent.gradients(s, t, keys[0])[0],
+          axis_name=types.DEVICE_AXIS,
+      )
+  )(*jax.tree.map(lambda x: x[None], (state, traj)))
+  want, got = grads(plain, rescaled), grads(scaled, trajectory)
+  for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  unscaled = grads(plain, trajectory)
+  assert any(
+      not np.allclose(a, b)
+      for a, b in zip(jax.tree.leaves(unscaled), jax.tree.leaves(got))
+  )
+
+
 def _short(loop, **overrides):
   config = a3c_configs.get_config("pendulum")
   config.update(

@@ -93,6 +93,8 @@ def test_a_tiny_run_writes_every_seed_and_the_figure(tmp_path):
     assert np.asarray(cell["curves"]["returns"]).shape[0] == 2
   assert (tmp_path / "curves_pendulum.png").stat().st_size > 0
   assert "naf" in table and "ddpg" in table
+  # a progress line per segment of each run
+  assert any(l.startswith("[naf] pendulum ddpg: segment 1/") for l in lines)
   if skip:
     assert "cartpole_swingup" in summary["skipped"]
     assert any("skipping cartpole_swingup" in l for l in lines)

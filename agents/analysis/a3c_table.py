@@ -131,6 +131,7 @@ def run_curves(
     seed_groups: list[list[int]],
     stop_at: float | None = None,
     prepared: futures.Future | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
   """Greedy evaluation return after every segment, per seed, through the
   loop interface (agents/runtime/loops.py); one build and compile for all
@@ -142,6 +143,8 @@ def run_curves(
   seeds has reached this greedy return (its curves end there). Where only
   the first crossing is used (the wall-clock part: seconds to the
   threshold), the segments after it change nothing that is reported.
+  `progress`, if given, gets one line per segment (its env steps and the
+  seeds' mean return).
   """
   if prepared is None:
     loop, state, compile_seconds = build_and_compile(config, seed_groups[0])
@@ -170,6 +173,13 @@ def run_curves(
         episode_returns, _ = loop.evaluate(state, key, config.eval_episodes)
         group_seconds.append(elapsed.copy())
         group_returns.append(np.mean(episode_returns, axis=-1))
+        if progress is not None:
+          progress(
+              f"segment {segment + 1}/{num_segments}: "
+              f"{(segment + 1) * loop.env_steps_per_segment:,} env steps, "
+              f"greedy return {np.mean(group_returns[-1]):.1f} (mean of "
+              f"{len(seeds)} seeds), {elapsed.max():.0f}s"
+          )
         if stop_at is not None:
           crossed |= group_returns[-1] >= stop_at
           if crossed.all():

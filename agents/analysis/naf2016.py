@@ -214,7 +214,13 @@ def run_reproduction(
           f"steps x {seeds} seeds ..."
       )
       t0 = time.perf_counter()
-      curves = a3c_table.run_curves(config, [seed_list])
+      curves = a3c_table.run_curves(
+          config,
+          [seed_list],
+          progress=lambda line, t=task, v=variant.name: log(
+              f"[naf] {t} {v}: {line}"
+          ),
+      )
       cell = analyse(curves, task)
       cell.update(curves=curves, seconds=time.perf_counter() - t0)
       cell["config"] = dict(config.items())

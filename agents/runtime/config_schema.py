@@ -274,7 +274,9 @@ SCHEMA: dict[str, Spec] = {
     "replay_mode": choice("prioritized", "random", "none"),
     "replay_steps": integer(min=1, max=1_000_000),
     "reward_scale": number(
-        min=0, min_open=True, note="rewards times this in the TD target"
+        min=0,
+        min_open=True,
+        note="rewards times this in the targets and returns",
     ),
     "rmsprop_decay": number(min=0, max=1, max_open=True),
     "rollout_length": integer(**_COUNT),
