@@ -44,7 +44,10 @@ over the first 5M steps only: 3.18, 2.43, 2.96, 2.23 (2.70); 128
 environments, lr 1e-2: 2.70, 2.86, 2.51, 2.29 (2.59); gamma 0.99: 3.63,
 3.13, 17.2, 6.00; Adam lr 1e-3 learned slower (stopped at 5M). At 8-10M
 steps gamma 1 with GAE 0.95, value cost 0.5 and forget_bias 1 were worse.
-The ablation row (no reward input) keeps 25M env steps.
+The ablation row (no reward input) keeps 25M env steps. The 50M run logged
+in segments of 646,400 steps; the segment length leaves the trained weights
+bitwise unchanged (same parameter sha256 after 2.6M steps with segments of
+646,400 and 1,292,800).
 The other presets keep the defaults (not re-tuned).
 """
 
@@ -114,12 +117,18 @@ def get_config(preset: str = "bandit_independent") -> ml_collections.ConfigDict:
   c.eval_episodes = 300
   if preset == "harlow":
     # 48 units stayed at chance; 128 units learn in abrupt stages (win-stay
-    # first, lose-shift later) at a seed-dependent time, and with every
-    # setting tried about 1 seed in 4 stays in the first stage. Accuracy by
-    # trial, every seed: python -m scripts.reproduce_wang2018 --workdir=DIR
-    # --tasks=harlow --seed=S
+    # first, lose-shift later) at a seed-dependent time. With flax's forget
+    # bias 0 about 1 seed in 4 stayed in the first stage (~74% from trial
+    # 2) in every setting tried; forget-gate bias 1 gets all 4 seeds past
+    # it: accuracy from trial 2 on held-out objects 0.967, 0.969, 0.969,
+    # 0.973 (trial 1: 0.50; 1000 episodes per seed, seeds 0-3). Measured
+    # by: python -m scripts.reproduce_wang2018 --workdir=DIR --tasks=harlow
+    # (that run logged in 8 segments, log_every_env_steps=3125824; the
+    # segment length does not change the trained weights, see
+    # bandit_independent).
     c.lstm_size = 128
     c.num_envs = 64
+    c.forget_bias = 1.0
     c.total_env_steps = 25_000_000
   elif preset == "two_step":
     c.num_envs = 64

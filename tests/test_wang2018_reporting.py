@@ -187,6 +187,8 @@ def test_the_ablation_trains_shorter_than_the_bandit_preset():
   assert wang2018.EXPERIMENTS["units"].trained_by == "bandit_independent"
   # --quick still shortens both.
   assert wang2018.task_config("ablation", True).total_env_steps < 10_000
+  # Harlow's 4 of 4 seeds came with the forget-gate bias at 1 (item 4).
+  assert wang2018.task_config("harlow", False).forget_bias == 1.0
 
 
 @pytest.mark.parametrize("num_seeds", [0, 65])
