@@ -658,7 +658,8 @@ class BayesOptimalTable:
       module docstring.
     block_offsets: (H, H+1) int32; block_offsets[t, n1] is the flat index of
       state (t, n1, s1=0, s2=0).
-    root_value: V_0 at (0, 0, 0, 0): the optimal expected total reward.
+    root_value: V_0 at (0, 0, 0, 0): the optimal expected total reward
+      (discounted when the table is built with a discount < 1).
   """
 
   horizon: int
@@ -694,8 +695,16 @@ class BayesOptimalTable:
 
 
 @functools.lru_cache(maxsize=4)
-def build_bayes_optimal_table(horizon: int) -> BayesOptimalTable:
+def build_bayes_optimal_table(
+    horizon: int, discount: float = 1.0
+) -> BayesOptimalTable:
   """Backward induction V_t = max_a Q_t(., a) from t = H - 1 down to 0 (numpy).
+
+  Q_t(x, a) = p_a(x) + discount * E[V_{t+1}(x') | x, a], with p_a(x) the
+  posterior mean of arm a; `discount` = 1 (default) is the undiscounted
+  total reward, < 1 the optimal policy of the discounted objective that a
+  gamma-discounted learner maximises (exponential discounting is
+  time-consistent, so one table serves every trial).
 
   Layer t is a dense float64 grid over (n1, s1, s2) in [0, t]^3 (n2 = t - n1,
   f_a = n_a - s_a); entries with s1 > n1 or s2 > n2 are not states and are set
@@ -706,6 +715,8 @@ def build_bayes_optimal_table(horizon: int) -> BayesOptimalTable:
   """
   if horizon < 1:
     raise ValueError(f"horizon must be >= 1, got {horizon}")
+  if not 0.0 < discount <= 1.0:
+    raise ValueError(f"discount must be in (0, 1], got {discount}")
   next_values = np.zeros((horizon + 1,) * 3)  # V_H = 0 on layer H's grid.
   layers = []
   for trial in range(horizon - 1, -1, -1):
@@ -716,7 +727,7 @@ def build_bayes_optimal_table(horizon: int) -> BayesOptimalTable:
     pulls_1 = trial - pulls_0
     mean_0 = (successes_0 + 1.0) / (pulls_0 + 2.0)
     mean_1 = (successes_1 + 1.0) / (pulls_1 + 2.0)
-    v = next_values
+    v = discount * next_values  # exact (v itself) when discount is 1
     q_0 = (
         mean_0 * (1.0 + v[1 : size + 1, 1 : size + 1, :size])
         + (1.0 - mean_0) * v[1 : size + 1, :size, :size]
@@ -825,8 +836,15 @@ def bayes_optimal(
   )
 
 
-def bayes_optimal_regret_curve(horizon: int) -> np.ndarray:
+def bayes_optimal_regret_curve(
+    horizon: int, discount: float = 1.0
+) -> np.ndarray:
   """Exact prior-averaged cumulative regret of the Bayes-optimal policy, [H].
+
+  With `discount` < 1 the policy is the optimum of the discounted objective
+  (`build_bayes_optimal_table`) and the regret is still the undiscounted
+  one: what a gamma-discounted learner that were perfect would score (at
+  H = 100: 1.7568 at 0.99, 1.8497 at 0.95, 1.9802 at 0.9).
 
   A forward pass over the decision states of `build_bayes_optimal_table`:
   the probability of reaching each state (s1, f1, s2, f2) under the prior
@@ -836,7 +854,7 @@ def bayes_optimal_regret_curve(horizon: int) -> np.ndarray:
   sum_x P_t(x) p_{a_t(x)}(x). No sampling: its last entry is
   2 H / 3 - V_0 (0.4444 at H = 5, 0.6449 at H = 10, 1.7482 at H = 100).
   """
-  table = build_bayes_optimal_table(horizon)
+  table = build_bayes_optimal_table(horizon, discount)
   mass = np.ones((1, 1, 1))  # P_0: the empty state.
   per_trial = np.zeros(horizon)
   for trial in range(horizon):

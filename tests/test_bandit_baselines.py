@@ -117,6 +117,59 @@ def test_dp_root_equals_brute_force(horizon):
   assert abs(bb.bayes_optimal_expected_reward(horizon) - float(exact)) < 1e-12
 
 
+def _discounted_brute_force_value(counts, remaining, discount):
+  """max_a [p_a + discount * E V'] by recursion over every future history."""
+  if remaining == 0:
+    return Fraction(0)
+  values = []
+  for arm in range(2):
+    successes, failures = counts[2 * arm], counts[2 * arm + 1]
+    mean = Fraction(successes + 1, successes + failures + 2)
+    after_success, after_failure = list(counts), list(counts)
+    after_success[2 * arm] += 1
+    after_failure[2 * arm + 1] += 1
+    values.append(
+        mean
+        + discount
+        * (
+            mean
+            * _discounted_brute_force_value(
+                after_success, remaining - 1, discount
+            )
+            + (1 - mean)
+            * _discounted_brute_force_value(
+                after_failure, remaining - 1, discount
+            )
+        )
+    )
+  return max(values)
+
+
+@pytest.mark.parametrize("discount", [Fraction(1, 2), Fraction(9, 10)])
+def test_discounted_dp_root_equals_brute_force(discount):
+  horizon = 6
+  exact = _discounted_brute_force_value([0, 0, 0, 0], horizon, discount)
+  table = bb.build_bayes_optimal_table(horizon, float(discount))
+  assert abs(table.root_value - float(exact)) < 1e-12
+  # Discounting lowers the value below the undiscounted optimum.
+  assert table.root_value < bb.bayes_optimal_expected_reward(horizon) - 0.1
+
+
+def test_discounted_optimum_explores_less_and_regrets_more():
+  # The optimum of a discounted objective, scored by undiscounted regret at
+  # H = 100 (values from an independent dynamic program): what a perfect
+  # gamma-discounted learner would reach (configs/meta_a2c.py's gamma).
+  regrets = {
+      discount: bb.bayes_optimal_regret_curve(100, discount)[-1]
+      for discount in (1.0, 0.95, 0.9)
+  }
+  assert regrets[1.0] == pytest.approx(1.7482, abs=5e-5)
+  assert regrets[0.95] == pytest.approx(1.8497, abs=5e-5)
+  assert regrets[0.9] == pytest.approx(1.9802, abs=5e-5)
+  with pytest.raises(ValueError, match="discount"):
+    bb.build_bayes_optimal_table(5, 0.0)
+
+
 @pytest.mark.parametrize("horizon", range(1, 7))
 def test_table_policy_achieves_the_optimum_over_all_histories(horizon):
   table = bb.build_bayes_optimal_table(horizon)

@@ -175,6 +175,22 @@ def test_every_experiment_is_registered_with_a_preset():
   assert wang2018.TASKS == tuple(wang2018.EXPERIMENTS)
 
 
+def test_the_ablation_trains_shorter_than_the_bandit_preset():
+  # bandit_independent trains 50M env steps per seed (the issue-17 bar);
+  # the no-reward-input ablation of the same preset keeps 25M, and the
+  # agents the `units` row reads are the bandit preset's own.
+  bandit = wang2018.task_config("bandit_independent", False)
+  ablation = wang2018.task_config("ablation", False)
+  assert bandit.total_env_steps == 50_000_000
+  assert ablation.total_env_steps == wang2018.ABLATION_ENV_STEPS < 50_000_000
+  assert not ablation.use_reward_input and bandit.use_reward_input
+  assert wang2018.EXPERIMENTS["units"].trained_by == "bandit_independent"
+  # --quick still shortens both.
+  assert wang2018.task_config("ablation", True).total_env_steps < 10_000
+  # Harlow's 4 of 4 seeds came with the forget-gate bias at 1 (item 4).
+  assert wang2018.task_config("harlow", False).forget_bias == 1.0
+
+
 @pytest.mark.parametrize("num_seeds", [0, 65])
 def test_bad_number_of_seeds_is_a_user_error(tmp_path, num_seeds):
   from agents.runtime.errors import UserError
