@@ -319,11 +319,15 @@ def test_short_training_beats_chance_on_bandits(tmp_path):
 # trial 2, then ~95% after ~6M env steps with the preset (3 minutes on 2 CPU
 # cores), too long for CI's budget. With lr 1e-2 the first stage comes after
 # ~1.4M steps (seed 0: 2M steps -> 71% from trial 2 on held-out objects,
-# 28 s of training on a quiet machine; 1.5M steps -> 60%).
+# 28 s of training on a quiet machine; 1.5M steps -> 60%). Measured with
+# flax's forget-gate bias 0: the preset's bias 1 (which makes every seed
+# reach the second stage over 25M steps) reaches the first one later
+# (seed 0: 55% at 2M), so this short check keeps 0.
 @pytest.mark.slow
 def test_short_training_beats_chance_on_harlow(tmp_path):
   c = meta_config.get_config("harlow")
   c.learning_rate = 1e-2
+  c.forget_bias = 0.0
   c.total_env_steps = 2_000_000
   c.eval_episodes = 10
   c.checkpoint_every_segments = 1000

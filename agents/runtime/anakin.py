@@ -44,10 +44,6 @@ from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import UserError
 from environments import base
 
-# fold_in constant: the stream of each environment's initial actor state
-# (`agent.initial_actor_state(key)`), derived without touching the others.
-ACTOR_STATE_STREAM = 0xAC7
-
 
 @struct.dataclass
 class LoopState:
@@ -131,16 +127,8 @@ class AnakinLoop:
   def _init_one_seed(self, seed: chex.Array, agent_state) -> LoopState:
     """The whole global state of one seed: env leaves [num_envs, ...]."""
     _, env_key, actor_key, learn_key = self._seed_keys(seed)
-    env_ids = jnp.arange(self.num_envs)
-    fold = jax.vmap(jax.random.fold_in, (None, 0))
-    carry = rollout_lib.initial_carry(
-        self.agent,
-        self.env,
-        env_keys=fold(env_key, env_ids),
-        actor_keys=fold(actor_key, env_ids),
-        actor_state_keys=fold(
-            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
-        ),
+    carry = rollout_lib.seeded_carry(
+        self.agent, self.env, env_key, actor_key, jnp.arange(self.num_envs)
     )
     return LoopState(
         agent_state=agent_state,

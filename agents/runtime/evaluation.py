@@ -17,10 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import types
+from agents.runtime import rollout
 from environments import base
-
-# fold_in constant: the evaluation episodes' initial actor states.
-ACTOR_STATE_STREAM = 0xAC7
 
 
 def make_evaluate(
@@ -42,7 +40,7 @@ def make_evaluate(
     )
     actor_state = jax.vmap(agent.initial_actor_state)(
         jax.random.split(
-            jax.random.fold_in(key, ACTOR_STATE_STREAM), num_episodes
+            jax.random.fold_in(key, rollout.ACTOR_STATE_STREAM), num_episodes
         )
     )
     zeros = jnp.zeros((num_episodes,), jnp.float32)
@@ -126,7 +124,7 @@ def evaluate_on_dm_env(
   for _ in range(num_episodes):
     timestep = environment.reset()
     actor_state = agent.initial_actor_state(
-        jax.random.fold_in(key, ACTOR_STATE_STREAM)
+        jax.random.fold_in(key, rollout.ACTOR_STATE_STREAM)
     )
     total = 0.0
     while not timestep.last():

@@ -72,7 +72,6 @@ from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import LoopCrashed, UserError
 from environments import base
 
-ACTOR_STATE_STREAM = 0xAC7  # as in the compiled loop (anakin.py)
 JOIN_POLL_SECONDS = 0.05  # the main thread stays responsive to Ctrl-C
 
 
@@ -181,21 +180,15 @@ class HogwildLoop:
 
   def _init_from_key(self, key: chex.PRNGKey) -> HogwildState:
     agent_key, env_key, actor_key, learn_key = jax.random.split(key, 4)
-    env_ids = jnp.arange(self.num_envs)
-    fold = jax.vmap(jax.random.fold_in, (None, 0))
-    carry = rollout_lib.initial_carry(
-        self.agent,
-        self.env,
-        env_keys=fold(env_key, env_ids),
-        actor_keys=fold(actor_key, env_ids),
-        actor_state_keys=fold(
-            jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
-        ),
+    carry = rollout_lib.seeded_carry(
+        self.agent, self.env, env_key, actor_key, jnp.arange(self.num_envs)
     )
     return HogwildState(
         agent_state=self.agent.init(agent_key, self._specs()),
         carry=carry,
-        learn_keys=fold(learn_key, jnp.arange(self.num_actors)),
+        learn_keys=jax.vmap(jax.random.fold_in, (None, 0))(
+            learn_key, jnp.arange(self.num_actors)
+        ),
         applied=jnp.zeros((), jnp.int32),
     )
 

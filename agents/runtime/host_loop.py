@@ -31,11 +31,9 @@ from agents import types
 from agents.lib import cpu_threefry
 from agents.runtime import evaluation
 from agents.runtime import loops
+from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import UserError
 from environments import base
-
-# fold_in constant: the actor's initial actor state (agent.initial_actor_state).
-ACTOR_STATE_STREAM = 0xAC7
 
 
 @struct.dataclass
@@ -293,7 +291,9 @@ class HostLoop:
         agent,
         environment,
         rollout_length,
-        jax.random.fold_in(jax.random.PRNGKey(seed), ACTOR_STATE_STREAM),
+        jax.random.fold_in(
+            jax.random.PRNGKey(seed), rollout_lib.ACTOR_STATE_STREAM
+        ),
     )
     self._actor_params = jax.jit(
         lambda s: agent.actor_params(jax.tree.map(lambda x: x[0], s))

@@ -31,6 +31,11 @@ class Carry(NamedTuple):
   episode_return: chex.Array  # return of the running episode so far
 
 
+# fold_in constant: the stream of actor-state keys (initial_actor_state), in
+# every loop and in evaluation, derived from the actor key.
+ACTOR_STATE_STREAM = 0xAC7
+
+
 def initial_carry(
     agent: types.Agent,
     env: base.Environment,
@@ -48,6 +53,29 @@ def initial_carry(
       actor_state=actor_state,
       actor_keys=actor_keys,
       episode_return=jnp.zeros((env_keys.shape[0],), jnp.float32),
+  )
+
+
+def seeded_carry(
+    agent: types.Agent,
+    env: base.Environment,
+    env_key: chex.PRNGKey,
+    actor_key: chex.PRNGKey,
+    env_ids: chex.Array,
+) -> Carry:
+  """`initial_carry` for environments `env_ids` (global indices): each gets
+  its own reset key, acting key and actor-state key, folded from the loop's
+  roots with its index, so a run's streams do not depend on how the
+  environments are split over actors or devices."""
+  fold = jax.vmap(jax.random.fold_in, (None, 0))
+  return initial_carry(
+      agent,
+      env,
+      env_keys=fold(env_key, env_ids),
+      actor_keys=fold(actor_key, env_ids),
+      actor_state_keys=fold(
+          jax.random.fold_in(actor_key, ACTOR_STATE_STREAM), env_ids
+      ),
   )
 
 

@@ -82,7 +82,6 @@ from agents.runtime import loops
 from agents.runtime import rollout as rollout_lib
 from agents.runtime.errors import LoopCrashed, UserError
 
-ACTOR_STATE_STREAM = 0xAC7  # as in the other loops
 POLL_SECONDS = 0.05  # queue waits poll the stop flag and actor errors
 
 
@@ -340,7 +339,10 @@ class SebulbaLoop:
     keys = (
         fold(jax.random.fold_in(env_key, self._restarts), env_ids),
         fold(actor_key, env_ids),
-        fold(jax.random.fold_in(actor_root, ACTOR_STATE_STREAM), env_ids),
+        fold(
+            jax.random.fold_in(actor_root, rollout_lib.ACTOR_STATE_STREAM),
+            env_ids,
+        ),
     )
     return _FunctionalActor(
         self.agent, self.task.env, self.rollout_length, keys, self.actor_device
