@@ -11,7 +11,9 @@ import pytest
 
 from agents import bandit_baselines
 from agents.analysis import meta_rl
+from agents.analysis import seed_stats
 from agents.analysis import wang2018
+from agents.analysis import wang2018_bandits
 from tests.conftest import run_script
 
 # ---- exact Bayes-optimal regret ----------------------------------------------
@@ -67,8 +69,14 @@ def test_rescorla_wagner_optimum_is_interior_in_alpha_and_flat_in_beta():
 
 
 def test_reproduction_grid_is_wider_than_the_old_one():
-  assert min(wang2018.RW_BETAS) <= 1.0 and max(wang2018.RW_BETAS) > 100.0
-  assert min(wang2018.RW_ALPHAS) < 0.05 and max(wang2018.RW_ALPHAS) == 1.0
+  assert (
+      min(wang2018_bandits.RW_BETAS) <= 1.0
+      and max(wang2018_bandits.RW_BETAS) > 100.0
+  )
+  assert (
+      min(wang2018_bandits.RW_ALPHAS) < 0.05
+      and max(wang2018_bandits.RW_ALPHAS) == 1.0
+  )
 
 
 # ---- time to Thompson ------------------------------------------------------------
@@ -77,15 +85,17 @@ def test_reproduction_grid_is_wider_than_the_old_one():
 def test_time_to_thompson_takes_the_checkpoint_after_which_it_stays_below():
   # The case: a dip below Thompson (2.0), then 3.73, then below.
   curve = [5.0, 3.0, 1.9, 3.73, 2.1, 1.95, 1.9, 1.8]
-  assert wang2018.first_index_below(curve, 2.0) == 2  # the dip
-  assert wang2018.first_index_staying_below(curve, 2.0) == 5
+  assert wang2018_bandits.first_index_below(curve, 2.0) == 2  # the dip
+  assert wang2018_bandits.first_index_staying_below(curve, 2.0) == 5
   # Trailing mean of 3: (2.1 + 1.95 + 1.9) / 3 = 1.98 at index 6.
-  assert wang2018.first_smoothed_crossing(curve, 2.0, 3) == 6
+  assert wang2018_bandits.first_smoothed_crossing(curve, 2.0, 3) == 6
   # Ending above: never stays below.
-  assert wang2018.first_index_staying_below([1.0, 1.0, 3.0], 2.0) is None
-  assert wang2018.first_index_staying_below([1.0, 1.0], 2.0) == 0
-  assert wang2018.first_index_staying_below([], 2.0) is None
-  assert wang2018.first_smoothed_crossing([1.0, 1.0], 2.0, 3) is None
+  assert (
+      wang2018_bandits.first_index_staying_below([1.0, 1.0, 3.0], 2.0) is None
+  )
+  assert wang2018_bandits.first_index_staying_below([1.0, 1.0], 2.0) == 0
+  assert wang2018_bandits.first_index_staying_below([], 2.0) is None
+  assert wang2018_bandits.first_smoothed_crossing([1.0, 1.0], 2.0, 3) is None
 
 
 # ---- two-step statistics ---------------------------------------------------------
@@ -152,7 +162,7 @@ def test_across_seeds_layout():
           nested=dict(w=0.7),
       ),
   ]
-  stats = wang2018.across_seeds(per_seed)
+  stats = seed_stats.across_seeds(per_seed)
   assert stats["regret_at_trial_100"] == dict(
       mean=3.0, sd=pytest.approx(np.sqrt(2.0)), values=[2.0, 4.0]
   )
@@ -160,7 +170,7 @@ def test_across_seeds_layout():
   assert stats["ok"] == dict(count=1, of=2)
   assert stats["nested"]["w"]["values"] == [0.5, 0.7]
   assert "note" not in stats  # strings stay in per_seed only
-  assert wang2018.seed_stats([1.5])["sd"] == 0.0
+  assert seed_stats.seed_stats([1.5])["sd"] == 0.0
 
 
 def test_every_experiment_is_registered_with_a_preset():

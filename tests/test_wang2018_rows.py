@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import pytest
 
 from agents import types
-from agents.analysis import wang2018
+from agents.analysis import figures
+from agents.analysis import seed_stats
+from agents.runtime import workdir as workdir_lib
 from agents.analysis import wang2018_rpe as rpe
 from agents.runtime import train as train_lib
 from configs import meta_a2c
@@ -47,7 +49,7 @@ def test_reversal_and_two_step_rpe_rows_end_to_end(tmp_path):
   weights = two_step["per_seed"][1]["onset_regression"]["weights"]
   assert set(weights) == {"model_based", "model_free"}
   # The runner's aggregation, headlines and figures read these results.
-  writer = wang2018.FigureWriter(str(tmp_path))
+  writer = figures.FigureWriter(str(tmp_path))
   for result, headline, figure, name in (
       (reversal, rpe.reversal_headline, rpe.reversal_figure, "reversal"),
       (
@@ -57,8 +59,8 @@ def test_reversal_and_two_step_rpe_rows_end_to_end(tmp_path):
           "two_step_rpe",
       ),
   ):
-    result = wang2018._jsonable(result)
-    result["across_seeds"] = wang2018.across_seeds(result["per_seed"])
+    result = workdir_lib.jsonable(result)
+    result["across_seeds"] = seed_stats.across_seeds(result["per_seed"])
     assert "+-" in headline(result)
     figure(writer, name, result, {})
   assert sorted(writer.written) == ["reversal_rpe.png", "two_step_rpe.png"]

@@ -9,7 +9,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from agents.analysis import wang2018
+from agents.analysis import figures
+from agents.analysis import seed_stats
+from agents.runtime import workdir as workdir_lib
 from agents.analysis import wang2018_units as units
 from tests import test_wang2018_rows as rows
 
@@ -127,10 +129,10 @@ def test_units_row_end_to_end(tmp_path):
   assert seed["untrained"]["num_units"] == 8
   assert seed["num_units"] == 8 and seed["num_rows"] == 20 * 97
   assert len(seed["fraction_coding"]["reward"]) == 3
-  result = wang2018._jsonable(result)
-  result["across_seeds"] = wang2018.across_seeds(result["per_seed"])
+  result = workdir_lib.jsonable(result)
+  result["across_seeds"] = seed_stats.across_seeds(result["per_seed"])
   assert "lag 3" in units.headline(result)
   assert "untrained control" in units.headline(result)
-  writer = wang2018.FigureWriter(str(tmp_path))
+  writer = figures.FigureWriter(str(tmp_path))
   units.figure(writer, "units", result, {})
   assert writer.written == ["units_units.png"]

@@ -63,6 +63,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from agents.analysis import seed_stats
 from agents.runtime import train as train_lib
 from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
@@ -238,17 +239,6 @@ def first_crossing(
   return float(np.asarray(values)[hits[0]]) if hits.size else None
 
 
-def _mean_spread(values: list[float | None]) -> dict[str, Any]:
-  reached = [v for v in values if v is not None]
-  return dict(
-      mean=float(np.mean(reached)) if reached else None,
-      std=float(np.std(reached)) if reached else None,
-      reached=len(reached),
-      seeds=len(values),
-      per_seed=values,
-  )
-
-
 def analyse(curves: dict, env: str) -> dict[str, Any]:
   """Steps (and, for hogwild curves, seconds) to the threshold per seed."""
   threshold = THRESHOLDS[env]
@@ -261,8 +251,8 @@ def analyse(curves: dict, env: str) -> dict[str, Any]:
       for s, r in zip(curves["seconds"], curves["returns"])
   ]
   return dict(
-      steps=_mean_spread(steps),
-      seconds=_mean_spread(seconds),
+      steps=seed_stats.reached_stats(steps),
+      seconds=seed_stats.reached_stats(seconds),
       final_return=[float(r[-1]) for r in curves["returns"]],
   )
 
@@ -370,8 +360,8 @@ def run_reproduction(
       cells[k] = cell
       log(
           f"[a3c table] {part} {env} {algorithm} K={k}: steps to "
-          f"{THRESHOLDS[env]:g} {_fmt(cell['steps'])}, seconds "
-          f"{_fmt(cell['seconds'], 1)} | "
+          f"{THRESHOLDS[env]:g} {seed_stats.format_reached(cell['steps'])}, seconds "
+          f"{seed_stats.format_reached(cell['seconds'], 1)} | "
           f"{time.perf_counter() - t_start:.0f}s elapsed"
       )
       if k != actors[-1]:
@@ -383,7 +373,7 @@ def run_reproduction(
         ratio = c["steps_speedup"]
         c["ideal_speedup"] = None if ratio is None else kk * ratio
       workdir_lib.write_json_atomic(
-          os.path.join(workdir, "summary.json"), _jsonable(summary)
+          os.path.join(workdir, "summary.json"), workdir_lib.jsonable(summary)
       )
   finally:
     compiler.shutdown(wait=True, cancel_futures=True)
@@ -394,7 +384,7 @@ def run_reproduction(
   summary["seconds"] = time.perf_counter() - t_start
   summary["cpu_seconds"] = time.process_time() - cpu_start
   workdir_lib.write_json_atomic(
-      os.path.join(workdir, "summary.json"), _jsonable(summary)
+      os.path.join(workdir, "summary.json"), workdir_lib.jsonable(summary)
   )
   write_figures(summary, workdir)
   return format_table(summary)
@@ -411,15 +401,6 @@ def stability(summary: dict) -> dict[str, Any]:
         reached=reached, runs=runs, every_seed=reached == runs
     )
   return out
-
-
-def _fmt(stat: dict, digits: int = 0) -> str:
-  if stat["mean"] is None:
-    return f"never (0/{stat['seeds']})"
-  text = f"{stat['mean']:,.{digits}f} +- {stat['std']:,.{digits}f}"
-  if stat["reached"] < stat["seeds"]:
-    text += f" ({stat['reached']}/{stat['seeds']})"
-  return text
 
 
 def _fx(x: float | None) -> str:
@@ -450,9 +431,9 @@ def format_table(summary: dict) -> str:
       for k, cell in cells.items():
         w = wall.get(k)
         lines.append(
-            f"{env:9}{algorithm:16}{k:>3}  {_fmt(cell['steps']):>26}"
+            f"{env:9}{algorithm:16}{k:>3}  {seed_stats.format_reached(cell['steps']):>26}"
             f"{_fx(cell['steps_speedup']):>8}{_fx(cell['ideal_speedup']):>8}"
-            f"  {(_fmt(w['seconds'], 1) if w else '-'):>20}"
+            f"  {(seed_stats.format_reached(w['seconds'], 1) if w else '-'):>20}"
             f"{(_fx(w['seconds_speedup']) if w else '-'):>9}"
         )
     lines.append(
@@ -553,16 +534,6 @@ def write_figures(summary: dict, workdir: str) -> list[str]:
   plt.close(fig)
   paths.append(path)
   return paths
-
-
-def _jsonable(tree):
-  if isinstance(tree, dict):
-    return {str(k): _jsonable(v) for k, v in tree.items()}
-  if isinstance(tree, (list, tuple)):
-    return [_jsonable(v) for v in tree]
-  if isinstance(tree, (np.floating, np.integer)):
-    return tree.item()
-  return tree
 
 
 def load(workdir: str) -> dict:

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -173,23 +172,6 @@ def _reward_distribution() -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(values, np.float64), np.asarray(probs, np.float64) / np.sum(
       probs
   )
-
-
-def _jsonable(x: Any) -> Any:
-  """numpy scalars/arrays -> Python; non-finite floats -> None (valid JSON)."""
-  if isinstance(x, dict):
-    return {str(k): _jsonable(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
-  if isinstance(x, np.ndarray):
-    return _jsonable(x.tolist())
-  if isinstance(x, (np.bool_, bool)):
-    return bool(x)
-  if isinstance(x, (np.integer, int)):
-    return int(x)
-  if isinstance(x, (np.floating, float)):
-    return float(x) if math.isfinite(float(x)) else None
-  return x
 
 
 def _pad_to_trial_counts(
@@ -947,6 +929,6 @@ def run_reproduction(
       "figure_panels": figure_panels,
       "timings_s": timings,
   }
-  summary = _jsonable(summary)
+  summary = workdir_lib.jsonable(summary, nonfinite_as_none=True)
   workdir_lib.write_json_atomic(str(workdir / "summary.json"), summary)
   return summary

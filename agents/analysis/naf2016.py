@@ -46,6 +46,7 @@ import ml_collections
 import numpy as np
 
 from agents.analysis import a3c_table
+from agents.analysis import seed_stats
 from agents.runtime import workdir as workdir_lib
 from agents.runtime.errors import UserError
 from configs import naf as naf_config
@@ -139,24 +140,13 @@ def unavailable(task: str) -> str | None:
   return None
 
 
-def _stats(values: list[float | None]) -> dict[str, Any]:
-  reached = [v for v in values if v is not None]
-  return dict(
-      mean=float(np.mean(reached)) if reached else None,
-      sd=float(np.std(reached)) if reached else None,
-      reached=len(reached),
-      seeds=len(values),
-      per_seed=values,
-  )
-
-
 def analyse(curves: dict, task: str) -> dict[str, Any]:
   """Per seed: env steps to the task's threshold and the final return."""
   threshold = THRESHOLDS.get(task)
   final = [float(r[-1]) for r in curves["returns"]]
-  cell = dict(final_return=_stats(final))
+  cell = dict(final_return=seed_stats.reached_stats(final))
   if threshold is not None:
-    cell["steps_to_threshold"] = _stats(
+    cell["steps_to_threshold"] = seed_stats.reached_stats(
         [
             a3c_table.first_crossing(curves["env_steps"], r, threshold)
             for r in curves["returns"]
@@ -227,10 +217,10 @@ def run_reproduction(
       summary["tasks"].setdefault(task, {})[variant.name] = cell
       log(
           f"[naf] {task} {variant.name}: final greedy return "
-          f"{_fmt(cell['final_return'], 1)}"
+          f"{seed_stats.format_reached(cell['final_return'], 1)}"
           + (
               f", steps to {THRESHOLDS[task]:g} "
-              f"{_fmt(cell['steps_to_threshold'])}"
+              f"{seed_stats.format_reached(cell['steps_to_threshold'])}"
               if task in THRESHOLDS
               else ""
           )
@@ -238,23 +228,14 @@ def run_reproduction(
           f"{time.perf_counter() - t_start:.0f}s elapsed"
       )
       workdir_lib.write_json_atomic(
-          os.path.join(workdir, "summary.json"), _jsonable(summary)
+          os.path.join(workdir, "summary.json"), workdir_lib.jsonable(summary)
       )
   summary["seconds"] = time.perf_counter() - t_start
   workdir_lib.write_json_atomic(
-      os.path.join(workdir, "summary.json"), _jsonable(summary)
+      os.path.join(workdir, "summary.json"), workdir_lib.jsonable(summary)
   )
   write_figures(summary, workdir)
   return format_table(summary)
-
-
-def _fmt(stat: dict, digits: int = 0) -> str:
-  if stat["mean"] is None:
-    return f"never (0/{stat['seeds']})"
-  text = f"{stat['mean']:,.{digits}f} +- {stat['sd']:,.{digits}f}"
-  if stat["reached"] < stat["seeds"]:
-    text += f" ({stat['reached']}/{stat['seeds']})"
-  return text
 
 
 def format_table(summary: dict) -> str:
@@ -275,9 +256,13 @@ def format_table(summary: dict) -> str:
           if threshold is not None
           else "-"
       )
-      steps = _fmt(cell["steps_to_threshold"]) if threshold is not None else "-"
+      steps = (
+          seed_stats.format_reached(cell["steps_to_threshold"])
+          if threshold is not None
+          else "-"
+      )
       lines.append(
-          f"{task:26}{name:18}{_fmt(cell['final_return'], 1):>22}"
+          f"{task:26}{name:18}{seed_stats.format_reached(cell['final_return'], 1):>22}"
           f"{solved:>8}{steps:>26}"
       )
   for task, reason in summary["skipped"].items():
@@ -320,19 +305,3 @@ def write_figures(summary: dict, workdir: str) -> list[str]:
     plt.close(fig)
     paths.append(path)
   return paths
-
-
-def _jsonable(x):
-  if isinstance(x, dict):
-    return {str(k): _jsonable(v) for k, v in x.items()}
-  if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
-  if isinstance(x, (np.integer,)):
-    return int(x)
-  if isinstance(x, (np.floating,)):
-    return float(x)
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  if isinstance(x, ml_collections.ConfigDict):
-    return _jsonable(x.to_dict())
-  return x

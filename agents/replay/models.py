@@ -195,8 +195,19 @@ class NeuralModelState:
   opt_state: Any
 
 
+class _LearnsFromBatches:
+  """`observe` of the rollout interface for models that count nothing as
+  items arrive (they learn from replayed batches in `learn`)."""
+
+  def observe(
+      self, state: NeuralModelState, items: dict[str, chex.Array]
+  ) -> NeuralModelState:
+    del items
+    return state
+
+
 @dataclasses.dataclass(frozen=True)
-class NeuralModel:
+class NeuralModel(_LearnsFromBatches):
   """Attributes:
   num_actions: the discrete actions (one-hot input); ignored when
     `action_size` > 0.
@@ -290,13 +301,6 @@ class NeuralModel:
 
   # ---- the rollout interface (continuous actions; see `imagination`) ------
 
-  def observe(
-      self, state: NeuralModelState, items: dict[str, chex.Array]
-  ) -> NeuralModelState:
-    """Nothing is counted as items arrive: the model learns in `learn`."""
-    del items
-    return state
-
   def learn(
       self, state: NeuralModelState, items: dict[str, chex.Array]
   ) -> tuple[NeuralModelState, dict[str, chex.Array]]:
@@ -327,7 +331,7 @@ class NeuralModel:
 
 
 @dataclasses.dataclass(frozen=True)
-class EnsembleModel:
+class EnsembleModel(_LearnsFromBatches):
   """`size` continuous `NeuralModel`s trained side by side, for imagination
   rollouts (the probabilistic-ensemble idea of Chua et al. 2018, "Deep
   reinforcement learning in a handful of trials using probabilistic dynamics
@@ -365,13 +369,6 @@ class EnsembleModel:
   def init(self, key: chex.PRNGKey) -> NeuralModelState:
     """Every leaf of the members' NeuralModelState with a leading [K]."""
     return jax.vmap(self.member.init)(jax.random.split(key, self.size))
-
-  def observe(
-      self, state: NeuralModelState, items: dict[str, chex.Array]
-  ) -> NeuralModelState:
-    """Nothing is counted as items arrive: the members learn in `learn`."""
-    del items
-    return state
 
   def learn(
       self, state: NeuralModelState, items: dict[str, chex.Array]

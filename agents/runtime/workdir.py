@@ -18,9 +18,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import tempfile
 from typing import Any
+
+import numpy as np
 
 from agents.runtime.errors import UserError
 
@@ -68,6 +71,33 @@ def ensure_writable_dir(path: str) -> None:
     raise UserError(f"--workdir={path} {what}{why}") from None
   os.close(fd)
   os.remove(probe)
+
+
+def jsonable(tree: Any, nonfinite_as_none: bool = False) -> Any:
+  """`tree` in JSON's types: dicts (keys as strings), lists (from tuples),
+  numpy / jax arrays and scalars -> Python lists and numbers, config dicts
+  (anything with `to_dict`) -> dicts. `nonfinite_as_none`: NaN and +-inf ->
+  None (strict JSON; otherwise they stay floats, which json writes as NaN)."""
+  if isinstance(tree, dict):
+    return {str(k): jsonable(v, nonfinite_as_none) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [jsonable(v, nonfinite_as_none) for v in tree]
+  if callable(getattr(tree, "to_dict", None)):
+    return jsonable(tree.to_dict(), nonfinite_as_none)
+  if hasattr(tree, "__array__") and not isinstance(tree, (bool, int, float)):
+    value = np.asarray(tree).tolist()
+    return (
+        jsonable(value, nonfinite_as_none)
+        if isinstance(value, list)
+        else (_scalar(value, nonfinite_as_none))
+    )
+  return _scalar(tree, nonfinite_as_none)
+
+
+def _scalar(x: Any, nonfinite_as_none: bool) -> Any:
+  if nonfinite_as_none and isinstance(x, float) and not math.isfinite(x):
+    return None
+  return x
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
