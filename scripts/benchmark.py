@@ -400,7 +400,7 @@ def _replay_rows(want, rows, results, bm):
               ", ".join(f"{op} {bm.rate(v)}/s" for op, v in by["ours"].items()),
               f"ours/flashbax: {peer}; target >= 1.0x",
               "-",
-              "prioritized buffer, items per CPU second",
+              "prioritized buffer, items per CPU second, one core",
           )
       )
   if want("replay_memory"):
@@ -413,7 +413,11 @@ def _replay_rows(want, rows, results, bm):
             f"{large['peak_rss_bytes'] / 2**20:,.0f} MiB peak",
             f"1e3-item buffer: {r['small']['peak_rss_bytes'] / 2**20:,.0f} MiB "
             f"peak (growth {r['rss_growth_over_buffer']:.2f}x the buffer); "
-            f"target: no second copy",
+            f"RSS over the training segments +"
+            f"{(large['rss_after_training_bytes'] - large['rss_after_compile_bytes']) / 2**20:,.1f}"
+            f" MiB (1e3-item: +"
+            f"{(r['small']['rss_after_training_bytes'] - r['small']['rss_after_compile_bytes']) / 2**20:,.1f}"
+            f" MiB); target: no second copy",
             "-",
             f"DQN CartPole, {large['capacity']:,}-item {large['replay']} buffer "
             f"{large['replay_bytes'] / 2**20:,.0f} MiB; XLA aliases "

@@ -13,9 +13,9 @@ buffer, updated in place. `python -m scripts.benchmark
 --only=replay_vs_flashbax` measures it against flashbax's sum-tree.
 
 Operations (n = batch, d = depth):
-  * `find`: one descent for all n targets at once: the top 6 levels in one
-    vectorised step, then one gather of the n left children per level:
-    O(n (64 + d)) work in d - 5 dependent steps.
+  * `find`: one descent for all n targets at once: the top 4 levels in one
+    vectorised step, then a loop of one gather of the n left children per
+    level: O(n (16 + d)) work in d - 3 dependent steps.
   * `set_leaves` (arbitrary indices, e.g. priority updates): each leaf is
     written and its d ancestors are recomputed from their two children, not
     incremented by a difference, so sums carry no drift and duplicate indices
@@ -173,11 +173,16 @@ def set_leaves(
 # Levels resolved at once at the top of `find`: their 2^k sums are
 # prefix-summed and every target compared with all of them (n x 2^k
 # compares, vectorised), which replaces k dependent steps of the descent.
-# 6 rather than 8: at batch 256 the n x 256 compares cost more than the two
-# levels they save (sampling 1e5/256 rose from 0.68x to 1.16x flashbax; at
-# batch 64 6 and 8 were within noise): python -m scripts.benchmark
-# --only=replay_vs_flashbax.
-_TOP_LEVELS = 6
+# The levels below run as a rolled `fori_loop`, one level per iteration.
+# Screened with the benchmark's sample programs on one core, caches flushed
+# before each call, ours/flashbax at capacity/batch 1e6/256, 1e5/256, 1e6/64,
+# 1e5/64: the levels unrolled with k = 6 (this module before) 0.85x, 1.02x,
+# 1.13x, 2.16x; rolled with k = 8 0.81x, 0.74x, 1.12x, 1.68x; k = 6 1.14x,
+# 1.17x, 1.40x, 2.25x; k = 4 1.31x, 1.41x, 1.50x, 2.50x; k = 0 1.27x, 1.37x,
+# 1.45x, 2.34x (beyond k = 4 the n x 2^k compares cost more than the levels
+# they save). Today's ratios:
+# python -m scripts.benchmark --only=replay_vs_flashbax
+_TOP_LEVELS = 4
 
 
 def _gather(array: chex.Array, indices: chex.Array) -> chex.Array:
@@ -190,7 +195,7 @@ def find(tree: Tree, targets: chex.Array) -> chex.Array:
   """Leaf indices i [n] whose prefix-sum interval [S_{i-1}, S_i) holds each
   target [n], by one batched descent from the root.
 
-  The top k = min(6, d) levels are resolved in one step: the 2^k nodes at
+  The top k = min(4, d) levels are resolved in one step: the 2^k nodes at
   depth k are prefix-summed and each target goes to the first node whose
   prefix sum exceeds it. Below them, at each node the descent goes right
   when the target is at or past the left child's sum. A target that rounding
@@ -209,11 +214,15 @@ def find(tree: Tree, targets: chex.Array) -> chex.Array:
   first = jnp.minimum(first, 2**k - 1).astype(jnp.int32)
   targets = targets - jnp.where(first > 0, prefix[first - 1], 0.0)
   node = 2**k + first
-  for _ in range(d - k):  # unrolled: d - k <= 14 for a 1M-leaf tree
+
+  def level(_, carry):
+    node, targets = carry
     left = _gather(tree, 2 * node)
     right = targets >= left
     targets = jnp.where(right, targets - left, targets)
-    node = 2 * node + right.astype(jnp.int32)
+    return 2 * node + right.astype(jnp.int32), targets
+
+  node, _ = jax.lax.fori_loop(0, d - k, level, (node, targets))
 
   zero = _gather(tree, node) <= 0
 

@@ -9,23 +9,27 @@ Measured in the calling process, side by side, like `benchmarks.py`:
   and the same batches, at each capacity and batch size. Each operation is
   timed as a jitted `lax.scan` of `NUM_OPS` calls (the buffer state donated
   where it is written), median of `rounds x repeats` runs alternating with
-  flashbax's, compile excluded, in CPU seconds of this process
-  (`time.process_time`: on a shared machine other processes' load inflates
-  wall time, not this; both buffers run single-threaded here); the buffers
-  are
-  filled to capacity first. Adds write `batch` items per call; samples draw
+  flashbax's, compile excluded, in CPU seconds (`time.process_time`: on a
+  shared machine other processes' load inflates wall time, not this); the
+  buffers are filled to capacity first. It runs in a fresh process pinned
+  to one core (`one_core`): left to itself XLA:CPU splits these
+  millisecond programs over every core, and the split costs more CPU time
+  than it saves (1e6/256 sampling: 3.2M items per CPU second on 2 cores
+  against 9.8M on one), differently for the two buffers and from run to run,
+  so per-core throughput is what compares them. Adds write `batch` items per call; samples draw
   `batch` items; updates set `batch` priorities at given indices. flashbax is
   an optional, benchmark-only dependency, imported here only.
 * `replay_memory` (run in subprocesses, `memory_probe`): a DQN CartPole
   learner holding a buffer of `capacity` transitions, its compiled segment's
   memory analysis (bytes XLA aliases from the donated input state to the
-  output, and its temporaries) and the process's peak RSS (ru_maxrss)
-  against a tiny-buffer run of the same program: with the state donated the
-  peak grows by one buffer, not two. (Measured 2026-11-30: both peaks were
-  the same 760 MiB, set before the 54 MiB buffer existed, so RSS cannot
-  resolve it here; XLA's analysis is the evidence: the whole state aliased
-  input to output, temporaries 8.2 MiB = one copy of the 1e6-leaf sum-tree,
-  none of the 46 MiB of items.)
+  output, and its temporaries), the process's peak RSS (ru_maxrss) against
+  a tiny-buffer run of the same program, and its resident memory after the
+  compile and after the training segments: with the state donated and
+  written in place, training adds no copy of the buffer (the RSS after the
+  segments stays at the level after the compile, for both buffer sizes).
+  The peak itself is set by the compile (XLA:CPU's compiler holds tens of
+  MiB more for the larger program) and by the initial state, not by
+  training.
 * DQN with prioritized against uniform replay, env steps/s, is
   `benchmarks.compiled_throughput` on two configs (scripts/benchmark.py).
 """
@@ -177,12 +181,22 @@ def prioritized_vs_flashbax(
     batches=(64, 256),
     repeats: int = 3,
     rounds: int = 2,
+    one_core: bool = True,
 ) -> dict[str, Any]:
-  """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}.
+  """{"C/B": {"ours": {op: items/s}, "flashbax": ... or None}}, measured in
+  a fresh process pinned to one core (`one_core`; else in this process).
 
   Both buffers' programs are compiled first; then `rounds * repeats` times,
   each op of ours and of flashbax runs once, alternately (a burst of load on
   a shared machine hits both sides alike), and each reports its median."""
+  if one_core:
+    cores = sorted(os.sched_getaffinity(0))
+    return _in_fresh_process(
+        "prioritized_vs_flashbax("
+        f"{tuple(capacities)!r}, {tuple(batches)!r}, {repeats}, {rounds},"
+        " one_core=False)",
+        cores=[cores[-1]],
+    )
   out = {}
   for capacity in capacities:
     for batch in batches:
@@ -233,13 +247,20 @@ def memory_probe(
       x.nbytes for x in jax.tree.leaves(state.agent_state.replay)
   )
   state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+  jax.block_until_ready(state)
+  rss_init = _resident_bytes()
   compiled = loop.segment_fn().lower(state).compile()
   stats = compiled.memory_analysis()
   aliased = "input_output_alias" in compiled.as_text().split("\n", 1)[0]
+  rss_compiled = _resident_bytes()
   for _ in range(segments):
     state, metrics = compiled(state)
     jax.block_until_ready(metrics)
+  rss_trained = _resident_bytes()
   return dict(
+      rss_after_init_bytes=rss_init,
+      rss_after_compile_bytes=rss_compiled,
+      rss_after_training_bytes=rss_trained,
       capacity=capacity,
       replay=replay_kind,
       replay_bytes=int(replay_bytes),
@@ -253,6 +274,12 @@ def memory_probe(
   )
 
 
+def _resident_bytes() -> int:
+  """This process's resident memory now (Linux /proc/self/statm)."""
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def replay_memory(
     capacity: int = 1_000_000,
     small: int = 1_000,
@@ -261,29 +288,38 @@ def replay_memory(
   """`memory_probe` in two fresh processes, `capacity` and `small`
   transitions, same program otherwise; the difference in peak RSS is what
   the buffer costs (one copy if the donated state is updated in place)."""
-  root = os.path.dirname(
-      os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  )
   out = {}
   for name, size in (("large", capacity), ("small", small)):
-    code = (
-        "import json, agents; from agents.runtime import replay_benchmarks"
-        f" as r; print(json.dumps(r.memory_probe({size}, "
-        f"{replay_kind!r})))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env=dict(os.environ, PYTHONPATH=root),
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-      raise RuntimeError(f"memory probe failed: {proc.stderr[-2000:]}")
-    out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out[name] = _in_fresh_process(f"memory_probe({size}, {replay_kind!r})")
   large, small_run = out["large"], out["small"]
   growth = large["peak_rss_bytes"] - small_run["peak_rss_bytes"]
   extra_replay = large["replay_bytes"] - small_run["replay_bytes"]
   out["rss_growth_bytes"] = int(growth)
   out["rss_growth_over_buffer"] = growth / max(extra_replay, 1)
   return out
+
+
+def _in_fresh_process(call: str, cores: list[int] | None = None) -> Any:
+  """The JSON result of `call` (an expression over this module) evaluated
+  in a fresh Python process, pinned to `cores` when given (before jax
+  starts, so XLA sizes its thread pools to them)."""
+  root = os.path.dirname(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  )
+  code = (
+      "import json, agents; from agents.runtime import replay_benchmarks"
+      f" as r; print(json.dumps(r.{call}))"
+  )
+  proc = subprocess.run(
+      [sys.executable, "-c", code],
+      cwd=root,
+      env=dict(os.environ, PYTHONPATH=root),
+      capture_output=True,
+      text=True,
+      preexec_fn=None
+      if cores is None
+      else lambda: os.sched_setaffinity(0, cores),
+  )
+  if proc.returncode != 0:
+    raise RuntimeError(f"{call} failed: {proc.stderr[-2000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
