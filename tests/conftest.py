@@ -1,6 +1,7 @@
 """Shared test helpers."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,23 @@ def run_script(args, *, env=None, timeout=600, check=False):
         f"{args} failed ({proc.returncode}):\n{proc.stdout}" f"\n{proc.stderr}"
     )
   return proc
+
+
+def popen_interruptible(args, **kwargs):
+  """`subprocess.Popen` for a child that a test interrupts with SIGINT.
+
+  A suite started as a background job of a shell without job control runs
+  with SIGINT ignored, and an ignored signal stays ignored across exec, so
+  the child would run on after SIGINT. A caught one is reset to its default
+  by exec (and Python then turns it into KeyboardInterrupt), so this process
+  catches SIGINT while it starts the child. (No `preexec_fn`: a fork in a
+  process running JAX's threads can deadlock.)
+  """
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    return subprocess.Popen(args, **kwargs)
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from agents.runtime import train
 from agents.runtime.errors import LoopCrashed, UserError
 from configs import a2c
 from environments import catch
-from tests.conftest import ROOT
+from tests.conftest import ROOT, popen_interruptible
 
 
 def _small_a2c(**overrides):
@@ -645,7 +645,7 @@ def test_an_interrupted_hogwild_run_joins_its_threads_and_keeps_a_checkpoint(
 ):
   env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
   workdir = tmp_path / "run"
-  proc = subprocess.Popen(
+  proc = popen_interruptible(
       _hogwild_command(workdir),
       cwd=ROOT,
       env=env,

@@ -13,42 +13,15 @@ step as the run's newest. When no step can be read at all, nothing is moved
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-import threading
 from typing import Any, Callable
 
 import orbax.checkpoint as ocp
 
+from agents.runtime import interrupts
+
 CORRUPT_PREFIX = "corrupt-"
-
-
-@contextlib.contextmanager
-def _interrupts_held():
-  """Ctrl-C and SIGTERM arriving inside the block take effect just after it.
-
-  `save` waits for the previous save inside orbax; interrupted there, orbax
-  logs its own traceback before the interrupt reaches the driver (whose
-  message is then not the only line). Held, the signal is raised again, with
-  the handlers of the run, once the save has been handed to orbax.
-  """
-  if threading.current_thread() is not threading.main_thread():
-    yield
-    return
-  pending = []
-  wanted = (signal.SIGINT, signal.SIGTERM)
-  previous = {sig: signal.getsignal(sig) for sig in wanted}
-  for sig in wanted:
-    signal.signal(sig, lambda signum, frame: pending.append(signum))
-  try:
-    yield
-  finally:
-    for sig, handler in previous.items():
-      signal.signal(sig, handler)
-    if pending:
-      signal.raise_signal(pending[0])
 
 
 def _warn_stderr(message: str) -> None:
@@ -93,7 +66,11 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: Any) -> None:
-    with _interrupts_held():
+    # `save` waits for the previous save inside orbax; interrupted there,
+    # orbax logs its own traceback before the interrupt reaches the driver
+    # (whose message is then not the only line), so a signal is held until
+    # the save has been handed to orbax.
+    with interrupts.held():
       self._manager.save(step, args=ocp.args.StandardSave(state))
 
   def restore_latest(

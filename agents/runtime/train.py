@@ -38,6 +38,7 @@ from agents import types
 from agents.runtime import checkpointing
 from agents.runtime import config_schema
 from agents.runtime import host_loop
+from agents.runtime import interrupts
 from agents.runtime import loops
 from agents.runtime import metrics_log
 from agents.runtime import workdir as workdir_lib
@@ -403,50 +404,57 @@ def _train_locked(
 
     train_start = time.perf_counter()
     steps_this_run = 0
-    for segment_index in range(done_segments, num_segments):
-      phase = f"during segment {segment_index + 1} of {num_segments}"
-      seg_start = time.perf_counter()
-      state, metrics = loop.run_segment(state)
-      seg_seconds = time.perf_counter() - seg_start
-      if not np.all(np.asarray(metrics["all_finite"]) > 0):
-        checkpointer.close()
-        kept = checkpointer.all_steps()
-        raise NonFiniteLossError(
-            f"non-finite loss during env steps "
-            f"{segment_index * steps_per_segment:,}-"
-            f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
-            f"The last good checkpoint (segment "
-            f"{kept[-1] if kept else 'none'}) is kept in "
-            f"{checkpointer.directory}"
-        )
-      env_steps = (segment_index + 1) * steps_per_segment
-      steps_this_run += steps_per_segment
-      elapsed = time.perf_counter() - train_start
-      row = {
-          "env_steps": env_steps,
-          "wall_seconds": wall_offset + elapsed,
-          "env_steps_per_second": steps_per_segment * len(seeds) / seg_seconds,
-      }
-      row.update(_segment_row(metrics, len(seeds)))
-      if is_writer:
-        metrics_file.append(row)
-      if (
-          (segment_index + 1) % config.checkpoint_every_segments == 0
-          or segment_index + 1 == num_segments
-      ):
-        checkpointer.save(segment_index + 1, state)
-      rate = steps_this_run / elapsed
-      shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
-      log(
-          metrics_log.progress_line(
-              name,
-              env_steps,
-              total_steps,
-              rate * len(seeds),
-              (total_steps - env_steps) / max(rate, 1e-9),
-              shown,
+    # Ctrl-C / SIGTERM stop the run between two segments, not wherever the
+    # main thread is (interrupts.py says why); a second one stops it at once.
+    with interrupts.held(second_now=True) as signals:
+      for segment_index in range(done_segments, num_segments):
+        phase = f"during segment {segment_index + 1} of {num_segments}"
+        seg_start = time.perf_counter()
+        state, metrics = loop.run_segment(state)
+        seg_seconds = time.perf_counter() - seg_start
+        if not np.all(np.asarray(metrics["all_finite"]) > 0):
+          checkpointer.close()
+          kept = checkpointer.all_steps()
+          raise NonFiniteLossError(
+              f"non-finite loss during env steps "
+              f"{segment_index * steps_per_segment:,}-"
+              f"{(segment_index + 1) * steps_per_segment:,}; training stopped. "
+              f"The last good checkpoint (segment "
+              f"{kept[-1] if kept else 'none'}) is kept in "
+              f"{checkpointer.directory}"
           )
-      )
+        env_steps = (segment_index + 1) * steps_per_segment
+        steps_this_run += steps_per_segment
+        elapsed = time.perf_counter() - train_start
+        row = {
+            "env_steps": env_steps,
+            "wall_seconds": wall_offset + elapsed,
+            "env_steps_per_second": steps_per_segment
+            * len(seeds)
+            / seg_seconds,
+        }
+        row.update(_segment_row(metrics, len(seeds)))
+        if is_writer:
+          metrics_file.append(row)
+        if (
+            (segment_index + 1) % config.checkpoint_every_segments == 0
+            or segment_index + 1 == num_segments
+        ):
+          checkpointer.save(segment_index + 1, state)
+        rate = steps_this_run / elapsed
+        shown = {k: row[k] for k in row if k in ("episode_return_mean", "loss")}
+        log(
+            metrics_log.progress_line(
+                name,
+                env_steps,
+                total_steps,
+                rate * len(seeds),
+                (total_steps - env_steps) / max(rate, 1e-9),
+                shown,
+            )
+        )
+        phase = f"after segment {segment_index + 1} of {num_segments}"
+        signals.deliver_pending()
     train_seconds = time.perf_counter() - train_start
     checkpointer.close()
 
