@@ -16,35 +16,38 @@ signal is delivered at once: a user who presses Ctrl-C twice during a long
 segment is not kept waiting.
 
 A signal the process ignores stays ignored (a background job of a shell
-without job control starts with SIGINT ignored). Only the
-main thread can set signal handlers; elsewhere `held()` does nothing.
+without job control starts with SIGINT ignored). Only the main thread can
+set signal handlers; elsewhere `held()` does nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Held:
-  """The signals recorded inside a `held()` block."""
+  """A `held()` block: the signals recorded in it, `deliver_pending()`."""
 
   def __init__(self, second_now: bool):
     self.pending: list[int] = []
     self._second_now = second_now
     self._previous: dict[int, object] = {}
 
-  def _install(self) -> None:
-    for sig in SIGNALS:
-      handler = signal.getsignal(sig)
-      if handler is signal.SIG_IGN:  # nohup, a background job: stays ignored
-        continue
-      self._previous[sig] = handler
-      signal.signal(sig, self._record)
+  def __enter__(self) -> Held:
+    if threading.current_thread() is threading.main_thread():
+      for sig in SIGNALS:
+        handler = signal.getsignal(sig)
+        if handler is not signal.SIG_IGN:  # an ignored one stays ignored
+          self._previous[sig] = handler
+          signal.signal(sig, self._record)
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.deliver_pending()
+    self._restore()
 
   def _restore(self) -> None:
     previous, self._previous = self._previous, {}
@@ -58,7 +61,7 @@ class Held:
       if callable(handler):
         handler(signum, frame)  # raises KeyboardInterrupt / Terminated here
       else:
-        signal.raise_signal(signum)  # the default action, or ignored
+        signal.raise_signal(signum)  # the default action
       return
     self.pending.append(signum)
 
@@ -73,17 +76,8 @@ class Held:
       signal.raise_signal(self.pending[0])
 
 
-@contextlib.contextmanager
-def held(second_now: bool = False) -> Iterator[Held]:
-  """SIGINT and SIGTERM arriving inside the block take effect at its end,
-  or at a `deliver_pending()` call inside it (see the module docstring)."""
-  state = Held(second_now)
-  if threading.current_thread() is not threading.main_thread():
-    yield state
-    return
-  state._install()  # pylint: disable=protected-access
-  try:
-    yield state
-  finally:
-    state.deliver_pending()
-    state._restore()  # pylint: disable=protected-access
+def held(second_now: bool = False) -> Held:
+  """SIGINT and SIGTERM arriving inside the `with` block take effect at its
+  end, or at a `deliver_pending()` call inside it (see the module
+  docstring)."""
+  return Held(second_now)
